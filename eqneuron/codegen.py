@@ -1,0 +1,178 @@
+"""Generate JAX functions from the SymPy IR.
+
+Every function works on a population's state `y` of shape `(states, neurons)`
+and a parameter dict `p` (scalars or `(neurons,)` arrays), so it is
+vectorised over neurons by construction and traceable by `jit`, `vmap` and
+`grad`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+import sympy as sp
+
+from .ir import FAN_IN, T, VALUE, ModelIR, normal, pre_symbol, symbol, uniform
+
+
+def _stable_softplus(x):
+    return jax.nn.softplus(x)
+
+
+_JAX_FUNCTIONS = {
+    "sigmoid": jax.nn.sigmoid,
+    "softplus": _stable_softplus,
+    "relu": jax.nn.relu,
+    "Heaviside": lambda x, h0=0.5: jnp.heaviside(x, h0),
+}
+
+
+def lambdify(args, exprs) -> Callable:
+    """SymPy expressions -> one JAX function returning a tuple (source kept for `inspect`)."""
+    return sp.lambdify(args, list(exprs), modules=[_JAX_FUNCTIONS, "jax"], cse=True, docstring_limit=0)
+
+
+def _stack(outputs, like):
+    """Broadcast scalar outputs (e.g. `dX/dt = 0`) to the neuron shape and stack by state."""
+    return jnp.stack([jnp.broadcast_to(jnp.asarray(o, like.dtype), like.shape) for o in outputs])
+
+
+@dataclass(frozen=True)
+class GeneratedFunctions:
+    """The JAX functions of one model.  All are pure and vectorised over neurons."""
+
+    states: tuple[str, ...]
+    parameters: tuple[str, ...]
+    vector_field_raw: Callable
+    condition_raw: Callable
+    reset_raw: Callable
+    on_spike_raw: Callable
+    on_input_raw: Callable
+    initial_raw: Callable
+    observables_raw: Callable
+    event_conditions_raw: tuple[Callable, ...]
+    event_resets_raw: tuple[Callable, ...]
+    weight_names: tuple[str, ...]
+    pre_names: tuple[str, ...]
+    subexpression_names: tuple[str, ...]
+
+    def _params(self, p):
+        return [p[name] for name in self.parameters]
+
+    def vector_field(self, t, y, p):
+        """dy/dt, shape (states, neurons)."""
+        return _stack(self.vector_field_raw(t, *y, *self._params(p)), y[0])
+
+    def spike_condition(self, t, y, p):
+        """g(y), shape (neurons,): a neuron spikes when g crosses zero upwards."""
+        (g,) = self.condition_raw(t, *y, *self._params(p))
+        return jnp.broadcast_to(jnp.asarray(g, y.dtype), y[0].shape)
+
+    def apply_reset(self, t, y, p, mask):
+        """Reset the neurons where `mask` is True (all right-hand sides use the values before)."""
+        new = _stack(self.reset_raw(t, *y, *self._params(p)), y[0])
+        return jnp.where(mask[None, :], new, y)
+
+    def spike_jump(self, t, y, p, y_pre, p_pre, weight_rows):
+        """Increments of every target's state when one neuron with state `y_pre` fires.
+
+        `weight_rows[name]` is the row W[source, :], shape (neurons,).
+        """
+        rows = [weight_rows[name] for name in self.weight_names]
+        pre = [y_pre[self.states.index(n)] for n in self.pre_names]
+        pre_params = [p_pre[name] for name in self.parameters]
+        out = self.on_spike_raw(t, *y, *self._params(p), *rows, *pre, *pre_params)
+        return _stack(out, y[0])
+
+    def input_jump(self, t, y, p, value, weight_rows):
+        """Increments of every target's state when an external input spike of `value` arrives."""
+        rows = [weight_rows[name] for name in self.weight_names]
+        return _stack(self.on_input_raw(t, *y, *self._params(p), *rows, value), y[0])
+
+    def initial_state(self, p, n_neurons, dtype):
+        like = jnp.zeros((n_neurons,), dtype)
+        return _stack(self.initial_raw(*self._params(p)), like)
+
+    def observables(self, t, y, p):
+        """Subexpressions (e.g. a membrane voltage derived from a phase), by name."""
+        if not self.subexpression_names:
+            return {}
+        out = _stack(self.observables_raw(t, *y, *self._params(p)), y[0])
+        return dict(zip(self.subexpression_names, out))
+
+
+def generate(model: ModelIR) -> GeneratedFunctions:
+    states = [symbol(n) for n in model.states]
+    params = [symbol(n) for n in model.parameters]
+    weights = tuple(model.weights)
+    weight_syms = [symbol(n) for n in weights]
+    pre_names = tuple(n for n in model.states if pre_symbol(n) in _free(model.on_spike.updates.values()))
+    # parameters of the firing neuron, for `_pre` subexpressions that use per-neuron parameters
+    pre_param_syms = [sp.Symbol(f"{n}__pre_param", real=True) for n in model.parameters]
+
+    on_spike_exprs = []
+    for name in model.states:
+        inc = model.on_spike.updates.get(name, sp.Integer(0))
+        on_spike_exprs.append(inc)
+
+    base = [T, *states, *params]
+    def updates_for(jump, identity):
+        return [jump.updates.get(n, symbol(n) if identity else sp.Integer(0)) for n in model.states]
+
+    return GeneratedFunctions(
+        states=tuple(model.states),
+        parameters=tuple(model.parameters),
+        vector_field_raw=lambdify(base, [model.derivatives[n] for n in model.states]),
+        condition_raw=lambdify(base, [model.threshold]),
+        reset_raw=lambdify(base, updates_for(model.reset, identity=True)),
+        on_spike_raw=lambdify(
+            [*base, *weight_syms, *[pre_symbol(n) for n in pre_names], *pre_param_syms],
+            on_spike_exprs,
+        ),
+        on_input_raw=lambdify([*base, *weight_syms, VALUE], updates_for(model.on_input, identity=False)),
+        initial_raw=lambdify(params, [model.initial[n] for n in model.states]),
+        observables_raw=lambdify(base, list(model.subexpressions.values())),
+        event_conditions_raw=tuple(lambdify(base, [e.condition]) for e in model.events),
+        event_resets_raw=tuple(lambdify(base, updates_for(e.reset, identity=True)) for e in model.events),
+        weight_names=weights,
+        pre_names=pre_names,
+        subexpression_names=tuple(model.subexpressions),
+    )
+
+
+def _free(exprs):
+    out = set()
+    for e in exprs:
+        out |= e.free_symbols
+    return out
+
+
+def sample_weights(model: ModelIR, key, shape, fan_in: int, param_values: dict, dtype):
+    """Draw every weight matrix from its initialiser expression."""
+    result = {}
+    keys = jax.random.split(key, max(1, len(model.weights)))
+    for (name, expr), wkey in zip(model.weights.items(), keys):
+        draws = sorted(expr.atoms(normal, uniform), key=str)
+        draw_syms = [sp.Symbol(f"__draw{i}") for i in range(len(draws))]
+        body = expr.xreplace(dict(zip(draws, draw_syms)))
+        param_syms = [symbol(n) for n in model.parameters]
+        f = lambdify([*draw_syms, FAN_IN, *param_syms], [body])
+        samples = []
+        for draw, dkey in zip(draws, jax.random.split(wkey, max(1, len(draws)))):
+            a, b = (float(x) for x in _numeric(draw.args, param_values))
+            if isinstance(draw, normal):
+                samples.append(a + b * jax.random.normal(dkey, shape, dtype))
+            else:
+                samples.append(jax.random.uniform(dkey, shape, dtype, a, b))
+        params = [param_values[n] for n in model.parameters]
+        (w,) = f(*samples, float(fan_in), *params)
+        result[name] = jnp.broadcast_to(jnp.asarray(w, dtype), shape)
+    return result
+
+
+def _numeric(args, param_values):
+    subs = {symbol(k): v for k, v in param_values.items() if jnp.ndim(v) == 0}
+    return [sp.sympify(a).xreplace(subs) for a in args]

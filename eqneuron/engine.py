@@ -1,0 +1,451 @@
+"""The event engine: continuous-time simulation of populations, differentiable through spike times.
+
+One loop per population.  Each iteration advances the free dynamics from the
+current time to the next *scheduled* event (input spike, save point or `t1`),
+stopping early at the first upward zero crossing of an armed neuron's spike
+condition.  Then exactly one event is applied:
+
+* a spike: the firing neuron's reset and (if recurrent) its targets' jumps,
+  both computed from the values just before the event;
+* an input spike: the `on_input` jump with the row `W[N + channel, :]`;
+* a save point: the state is recorded.
+
+A neuron is *armed* while its condition is below zero; it can fire only
+when armed, and a jump that lifts an armed neuron above threshold makes it
+fire at once (zero-length segment), so simultaneous spikes are all emitted
+at the same time.  Populations of a `Network` are simulated one after the
+other, the spikes of one being the input spikes of the next.
+
+Gradients: the segment integrators return spike times that are
+differentiable by the implicit function theorem (Diffrax's root find on the
+dense interpolant, or the closed-form crossing of `exact.py`), and the loop
+is a checkpointed bounded while loop, so reverse mode works with memory that
+does not grow with the number of solver steps.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import diffrax
+import equinox as eqx
+import equinox.internal as eqxi
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optimistix as optx
+
+from .network import Network, Population, Spikes, default_dtype
+
+
+@dataclass(frozen=True)
+class SolverConfig:
+    """How segments are integrated.
+
+    `method="auto"` uses the exact propagator where the model's free dynamics
+    are linear (see `eqneuron.analyse`), Tsit5 with the given tolerances otherwise.
+    """
+
+    method: str = "auto"  # auto | exact | tsit5 | dopri5 | euler
+    rtol: float = 1e-8
+    atol: float = 1e-8
+    dt: float | None = None  # fixed step for euler
+    root_tol: float | None = None  # event-time tolerance; default from dtype
+    max_solver_steps: int = 16384
+
+
+class SimulationResult(eqx.Module):
+    """What `simulate` returns.  Spike arrays are padded with `inf` / `-1`."""
+
+    spike_times: jax.Array  # (max_spikes,)
+    spike_neurons: jax.Array  # (max_spikes,) global neuron ids
+    n_spikes: jax.Array  # total number of spikes (may exceed max_spikes: see overflow)
+    overflow: jax.Array  # True when max_spikes (or the event budget) was too small
+    counts: list  # spikes per population, each (N_k,)
+    first_spikes: list  # first spike time per population, each (N_k,), inf where silent
+    states: list  # per population: dict state name -> (len(save_at), N_k), or None
+    nonfinite: jax.Array  # True when some state became NaN/inf
+    nonfinite_time: jax.Array
+    nonfinite_neuron: jax.Array  # global id, -1 if none
+    reset_failed: jax.Array  # a reset left the threshold condition satisfied
+    n_neurons: int = eqx.field(static=True)
+
+    def first_spike_times(self) -> jax.Array:
+        """First spike time of every neuron of the network, inf where silent."""
+        return jnp.concatenate(self.first_spikes, axis=-1)
+
+    def spike_counts(self) -> jax.Array:
+        return jnp.concatenate(self.counts, axis=-1)
+
+
+# ---------------------------------------------------------------------------
+# segment integrators
+
+
+class _Segment(eqx.Module):
+    """Advance from `t0` to `t_end`, stopping at the first crossing of an armed neuron."""
+
+    def __call__(self, t0, y0, t_end, p, armed):  # -> (t_hit, y_hit, hit)
+        raise NotImplementedError
+
+
+_NEG = -1e30
+
+
+def _masked_max(g, armed):
+    return jnp.max(jnp.where(armed, g, _NEG))
+
+
+class DiffraxSegment(_Segment):
+    fn: object = eqx.field(static=True)
+    solver: object = eqx.field(static=True)
+    config: SolverConfig = eqx.field(static=True)
+
+    def __call__(self, t0, y0, t_end, p, armed):
+        fn, config = self.fn, self.config
+        dtype = y0.dtype
+        root_tol = config.root_tol or (1e-12 if dtype == jnp.float64 else 1e-6)
+        nonempty = t_end > t0
+        # diffeqsolve needs t1 > t0; an empty segment is solved over a dummy interval and discarded
+        t_stop = jnp.where(nonempty, t_end, t0 + 1.0)
+
+        def vector_field(t, y, args):
+            return fn.vector_field(t, y, p)
+
+        def condition(t, y, args, **kwargs):
+            return _masked_max(fn.spike_condition(t, y, p), armed)
+
+        if config.method == "euler":
+            controller = diffrax.ConstantStepSize()
+            dt0 = config.dt or 0.01
+        else:
+            controller = diffrax.PIDController(rtol=config.rtol, atol=config.atol)
+            dt0 = None
+        solution = diffrax.diffeqsolve(
+            diffrax.ODETerm(vector_field),
+            self.solver,
+            t0,
+            t_stop,
+            dt0,
+            y0,
+            stepsize_controller=controller,
+            event=diffrax.Event(
+                condition,
+                root_finder=optx.Newton(rtol=root_tol, atol=root_tol),
+                direction=True,
+            ),
+            saveat=diffrax.SaveAt(t1=True),
+            max_steps=config.max_solver_steps,
+            throw=False,
+        )
+        hit = nonempty & jnp.any(solution.event_mask)
+        failed = nonempty & (solution.result != diffrax.RESULTS.successful) & ~hit
+        t_hit = jnp.where(nonempty, solution.ts[-1], t0)
+        y_hit = jnp.where(nonempty, solution.ys[-1], y0)
+        # a failed solve (too many steps, non-finite) poisons the state so it is reported
+        y_hit = jnp.where(failed, jnp.nan, y_hit)
+        return t_hit, y_hit, hit
+
+
+def make_segment(model, config: SolverConfig) -> _Segment:
+    method = config.method
+    if method in ("auto", "exact") and model.compiled.linear is not None:
+        from .exact import ExactSegment, exact_supported
+
+        if exact_supported(model):
+            return ExactSegment(model.fn, model.compiled, config)
+        if method == "exact":
+            raise ValueError(f"{model.name}: the exact integrator needs linear threshold dynamics")
+    elif method == "exact":
+        raise ValueError(f"{model.name}: the free dynamics are not linear; use method='tsit5'")
+    solvers = {
+        "auto": diffrax.Tsit5,
+        "tsit5": diffrax.Tsit5,
+        "dopri5": diffrax.Dopri5,
+        "dopri8": diffrax.Dopri8,
+        "euler": diffrax.Euler,
+        "heun": diffrax.Heun,
+    }
+    if method not in solvers:
+        raise ValueError(f"unknown method {method!r}; choose from auto, exact, {', '.join(solvers)}")
+    return DiffraxSegment(model.fn, solvers[method](), config)
+
+
+# ---------------------------------------------------------------------------
+# one population
+
+
+class _Carry(eqx.Module):
+    t: jax.Array
+    y: jax.Array
+    armed: jax.Array
+    input_index: jax.Array
+    save_index: jax.Array
+    spike_times: jax.Array
+    spike_ids: jax.Array
+    n_spikes: jax.Array
+    saved: jax.Array
+    done: jax.Array
+    nonfinite: jax.Array
+    nonfinite_time: jax.Array
+    nonfinite_neuron: jax.Array
+    reset_failed: jax.Array
+
+
+def simulate_population(
+    pop: Population,
+    in_times,
+    in_channels,
+    in_values,
+    t1: float,
+    max_spikes: int,
+    save_at,
+    config: SolverConfig,
+    t0: float = 0.0,
+):
+    """Simulate one population driven by sorted input spikes; return its spike list and states."""
+    fn = pop.model.fn
+    dtype = default_dtype()
+    n = pop.n_neurons
+    p = pop.parameter_values()
+    weights = pop.effective_weights()
+    segment = make_segment(pop.model, config)
+    n_inputs = in_times.shape[0]
+    n_save = 0 if save_at is None else save_at.shape[0]
+    save_times = jnp.full((1,), jnp.inf, dtype) if save_at is None else jnp.asarray(save_at, dtype)
+    t1 = jnp.asarray(t1, dtype)
+
+    y_init = fn.initial_state(p, n, dtype)
+    init = _Carry(
+        t=jnp.asarray(t0, dtype),
+        y=y_init,
+        armed=fn.spike_condition(t0, y_init, p) < 0,
+        input_index=jnp.asarray(0),
+        save_index=jnp.asarray(0),
+        spike_times=jnp.full((max_spikes,), jnp.inf, dtype),
+        spike_ids=jnp.full((max_spikes,), -1, jnp.int32),
+        n_spikes=jnp.asarray(0),
+        saved=jnp.zeros((max(n_save, 1), *y_init.shape), dtype),
+        done=jnp.asarray(False),
+        nonfinite=jnp.asarray(False),
+        nonfinite_time=jnp.asarray(jnp.inf, dtype),
+        nonfinite_neuron=jnp.asarray(-1),
+        reset_failed=jnp.asarray(False),
+    )
+
+    def next_input(c):
+        i = jnp.minimum(c.input_index, n_inputs - 1)
+        valid = c.input_index < n_inputs
+        return jnp.where(valid, in_times[i], jnp.inf), in_channels[i], in_values[i]
+
+    def next_save(c):
+        i = jnp.minimum(c.save_index, save_times.shape[0] - 1)
+        return jnp.where(c.save_index < n_save, save_times[i], jnp.inf)
+
+    def body(c: _Carry) -> _Carry:
+        t_in, channel, value = next_input(c)
+        t_save = next_save(c)
+        t_end = jnp.minimum(jnp.minimum(t_in, t_save), t1)
+
+        g_now = fn.spike_condition(c.t, c.y, p)
+        immediate = jnp.any(c.armed & (g_now >= 0))
+        t_hit, y_hit, hit = jax.lax.cond(
+            immediate,
+            lambda: (c.t, c.y, jnp.asarray(True)),
+            lambda: segment(c.t, c.y, t_end, p, c.armed),
+        )
+        g_hit = fn.spike_condition(t_hit, y_hit, p)
+        which = jnp.argmax(jnp.where(c.armed, g_hit, -jnp.inf))
+
+        # --- a spike of neuron `which`
+        mask = jnp.arange(n) == which
+        y_spike = fn.apply_reset(t_hit, y_hit, p, mask)
+        if pop.recurrent:
+            rows = {k: w[which] for k, w in weights.items()}
+            p_pre = {k: (v[which] if jnp.ndim(v) else v) for k, v in p.items()}
+            y_spike = y_spike + fn.spike_jump(t_hit, y_hit, p, y_hit[:, which], p_pre, rows)
+        g_after = fn.spike_condition(t_hit, y_spike, p)
+        still_above = g_after[which] >= 0
+        armed_spike = (c.armed & ~mask) | (g_after < 0)
+        armed_spike = jnp.where(mask, ~still_above, armed_spike)
+
+        # --- an input spike (when no spike came first and the input is due)
+        is_input = ~hit & (t_in <= t_end) & jnp.isfinite(t_in)
+        rows_in = {k: w[n + channel] for k, w in weights.items()} if pop.in_size else {}
+        y_input = y_hit
+        if pop.in_size:
+            y_input = y_hit + fn.input_jump(t_hit, y_hit, p, value, rows_in)
+        armed_input = c.armed | (fn.spike_condition(t_hit, y_input, p) < 0)
+
+        # --- a save point
+        is_save = ~hit & ~is_input & (t_save <= t_end) & jnp.isfinite(t_save)
+        saved = jnp.where(
+            is_save,
+            c.saved.at[jnp.minimum(c.save_index, c.saved.shape[0] - 1)].set(y_hit),
+            c.saved,
+        )
+
+        y_next = jnp.where(hit, y_spike, jnp.where(is_input, y_input, y_hit))
+        armed = jnp.where(hit, armed_spike, jnp.where(is_input, armed_input, c.armed))
+        spike_times = jnp.where(hit, c.spike_times.at[c.n_spikes].set(t_hit, mode="drop"), c.spike_times)
+        spike_ids = jnp.where(hit, c.spike_ids.at[c.n_spikes].set(which.astype(jnp.int32), mode="drop"), c.spike_ids)
+
+        finite_neurons = jnp.all(jnp.isfinite(y_next), axis=0)
+        bad = ~jnp.all(finite_neurons)
+        reached_end = ~hit & ~is_input & ~is_save
+        return _Carry(
+            t=t_hit,
+            y=y_next,
+            armed=armed,
+            input_index=c.input_index + is_input,
+            save_index=c.save_index + is_save,
+            spike_times=spike_times,
+            spike_ids=spike_ids,
+            n_spikes=c.n_spikes + hit,
+            saved=saved,
+            done=reached_end | bad,
+            nonfinite=c.nonfinite | bad,
+            nonfinite_time=jnp.where(bad & ~c.nonfinite, t_hit, c.nonfinite_time),
+            nonfinite_neuron=jnp.where(bad & ~c.nonfinite, jnp.argmin(finite_neurons), c.nonfinite_neuron),
+            reset_failed=c.reset_failed | (hit & still_above),
+        )
+
+    budget = n_inputs + n_save + max_spikes + 2
+    final = eqxi.while_loop(
+        lambda c: ~c.done,
+        body,
+        init,
+        max_steps=budget,
+        kind="checkpointed",
+        checkpoints=min(budget, 64),
+    )
+    overflow = (final.n_spikes > max_spikes) | ~final.done
+    states = None
+    if n_save:
+        states = {name: final.saved[:, k, :] for k, name in enumerate(fn.states)}
+    return final, overflow, states
+
+
+# ---------------------------------------------------------------------------
+# the public entry point
+
+
+def simulate(
+    net: Network | Population,
+    inputs: Spikes | None = None,
+    t1: float = 100.0,
+    max_spikes: int = 256,
+    save_at=None,
+    method: str = "auto",
+    rtol: float = 1e-8,
+    atol: float = 1e-8,
+    dt: float | None = None,
+    root_tol: float | None = None,
+    max_solver_steps: int = 16384,
+) -> SimulationResult:
+    """Simulate a network (or one population) from t=0 to `t1` ms.
+
+    **Arguments:**
+
+    - `net`: a `Network` or a single `Population`.
+    - `inputs`: external input spikes of the first population (`None`: none).
+    - `t1`: end time (ms).
+    - `max_spikes`: size of the spike buffers, per population and in the result.
+      Exceeding it sets `overflow` (and warns outside `jit`); spikes are never
+      silently dropped.
+    - `save_at`: times at which to record every population's state.
+    - `method`: `"auto"` (exact propagator when the dynamics are linear,
+      Tsit5 otherwise), `"exact"`, `"tsit5"`, `"dopri5"`, `"euler"` (fixed `dt`).
+    - `rtol`, `atol`: adaptive step tolerances; `root_tol`: event-time tolerance.
+    """
+    if isinstance(net, Population):
+        net = Network([net])
+    config = SolverConfig(method, rtol, atol, dt, root_tol, max_solver_steps)
+    dtype = default_dtype()
+    save = None if save_at is None else jnp.asarray(save_at, dtype)
+
+    if inputs is None:
+        times = jnp.full((1,), jnp.inf, dtype)
+        channels = jnp.zeros((1,), jnp.int32)
+        values = jnp.ones((1,), dtype)
+    else:
+        order = jnp.argsort(inputs.times)
+        times = inputs.times[order]
+        channels = inputs.channels[order]
+        values = jnp.ones_like(times) if inputs.values is None else inputs.values[order]
+
+    results = []
+    for k, pop in enumerate(net.populations):
+        final, overflow, states = simulate_population(
+            pop, times, channels, values, t1, max_spikes, save, config
+        )
+        results.append((final, overflow, states))
+        times, channels, values = final.spike_times, jnp.maximum(final.spike_ids, 0), jnp.ones_like(final.spike_times)
+
+    offsets = net.offsets
+    all_times = jnp.concatenate([r[0].spike_times for r in results])
+    all_ids = jnp.concatenate(
+        [jnp.where(r[0].spike_ids >= 0, r[0].spike_ids + off, -1) for r, off in zip(results, offsets)]
+    )
+    order = jnp.argsort(all_times)[:max_spikes]
+    total = sum(r[0].n_spikes for r in results)
+    overflow = (total > max_spikes) | jnp.any(jnp.stack([r[1] for r in results]))
+
+    counts, firsts = [], []
+    for (final, _, _), pop in zip(results, net.populations):
+        valid = final.spike_ids >= 0
+        ids = jnp.where(valid, final.spike_ids, pop.n_neurons)
+        counts.append(jnp.zeros((pop.n_neurons + 1,), jnp.int32).at[ids].add(1)[:-1])
+        firsts.append(
+            jnp.full((pop.n_neurons + 1,), jnp.inf, dtype).at[ids].min(final.spike_times)[:-1]
+        )
+    nonfinite = jnp.any(jnp.stack([r[0].nonfinite for r in results]))
+    bad_neuron = jnp.asarray(-1)
+    bad_time = jnp.asarray(jnp.inf, dtype)
+    for (final, _, _), off in reversed(list(zip(results, offsets))):
+        bad_neuron = jnp.where(final.nonfinite, final.nonfinite_neuron + off, bad_neuron)
+        bad_time = jnp.where(final.nonfinite, final.nonfinite_time, bad_time)
+
+    result = SimulationResult(
+        spike_times=all_times[order],
+        spike_neurons=all_ids[order],
+        n_spikes=total,
+        overflow=overflow,
+        counts=counts,
+        first_spikes=firsts,
+        states=[r[2] for r in results],
+        nonfinite=nonfinite,
+        nonfinite_time=bad_time,
+        nonfinite_neuron=bad_neuron,
+        reset_failed=jnp.any(jnp.stack([r[0].reset_failed for r in results])),
+        n_neurons=net.n_neurons,
+    )
+    _warn_if_concrete(result, max_spikes)
+    return result
+
+
+def _warn_if_concrete(result: SimulationResult, max_spikes: int):
+    """Outside `jit`, numerical trouble is also reported as a warning."""
+    if isinstance(result.overflow, jax.core.Tracer):
+        return
+    if bool(np.any(result.overflow)):
+        warnings.warn(
+            f"spike budget exceeded: {int(np.max(result.n_spikes))} spikes for max_spikes={max_spikes}; "
+            "raise max_spikes (results after the budget are incomplete)",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+    if bool(np.any(result.nonfinite)):
+        warnings.warn(
+            f"non-finite state in neuron {int(np.max(result.nonfinite_neuron))} at "
+            f"t = {float(np.min(result.nonfinite_time)):.6g} ms",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+    if bool(np.any(result.reset_failed)):
+        warnings.warn(
+            "a reset left the threshold condition satisfied; that neuron was not re-armed",
+            RuntimeWarning,
+            stacklevel=3,
+        )

@@ -1,0 +1,120 @@
+"""The checked model: every symbol classified, every expression in SymPy."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import sympy as sp
+
+from .errors import Source, Span
+
+
+class sigmoid(sp.Function):  # noqa: N801 - the name users write
+    """Logistic function 1 / (1 + exp(-x))."""
+
+    nargs = 1
+
+    def fdiff(self, argindex=1):
+        s = sigmoid(self.args[0])
+        return s * (1 - s)
+
+    def _eval_rewrite_as_exp(self, x, **kwargs):
+        return 1 / (1 + sp.exp(-x))
+
+
+class softplus(sp.Function):  # noqa: N801
+    """log(1 + exp(x)), evaluated stably."""
+
+    nargs = 1
+
+    def fdiff(self, argindex=1):
+        return sigmoid(self.args[0])
+
+    def _eval_rewrite_as_exp(self, x, **kwargs):
+        return sp.log(1 + sp.exp(x))
+
+
+class relu(sp.Function):  # noqa: N801
+    """max(x, 0)."""
+
+    nargs = 1
+
+    def fdiff(self, argindex=1):
+        return sp.Heaviside(self.args[0])
+
+
+class normal(sp.Function):  # noqa: N801 - a random draw in a weight initialiser
+    nargs = 2
+
+
+class uniform(sp.Function):  # noqa: N801
+    nargs = 2
+
+
+@dataclass(frozen=True)
+class Parameter:
+    name: str
+    default: sp.Expr  # an expression of earlier parameters
+    per_neuron: bool
+    trainable: bool
+    span: Span
+
+
+@dataclass(frozen=True)
+class Jump:
+    """State updates of one event body: `variable -> new value` (reset) or increment (on_spike)."""
+
+    updates: dict  # name -> sp.Expr
+    text: tuple[str, ...]  # the source statements, for repr
+
+
+@dataclass(frozen=True)
+class InternalEvent:
+    name: str
+    condition: sp.Expr  # fires when this crosses zero upwards
+    condition_text: str
+    reset: Jump
+    span: Span
+
+
+@dataclass
+class ModelIR:
+    """Everything the code generator and the analyses need to know about a model."""
+
+    name: str
+    description: str
+    source: Source
+    parameters: dict[str, Parameter]
+    states: tuple[str, ...]
+    initial: dict[str, sp.Expr]
+    derivatives: dict[str, sp.Expr]  # fully substituted: states, parameters, t
+    subexpressions: dict[str, sp.Expr]  # fully substituted
+    equation_text: tuple[str, ...]
+    threshold: sp.Expr  # spike when this crosses zero upwards
+    threshold_text: str
+    reset: Jump
+    on_spike: Jump  # increments; may use `X_pre` symbols and weight symbols
+    on_input: Jump  # increments; may use `value` and weight symbols
+    weights: dict[str, sp.Expr]  # initialiser expressions
+    events: tuple[InternalEvent, ...] = ()
+    refractory: sp.Expr | None = None
+    delay: sp.Expr | None = None
+    frozen_when_refractory: tuple[str, ...] = ()
+    pre_symbols: tuple[str, ...] = field(default=())  # names X with X_pre used in on_spike
+
+    @property
+    def trainable(self) -> tuple[str, ...]:
+        return tuple(name for name, p in self.parameters.items() if p.trainable)
+
+
+T = sp.Symbol("t", real=True)
+VALUE = sp.Symbol("value", real=True)
+FAN_IN = sp.Symbol("fan_in", positive=True)
+
+
+def symbol(name: str) -> sp.Symbol:
+    return sp.Symbol(name, real=True)
+
+
+def pre_symbol(name: str) -> sp.Symbol:
+    return sp.Symbol(f"{name}_pre", real=True)

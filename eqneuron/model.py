@@ -1,0 +1,198 @@
+"""`compile_model`: .eq source -> a checked, jittable `CompiledModel` (an Equinox module)."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import sympy as sp
+
+from ._resources import models_dir
+from .analyse import integrator_name, linear_system
+from .check import _evaluate_defaults, check
+from .codegen import GeneratedFunctions, generate, sample_weights
+from .errors import EqError, Source, Span, did_you_mean
+from .ir import ModelIR, symbol
+from .parse import parse
+
+
+class _Static:
+    """Compile-time artefacts: hashed by identity, shared by equal sources via the cache."""
+
+    def __init__(self, ir: ModelIR, functions: GeneratedFunctions):
+        self.ir = ir
+        self.functions = functions
+        self.linear = linear_system(ir)
+
+
+class CompiledModel(eqx.Module):
+    """A checked neuron model with its generated JAX functions and parameter values."""
+
+    compiled: _Static = eqx.field(static=True)
+    params: dict
+
+    @property
+    def ir(self) -> ModelIR:
+        return self.compiled.ir
+
+    @property
+    def fn(self) -> GeneratedFunctions:
+        return self.compiled.functions
+
+    @property
+    def name(self) -> str:
+        return self.ir.name
+
+    @property
+    def states(self) -> tuple[str, ...]:
+        return self.ir.states
+
+    @property
+    def weight_names(self) -> tuple[str, ...]:
+        return tuple(self.ir.weights)
+
+    @property
+    def integrator(self) -> str:
+        return integrator_name(self.ir)
+
+    def population(
+        self,
+        n_neurons: int,
+        in_size: int = 0,
+        key=None,
+        recurrent: bool = False,
+        wmask=None,
+        params: dict | None = None,
+        weights: dict | None = None,
+        dtype=None,
+    ):
+        """A population of `n_neurons` of this model receiving `in_size` input channels."""
+        from .network import Population
+
+        return Population.create(
+            self, n_neurons, in_size, key, recurrent, wmask, params, weights, dtype
+        )
+
+    def __repr__(self) -> str:
+        return describe(self)
+
+
+def describe(model: CompiledModel) -> str:
+    ir = model.ir
+
+    def fmt_param(name):
+        p = ir.parameters[name]
+        value = model.params[name]
+        text = f"{value:g}" if np.ndim(value) == 0 else f"array{tuple(np.shape(value))}"
+        flags = [f for f, on in (("per_neuron", p.per_neuron), ("trainable", p.trainable)) if on]
+        return f"{name} = {text}" + (f" ({', '.join(flags)})" if flags else "")
+
+    lines = [f"neuron {ir.name}" + (f" — {ir.description.splitlines()[0]}" if ir.description else "")]
+    rows = [
+        ("states", ", ".join(f"{n} = {sp.sstr(ir.initial[n], full_prec=False)}" for n in ir.states)),
+        ("parameters", ", ".join(fmt_param(n) for n in ir.parameters) or "none"),
+        ("equations", "\n".join(ir.equation_text)),
+        ("threshold", ir.threshold_text),
+        ("reset", "; ".join(ir.reset.text) or "none"),
+        ("weights", ", ".join(f"{n} = {sp.sstr(e)}" for n, e in ir.weights.items()) or "none"),
+        ("on_spike", "; ".join(ir.on_spike.text) or "none"),
+        ("on_input", "; ".join(ir.on_input.text) or "none"),
+    ]
+    for event in ir.events:
+        rows.append((f"event {event.name}", f"{event.condition_text}: " + "; ".join(event.reset.text)))
+    rows.append(("integrator", model.integrator))
+    for label, text in rows:
+        parts = text.splitlines() or [""]
+        lines.append(f"  {label:<11} {parts[0]}")
+        lines.extend(f"  {'':<11} {part}" for part in parts[1:])
+    return "\n".join(lines)
+
+
+_CACHE: dict[str, _Static] = {}
+
+
+def _read_source(source: str | Path) -> Source:
+    if isinstance(source, Path):
+        return Source(source.read_text(), str(source))
+    text = str(source)
+    if "\n" in text or ":" in text and not Path(text).exists():
+        return Source(text, "<string>")
+    path = Path(text)
+    if path.suffix == ".eq" or path.exists():
+        if not path.exists():
+            raise EqError(f"no such file: {text}", hint="give a path to a .eq file or a zoo name")
+        return Source(path.read_text(), str(path))
+    zoo_file = models_dir() / f"{text}.eq"
+    if zoo_file.exists():
+        return Source(zoo_file.read_text(), f"{text}.eq")
+    names = [p.stem for p in models_dir().glob("*.eq")]
+    raise EqError(
+        f"`{text}` is neither a file nor a zoo model",
+        hint=did_you_mean(text, names) or f"zoo models: {', '.join(sorted(names))}",
+    )
+
+
+def _static_for(source: Source) -> _Static:
+    key = hashlib.sha256(f"{source.filename}\0{source.text}".encode()).hexdigest()
+    static = _CACHE.get(key)
+    if static is None:
+        ir = check(parse(source.text, source.filename))
+        static = _Static(ir, generate(ir))
+        _CACHE[key] = static
+    return static
+
+
+def parameter_values(ir: ModelIR, overrides: dict | None = None) -> dict:
+    """Default parameter values (dependent defaults follow overridden parameters)."""
+    overrides = dict(overrides or {})
+    unknown = [k for k in overrides if k not in ir.parameters]
+    if unknown:
+        raise EqError(
+            f"`{unknown[0]}` is not a parameter of {ir.name}",
+            hint=did_you_mean(unknown[0], ir.parameters) or f"parameters: {', '.join(ir.parameters)}",
+        )
+    scalars = {k: v for k, v in overrides.items() if np.ndim(v) == 0}
+    symbolic = _evaluate_defaults(ir.parameters, {k: sp.Float(float(v)) for k, v in scalars.items()})
+    values = {}
+    for name in ir.parameters:
+        if name in overrides and np.ndim(overrides[name]) > 0:
+            values[name] = jnp.asarray(overrides[name])
+        else:
+            try:
+                values[name] = float(symbolic[symbol(name)])
+            except TypeError:
+                raise EqError(
+                    f"the default of `{name}` depends on a per-neuron parameter",
+                    ir.parameters[name].span,
+                    ir.source,
+                    hint=f"give `{name}` a value explicitly",
+                ) from None
+    return values
+
+
+def compile_model(source: str | Path, params: dict | None = None) -> CompiledModel:
+    """Compile a zoo name, a path to a `.eq` file, or `.eq` source text.
+
+    Compilation is cached by content: compiling the same text twice returns
+    models that share their generated functions, so `jit` does not retrace.
+    """
+    static = _static_for(_read_source(source))
+    return CompiledModel(static, parameter_values(static.ir, params))
+
+
+def zoo() -> dict[str, str]:
+    """Zoo model names and their one-line descriptions."""
+    from .parse import description_of
+
+    out = {}
+    for path in sorted(models_dir().glob("*.eq")):
+        description = description_of(path.read_text())
+        out[path.stem] = description.splitlines()[0] if description else ""
+    return out
+
+
+__all__ = ["CompiledModel", "compile_model", "zoo", "Span"]

@@ -1,0 +1,191 @@
+"""The abstract syntax tree of a `.eq` file: plain dataclasses with source spans."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .errors import Source, Span
+
+# ---- expressions -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Num:
+    value: float
+    span: Span
+
+
+@dataclass(frozen=True)
+class Name:
+    id: str
+    span: Span
+
+
+@dataclass(frozen=True)
+class BinOp:
+    op: str  # + - * / **
+    left: "Expr"
+    right: "Expr"
+    span: Span
+
+
+@dataclass(frozen=True)
+class UnaryOp:
+    op: str  # + -
+    operand: "Expr"
+    span: Span
+
+
+@dataclass(frozen=True)
+class Call:
+    func: str
+    args: tuple["Expr", ...]
+    span: Span
+    func_span: Span
+
+
+@dataclass(frozen=True)
+class Compare:
+    op: str  # > >= < <= == !=
+    left: "Expr"
+    right: "Expr"
+    span: Span
+
+
+@dataclass(frozen=True)
+class BoolOp:
+    op: str  # and / or / not
+    operands: tuple["Expr", ...]
+    span: Span
+
+
+Expr = Num | Name | BinOp | UnaryOp | Call | Compare | BoolOp
+
+
+def walk_names(expr: Expr):
+    """Every `Name` node in an expression, in source order."""
+    if isinstance(expr, Name):
+        yield expr
+    elif isinstance(expr, BinOp | Compare):
+        yield from walk_names(expr.left)
+        yield from walk_names(expr.right)
+    elif isinstance(expr, UnaryOp):
+        yield from walk_names(expr.operand)
+    elif isinstance(expr, Call):
+        for arg in expr.args:
+            yield from walk_names(arg)
+    elif isinstance(expr, BoolOp):
+        for operand in expr.operands:
+            yield from walk_names(operand)
+
+
+# ---- statements --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ParameterDecl:
+    name: str
+    op: str
+    expr: Expr
+    flags: tuple[str, ...]
+    unit: Expr | None
+    span: Span
+    name_span: Span
+
+
+@dataclass(frozen=True)
+class StateDecl:
+    name: str
+    op: str
+    expr: Expr
+    unit: Expr | None
+    span: Span
+    name_span: Span
+
+
+@dataclass(frozen=True)
+class Differential:
+    """`dX/dt = expr`."""
+
+    variable: str
+    op: str
+    expr: Expr
+    flags: tuple[str, ...]
+    unit: Expr | None
+    span: Span
+    name_span: Span
+
+
+@dataclass(frozen=True)
+class Subexpression:
+    """`name = expr` inside `equations:`."""
+
+    name: str
+    op: str
+    expr: Expr
+    flags: tuple[str, ...]
+    unit: Expr | None
+    span: Span
+    name_span: Span
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """`X = e`, `X += e`, `X -= e`, `X *= e` in reset / on_spike / on_input / event bodies."""
+
+    target: str
+    op: str
+    expr: Expr
+    span: Span
+    target_span: Span
+    op_span: Span
+
+
+@dataclass(frozen=True)
+class WeightDecl:
+    name: str
+    init: Expr | None
+    unit: Expr | None
+    span: Span
+    name_span: Span
+
+
+@dataclass(frozen=True)
+class ExprLine:
+    expr: Expr
+    unit: Expr | None
+    span: Span
+
+
+@dataclass(frozen=True)
+class EventDecl:
+    name: str
+    condition: Expr
+    body: tuple[Assignment, ...]
+    span: Span
+    name_span: Span
+
+
+@dataclass(frozen=True)
+class Block:
+    """One top-level block: its keyword, where it starts, and its statements."""
+
+    keyword: str
+    span: Span
+    statements: tuple = ()
+
+
+@dataclass
+class ModelSyntax:
+    """A whole parsed file, blocks grouped by keyword (each at most once, except events)."""
+
+    source: Source
+    name: str | None = None
+    name_span: Span | None = None
+    description: str = ""
+    blocks: dict[str, Block] = field(default_factory=dict)
+    events: list[EventDecl] = field(default_factory=list)
+
+    def statements(self, keyword: str) -> tuple:
+        block = self.blocks.get(keyword)
+        return block.statements if block is not None else ()

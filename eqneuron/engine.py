@@ -143,8 +143,13 @@ class DiffraxSegment(_Segment):
         failed = nonempty & (solution.result != diffrax.RESULTS.successful) & ~hit
         t_hit = jnp.where(nonempty, solution.ts[-1], t0)
         y_hit = jnp.where(nonempty, solution.ys[-1], y0)
-        # a failed solve (too many steps, non-finite) poisons the state so it is reported
-        y_hit = jnp.where(failed, jnp.nan, y_hit)
+        # a failed solve (too many steps, blow-up) poisons the offending neuron so it is reported:
+        # the non-finite ones, or else the one with the fastest-changing state
+        speed = jnp.max(jnp.abs(fn.vector_field(t_hit, y_hit, p)), axis=0)
+        speed = jnp.where(jnp.isfinite(speed), speed, jnp.inf)
+        culprit = ~jnp.all(jnp.isfinite(y_hit), axis=0)
+        culprit = jnp.where(jnp.any(culprit), culprit, jnp.arange(speed.shape[0]) == jnp.argmax(speed))
+        y_hit = jnp.where(failed & culprit[None, :], jnp.nan, y_hit)
         return t_hit, y_hit, hit
 
 

@@ -78,8 +78,9 @@ class Population(eqx.Module):
             fan_in = max(1, int(np.max(np.sum(np.asarray(wmask), axis=0))))
         drawn = {}
         if model.weight_names and (weights is None or set(weights) != set(model.weight_names)):
-            if key is None:
+            if key is None and (recurrent or in_size):
                 raise ValueError("population(...) needs `key=` to draw the initial weights")
+            key = jax.random.key(0) if key is None else key  # no connections: the draw is unused
             drawn = sample_weights(
                 model.ir, key, (n_rows, n_neurons), max(fan_in, 1), values, dtype
             )

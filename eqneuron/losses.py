@@ -1,0 +1,60 @@
+"""Losses for training spiking networks on first-spike times, spike counts or states.
+
+All are pure JAX functions of one sample's simulation outputs (vmap them over
+a batch).  Silent output neurons (first spike time = inf) are mapped to a
+finite late time, so no loss or gradient is ever NaN.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+
+def finite_times(times, t_silent):
+    """Replace `inf` (no spike) by `t_silent`, with a zero gradient for those entries."""
+    silent = ~jnp.isfinite(times)
+    return jnp.where(silent, t_silent, jnp.where(silent, 0.0, times))
+
+
+def ttfs_cross_entropy(first_times, label, tau: float = 1.0, t_silent: float = 100.0, alpha: float = 0.0, beta: float = 1.0):
+    """Time-to-first-spike cross-entropy (Göltz et al. 2021): softmax over -t / tau.
+
+    With `alpha > 0` adds the regulariser `alpha * (exp(t_label / beta) - 1)` that
+    pushes the correct neuron to fire early.
+    """
+    t = finite_times(first_times, t_silent)
+    logits = -t / tau
+    loss = -jax.nn.log_softmax(logits)[label]
+    if alpha:
+        loss = loss + alpha * (jnp.exp(t[label] / beta) - 1.0)
+    return loss
+
+
+def ttfs_prediction(first_times):
+    """The class of the earliest output spike (ties and silence: the lowest index)."""
+    return jnp.argmin(jnp.where(jnp.isfinite(first_times), first_times, jnp.inf))
+
+
+def spike_count_cross_entropy(counts, label, scale: float = 1.0):
+    """Cross-entropy over spike counts of the output neurons (rate coding)."""
+    return -jax.nn.log_softmax(scale * counts.astype(jnp.result_type(float)))[label]
+
+
+def state_cross_entropy(values, label):
+    """Cross-entropy over an output state (e.g. max or final membrane value)."""
+    return -jax.nn.log_softmax(values)[label]
+
+
+def max_over_time(states):
+    """Maximum over saved times of a (times, neurons) state trace."""
+    return jnp.max(states, axis=0)
+
+
+def final_value(states):
+    return states[-1]
+
+
+def firing_rate_regulariser(counts, target: float = 1.0, strength: float = 1e-3):
+    """Penalise deviation of the mean spike count per neuron from `target`."""
+    return strength * (jnp.mean(counts.astype(jnp.result_type(float))) - target) ** 2

@@ -1,0 +1,96 @@
+"""`eqneuron simulate`: drive a population, plot membrane traces and a raster."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def poisson_spikes(key, rate_hz: float, channels: int, duration: float, max_events: int | None = None):
+    """Independent Poisson trains on `channels` channels (times in ms), padded with inf."""
+    import jax
+
+    from .network import Spikes
+
+    expected = rate_hz * 1e-3 * duration * channels
+    size = max_events or int(expected + 6 * np.sqrt(expected + 1) + 8)
+    k1, k2 = jax.random.split(key)
+    gaps = jax.random.exponential(k1, (size,)) / max(rate_hz * 1e-3 * channels, 1e-12)
+    times = np.cumsum(np.asarray(gaps))
+    times = np.where(times <= duration, times, np.inf)
+    chans = np.asarray(jax.random.randint(k2, (size,), 0, channels))
+    return Spikes(times, chans)
+
+
+def run_simulate(args) -> int:
+    import jax
+
+    if args.x64:
+        jax.config.update("jax_enable_x64", True)
+    import jax.numpy as jnp
+
+    from .engine import simulate
+    from .model import compile_model
+
+    overrides = {}
+    for item in args.param:
+        name, _, value = item.partition("=")
+        overrides[name.strip()] = float(value)
+    model = compile_model(args.model, params=overrides or None)
+    key = jax.random.key(args.seed)
+    kw, ki = jax.random.split(key)
+    pop_params = {}
+    inputs, in_size = None, 0
+    if args.current is not None:
+        if args.bias_param not in model.params:
+            from .errors import EqError
+
+            raise EqError(f"{model.name} has no parameter `{args.bias_param}` for --current; use --bias-param")
+        pop_params[args.bias_param] = args.current
+    if args.poisson is not None:
+        in_size = args.channels
+        inputs = poisson_spikes(ki, args.poisson, args.channels, args.duration)
+    pop = model.population(args.neurons, in_size, key=kw, params=pop_params or None)
+    save_at = jnp.linspace(0.0, args.duration, 1001)
+    out = simulate(pop, inputs, t1=args.duration, max_spikes=args.max_spikes, save_at=save_at, method=args.method)
+    times = np.asarray(out.spike_times)
+    ids = np.asarray(out.spike_neurons)
+    valid = np.isfinite(times)
+    print(f"{model.name}: {int(out.n_spikes)} spikes from {args.neurons} neurons in {args.duration:g} ms"
+          f" ({model.integrator}){'  OVERFLOW' if bool(out.overflow) else ''}")
+    states = {k: np.asarray(v) for k, v in out.states[0].items()}
+    if args.save:
+        np.savez(args.save, spike_times=times[valid], spike_neurons=ids[valid], t=np.asarray(save_at), **states)
+        print(f"wrote {args.save}")
+    if args.plot:
+        plot_simulation(model, np.asarray(save_at), states, times[valid], ids[valid], args.neurons, args.plot)
+        print(f"wrote {args.plot}")
+    return 0
+
+
+def plot_simulation(model, t, states, spike_times, spike_ids, n_neurons, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    first = model.states[0]
+    shown = min(3, n_neurons)
+    fig, axes = plt.subplots(3, 1, figsize=(9, 7), sharex=True, gridspec_kw={"height_ratios": [2, 1, 1.4]})
+    for k in range(shown):
+        axes[0].plot(t, states[first][:, k], lw=1, label=f"neuron {k}")
+        for s in spike_times[spike_ids == k]:
+            axes[0].axvline(s, color=f"C{k}", ls=":", lw=0.6)
+    axes[0].set_ylabel(first)
+    axes[0].legend(loc="upper right", fontsize=8)
+    axes[0].set_title(f"{model.name}: {len(spike_times)} spikes")
+    second = model.states[1] if len(model.states) > 1 else first
+    for k in range(shown):
+        axes[1].plot(t, states[second][:, k], lw=1)
+    axes[1].set_ylabel(second)
+    axes[2].plot(spike_times, spike_ids, "|", ms=6, color="k")
+    axes[2].set_ylabel("neuron")
+    axes[2].set_ylim(-0.5, n_neurons - 0.5)
+    axes[2].set_xlabel("time (ms)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -1,0 +1,298 @@
+"""The event engine against analytic solutions, finite differences and an independent ODE solver."""
+
+import warnings
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from scipy.integrate import solve_ivp
+from scipy.optimize import brentq
+
+import eqneuron as eqn
+from eqneuron import losses
+
+from .helpers import feedforward, latency_inputs
+
+TMEM, TSYN = 10.0, 5.0
+
+
+def lif_single(w, method="auto"):
+    model = eqn.compile_model("lif")
+    return model.population(1, 1, weights={"w": jnp.array([[0.0], [w]])})
+
+
+def analytic_lif_crossing(w):
+    # v(t) = w * ts/(tm - ts) * (exp(-t/tm) - exp(-t/ts)) crosses 1
+    f = lambda t: w * TSYN / (TMEM - TSYN) * (np.exp(-t / TMEM) - np.exp(-t / TSYN)) - 1.0
+    t_peak = np.log(TMEM / TSYN) * TMEM * TSYN / (TMEM - TSYN)
+    t_star = brentq(f, 0.0, t_peak, xtol=1e-15, rtol=1e-15)
+    dfdw = (f(t_star) + 1.0) / w
+    dfdt = w * TSYN / (TMEM - TSYN) * (-np.exp(-t_star / TMEM) / TMEM + np.exp(-t_star / TSYN) / TSYN)
+    return t_star, -dfdw / dfdt
+
+
+@pytest.mark.parametrize("method", ["exact", "tsit5"])
+def test_lif_first_spike_time_and_gradient_are_analytic(method):
+    @jax.jit
+    @jax.value_and_grad
+    def first_spike(weight):
+        pop = lif_single(weight)
+        out = eqn.simulate(pop, latency_inputs([0.0]), t1=50.0, max_spikes=8, method=method, rtol=1e-10, atol=1e-10)
+        return out.first_spike_times()[0]
+
+    for w in [4.5, 6.0, 12.0]:
+        t_star, dt_dw = analytic_lif_crossing(w)
+        t, grad = first_spike(w)
+        assert abs(float(t) - t_star) < (1e-9 if method == "exact" else 1e-6)
+        assert abs(float(grad) - dt_dw) < 1e-6 * abs(dt_dw)
+
+
+def test_lif_silent_below_threshold():
+    pop = lif_single(3.9)  # peak 0.25 * w < 1
+    out = eqn.simulate(pop, latency_inputs([0.0]), t1=100.0, max_spikes=4)
+    assert int(out.n_spikes) == 0 and not bool(out.overflow)
+    assert np.isinf(out.first_spike_times()[0])
+
+
+def test_exact_and_tsit5_agree_on_a_poisson_driven_population():
+    from eqneuron.simulate_cli import poisson_spikes
+
+    model = eqn.compile_model("lif")
+    pop = model.population(20, 10, key=jax.random.key(3))
+    inputs = poisson_spikes(jax.random.key(4), 80.0, 10, 100.0)
+    a = eqn.simulate(pop, inputs, t1=100.0, max_spikes=512, method="exact")
+    b = eqn.simulate(pop, inputs, t1=100.0, max_spikes=512, method="tsit5", rtol=1e-11, atol=1e-11)
+    assert int(a.n_spikes) == int(b.n_spikes) > 20
+    np.testing.assert_array_equal(a.spike_neurons, b.spike_neurons)
+    n = int(a.n_spikes)
+    np.testing.assert_allclose(a.spike_times[:n], b.spike_times[:n], atol=1e-7)
+
+
+def test_exact_integration_handles_equal_time_constants():
+    """tmem == tsyn is a removable singularity of the closed form: v = w t/tau exp(-t/tau)."""
+    model = eqn.compile_model("lif", params={"tsyn": 10.0})
+    pop = model.population(1, 1, weights={"w": jnp.array([[0.0], [5.0]])})
+
+    def first(w):
+        p = pop.replace(weights={"w": jnp.array([[0.0], [w]])})
+        return eqn.simulate(p, latency_inputs([0.0]), t1=50.0, max_spikes=4, method="exact").first_spike_times()[0]
+
+    f = lambda t: 5.0 * t / 10.0 * np.exp(-t / 10.0) - 1.0
+    t_star = brentq(f, 0.0, 10.0, xtol=1e-15)
+    assert abs(float(first(5.0)) - t_star) < 1e-9
+    dfdw = (f(t_star) + 1.0) / 5.0
+    dfdt = 5.0 / 10.0 * np.exp(-t_star / 10.0) * (1 - t_star / 10.0)
+    assert abs(float(jax.grad(first)(5.0)) + dfdw / dfdt) < 1e-7
+
+
+def ttfs_loss(net, inputs, label, t1=60.0):
+    out = eqn.simulate(net, inputs, t1=t1, max_spikes=128)
+    first = out.first_spikes[-1]
+    return losses.ttfs_cross_entropy(first, label, tau=2.0, t_silent=t1)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_network_gradients_match_central_finite_differences(seed):
+    key = jax.random.key(seed)
+    k_net, k_in, k_dir = jax.random.split(key, 3)
+    net = feedforward("lif", [5, 30, 3], k_net)
+    inputs = latency_inputs(jax.random.uniform(k_in, (5,), minval=0.0, maxval=10.0))
+    label = seed % 3
+    params, static = eqx.partition(net, eqx.is_inexact_array)
+
+    @jax.jit
+    def loss_of(p):
+        return ttfs_loss(eqx.combine(p, static), inputs, label)
+
+    loss, grads = jax.value_and_grad(loss_of)(params)
+    assert np.isfinite(float(loss))
+    out = eqn.simulate(net, inputs, t1=60.0, max_spikes=128)
+    assert int(out.counts[0].sum()) > 0, "hidden layer must fire for a meaningful check"
+
+    eps = 1e-6
+    leaves, treedef = jax.tree_util.tree_flatten(params)
+    g_leaves = jax.tree_util.tree_leaves(grads)
+    rng = np.random.default_rng(seed)
+    checked = 0
+    for leaf_index, (leaf, g) in enumerate(zip(leaves, g_leaves)):
+        if leaf.ndim != 2:
+            continue
+        nonzero = np.argwhere(np.abs(np.asarray(g)) > 1e-8)
+        picks = nonzero[rng.choice(len(nonzero), size=min(8, len(nonzero)), replace=False)] if len(nonzero) else []
+        for r, c in picks:
+            def shifted(delta):
+                new = list(leaves)
+                new[leaf_index] = leaf.at[r, c].add(delta)
+                return float(loss_of(jax.tree_util.tree_unflatten(treedef, new)))
+
+            fd = (shifted(eps) - shifted(-eps)) / (2 * eps)
+            assert abs(fd - float(g[r, c])) <= 1e-4 * abs(fd) + 1e-9, (r, c, fd, float(g[r, c]))
+            checked += 1
+    assert checked >= 8
+
+    # all weights at once along a random direction
+    direction = jax.tree_util.tree_map(lambda x: jax.random.normal(k_dir, x.shape), params)
+    directional = sum(jnp.vdot(a, b) for a, b in zip(jax.tree_util.tree_leaves(grads), jax.tree_util.tree_leaves(direction)))
+    plus = loss_of(jax.tree_util.tree_map(lambda x, d: x + eps * d, params, direction))
+    minus = loss_of(jax.tree_util.tree_map(lambda x, d: x - eps * d, params, direction))
+    fd = (plus - minus) / (2 * eps)
+    assert abs(float(fd) - float(directional)) <= 1e-4 * abs(float(fd))
+
+
+def izhikevich_reference(i_bias, n_spikes, p):
+    """scipy solve_ivp with event detection and the same reset, rtol 1e-10."""
+    a, b, c, d, v_th = p["a"], p["b"], p["c"], p["d"], 30.0
+
+    def f(t, y):
+        v, u = y
+        return [0.04 * v * v + 5 * v + 140 - u + i_bias, a * (b * v - u)]
+
+    def crossing(t, y):
+        return y[0] - v_th
+
+    crossing.terminal, crossing.direction = True, 1
+    t, y, spikes = 0.0, [c, b * c], []
+    while len(spikes) < n_spikes:
+        sol = solve_ivp(f, (t, 2000.0), y, method="DOP853", rtol=1e-10, atol=1e-10, events=crossing)
+        t = sol.t_events[0][0]
+        v, u = sol.y_events[0][0]
+        spikes.append(t)
+        y = [v - (v_th - c), u + d]
+    return np.array(spikes)
+
+
+def test_izhikevich_regular_spiking_matches_solve_ivp():
+    params = eqn.izhikevich_pattern("regular_spiking")
+    model = eqn.compile_model("izhikevich", params=params)
+    pop = model.population(1, 0, params={"ic": 10.0})
+    out = eqn.simulate(pop, None, t1=1000.0, max_spikes=32, rtol=1e-10, atol=1e-10)
+    ours = np.asarray(out.spike_times[:10])
+    reference = izhikevich_reference(10.0, 10, params)
+    np.testing.assert_allclose(ours, reference, atol=1e-3)
+    isi = np.diff(ours)
+    assert isi[-1] > 1.5 * isi[0], "regular spiking adapts: inter-spike intervals lengthen"
+
+
+def test_recurrent_egru_runs_and_differentiates():
+    model = eqn.compile_model("egru")
+    # update gate open (b_u = 0) and modulation drive (b_z = 2): the cell state reaches threshold
+    pop = model.population(8, 3, key=jax.random.key(0), recurrent=True, params={"b_z": 2.0, "b_u": 0.0})
+    pop = pop.replace(weights={k: 3 * w for k, w in pop.weights.items()})
+    times = jnp.arange(1.0, 40.0, 2.0)
+    inputs = eqn.Spikes(times, jnp.arange(times.shape[0]) % 3)
+
+    def loss(p):
+        out = eqn.simulate(p, inputs, t1=80.0, max_spikes=256, save_at=jnp.array([40.0, 80.0]))
+        return jnp.sum(out.states[0]["c"][-1] ** 2) + jnp.sum(jnp.where(jnp.isfinite(out.spike_times), out.spike_times, 0.0)) * 1e-3
+
+    out = eqn.simulate(pop, inputs, t1=80.0, max_spikes=256)
+    assert int(out.n_spikes) > 0 and not bool(out.overflow)
+    recurrent_rows = np.asarray(pop.weights["w_u"][:8])
+    assert np.any(recurrent_rows != 0)
+    grads = eqx.filter_grad(loss)(pop)
+    g = grads.weights["w_u"]
+    assert np.all(np.isfinite(g)) and np.any(np.asarray(g[:8]) != 0), "gradients reach recurrent weights"
+    assert np.all(np.isfinite(grads.params["b_u"]))
+
+
+def test_identical_neurons_spike_at_identical_times():
+    model = eqn.compile_model("izhikevich")
+    w = jnp.full((2 + 1, 2), 30.0).at[:2].set(0.0)
+    pop = model.population(2, 1, weights={"w": w})
+    inputs = latency_inputs([1.0])
+    out = eqn.simulate(pop, inputs, t1=50.0, max_spikes=16)
+    n = int(out.n_spikes)
+    assert n >= 2 and n % 2 == 0
+    times = np.asarray(out.spike_times[:n]).reshape(-1, 2)
+    np.testing.assert_array_equal(times[:, 0], times[:, 1])
+    assert sorted(np.asarray(out.spike_neurons[:2]).tolist()) == [0, 1]
+
+
+def test_overflow_is_flagged_and_warned():
+    model = eqn.compile_model("izhikevich")
+    pop = model.population(3, 0, params={"ic": 10.0})
+    with pytest.warns(RuntimeWarning, match="spike budget exceeded"):
+        out = eqn.simulate(pop, None, t1=500.0, max_spikes=4)
+    assert bool(out.overflow)
+    assert int(out.n_spikes) >= 4
+    assert np.all(np.isfinite(out.spike_times))  # the budget is full, nothing silently dropped before it
+
+
+def test_overflow_flag_under_jit():
+    model = eqn.compile_model("izhikevich")
+    pop = model.population(3, 0, params={"ic": 10.0})
+    out = jax.jit(lambda p: eqn.simulate(p, None, t1=500.0, max_spikes=4))(pop)
+    assert bool(out.overflow)
+
+
+def test_nonfinite_state_is_reported_with_neuron_and_time():
+    source = """
+neuron Blowup
+parameters:
+    k = 1.0 (per_neuron)
+equations:
+    dv/dt = k * v**2
+threshold: v > 1e300
+reset:
+    v = 0
+state:
+    v = 1.0
+"""
+    model = eqn.compile_model(source)
+    pop = model.population(2, 0, params={"k": jnp.array([0.0, 1.0])})
+    with pytest.warns(RuntimeWarning, match="non-finite state in neuron 1"):
+        out = eqn.simulate(pop, None, t1=5.0, max_spikes=4, method="tsit5")
+    assert bool(out.nonfinite)
+    assert int(out.nonfinite_neuron) == 1
+    assert float(out.nonfinite_time) <= 1.0 + 1e-6
+
+
+def test_vmap_over_a_batch_of_inputs_equals_a_loop():
+    net = feedforward("lif", [5, 12, 3], jax.random.key(7))
+    times = jax.random.uniform(jax.random.key(8), (4, 5), minval=0.0, maxval=10.0)
+    batch = eqn.Spikes(times, jnp.broadcast_to(jnp.arange(5), (4, 5)))
+    run = lambda inp: eqn.simulate(net, inp, t1=40.0, max_spikes=64).first_spike_times()
+    batched = jax.vmap(run)(batch)
+    for k in range(4):
+        single = run(latency_inputs(times[k]))
+        np.testing.assert_allclose(batched[k], single, rtol=1e-12)
+
+
+def test_save_at_records_the_analytic_trace():
+    pop = lif_single(3.0)
+    ts = jnp.array([1.0, 5.0, 20.0])
+    out = eqn.simulate(pop, latency_inputs([0.0]), t1=30.0, max_spikes=4, save_at=ts)
+    v = 3.0 * TSYN / (TMEM - TSYN) * (np.exp(-np.asarray(ts) / TMEM) - np.exp(-np.asarray(ts) / TSYN))
+    np.testing.assert_allclose(out.states[0]["v"][:, 0], v, rtol=1e-10)
+    np.testing.assert_allclose(out.states[0]["i"][:, 0], 3.0 * np.exp(-np.asarray(ts) / TSYN), rtol=1e-10)
+
+
+def test_gradient_with_respect_to_input_spike_time():
+    pop = lif_single(6.0)
+
+    def first(t_in):
+        return eqn.simulate(pop, latency_inputs(jnp.array([t_in])), t1=50.0, max_spikes=4).first_spike_times()[0]
+
+    assert abs(float(jax.grad(first)(2.0)) - 1.0) < 1e-9  # a shift of the input shifts the spike
+
+
+def test_float32_simulation_runs(tmp_path):
+    import subprocess
+    import sys
+
+    code = (
+        "import jax, jax.numpy as jnp, eqneuron as eqn;"
+        "m = eqn.compile_model('lif');"
+        "p = m.population(1, 1, weights={'w': jnp.array([[0.0],[6.0]])});"
+        "o = eqn.simulate(p, eqn.Spikes(jnp.array([0.0]), jnp.array([0])), t1=50.0, max_spikes=4);"
+        "g = jax.grad(lambda w: eqn.simulate(p.replace(weights={'w': jnp.array([[0.0],[w]])}), eqn.Spikes(jnp.array([0.0]), jnp.array([0])), t1=50.0, max_spikes=4).spike_times[0])(6.0);"
+        "print(o.spike_times.dtype, float(o.spike_times[0]), float(g))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    dtype, t, g = result.stdout.split()
+    t_star, dt_dw = analytic_lif_crossing(6.0)
+    assert dtype == "float32"
+    assert abs(float(t) - t_star) < 1e-4
+    assert abs(float(g) - dt_dw) < 1e-3 * abs(dt_dw)

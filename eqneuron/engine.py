@@ -153,6 +153,28 @@ class DiffraxSegment(_Segment):
         return t_hit, y_hit, hit
 
 
+def _per_neuron_diffrax(segment: DiffraxSegment):
+    """Run a Diffrax segment for every neuron on its own clock (vmap over neurons)."""
+
+    def run(t0, y0, t_end, p, armed):
+        axes = {k: (0 if jnp.ndim(v) else None) for k, v in p.items()}
+
+        def one(t0_n, y_n, t_end_n, p_n, armed_n):
+            t_hit, y_hit, hit = segment(t0_n, y_n[:, None], t_end_n, p_n, armed_n[None])
+            return t_hit, y_hit[:, 0], hit
+
+        return jax.vmap(one, in_axes=(0, 1, 0, axes, 0), out_axes=(0, 1, 0))(t0, y0, t_end, p, armed)
+
+    return run
+
+
+def make_per_neuron_segment(model, config: SolverConfig):
+    segment = make_segment(model, config)
+    if hasattr(segment, "per_neuron"):
+        return segment.per_neuron
+    return _per_neuron_diffrax(segment)
+
+
 def make_segment(model, config: SolverConfig) -> _Segment:
     method = config.method
     if method in ("auto", "exact") and model.compiled.linear is not None:
@@ -333,6 +355,163 @@ def simulate_population(
 
 
 # ---------------------------------------------------------------------------
+# a population without recurrence: every neuron on its own clock
+
+
+class _IndependentCarry(eqx.Module):
+    t: jax.Array  # (N,)
+    y: jax.Array  # (S, N)
+    armed: jax.Array
+    input_index: jax.Array  # (N,)
+    save_index: jax.Array  # (N,)
+    spike_times: jax.Array  # (N, per_neuron)
+    n_spikes: jax.Array  # (N,)
+    saved: jax.Array  # (T, S, N)
+    done: jax.Array  # (N,)
+    nonfinite: jax.Array  # (N,)
+    nonfinite_time: jax.Array  # (N,)
+    reset_failed: jax.Array  # (N,)
+
+
+def simulate_independent(
+    pop: Population,
+    in_times,
+    in_channels,
+    in_values,
+    t1: float,
+    max_spikes: int,
+    save_at,
+    config: SolverConfig,
+    per_neuron_budget: int,
+):
+    """Simulate a population whose neurons do not interact (no recurrence).
+
+    Neurons are independent given the input spikes, so each advances on its
+    own clock: the loop runs (inputs + own spikes of the busiest neuron)
+    iterations instead of (inputs + all spikes), every one vectorised over
+    neurons.  Same semantics as `simulate_population`.
+    """
+    fn = pop.model.fn
+    dtype = default_dtype()
+    n = pop.n_neurons
+    p = pop.parameter_values()
+    weights = pop.effective_weights()
+    advance = make_per_neuron_segment(pop.model, config)
+    n_inputs = in_times.shape[0]
+    n_save = 0 if save_at is None else save_at.shape[0]
+    save_times = jnp.full((1,), jnp.inf, dtype) if save_at is None else jnp.asarray(save_at, dtype)
+    t1 = jnp.asarray(t1, dtype)
+    neurons = jnp.arange(n)
+
+    y_init = fn.initial_state(p, n, dtype)
+    init = _IndependentCarry(
+        t=jnp.zeros((n,), dtype),
+        y=y_init,
+        armed=fn.spike_condition(0.0, y_init, p) < 0,
+        input_index=jnp.zeros((n,), jnp.int32),
+        save_index=jnp.zeros((n,), jnp.int32),
+        spike_times=jnp.full((n, per_neuron_budget), jnp.inf, dtype),
+        n_spikes=jnp.zeros((n,), jnp.int32),
+        saved=jnp.zeros((max(n_save, 1), *y_init.shape), dtype),
+        done=jnp.zeros((n,), bool),
+        nonfinite=jnp.zeros((n,), bool),
+        nonfinite_time=jnp.full((n,), jnp.inf, dtype),
+        reset_failed=jnp.zeros((n,), bool),
+    )
+
+    def body(c: _IndependentCarry) -> _IndependentCarry:
+        k = jnp.minimum(c.input_index, n_inputs - 1)
+        t_in = jnp.where(c.input_index < n_inputs, in_times[k], jnp.inf)
+        channel, value = in_channels[k], in_values[k]
+        s = jnp.minimum(c.save_index, save_times.shape[0] - 1)
+        t_save = jnp.where(c.save_index < n_save, save_times[s], jnp.inf)
+        t_end = jnp.minimum(jnp.minimum(t_in, t_save), t1)
+        # finished neurons stand still
+        t_end = jnp.where(c.done, c.t, t_end)
+
+        g_now = fn.spike_condition(c.t, c.y, p)
+        immediate = c.armed & (g_now >= 0) & ~c.done
+        t_seg, y_seg, hit_seg = advance(c.t, c.y, t_end, p, c.armed & ~c.done)
+        t_hit = jnp.where(immediate, c.t, t_seg)
+        y_hit = jnp.where(immediate[None], c.y, y_seg)
+        hit = (immediate | hit_seg) & ~c.done
+
+        y_spike = fn.apply_reset(t_hit, y_hit, p, hit)
+        g_after = fn.spike_condition(t_hit, y_spike, p)
+        still_above = hit & (g_after >= 0)
+
+        is_input = ~hit & ~c.done & (t_in <= t_end) & jnp.isfinite(t_in)
+        y_input = y_hit
+        if pop.in_size:
+            rows = {name: w[n + channel, neurons] for name, w in weights.items()}
+            y_input = y_hit + jnp.where(is_input[None], fn.input_jump(t_hit, y_hit, p, value, rows), 0.0)
+        is_save = ~hit & ~is_input & ~c.done & (t_save <= t_end) & jnp.isfinite(t_save)
+        save_slot = jnp.where(is_save, s, c.saved.shape[0])  # out of range: dropped
+        saved = c.saved.at[save_slot, :, neurons].set(y_hit.T, mode="drop")
+
+        y_next = jnp.where(hit[None], y_spike, jnp.where(is_input[None], y_input, y_hit))
+        g_next = fn.spike_condition(t_hit, y_next, p)
+        armed = jnp.where(hit, ~still_above, c.armed | (g_next < 0))
+        slot = jnp.where(hit, c.n_spikes, per_neuron_budget)
+        spike_times = c.spike_times.at[neurons, slot].set(t_hit, mode="drop")
+        bad = ~jnp.all(jnp.isfinite(y_next), axis=0) & ~c.done
+        reached_end = ~hit & ~is_input & ~is_save
+        return _IndependentCarry(
+            t=t_hit,
+            y=jnp.where(c.done[None], c.y, y_next),
+            armed=armed,
+            input_index=c.input_index + is_input,
+            save_index=c.save_index + is_save,
+            spike_times=spike_times,
+            n_spikes=c.n_spikes + hit,
+            saved=saved,
+            done=c.done | reached_end | bad,
+            nonfinite=c.nonfinite | bad,
+            nonfinite_time=jnp.where(bad & ~c.nonfinite, t_hit, c.nonfinite_time),
+            reset_failed=c.reset_failed | still_above,
+        )
+
+    budget = n_inputs + n_save + per_neuron_budget + 2
+    final = eqxi.while_loop(
+        lambda c: ~jnp.all(c.done),
+        body,
+        init,
+        max_steps=budget,
+        kind="checkpointed",
+        checkpoints=min(budget, 64),
+    )
+    # one time-sorted spike list for the population, as the global loop makes
+    flat_times = final.spike_times.reshape(-1)
+    flat_ids = jnp.repeat(neurons, per_neuron_budget)
+    order = jnp.argsort(flat_times)[:max_spikes]
+    spike_times = flat_times[order]
+    spike_ids = jnp.where(jnp.isfinite(spike_times), flat_ids[order], -1).astype(jnp.int32)
+    n_total = jnp.sum(final.n_spikes)
+    overflow = (n_total > max_spikes) | jnp.any(final.n_spikes > per_neuron_budget) | ~jnp.all(final.done)
+    bad = jnp.any(final.nonfinite)
+    states = None
+    if n_save:
+        states = {name: final.saved[:, k, :] for k, name in enumerate(fn.states)}
+    summary = _Carry(
+        t=jnp.max(final.t),
+        y=final.y,
+        armed=final.armed,
+        input_index=jnp.max(final.input_index),
+        save_index=jnp.max(final.save_index),
+        spike_times=spike_times,
+        spike_ids=spike_ids,
+        n_spikes=n_total,
+        saved=final.saved,
+        done=jnp.all(final.done),
+        nonfinite=bad,
+        nonfinite_time=jnp.min(final.nonfinite_time),
+        nonfinite_neuron=jnp.where(bad, jnp.argmin(final.nonfinite_time), -1),
+        reset_failed=jnp.any(final.reset_failed),
+    )
+    return summary, overflow, states
+
+
+# ---------------------------------------------------------------------------
 # the public entry point
 
 
@@ -348,6 +527,7 @@ def simulate(
     dt: float | None = None,
     root_tol: float | None = None,
     max_solver_steps: int = 16384,
+    max_spikes_per_neuron: int | None = None,
 ) -> SimulationResult:
     """Simulate a network (or one population) from t=0 to `t1` ms.
 
@@ -363,6 +543,9 @@ def simulate(
     - `method`: `"auto"` (exact propagator when the dynamics are linear,
       Tsit5 otherwise), `"exact"`, `"tsit5"`, `"dopri5"`, `"euler"` (fixed `dt`).
     - `rtol`, `atol`: adaptive step tolerances; `root_tol`: event-time tolerance.
+    - `max_spikes_per_neuron`: spike buffer per neuron of populations without
+      recurrence, which are simulated neuron by neuron (default
+      `min(max_spikes, 64)`); exceeding it also sets `overflow`.
     """
     if isinstance(net, Population):
         net = Network([net])
@@ -382,9 +565,15 @@ def simulate(
 
     results = []
     for k, pop in enumerate(net.populations):
-        final, overflow, states = simulate_population(
-            pop, times, channels, values, t1, max_spikes, save, config
-        )
+        if pop.recurrent:
+            final, overflow, states = simulate_population(
+                pop, times, channels, values, t1, max_spikes, save, config
+            )
+        else:
+            budget = max_spikes_per_neuron or min(max_spikes, 64)
+            final, overflow, states = simulate_independent(
+                pop, times, channels, values, t1, max_spikes, save, config, budget
+            )
         results.append((final, overflow, states))
         times, channels, values = final.spike_times, jnp.maximum(final.spike_ids, 0), jnp.ones_like(final.spike_times)
 

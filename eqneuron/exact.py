@@ -197,30 +197,34 @@ class ExactSegment(eqx.Module):
         upper = jnp.where(peak_crosses, h_ext, span)
         has = armed & (peak_crosses | (g_end >= 0))
 
-        tol = 1e-14 if dtype == jnp.float64 else 1e-6
+        tol = 1e-13 if dtype == jnp.float64 else 1e-6
         lo = jnp.zeros_like(upper)
         hi = jnp.where(has, upper, 0.0)
-        x0 = 0.5 * hi
+        # start from the upper end: g rises towards it, so Newton's first step is informative
+        x0 = hi
+        active0 = has
 
         def cond(state):
-            i, lo, hi, x = state
-            return (i < 200) & jnp.any(has & (hi - lo > tol * (1.0 + hi)))
+            i, lo, hi, x, active = state
+            return (i < 100) & jnp.any(active)
 
         def body(state):
-            i, lo, hi, x = state
+            i, lo, hi, x, active = state
             g, dg = self.threshold(x, y0, p)
             below = g < 0
             lo = jnp.where(below, x, lo)
             hi = jnp.where(below, hi, x)
             newton = x - g / jnp.where(dg != 0, dg, 1.0)
             inside = (newton > lo) & (newton < hi) & (dg > 0) & jnp.isfinite(newton)
-            # Newton when it stays in the bracket and shrinks it fast; bisection otherwise
-            x = jnp.where(inside & (i % 4 != 3), newton, 0.5 * (lo + hi))
-            x = jnp.where(hi - lo <= tol * (1.0 + hi), hi, x)
-            return i + 1, lo, hi, x
+            # Newton inside the bracket, bisection otherwise (safeguarded)
+            x_new = jnp.where(inside, newton, 0.5 * (lo + hi))
+            step = jnp.abs(x_new - x)
+            done = (step <= tol * (1.0 + jnp.abs(x))) | (hi - lo <= tol * (1.0 + hi)) | (g == 0)
+            x_new = jnp.where(active, x_new, x)
+            return i + 1, lo, hi, x_new, active & ~done
 
-        _, lo, hi, _ = jax.lax.while_loop(cond, body, (0, lo, hi, x0))
-        return jnp.where(has, hi, jnp.inf)
+        _, lo, hi, x, _ = jax.lax.while_loop(cond, body, (0, lo, hi, x0, active0))
+        return jnp.where(has, jnp.clip(x, lo, hi), jnp.inf)
 
     def __call__(self, t0, y0, t_end, p, armed):
         horizon = jnp.maximum(t_end - t0, 0.0)
@@ -238,3 +242,14 @@ class ExactSegment(eqx.Module):
         # propagate with h as a traced scalar: the same closed form for every neuron
         y_hit = self.propagate(jnp.broadcast_to(h, y0.shape[1:]), y0, p)
         return t_hit, y_hit, hit
+
+    def per_neuron(self, t0, y0, t_end, p, armed):
+        """Advance every neuron on its own clock: t0, t_end are (N,); returns (t_hit, y_hit, hit) per neuron."""
+        horizon = jnp.maximum(t_end - t0, 0.0)
+        crossing = jax.lax.stop_gradient(self.crossing_times(y0, horizon, p, armed))
+        hit = jnp.isfinite(crossing)
+        h_fixed = jnp.where(hit, crossing, 0.0)
+        g, dg = self.threshold(h_fixed, y0, p)
+        slope = jax.lax.stop_gradient(jnp.where(dg > 0, dg, 1.0))
+        h = jnp.where(hit, h_fixed - g / slope, horizon)
+        return t0 + h, self.propagate(h, y0, p), hit

@@ -1,0 +1,188 @@
+"""eqneuron vs eventax on eventax's own models: a Yin-Yang-shaped 5→120→3 net, batch 32, 60 ms.
+
+Identical weights and input spike times; forward (first output spike times)
+and value_and_grad of a TTFS loss; median of 5 runs after warm-up, plus the
+first call (jit compile).  Spike-time error of both against a float64
+reference at tight tolerance (eqneuron exact/Tsit5 1e-11, run in a subprocess).
+
+Run: python -m benchmarks.vs_eventax [--models lif,izhikevich,...] [--hidden 120]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import diffrax as dfx
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optimistix as optx
+
+import eqneuron as eqn
+from eqneuron import datasets, losses
+
+from .common import peak_rss_mb, timed
+
+T1 = 60.0
+BATCH = 32
+
+# eventax classes and kwargs, our per-neuron parameter and weight names
+EVENTAX = {
+    "lif": ("LIF", dict(thresh=1.0, tmem=10.0, tsyn=5.0, wmean=1.0, wlim=1.0, init_bias=0.0), {"ic": "ic"}, {"w": "weights"}),
+    "qif": ("QIF", dict(tmem=10.0, tsyn=5.0, wmean=3.0, wlim=2.0, init_bias=0.0), {"ic": "ic"}, {"w": "weights"}),
+    "eif": ("EIF", dict(tmem=10.0, tsyn=5.0, wmean=1.5, wlim=1.0, init_bias=0.0, fan_in_mode=None), {"ic": "ic"}, {"w": "weights"}),
+    "izhikevich": ("Izhikevich", dict(wmean=25.0, wlim=15.0, init_bias=0.0), {"ic": "ic"}, {"w": "weights"}),
+    "egru": ("EGRU", dict(bias_u_mean=0.0, bias_z_mean=2.0, weight_scale=1.0), {"b_u": "b_u", "b_r": "b_r", "b_z": "b_z"}, {"w_u": "W_u", "w_r": "W_r", "w_z": "W_z"}),
+}
+
+
+def eventax_net(name, hidden, key, dtype=jnp.float32, tight=False):
+    from eventax import neuron_models
+    from eventax.evnn import FFEvNN
+
+    cls_name, kwargs, _, _ = EVENTAX[name]
+    if tight:
+        solver = dict(solver=dfx.Tsit5(), stepsize_controller=dfx.PIDController(rtol=1e-11, atol=1e-11), root_finder=optx.Newton(1e-13, 1e-13))
+    else:
+        solver = dict(solver=dfx.Euler(), stepsize_controller=dfx.ConstantStepSize(), solver_stepsize=0.01)
+    return FFEvNN(
+        layers=[hidden, 3], in_size=5, neuron_model=getattr(neuron_models, cls_name), max_solver_time=T1,
+        key=key, dtype=dtype, max_event_steps=4 * hidden + 64, output_no_spike_value=jnp.inf, **solver, **kwargs,
+    )
+
+
+def eqneuron_net(name, theirs_model, hidden):
+    _, _, param_map, weight_map = EVENTAX[name]
+    model = eqn.compile_model(name)
+    hidden_w, out_w = {}, {}
+    for ours, attr in weight_map.items():
+        W = jnp.asarray(getattr(theirs_model, attr))
+        hidden_w[ours] = jnp.zeros((hidden + 5, hidden), W.dtype).at[hidden:].set(W[hidden + 3 :, :hidden])
+        out_w[ours] = jnp.zeros((3 + hidden, 3), W.dtype).at[3:].set(W[:hidden, hidden : hidden + 3])
+    hp = {k: jnp.asarray(getattr(theirs_model, a))[:hidden] for k, a in param_map.items()}
+    op = {k: jnp.asarray(getattr(theirs_model, a))[hidden:] for k, a in param_map.items()}
+    return eqn.Network([model.population(hidden, 5, weights=hidden_w, params=hp), model.population(3, hidden, weights=out_w, params=op)])
+
+
+def inputs_and_labels():
+    data = datasets.yinyang(BATCH, seed=3, t_early=0.0, t_late=10.0, t_bias=0.0)
+    return jnp.asarray(data.times, jnp.float32), jnp.asarray(data.labels)
+
+
+def ttfs_loss(first, label):
+    return losses.ttfs_cross_entropy(first, label, tau=2.0, t_silent=T1)
+
+
+def bench_model(name, hidden, max_spikes):
+    key = jax.random.key(0)
+    theirs = eventax_net(name, hidden, key)
+    ours = eqneuron_net(name, theirs.neuron_model, hidden)
+    times, labels = inputs_and_labels()
+    channels = jnp.broadcast_to(jnp.arange(5), times.shape)
+
+    ev_forward = jax.jit(jax.vmap(lambda t: theirs.ttfs(t[:, None])))
+
+    def ev_loss(net, times, labels):
+        first = jax.vmap(lambda t: net.ttfs(t[:, None]))(times)
+        return jnp.mean(jax.vmap(ttfs_loss)(first, labels))
+
+    ev_grad = eqx.filter_jit(eqx.filter_value_and_grad(ev_loss))
+
+    def our_first(net, t, c):
+        return eqn.simulate(net, eqn.Spikes(t, c), t1=T1, max_spikes=max_spikes).first_spikes[-1]
+
+    eq_forward = jax.jit(jax.vmap(lambda t, c: our_first(ours, t, c)))
+
+    def eq_loss(net, times, labels):
+        first = jax.vmap(lambda t, c: our_first(net, t, c))(times, channels)
+        return jnp.mean(jax.vmap(ttfs_loss)(first, labels))
+
+    eq_grad = eqx.filter_jit(eqx.filter_value_and_grad(eq_loss))
+
+    row = {"model": name, "hidden": hidden, "integrator": ours.populations[0].model.integrator}
+    row["ev_fwd_first"], row["ev_fwd"] = timed(ev_forward, times)
+    row["eq_fwd_first"], row["eq_fwd"] = timed(eq_forward, times, channels)
+    row["ev_grad_first"], row["ev_grad"] = timed(ev_grad, theirs, times, labels)
+    row["eq_grad_first"], row["eq_grad"] = timed(eq_grad, ours, times, labels)
+    ev_times = np.asarray(ev_forward(times))
+    eq_times = np.asarray(eq_forward(times, channels))
+    reference = reference_times(name, hidden, theirs, times, max_spikes)
+    row["ev_err"] = max_error(ev_times, reference)
+    row["eq_err"] = max_error(eq_times, reference)
+    row["rss_mb"] = peak_rss_mb()
+    return row
+
+
+def max_error(times, reference):
+    both = np.isfinite(times) & np.isfinite(reference)
+    mismatch = int(np.sum(np.isfinite(times) != np.isfinite(reference)))
+    err = float(np.max(np.abs(times[both] - reference[both]))) if both.any() else float("nan")
+    return {"max_abs_ms": err, "silent_mismatch": mismatch}
+
+
+def reference_times(name, hidden, theirs, times, max_spikes):
+    """float64, Tsit5/exact at 1e-11, in a subprocess (x64 is process-wide in JAX)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "case.npz"
+        _, _, param_map, weight_map = EVENTAX[name]
+        m = theirs.neuron_model
+        arrays = {f"w_{k}": np.asarray(getattr(m, a)) for k, a in weight_map.items()}
+        arrays.update({f"p_{k}": np.asarray(getattr(m, a)) for k, a in param_map.items()})
+        np.savez(path, times=np.asarray(times), **arrays)
+        code = f"""
+import jax; jax.config.update('jax_enable_x64', True)
+import numpy as np, jax.numpy as jnp, eqneuron as eqn
+from benchmarks.vs_eventax import EVENTAX
+d = np.load({str(path)!r}); name = {name!r}; hidden = {hidden}
+_, _, pm, wm = EVENTAX[name]
+class M: pass
+m = M()
+for k, a in wm.items(): setattr(m, a, jnp.asarray(d['w_' + k], jnp.float64))
+for k, a in pm.items(): setattr(m, a, jnp.asarray(d['p_' + k], jnp.float64))
+from benchmarks.vs_eventax import eqneuron_net
+net = eqneuron_net(name, m, hidden)
+t = jnp.asarray(d['times'], jnp.float64); c = jnp.broadcast_to(jnp.arange(5), t.shape)
+f = jax.jit(jax.vmap(lambda t, c: eqn.simulate(net, eqn.Spikes(t, c), t1={T1}, max_spikes={max_spikes}, rtol=1e-11, atol=1e-11).first_spikes[-1]))
+np.save({str(Path(tmp) / "ref.npy")!r}, np.asarray(f(t, c)))
+"""
+        subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parent.parent)
+        return np.load(Path(tmp) / "ref.npy")
+
+
+def print_row(r):
+    ratio = lambda a, b: a / b if b > 0 else float("nan")
+    print(
+        f"{r['model']:<11} {r['hidden']:>4}  fwd {r['ev_fwd']:.3f}s vs {r['eq_fwd']:.3f}s ({ratio(r['ev_fwd'], r['eq_fwd']):.1f}x)"
+        f"  v&g {r['ev_grad']:.3f}s vs {r['eq_grad']:.3f}s ({ratio(r['ev_grad'], r['eq_grad']):.1f}x)"
+        f"  jit fwd {r['ev_fwd_first']:.1f}/{r['eq_fwd_first']:.1f}s v&g {r['ev_grad_first']:.1f}/{r['eq_grad_first']:.1f}s"
+        f"  err eventax {r['ev_err']['max_abs_ms']:.1e} ms ({r['ev_err']['silent_mismatch']} mism.)"
+        f" eqneuron {r['eq_err']['max_abs_ms']:.1e} ms ({r['eq_err']['silent_mismatch']} mism.)  rss {r['rss_mb']:.0f} MB",
+        flush=True,
+    )
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--models", default="lif,izhikevich,egru,qif,eif")
+    parser.add_argument("--hidden", type=int, default=120)
+    parser.add_argument("--max-spikes", type=int, default=None)
+    parser.add_argument("--json", default=None)
+    args = parser.parse_args(argv)
+    rows = []
+    print("eventax (Euler dt=0.01, float32) vs eqneuron (auto: exact or Tsit5 1e-8, float32); ratio = eventax / eqneuron")
+    for name in args.models.split(","):
+        row = bench_model(name, args.hidden, args.max_spikes or 2 * args.hidden + 32)
+        print_row(row)
+        rows.append(row)
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -34,10 +34,11 @@ BATCH = 32
 
 # eventax classes and kwargs, our per-neuron parameter and weight names
 EVENTAX = {
-    "lif": ("LIF", dict(thresh=1.0, tmem=10.0, tsyn=5.0, wmean=1.0, wlim=1.0, init_bias=0.0), {"ic": "ic"}, {"w": "weights"}),
-    "qif": ("QIF", dict(tmem=10.0, tsyn=5.0, wmean=3.0, wlim=2.0, init_bias=0.0), {"ic": "ic"}, {"w": "weights"}),
-    "eif": ("EIF", dict(tmem=10.0, tsyn=5.0, wmean=1.5, wlim=1.0, init_bias=0.0, fan_in_mode=None), {"ic": "ic"}, {"w": "weights"}),
-    "izhikevich": ("Izhikevich", dict(wmean=25.0, wlim=15.0, init_bias=0.0), {"ic": "ic"}, {"w": "weights"}),
+    # weights uniform(0, 2 wmean) / sqrt(fan_in): hidden neurons fire 1-3 times, outputs fire
+    "lif": ("LIF", dict(thresh=1.0, tmem=10.0, tsyn=5.0, wmean=2.0, wlim=4.0, fan_in_mode="sqrt", init_bias=0.0), {"ic": "ic"}, {"w": "weights"}),
+    "qif": ("QIF", dict(tmem=10.0, tsyn=5.0, wmean=4.0, wlim=8.0, fan_in_mode="sqrt", init_bias=0.0), {"ic": "ic"}, {"w": "weights"}),
+    "eif": ("EIF", dict(tmem=10.0, tsyn=5.0, wmean=3.0, wlim=6.0, fan_in_mode="sqrt", init_bias=0.0), {"ic": "ic"}, {"w": "weights"}),
+    "izhikevich": ("Izhikevich", dict(wmean=4.0, wlim=8.0, fan_in_mode="sqrt", init_bias=0.0), {"ic": "ic"}, {"w": "weights"}),
     "egru": ("EGRU", dict(bias_u_mean=0.0, bias_z_mean=2.0, weight_scale=1.0), {"b_u": "b_u", "b_r": "b_r", "b_z": "b_z"}, {"w_u": "W_u", "w_r": "W_r", "w_z": "W_z"}),
 }
 
@@ -95,7 +96,7 @@ def bench_model(name, hidden, max_spikes):
     ev_grad = eqx.filter_jit(eqx.filter_value_and_grad(ev_loss))
 
     def our_first(net, t, c):
-        return eqn.simulate(net, eqn.Spikes(t, c), t1=T1, max_spikes=max_spikes).first_spikes[-1]
+        return eqn.simulate(net, eqn.Spikes(t, c), t1=T1, max_spikes=max_spikes, stop_after_first_spike=True).first_spikes[-1]
 
     eq_forward = jax.jit(jax.vmap(lambda t, c: our_first(ours, t, c)))
 
@@ -148,7 +149,7 @@ for k, a in pm.items(): setattr(m, a, jnp.asarray(d['p_' + k], jnp.float64))
 from benchmarks.vs_eventax import eqneuron_net
 net = eqneuron_net(name, m, hidden)
 t = jnp.asarray(d['times'], jnp.float64); c = jnp.broadcast_to(jnp.arange(5), t.shape)
-f = jax.jit(jax.vmap(lambda t, c: eqn.simulate(net, eqn.Spikes(t, c), t1={T1}, max_spikes={max_spikes}, rtol=1e-11, atol=1e-11).first_spikes[-1]))
+f = jax.jit(jax.vmap(lambda t, c: eqn.simulate(net, eqn.Spikes(t, c), t1={T1}, max_spikes={max_spikes}, rtol=1e-11, atol=1e-11, stop_after_first_spike=True).first_spikes[-1]))
 np.save({str(Path(tmp) / "ref.npy")!r}, np.asarray(f(t, c)))
 """
         subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parent.parent)

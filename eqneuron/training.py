@@ -1,0 +1,271 @@
+"""Training loops on Optax: jitted batched steps, clipping, schedules, checkpoints, resume.
+
+`eqneuron train TASK --model NAME` and `eqn.training.train(...)` share this code.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from . import datasets, losses
+from .engine import simulate
+from .model import compile_model
+from .network import Network, Spikes
+
+
+@dataclass
+class TrainConfig:
+    task: str = "yinyang"  # yinyang | digits | mnist | xor
+    model: str = "lif"
+    hidden: int | None = None
+    epochs: int = 20
+    batch_size: int = 32
+    lr: float = 5e-3
+    seed: int = 0
+    train_size: int | None = None
+    test_size: int | None = None
+    mnist_path: str | None = None
+    clip: float = 1.0
+    tau: float = 2.0  # softmax temperature of the TTFS loss (ms)
+    alpha: float = 0.0  # TTFS regulariser strength
+    max_spikes: int = 512
+    out: str = "runs/train"
+    extra: dict = field(default_factory=dict)
+
+
+TASK_DEFAULTS = {
+    "yinyang": dict(hidden=120, train_size=5000, test_size=1000),
+    "digits": dict(hidden=100, train_size=None, test_size=None),
+    "mnist": dict(hidden=200, train_size=None, test_size=10000),
+    "xor": dict(hidden=16, train_size=1000, test_size=200),
+}
+
+
+def load_task(config: TrainConfig):
+    d = TASK_DEFAULTS[config.task]
+    n_train = config.train_size or d["train_size"]
+    n_test = config.test_size or d["test_size"]
+    if config.task == "yinyang":
+        train = datasets.yinyang(n_train or 5000, seed=42)
+        test = datasets.yinyang(n_test or 1000, seed=41)
+    elif config.task == "digits":
+        train, test = datasets.digits("train"), datasets.digits("test")
+    elif config.task == "mnist":
+        if not config.mnist_path:
+            raise SystemExit("the mnist task needs --mnist-path DIR with the IDX files")
+        train = datasets.mnist(config.mnist_path, "train", limit=n_train)
+        test = datasets.mnist(config.mnist_path, "test", limit=n_test)
+    elif config.task == "xor":
+        train = datasets.delayed_xor(n_train or 1000, seed=config.seed)
+        test = datasets.delayed_xor(n_test or 200, seed=config.seed + 1000)
+    else:
+        raise SystemExit(f"unknown task {config.task!r}; choose yinyang, digits, mnist or xor")
+    if n_train and len(train) > n_train:
+        train = train.subset(slice(0, n_train))
+    if n_test and len(test) > n_test:
+        test = test.subset(slice(0, n_test))
+    return train, test
+
+
+def build_network(config: TrainConfig, n_channels: int, n_classes: int, key) -> Network:
+    """A hidden population of the chosen model and a readout of the same model."""
+    hidden = config.hidden or TASK_DEFAULTS[config.task]["hidden"]
+    k1, k2 = jax.random.split(key)
+    model = compile_model(config.model)
+    if config.task == "xor":
+        # a recurrent hidden population carries the first bit across the delay
+        pops = [model.population(hidden, n_channels, key=k1, recurrent=True)]
+        readout = model.population(n_classes, hidden, key=k2)
+        return Network([*pops, readout])
+    return Network([model.population(hidden, n_channels, key=k1), model.population(n_classes, hidden, key=k2)])
+
+
+def _batch_spikes(data, index):
+    values = None if data.values is None else jnp.asarray(data.values[index])
+    return Spikes(jnp.asarray(data.times[index]), jnp.asarray(data.channels[index]), values)
+
+
+def make_functions(config: TrainConfig, t1: float):
+    """Jitted per-batch loss/gradient and prediction functions."""
+
+    def sample_outputs(net, spikes):
+        out = simulate(net, spikes, t1=t1, max_spikes=config.max_spikes, stop_after_first_spike=True)
+        return out.first_spikes[-1], out.overflow
+
+    def batch_loss(net, spikes, labels):
+        first, overflow = jax.vmap(lambda s: sample_outputs(net, s))(spikes)
+        per_sample = jax.vmap(lambda f, y: losses.ttfs_cross_entropy(f, y, tau=config.tau, t_silent=t1, alpha=config.alpha, beta=t1))(first, labels)
+        correct = jax.vmap(losses.ttfs_prediction)(first) == labels
+        return jnp.mean(per_sample), (jnp.mean(correct), jnp.mean(overflow))
+
+    value_and_grad = eqx.filter_jit(eqx.filter_value_and_grad(batch_loss, has_aux=True))
+
+    @eqx.filter_jit
+    def predict(net, spikes):
+        first, _ = jax.vmap(lambda s: sample_outputs(net, s))(spikes)
+        return jax.vmap(losses.ttfs_prediction)(first)
+
+    return value_and_grad, predict
+
+
+def trainable_filter(net: Network):
+    """Weights and `trainable` parameters are trained; everything else stays fixed."""
+    spec = jax.tree_util.tree_map(lambda _: False, net)
+    for k, pop in enumerate(net.populations):
+        trainable = {name: (name in pop.model.ir.trainable) for name in pop.params}
+        spec = eqx.tree_at(lambda s: s.populations[k].weights, spec, {name: True for name in pop.weights})
+        spec = eqx.tree_at(lambda s: s.populations[k].params, spec, {
+            name: (True if trainable[name] and eqx.is_array(v) else False) for name, v in pop.params.items()
+        })
+    return spec
+
+
+def accuracy(predict, net, data, batch_size: int) -> float:
+    correct = 0
+    for start in range(0, len(data), batch_size):
+        index = np.arange(start, min(start + batch_size, len(data)))
+        pad = batch_size - len(index)
+        padded = np.concatenate([index, np.zeros(pad, int)]) if pad else index
+        pred = np.asarray(predict(net, _batch_spikes(data, padded)))[: len(index)]
+        correct += int(np.sum(pred == data.labels[index]))
+    return correct / len(data)
+
+
+def train(config: TrainConfig, resume: bool = False, verbose: bool = True) -> dict:
+    """Train and evaluate; writes `checkpoint.eqx`, `meta.json`, `history.json`, `curves.png` to `out`."""
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+    train_data, test_data = load_task(config)
+    key = jax.random.key(config.seed)
+    k_net, k_shuffle = jax.random.split(key)
+    net = build_network(config, train_data.n_channels, train_data.n_classes, k_net)
+    steps_per_epoch = max(1, len(train_data) // config.batch_size)
+    schedule = optax.cosine_decay_schedule(config.lr, decay_steps=max(1, config.epochs * steps_per_epoch), alpha=0.05)
+    optimizer = optax.chain(optax.clip_by_global_norm(config.clip), optax.adam(schedule))
+    spec = trainable_filter(net)
+    params, static = eqx.partition(net, spec)
+    opt_state = optimizer.init(params)
+    history = {"epoch": [], "loss": [], "train_acc": [], "test_acc": [], "seconds": []}
+    start_epoch = 0
+    if resume and (out / "checkpoint.eqx").exists():
+        params, opt_state = eqx.tree_deserialise_leaves(out / "checkpoint.eqx", (params, opt_state))
+        history = json.loads((out / "history.json").read_text())
+        start_epoch = len(history["epoch"])
+    t1 = train_data.duration
+    value_and_grad, predict = make_functions(config, t1)
+
+    @eqx.filter_jit
+    def update(params, opt_state, spikes, labels):
+        def loss_of(p, spikes, labels):
+            return value_and_grad(eqx.combine(p, static), spikes, labels)
+
+        (loss, (acc, overflow)), grads = loss_of(params, spikes, labels)
+        grads = eqx.filter(grads, spec)
+        grads = jax.tree_util.tree_map(lambda g: jnp.where(jnp.isfinite(g), g, 0.0), grads)
+        updates, opt_state = optimizer.update(grads, opt_state, params)
+        return eqx.apply_updates(params, updates), opt_state, loss, acc, overflow
+
+    rng = np.random.default_rng(config.seed)
+    for epoch in range(start_epoch, config.epochs):
+        t_start = time.time()
+        order = rng.permutation(len(train_data))
+        losses_, accs, overflows = [], [], []
+        for step in range(steps_per_epoch):
+            index = order[step * config.batch_size : (step + 1) * config.batch_size]
+            params, opt_state, loss, acc, overflow = update(params, opt_state, _batch_spikes(train_data, index), jnp.asarray(train_data.labels[index]))
+            losses_.append(float(loss))
+            accs.append(float(acc))
+            overflows.append(float(overflow))
+            if verbose:
+                _progress(epoch, config.epochs, step + 1, steps_per_epoch, np.mean(losses_), np.mean(accs))
+        net = eqx.combine(params, static)
+        test_acc = accuracy(predict, net, test_data, config.batch_size)
+        seconds = time.time() - t_start
+        history["epoch"].append(epoch + 1)
+        history["loss"].append(float(np.mean(losses_)))
+        history["train_acc"].append(float(np.mean(accs)))
+        history["test_acc"].append(test_acc)
+        history["seconds"].append(seconds)
+        if verbose:
+            sys.stdout.write(f"  test acc {test_acc:.4f}  ({seconds:.1f} s){'  [overflow in some samples]' if np.mean(overflows) > 0 else ''}\n")
+            sys.stdout.flush()
+        eqx.tree_serialise_leaves(out / "checkpoint.eqx", (params, opt_state))
+        (out / "history.json").write_text(json.dumps(history))
+        (out / "meta.json").write_text(json.dumps(asdict(config)))
+    net = eqx.combine(params, static)
+    final = {"test_acc": accuracy(predict, net, test_data, config.batch_size), "history": history}
+    plot_history(history, out / "curves.png", title=f"{config.task} / {config.model}")
+    return final
+
+
+def _progress(epoch, epochs, step, steps, loss, acc):
+    width = 24
+    filled = int(width * step / steps)
+    bar = "#" * filled + "-" * (width - filled)
+    sys.stdout.write(f"\repoch {epoch + 1}/{epochs} [{bar}] {step}/{steps} loss {loss:.4f} acc {acc:.3f}")
+    sys.stdout.flush()
+
+
+def plot_history(history, path, title=""):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.5))
+    a.plot(history["epoch"], history["loss"], marker="o")
+    a.set_xlabel("epoch")
+    a.set_ylabel("training loss")
+    b.plot(history["epoch"], history["train_acc"], marker="o", label="train")
+    b.plot(history["epoch"], history["test_acc"], marker="s", label="test")
+    b.set_xlabel("epoch")
+    b.set_ylabel("accuracy")
+    b.legend()
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def load_checkpoint(directory):
+    """(config, trained network) from a directory written by `train`."""
+    directory = Path(directory)
+    config = TrainConfig(**json.loads((directory / "meta.json").read_text()))
+    train_data, _ = load_task(TrainConfig(**{**asdict(config), "train_size": 1, "test_size": 1}))
+    net = build_network(config, train_data.n_channels, train_data.n_classes, jax.random.key(config.seed))
+    spec = trainable_filter(net)
+    params, static = eqx.partition(net, spec)
+    steps = 1
+    optimizer = optax.chain(optax.clip_by_global_norm(config.clip), optax.adam(optax.cosine_decay_schedule(config.lr, steps)))
+    params, _ = eqx.tree_deserialise_leaves(directory / "checkpoint.eqx", (params, optimizer.init(params)))
+    return config, eqx.combine(params, static)
+
+
+def run_train_cli(args) -> int:
+    config = TrainConfig(
+        task=args.task, model=args.model, hidden=args.hidden, epochs=args.epochs, batch_size=args.batch_size,
+        lr=args.lr, seed=args.seed, train_size=args.train_size, test_size=args.test_size,
+        mnist_path=args.mnist_path, out=args.out,
+    )
+    result = train(config, resume=args.resume)
+    print(f"final test accuracy: {result['test_acc']:.4f}  (checkpoint and curves in {config.out})")
+    return 0
+
+
+def run_evaluate_cli(args) -> int:
+    config, net = load_checkpoint(args.checkpoint)
+    _, test = load_task(config)
+    _, predict = make_functions(config, test.duration)
+    acc = accuracy(predict, net, test, config.batch_size)
+    print(f"{config.task} / {config.model}: test accuracy {acc:.4f} on {len(test)} samples")
+    return 0

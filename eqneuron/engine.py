@@ -175,11 +175,28 @@ def _per_neuron_diffrax(segment: DiffraxSegment):
     return run
 
 
-def make_per_neuron_segment(model, config: SolverConfig):
+def make_per_neuron_advance(model, config: SolverConfig):
+    """(advance, init_aux, mark_jumped, steps): how neurons on their own clocks move forward.
+
+    `advance(t0, y0, t_end, p, armed, aux) -> (t, y, hit, aux)`: the exact
+    integrator reaches `t_end` (or the crossing) in one call; the Runge–Kutta
+    stepper takes one adaptive step per call.
+    """
     segment = make_segment(model, config)
     if hasattr(segment, "per_neuron"):
-        return segment.per_neuron
-    return _per_neuron_diffrax(segment)
+
+        def advance(t0, y0, t_end, p, armed, aux):
+            t, y, hit = segment.per_neuron(t0, y0, t_end, p, armed)
+            return t, y, hit, aux
+
+        return advance, (lambda t0, y0, p: None), (lambda aux, jumped: aux), 0
+    from .stepper import RKStepper
+
+    solver = segment.solver if isinstance(segment, DiffraxSegment) else None
+    if config.method == "euler":
+        raise ValueError("method='euler' is only available for recurrent populations")
+    stepper = RKStepper(model.fn, config, solver)
+    return stepper, stepper.init, stepper.mark_jumped, config.max_solver_steps
 
 
 def make_segment(model, config: SolverConfig) -> _Segment:
@@ -380,6 +397,7 @@ class _IndependentCarry(eqx.Module):
     nonfinite: jax.Array  # (N,)
     nonfinite_time: jax.Array  # (N,)
     reset_failed: jax.Array  # (N,)
+    aux: object  # integrator state per neuron (step sizes), or None
 
 
 def simulate_independent(
@@ -406,7 +424,7 @@ def simulate_independent(
     n = pop.n_neurons
     p = pop.parameter_values()
     weights = pop.effective_weights()
-    advance = make_per_neuron_segment(pop.model, config)
+    advance, init_aux, mark_jumped, step_budget = make_per_neuron_advance(pop.model, config)
     n_inputs = in_times.shape[0]
     n_save = 0 if save_at is None else save_at.shape[0]
     save_times = jnp.full((1,), jnp.inf, dtype) if save_at is None else jnp.asarray(save_at, dtype)
@@ -414,8 +432,9 @@ def simulate_independent(
     neurons = jnp.arange(n)
 
     y_init = fn.initial_state(p, n, dtype)
+    t_init = jnp.zeros((n,), dtype)
     init = _IndependentCarry(
-        t=jnp.zeros((n,), dtype),
+        t=t_init,
         y=y_init,
         armed=fn.spike_condition(0.0, y_init, p) < 0,
         input_index=jnp.zeros((n,), jnp.int32),
@@ -427,6 +446,7 @@ def simulate_independent(
         nonfinite=jnp.zeros((n,), bool),
         nonfinite_time=jnp.full((n,), jnp.inf, dtype),
         reset_failed=jnp.zeros((n,), bool),
+        aux=init_aux(t_init, y_init, p),
     )
 
     def body(c: _IndependentCarry) -> _IndependentCarry:
@@ -441,21 +461,22 @@ def simulate_independent(
 
         g_now = fn.spike_condition(c.t, c.y, p)
         immediate = c.armed & (g_now >= 0) & ~c.done
-        t_seg, y_seg, hit_seg = advance(c.t, c.y, t_end, p, c.armed & ~c.done)
-        t_hit = jnp.where(immediate, c.t, t_seg)
-        y_hit = jnp.where(immediate[None], c.y, y_seg)
+        t_seg, y_seg, hit_seg, aux = advance(c.t, c.y, t_end, p, c.armed & ~c.done & ~immediate, c.aux)
+        t_hit = jnp.where(immediate | c.done, c.t, t_seg)
+        y_hit = jnp.where((immediate | c.done)[None], c.y, y_seg)
         hit = (immediate | hit_seg) & ~c.done
+        reached = ~hit & ~c.done & (t_hit >= t_end)
 
         y_spike = fn.apply_reset(t_hit, y_hit, p, hit)
         g_after = fn.spike_condition(t_hit, y_spike, p)
         still_above = hit & (g_after >= 0)
 
-        is_input = ~hit & ~c.done & (t_in <= t_end) & jnp.isfinite(t_in)
+        is_input = reached & (t_in <= t_end) & jnp.isfinite(t_in)
         y_input = y_hit
         if pop.in_size:
             rows = {name: w[n + channel, neurons] for name, w in weights.items()}
             y_input = y_hit + jnp.where(is_input[None], fn.input_jump(t_hit, y_hit, p, value, rows), 0.0)
-        is_save = ~hit & ~is_input & ~c.done & (t_save <= t_end) & jnp.isfinite(t_save)
+        is_save = reached & ~is_input & (t_save <= t_end) & jnp.isfinite(t_save)
         save_slot = jnp.where(is_save, s, c.saved.shape[0])  # out of range: dropped
         saved = c.saved.at[save_slot, :, neurons].set(y_hit.T, mode="drop")
 
@@ -465,7 +486,7 @@ def simulate_independent(
         slot = jnp.where(hit, c.n_spikes, per_neuron_budget)
         spike_times = c.spike_times.at[neurons, slot].set(t_hit, mode="drop")
         bad = ~jnp.all(jnp.isfinite(y_next), axis=0) & ~c.done
-        reached_end = ~hit & ~is_input & ~is_save
+        reached_end = reached & ~is_input & ~is_save
         return _IndependentCarry(
             t=t_hit,
             y=jnp.where(c.done[None], c.y, y_next),
@@ -479,9 +500,10 @@ def simulate_independent(
             nonfinite=c.nonfinite | bad,
             nonfinite_time=jnp.where(bad & ~c.nonfinite, t_hit, c.nonfinite_time),
             reset_failed=c.reset_failed | still_above,
+            aux=mark_jumped(aux, hit | is_input | immediate),
         )
 
-    budget = n_inputs + n_save + per_neuron_budget + 2
+    budget = n_inputs + n_save + per_neuron_budget + 2 + step_budget
     final = eqxi.while_loop(
         lambda c: ~jnp.all(c.done),
         body,
@@ -519,13 +541,6 @@ def simulate_independent(
         reset_failed=jnp.any(final.reset_failed),
     )
     return summary, overflow, states
-
-
-_GLOBAL_FOR_SOLVER = False  # per-neuron clocks measured faster for Diffrax segments too
-
-
-def _has_exact(model, config) -> bool:
-    return hasattr(make_segment(model, config), "per_neuron")
 
 
 # ---------------------------------------------------------------------------
@@ -588,7 +603,8 @@ def simulate(
     results = []
     for k, pop in enumerate(net.populations):
         last = stop_after_first_spike and k == len(net.populations) - 1
-        if pop.recurrent or (_GLOBAL_FOR_SOLVER and not _has_exact(pop.model, config)):
+        # neurons coupled within the population share one clock; otherwise each has its own
+        if pop.recurrent or config.method == "euler":
             final, overflow, states = simulate_population(
                 pop, times, channels, values, t1, max_spikes, save, config, stop_after_first_spike=last
             )
@@ -647,9 +663,15 @@ def _warn_if_concrete(result: SimulationResult, max_spikes: int):
     if isinstance(result.overflow, jax.core.Tracer):
         return
     if bool(np.any(result.overflow)):
+        if int(np.max(result.n_spikes)) > max_spikes:
+            cause = f"{int(np.max(result.n_spikes))} spikes for max_spikes={max_spikes}; raise max_spikes"
+        else:
+            cause = (
+                "a neuron exceeded max_spikes_per_neuron, or the loop ran out of steps before t1 "
+                "(raise max_spikes_per_neuron or max_solver_steps)"
+            )
         warnings.warn(
-            f"spike budget exceeded: {int(np.max(result.n_spikes))} spikes for max_spikes={max_spikes}; "
-            "raise max_spikes (results after the budget are incomplete)",
+            f"spike budget exceeded: {cause} (results after the budget are incomplete)",
             RuntimeWarning,
             stacklevel=3,
         )

@@ -80,7 +80,7 @@ def ttfs_loss(first, label):
     return losses.ttfs_cross_entropy(first, label, tau=2.0, t_silent=T1)
 
 
-def bench_model(name, hidden, max_spikes):
+def bench_model(name, hidden, max_spikes, tol=None):
     key = jax.random.key(0)
     theirs = eventax_net(name, hidden, key)
     ours = eqneuron_net(name, theirs.neuron_model, hidden)
@@ -96,7 +96,9 @@ def bench_model(name, hidden, max_spikes):
     ev_grad = eqx.filter_jit(eqx.filter_value_and_grad(ev_loss))
 
     def our_first(net, t, c):
-        return eqn.simulate(net, eqn.Spikes(t, c), t1=T1, max_spikes=max_spikes, stop_after_first_spike=True).first_spikes[-1]
+        return eqn.simulate(
+            net, eqn.Spikes(t, c), t1=T1, max_spikes=max_spikes, stop_after_first_spike=True, rtol=tol, atol=tol
+        ).first_spikes[-1]
 
     eq_forward = jax.jit(jax.vmap(lambda t, c: our_first(ours, t, c)))
 
@@ -106,7 +108,7 @@ def bench_model(name, hidden, max_spikes):
 
     eq_grad = eqx.filter_jit(eqx.filter_value_and_grad(eq_loss))
 
-    row = {"model": name, "hidden": hidden, "integrator": ours.populations[0].model.integrator}
+    row = {"model": name, "hidden": hidden, "integrator": ours.populations[0].model.integrator, "tol": tol}
     row["ev_fwd_first"], row["ev_fwd"] = timed(ev_forward, times)
     row["eq_fwd_first"], row["eq_fwd"] = timed(eq_forward, times, channels)
     row["ev_grad_first"], row["ev_grad"] = timed(ev_grad, theirs, times, labels)
@@ -159,7 +161,7 @@ np.save({str(Path(tmp) / "ref.npy")!r}, np.asarray(f(t, c)))
 def print_row(r):
     ratio = lambda a, b: a / b if b > 0 else float("nan")
     print(
-        f"{r['model']:<11} {r['hidden']:>4}  fwd {r['ev_fwd']:.3f}s vs {r['eq_fwd']:.3f}s ({ratio(r['ev_fwd'], r['eq_fwd']):.1f}x)"
+        f"{r['model']:<11} {r['hidden']:>4} tol {r['tol'] or 'default'}  fwd {r['ev_fwd']:.3f}s vs {r['eq_fwd']:.3f}s ({ratio(r['ev_fwd'], r['eq_fwd']):.1f}x)"
         f"  v&g {r['ev_grad']:.3f}s vs {r['eq_grad']:.3f}s ({ratio(r['ev_grad'], r['eq_grad']):.1f}x)"
         f"  jit fwd {r['ev_fwd_first']:.1f}/{r['eq_fwd_first']:.1f}s v&g {r['ev_grad_first']:.1f}/{r['eq_grad_first']:.1f}s"
         f"  err eventax {r['ev_err']['max_abs_ms']:.1e} ms ({r['ev_err']['silent_mismatch']} mism.)"
@@ -174,11 +176,12 @@ def main(argv=None):
     parser.add_argument("--hidden", type=int, default=120)
     parser.add_argument("--max-spikes", type=int, default=None)
     parser.add_argument("--json", default=None)
+    parser.add_argument("--tol", type=float, default=None, help="eqneuron rtol = atol (default: float32 default 1e-5)")
     args = parser.parse_args(argv)
     rows = []
     print("eventax (Euler dt=0.01, float32) vs eqneuron (auto: exact or Tsit5 1e-8, float32); ratio = eventax / eqneuron")
     for name in args.models.split(","):
-        row = bench_model(name, args.hidden, args.max_spikes or 2 * args.hidden + 32)
+        row = bench_model(name, args.hidden, args.max_spikes or 2 * args.hidden + 32, args.tol)
         print_row(row)
         rows.append(row)
     if args.json:

@@ -96,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--model", default="lif")
     train.add_argument("--epochs", type=int, default=20)
     train.add_argument("--batch-size", type=int, default=32)
-    train.add_argument("--lr", type=float, default=5e-3)
+    train.add_argument("--lr", type=float, default=2e-3)
     train.add_argument("--hidden", type=int, default=None)
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--out", default="runs/train")
@@ -104,6 +104,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--test-size", type=int, default=None)
     train.add_argument("--mnist-path", default=None)
     train.add_argument("--resume", action="store_true")
+    train.add_argument("--tau", type=float, default=2.0, help="softmax temperature of the TTFS loss (ms)")
+    train.add_argument("--alpha", type=float, default=0.01, help="TTFS regulariser strength")
     train.set_defaults(run=_cmd_train)
 
     evaluate = sub.add_parser("evaluate", help="test accuracy of a saved checkpoint")

@@ -40,7 +40,7 @@ R_BIG, R_SMALL = 0.5, 0.1
 
 
 def yinyang_class(x, y, r_big: float = R_BIG, r_small: float = R_SMALL):
-    """0 = yin, 1 = yang, 2 = dots, exactly as the reference implementation defines them."""
+    """1 = yin, 0 = yang, 2 = the dots, exactly as the reference implementation defines them."""
     d_right = np.sqrt((x - 1.5 * r_big) ** 2 + (y - r_big) ** 2)
     d_left = np.sqrt((x - 0.5 * r_big) ** 2 + (y - r_big) ** 2)
     criterion1 = d_right <= r_small
@@ -142,7 +142,7 @@ def mnist(path, split: str = "train", t_max: float = 20.0, limit: int | None = N
         images, labels = images[:limit], labels[:limit]
     times, channels = latency_encode_images(images, t_max=t_max)
     # keep only spiking pixels, padded, so the event loop is short
-    order = np.argsort(times, axis=1)
+    order = np.argsort(times, axis=1, kind="stable")
     times = np.take_along_axis(times, order, axis=1)
     channels = np.take_along_axis(channels, order, axis=1)
     width = int(np.max(np.sum(np.isfinite(times), axis=1)))

@@ -30,14 +30,14 @@ class TrainConfig:
     hidden: int | None = None
     epochs: int = 20
     batch_size: int = 32
-    lr: float = 5e-3
+    lr: float = 2e-3
     seed: int = 0
     train_size: int | None = None
     test_size: int | None = None
     mnist_path: str | None = None
     clip: float = 1.0
     tau: float = 2.0  # softmax temperature of the TTFS loss (ms)
-    alpha: float = 0.0  # TTFS regulariser strength
+    alpha: float = 0.01  # TTFS regulariser strength
     max_spikes: int = 512
     out: str = "runs/train"
     extra: dict = field(default_factory=dict)
@@ -255,7 +255,7 @@ def run_train_cli(args) -> int:
     config = TrainConfig(
         task=args.task, model=args.model, hidden=args.hidden, epochs=args.epochs, batch_size=args.batch_size,
         lr=args.lr, seed=args.seed, train_size=args.train_size, test_size=args.test_size,
-        mnist_path=args.mnist_path, out=args.out,
+        mnist_path=args.mnist_path, out=args.out, tau=args.tau, alpha=args.alpha,
     )
     result = train(config, resume=args.resume)
     print(f"final test accuracy: {result['test_acc']:.4f}  (checkpoint and curves in {config.out})")

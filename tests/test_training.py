@@ -1,0 +1,123 @@
+"""Losses, datasets and the training loop."""
+
+import gzip
+import struct
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import eqneuron as eqn
+from eqneuron import datasets, losses
+from eqneuron.training import TrainConfig, load_checkpoint, train
+
+
+def test_yinyang_class_geometry_matches_the_published_definition():
+    # the dots: centres at (0.25, 0.5) and (0.75, 0.5), radius 0.1
+    assert datasets.yinyang_class(0.25, 0.5) == 2 and datasets.yinyang_class(0.75, 0.5) == 2
+    assert datasets.yinyang_class(0.5, 0.9) == 1  # top of the disc: yin
+    assert datasets.yinyang_class(0.5, 0.1) == 0  # bottom: yang
+    rng = np.random.default_rng(0)
+    xy = rng.uniform(0, 1, size=(200_000, 2))
+    inside = np.hypot(xy[:, 0] - 0.5, xy[:, 1] - 0.5) <= 0.5
+    x, y = xy[inside, 0], xy[inside, 1]
+    c = datasets.yinyang_class(x, y)
+    # point symmetry through the centre swaps yin and yang (dots map to dots)
+    mirrored = datasets.yinyang_class(1 - x, 1 - y)
+    not_dot = (c != 2) & (mirrored != 2)
+    assert np.mean(c[not_dot] == 1 - mirrored[not_dot]) > 0.999
+    # areas: each dot pi r^2 of the disc pi R^2 -> 2 * (0.1/0.5)^2 = 0.08; yin and yang equal
+    assert abs(np.mean(c == 2) - 0.08) < 0.005
+    assert abs(np.mean(c == 0) - np.mean(c == 1)) < 0.01
+
+
+def test_yinyang_dataset_is_balanced_and_encoded():
+    data = datasets.yinyang(3000, seed=1)
+    counts = np.bincount(data.labels, minlength=3)
+    assert np.all(np.abs(counts / 3000 - 1 / 3) < 0.03)
+    assert data.times.shape == (3000, 5) and data.n_channels == 5
+    x = (data.times[:, 0] - 2.0) / 18.0
+    y = (data.times[:, 1] - 2.0) / 18.0
+    np.testing.assert_array_equal(datasets.yinyang_class(x, y), data.labels)
+    np.testing.assert_allclose(data.times[:, 2], 2.0 + (1 - x) * 18.0)
+    assert np.all(np.hypot(x - 0.5, y - 0.5) <= 0.5 + 1e-12)
+
+
+def test_digits_are_latency_encoded():
+    train_set, test_set = datasets.digits("train"), datasets.digits("test")
+    assert len(train_set) + len(test_set) == 1797 and train_set.n_channels == 64
+    assert np.all((train_set.times[np.isfinite(train_set.times)] >= 0) & (train_set.times[np.isfinite(train_set.times)] <= 20))
+    assert set(np.unique(test_set.labels)) == set(range(10))
+
+
+def write_idx(path, array):
+    header = struct.pack(">HBB", 0, 0x08, array.ndim) + struct.pack(">" + "I" * array.ndim, *array.shape)
+    with gzip.open(path, "wb") as f:
+        f.write(header + array.astype(np.uint8).tobytes())
+
+
+def test_mnist_loader_reads_idx_files(tmp_path):
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, size=(7, 28, 28))
+    labels = np.arange(7) % 10
+    write_idx(tmp_path / "t10k-images-idx3-ubyte.gz", images)
+    write_idx(tmp_path / "t10k-labels-idx1-ubyte.gz", labels)
+    np.testing.assert_array_equal(datasets.read_idx(tmp_path / "t10k-images-idx3-ubyte.gz"), images)
+    data = datasets.mnist(tmp_path, "test")
+    np.testing.assert_array_equal(data.labels, labels)
+    assert data.n_channels == 784
+    # the brightest pixel of image 0 spikes first, at t = 0
+    brightest = np.argmax(images[0].reshape(-1))
+    assert data.channels[0, 0] == brightest and data.times[0, 0] == pytest.approx(0.0)
+
+
+def test_delayed_xor_labels():
+    data = datasets.delayed_xor(64, seed=0)
+    first = data.channels[:, 0]
+    second = data.channels[:, 1] - 2
+    np.testing.assert_array_equal(data.labels, first ^ second)
+    assert np.all(data.times[:, 1] - data.times[:, 0] == 40.0)
+
+
+def test_ttfs_loss_of_a_silent_output_has_finite_gradients():
+    first = jnp.array([jnp.inf, 3.0, jnp.inf])
+    grad = jax.grad(lambda f: losses.ttfs_cross_entropy(f, 0, tau=2.0, t_silent=60.0, alpha=0.01, beta=60.0))(first)
+    assert np.all(np.isfinite(grad))
+    assert float(grad[0]) == 0.0 and float(grad[1]) != 0.0
+    # the correct neuron firing earlier lowers the loss
+    early = losses.ttfs_cross_entropy(jnp.array([1.0, 3.0, 5.0]), 0, tau=2.0)
+    late = losses.ttfs_cross_entropy(jnp.array([4.0, 3.0, 5.0]), 0, tau=2.0)
+    assert early < late
+    np.testing.assert_allclose(early, -jax.nn.log_softmax(jnp.array([-0.5, -1.5, -2.5]))[0], rtol=1e-12)
+
+
+def test_spike_count_and_state_losses():
+    counts = jnp.array([3, 0, 1])
+    assert losses.spike_count_cross_entropy(counts, 0) < losses.spike_count_cross_entropy(counts, 1)
+    trace = jnp.array([[0.0, 1.0], [2.0, -1.0], [1.0, 0.5]])
+    np.testing.assert_allclose(losses.max_over_time(trace), [2.0, 1.0])
+    np.testing.assert_allclose(losses.final_value(trace), [1.0, 0.5])
+    assert losses.firing_rate_regulariser(counts, target=4 / 3) == pytest.approx(0.0)
+
+
+@pytest.mark.slow
+def test_short_yinyang_training_lowers_the_loss_and_checkpoints(tmp_path):
+    config = TrainConfig(task="yinyang", model="lif", hidden=20, epochs=2, batch_size=16, lr=5e-3,
+                         train_size=256, test_size=64, out=str(tmp_path / "run"))
+    result = train(config, verbose=False)
+    history = result["history"]
+    assert history["loss"][1] < history["loss"][0]
+    assert all(np.isfinite(history["loss"]))
+    assert (tmp_path / "run" / "checkpoint.eqx").exists() and (tmp_path / "run" / "curves.png").exists()
+    _, net = load_checkpoint(tmp_path / "run")
+    # the restored network predicts as well as the trained one
+    from eqneuron.training import accuracy, load_task, make_functions
+
+    _, test = load_task(config)
+    _, predict = make_functions(config, test.duration)
+    assert accuracy(predict, net, test, 16) == pytest.approx(result["test_acc"])
+    # resume continues from the checkpoint
+    more = train(TrainConfig(**{**config.__dict__, "epochs": 3}), resume=True, verbose=False)
+    assert len(more["history"]["epoch"]) == 3

@@ -96,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--model", default="lif")
     train.add_argument("--epochs", type=int, default=20)
     train.add_argument("--batch-size", type=int, default=32)
-    train.add_argument("--lr", type=float, default=2e-3)
+    train.add_argument("--lr", type=float, default=1e-3)
     train.add_argument("--hidden", type=int, default=None)
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--out", default="runs/train")

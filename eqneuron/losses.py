@@ -17,13 +17,28 @@ def finite_times(times, t_silent):
     return jnp.where(silent, t_silent, jnp.where(silent, 0.0, times))
 
 
-def ttfs_cross_entropy(first_times, label, tau: float = 1.0, t_silent: float = 100.0, alpha: float = 0.0, beta: float = 1.0):
+def ttfs_cross_entropy(
+    first_times,
+    label,
+    tau: float = 1.0,
+    t_silent: float = 100.0,
+    alpha: float = 0.0,
+    beta: float = 1.0,
+    deficit=None,
+    deficit_scale: float = 10.0,
+):
     """Time-to-first-spike cross-entropy (Göltz et al. 2021): softmax over -t / tau.
 
     With `alpha > 0` adds the regulariser `alpha * (exp(t_label / beta) - 1)` that
-    pushes the correct neuron to fire early.
+    pushes the correct neuron to fire early.  A silent neuron counts as firing at
+    `t_silent`; given its `deficit` (how far its spike condition stayed below
+    zero, e.g. `-max_t g(t)`), it counts as `t_silent + deficit_scale * deficit`,
+    which gives silent neurons a gradient towards firing.
     """
     t = finite_times(first_times, t_silent)
+    if deficit is not None:
+        silent = ~jnp.isfinite(first_times)
+        t = jnp.where(silent, t_silent + deficit_scale * jax.nn.relu(deficit), t)
     logits = -t / tau
     loss = -jax.nn.log_softmax(logits)[label]
     if alpha:

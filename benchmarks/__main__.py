@@ -1,0 +1,12 @@
+"""Run every benchmark: python -m benchmarks"""
+
+from . import compile_time, scaling, vs_brian2, vs_eventax
+
+print("== compile time ==")
+compile_time.main()
+print("\n== eqneuron vs eventax ==")
+vs_eventax.main([])
+print("\n== eqneuron vs Brian2 ==")
+vs_brian2.main()
+print("\n== scaling ==")
+scaling.main()

@@ -9,7 +9,6 @@ Run: python -m benchmarks.scaling
 from __future__ import annotations
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 import eqneuron as eqn

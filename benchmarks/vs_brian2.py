@@ -17,11 +17,8 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 
 N, K, RATE, DURATION = 1000, 100, 20.0, 1000.0

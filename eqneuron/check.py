@@ -13,12 +13,12 @@ from . import syntax as S
 from .errors import EqError, Span, did_you_mean, warn_at
 from .ir import (
     FAN_IN,
-    T,
     VALUE,
     InternalEvent,
     Jump,
     ModelIR,
     Parameter,
+    T,
     normal,
     pre_symbol,
     relu,

@@ -8,14 +8,14 @@ vectorised over neurons by construction and traceable by `jit`, `vmap` and
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import jax
 import jax.numpy as jnp
 import sympy as sp
 
-from .ir import FAN_IN, T, VALUE, ModelIR, normal, pre_symbol, symbol, uniform
+from .ir import FAN_IN, VALUE, ModelIR, T, normal, pre_symbol, symbol, uniform
 
 
 def _stable_softplus(x):

@@ -27,7 +27,7 @@ class EventDataset:
     def __len__(self):
         return len(self.labels)
 
-    def subset(self, index) -> "EventDataset":
+    def subset(self, index) -> EventDataset:
         return EventDataset(
             self.times[index], self.channels[index], self.labels[index], self.n_channels,
             self.n_classes, self.duration, None if self.values is None else self.values[index],

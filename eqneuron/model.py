@@ -6,7 +6,6 @@ import hashlib
 from pathlib import Path
 
 import equinox as eqx
-import jax
 import jax.numpy as jnp
 import numpy as np
 import sympy as sp
@@ -14,7 +13,7 @@ import sympy as sp
 from ._resources import models_dir
 from .analyse import integrator_name, linear_system
 from .check import _evaluate_defaults, check
-from .codegen import GeneratedFunctions, generate, sample_weights
+from .codegen import GeneratedFunctions, generate
 from .errors import EqError, Source, Span, did_you_mean
 from .ir import ModelIR, symbol
 from .parse import parse

@@ -96,7 +96,7 @@ class Population(eqx.Module):
                 raise ValueError(f"weight `{k}` must have shape {(n_rows, n_neurons)}, got {w.shape}")
         return cls(model, drawn, values, wmask, n_neurons, in_size, recurrent)
 
-    def replace(self, weights: dict | None = None, params: dict | None = None) -> "Population":
+    def replace(self, weights: dict | None = None, params: dict | None = None) -> Population:
         """A new population with some weights or parameter values replaced."""
         new_weights = {**self.weights, **(weights or {})}
         new_params = dict(self.params)

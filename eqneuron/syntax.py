@@ -24,22 +24,22 @@ class Name:
 @dataclass(frozen=True)
 class BinOp:
     op: str  # + - * / **
-    left: "Expr"
-    right: "Expr"
+    left: Expr
+    right: Expr
     span: Span
 
 
 @dataclass(frozen=True)
 class UnaryOp:
     op: str  # + -
-    operand: "Expr"
+    operand: Expr
     span: Span
 
 
 @dataclass(frozen=True)
 class Call:
     func: str
-    args: tuple["Expr", ...]
+    args: tuple[Expr, ...]
     span: Span
     func_span: Span
 
@@ -47,15 +47,15 @@ class Call:
 @dataclass(frozen=True)
 class Compare:
     op: str  # > >= < <= == !=
-    left: "Expr"
-    right: "Expr"
+    left: Expr
+    right: Expr
     span: Span
 
 
 @dataclass(frozen=True)
 class BoolOp:
     op: str  # and / or / not
-    operands: tuple["Expr", ...]
+    operands: tuple[Expr, ...]
     span: Span
 
 

@@ -136,8 +136,8 @@ def trainable_filter(net: Network):
     spec = jax.tree_util.tree_map(lambda _: False, net)
     for k, pop in enumerate(net.populations):
         trainable = {name: (name in pop.model.ir.trainable) for name in pop.params}
-        spec = eqx.tree_at(lambda s: s.populations[k].weights, spec, {name: True for name in pop.weights})
-        spec = eqx.tree_at(lambda s: s.populations[k].params, spec, {
+        spec = eqx.tree_at(lambda s, k=k: s.populations[k].weights, spec, {name: True for name in pop.weights})
+        spec = eqx.tree_at(lambda s, k=k: s.populations[k].params, spec, {
             name: (True if trainable[name] and eqx.is_array(v) else False) for name, v in pop.params.items()
         })
     return spec

@@ -1,6 +1,5 @@
 """The event engine against analytic solutions, finite differences and an independent ODE solver."""
 
-import warnings
 
 import equinox as eqx
 import jax
@@ -296,3 +295,16 @@ def test_float32_simulation_runs(tmp_path):
     assert dtype == "float32"
     assert abs(float(t) - t_star) < 1e-4
     assert abs(float(g) - dt_dw) < 1e-3 * abs(dt_dw)
+
+
+def test_qif_period_matches_the_analytic_theta_neuron():
+    """The theta form equals dv/dt = (v^2 - v + I) / tmem: period tmem * pi / sqrt(I - 1/4)."""
+    model = eqn.compile_model("qif")
+    current, tmem = 1.5, 10.0
+    pop = model.population(1, 0, params={"ic": current})
+    out = eqn.simulate(pop, None, t1=200.0, max_spikes=16, rtol=1e-11, atol=1e-11)
+    times = np.asarray(out.spike_times[: int(out.n_spikes)])
+    root = np.sqrt(current - 0.25)
+    first = tmem / root * (np.pi / 2 + np.arctan(0.5 / root))  # from v = 0 (phi = 1/2) to +inf
+    assert abs(times[0] - first) < 1e-6
+    np.testing.assert_allclose(np.diff(times), tmem * np.pi / root, atol=1e-6)

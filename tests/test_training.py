@@ -3,13 +3,11 @@
 import gzip
 import struct
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import eqneuron as eqn
 from eqneuron import datasets, losses
 from eqneuron.training import TrainConfig, load_checkpoint, train
 

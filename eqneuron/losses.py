@@ -32,13 +32,14 @@ def ttfs_cross_entropy(
     With `alpha > 0` adds the regulariser `alpha * (exp(t_label / beta) - 1)` that
     pushes the correct neuron to fire early.  A silent neuron counts as firing at
     `t_silent`; given its `deficit` (how far its spike condition stayed below
-    zero, e.g. `-max_t g(t)`), it counts as `t_silent + deficit_scale * deficit`,
-    which gives silent neurons a gradient towards firing.
+    zero, e.g. `-max_t g(t)`), a silent *correct* neuron counts as
+    `t_silent + deficit_scale * deficit`: it gets a gradient towards firing and
+    is never rewarded for staying silent (silent wrong neurons stay at `t_silent`).
     """
     t = finite_times(first_times, t_silent)
     if deficit is not None:
-        silent = ~jnp.isfinite(first_times)
-        t = jnp.where(silent, t_silent + deficit_scale * jax.nn.relu(deficit), t)
+        silent_label = ~jnp.isfinite(first_times) & (jnp.arange(t.shape[-1]) == label)
+        t = jnp.where(silent_label, t_silent + deficit_scale * jax.nn.relu(deficit), t)
     logits = -t / tau
     loss = -jax.nn.log_softmax(logits)[label]
     if alpha:

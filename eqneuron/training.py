@@ -38,6 +38,7 @@ class TrainConfig:
     clip: float = 1.0
     tau: float = 2.0  # softmax temperature of the TTFS loss (ms)
     alpha: float = 0.01  # TTFS regulariser strength
+    deficit_scale: float = 10.0  # ms per unit of threshold deficit of a silent correct output
     max_spikes: int = 512
     out: str = "runs/train"
     extra: dict = field(default_factory=dict)
@@ -115,7 +116,8 @@ def make_functions(config: TrainConfig, t1: float):
         first, deficit, overflow = jax.vmap(lambda s: sample_outputs(net, s))(spikes)
         per_sample = jax.vmap(
             lambda f, d, y: losses.ttfs_cross_entropy(
-                f, y, tau=config.tau, t_silent=t1, alpha=config.alpha, beta=t1, deficit=d
+                f, y, tau=config.tau, t_silent=t1, alpha=config.alpha, beta=t1, deficit=d,
+                deficit_scale=config.deficit_scale,
             )
         )(first, deficit, labels)
         correct = jax.vmap(losses.ttfs_prediction)(first) == labels
@@ -269,6 +271,7 @@ def run_train_cli(args) -> int:
         task=args.task, model=args.model, hidden=args.hidden, epochs=args.epochs, batch_size=args.batch_size,
         lr=args.lr, seed=args.seed, train_size=args.train_size, test_size=args.test_size,
         mnist_path=args.mnist_path, out=args.out, tau=args.tau, alpha=args.alpha,
+        deficit_scale=args.deficit_scale,
     )
     result = train(config, resume=args.resume)
     print(f"final test accuracy: {result['test_acc']:.4f}  (checkpoint and curves in {config.out})")

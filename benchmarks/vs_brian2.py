@@ -33,18 +33,18 @@ prefs.codegen.target = target
 defaultclock.dt = case["dt"] * ms
 N, K = d["w"].shape[1], d["w"].shape[0]
 if case["model"] == "lif":
-    eqs = '''dv/dt = (-v + i) / (10*ms) : 1
-             di/dt = -i / (5*ms) : 1'''
+    eqs = '''dv/dt = (-v + I_syn) / (10*ms) : 1
+             dI_syn/dt = -I_syn / (5*ms) : 1'''
     G = NeuronGroup(N, eqs, threshold='v > 1', reset='v -= 1', method='exact')
 else:
-    eqs = '''dv/dt = (0.04*v**2 + 5*v + 140 - u + i) / ms : 1
+    eqs = '''dv/dt = (0.04*v**2 + 5*v + 140 - u + I_syn) / ms : 1
              du/dt = 0.02 * (0.2*v - u) / ms : 1
-             di/dt = -i / (5*ms) : 1'''
+             dI_syn/dt = -I_syn / (5*ms) : 1'''
     G = NeuronGroup(N, eqs, threshold='v > 30', reset='v = v - (30 - (-65)); u += 8', method=case["method"])
     G.v = -65
     G.u = 0.2 * -65
 P = SpikeGeneratorGroup(K, d["channels"].astype(int), d["times"] * ms)
-S = Synapses(P, G, 'w : 1', on_pre='i_post += w')
+S = Synapses(P, G, 'w : 1', on_pre='I_syn_post += w')
 S.connect()
 S.w = d["w"][S.i[:], S.j[:]]
 M = SpikeMonitor(G)

@@ -106,6 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--resume", action="store_true")
     train.add_argument("--tau", type=float, default=2.0, help="softmax temperature of the TTFS loss (ms)")
     train.add_argument("--alpha", type=float, default=0.01, help="TTFS regulariser strength")
+    train.add_argument("--revive", type=float, default=0.0, help="pull of silent hidden neurons towards threshold")
     train.add_argument("--deficit-scale", type=float, default=10.0, help="ms per unit threshold deficit of a silent correct output")
     train.set_defaults(run=_cmd_train)
 

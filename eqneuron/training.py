@@ -39,6 +39,7 @@ class TrainConfig:
     tau: float = 2.0  # softmax temperature of the TTFS loss (ms)
     alpha: float = 0.01  # TTFS regulariser strength
     deficit_scale: float = 10.0  # ms per unit of threshold deficit of a silent correct output
+    revive: float = 0.0  # strength of the pull of silent hidden neurons towards threshold
     max_spikes: int = 512
     out: str = "runs/train"
     extra: dict = field(default_factory=dict)
@@ -110,10 +111,17 @@ def make_functions(config: TrainConfig, t1: float):
         g = jax.vmap(lambda t, yt: readout.model.fn.spike_condition(t, yt, p))(grid, y)
         # how far a silent output stayed below threshold: its way back to firing
         deficit = -jnp.max(g, axis=0)
-        return out.first_spikes[-1], deficit, out.overflow
+        # the same for hidden neurons: silent ones are pulled towards threshold
+        hidden_deficit = jnp.asarray(0.0, g.dtype)
+        for pop, saved_k, counts in zip(net.populations[:-1], out.states[:-1], out.counts[:-1]):
+            yk = jnp.stack([saved_k[name] for name in pop.model.states], axis=1)
+            pk = pop.parameter_values()
+            gk = jax.vmap(lambda t, yt, pop=pop, pk=pk: pop.model.fn.spike_condition(t, yt, pk))(grid, yk)
+            hidden_deficit = hidden_deficit + jnp.mean(jnp.where(counts == 0, jax.nn.relu(-jnp.max(gk, axis=0)), 0.0))
+        return out.first_spikes[-1], deficit, out.overflow, hidden_deficit
 
     def batch_loss(net, spikes, labels):
-        first, deficit, overflow = jax.vmap(lambda s: sample_outputs(net, s))(spikes)
+        first, deficit, overflow, hidden_deficit = jax.vmap(lambda s: sample_outputs(net, s))(spikes)
         per_sample = jax.vmap(
             lambda f, d, y: losses.ttfs_cross_entropy(
                 f, y, tau=config.tau, t_silent=t1, alpha=config.alpha, beta=t1, deficit=d,
@@ -121,13 +129,14 @@ def make_functions(config: TrainConfig, t1: float):
             )
         )(first, deficit, labels)
         correct = jax.vmap(losses.ttfs_prediction)(first) == labels
-        return jnp.mean(per_sample), (jnp.mean(correct), jnp.mean(overflow))
+        loss = jnp.mean(per_sample) + config.revive * jnp.mean(hidden_deficit)
+        return loss, (jnp.mean(correct), jnp.mean(overflow))
 
     value_and_grad = eqx.filter_jit(eqx.filter_value_and_grad(batch_loss, has_aux=True))
 
     @eqx.filter_jit
     def predict(net, spikes):
-        first, _, _ = jax.vmap(lambda s: sample_outputs(net, s))(spikes)
+        first, _, _, _ = jax.vmap(lambda s: sample_outputs(net, s))(spikes)
         return jax.vmap(losses.ttfs_prediction)(first)
 
     return value_and_grad, predict
@@ -271,7 +280,7 @@ def run_train_cli(args) -> int:
         task=args.task, model=args.model, hidden=args.hidden, epochs=args.epochs, batch_size=args.batch_size,
         lr=args.lr, seed=args.seed, train_size=args.train_size, test_size=args.test_size,
         mnist_path=args.mnist_path, out=args.out, tau=args.tau, alpha=args.alpha,
-        deficit_scale=args.deficit_scale,
+        deficit_scale=args.deficit_scale, revive=args.revive,
     )
     result = train(config, resume=args.resume)
     print(f"final test accuracy: {result['test_acc']:.4f}  (checkpoint and curves in {config.out})")

@@ -104,9 +104,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--test-size", type=int, default=None)
     train.add_argument("--mnist-path", default=None)
     train.add_argument("--resume", action="store_true")
-    train.add_argument("--tau", type=float, default=2.0, help="softmax temperature of the TTFS loss (ms)")
+    train.add_argument("--tau", type=float, default=0.5, help="softmax temperature of the TTFS loss (ms)")
     train.add_argument("--alpha", type=float, default=0.01, help="TTFS regulariser strength")
-    train.add_argument("--revive", type=float, default=0.0, help="pull of silent hidden neurons towards threshold")
+    train.add_argument("--revive", type=float, default=1.0, help="pull of silent hidden neurons towards threshold")
     train.add_argument("--deficit-scale", type=float, default=10.0, help="ms per unit threshold deficit of a silent correct output")
     train.set_defaults(run=_cmd_train)
 

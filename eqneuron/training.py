@@ -36,10 +36,10 @@ class TrainConfig:
     test_size: int | None = None
     mnist_path: str | None = None
     clip: float = 1.0
-    tau: float = 2.0  # softmax temperature of the TTFS loss (ms)
+    tau: float = 0.5  # softmax temperature of the TTFS loss (ms)
     alpha: float = 0.01  # TTFS regulariser strength
     deficit_scale: float = 10.0  # ms per unit of threshold deficit of a silent correct output
-    revive: float = 0.0  # strength of the pull of silent hidden neurons towards threshold
+    revive: float = 1.0  # strength of the pull of silent hidden neurons towards threshold
     max_spikes: int = 512
     out: str = "runs/train"
     extra: dict = field(default_factory=dict)

@@ -254,7 +254,7 @@ class Checker:
         dynamic = {**param_symbols, **state_symbols, "t": T, "pi": sp.pi}
         forbidden = {**weight_forbidden, **builtin_forbidden}
 
-        subexpressions, subexpr_raw = self._subexpressions(subexpr_decls, dynamic, forbidden)
+        subexpressions = self._subexpressions(subexpr_decls, dynamic, forbidden)
         full = {**dynamic, **subexpressions}
         scope = _Scope(full, forbidden)
 
@@ -339,7 +339,6 @@ class Checker:
             frozen_when_refractory=frozen,
             pre_symbols=tuple(used_pre),
         )
-        del subexpr_raw
         self._check_reset_clears_threshold(model_ir)
         return model_ir
 
@@ -496,7 +495,7 @@ class Checker:
 
         for name in decls:
             visit(name, [])
-        return {name: resolved[name] for name in decls}, raw
+        return {name: resolved[name] for name in decls}
 
     def _condition(self, lines, scope, what):
         (line,) = lines if len(lines) == 1 else (self._too_many(lines, what),)
@@ -562,8 +561,6 @@ class Checker:
             else:
                 updates[target] = {"=": rhs, "+=": x + rhs, "-=": x - rhs, "*=": x * rhs}[st.op]
             texts.append(f"{target} {st.op} {self._text(st.expr)}")
-        subs = {symbol(n): v for n, v in subexpressions.items()}
-        del subs
         return Jump(updates, tuple(texts))
 
     def _weight_declarations(self):

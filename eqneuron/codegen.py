@@ -18,13 +18,9 @@ import sympy as sp
 from .ir import FAN_IN, VALUE, ModelIR, T, normal, pre_symbol, symbol, uniform
 
 
-def _stable_softplus(x):
-    return jax.nn.softplus(x)
-
-
 _JAX_FUNCTIONS = {
     "sigmoid": jax.nn.sigmoid,
-    "softplus": _stable_softplus,
+    "softplus": jax.nn.softplus,  # stable for large x
     "relu": jax.nn.relu,
     "Heaviside": lambda x, h0=0.5: jnp.heaviside(x, h0),
 }
@@ -113,12 +109,8 @@ def generate(model: ModelIR) -> GeneratedFunctions:
     # parameters of the firing neuron, for `_pre` subexpressions that use per-neuron parameters
     pre_param_syms = [sp.Symbol(f"{n}__pre_param", real=True) for n in model.parameters]
 
-    on_spike_exprs = []
-    for name in model.states:
-        inc = model.on_spike.updates.get(name, sp.Integer(0))
-        on_spike_exprs.append(inc)
-
     base = [T, *states, *params]
+
     def updates_for(jump, identity):
         return [jump.updates.get(n, symbol(n) if identity else sp.Integer(0)) for n in model.states]
 
@@ -130,7 +122,7 @@ def generate(model: ModelIR) -> GeneratedFunctions:
         reset_raw=lambdify(base, updates_for(model.reset, identity=True)),
         on_spike_raw=lambdify(
             [*base, *weight_syms, *[pre_symbol(n) for n in pre_names], *pre_param_syms],
-            on_spike_exprs,
+            updates_for(model.on_spike, identity=False),
         ),
         on_input_raw=lambdify([*base, *weight_syms, VALUE], updates_for(model.on_input, identity=False)),
         initial_raw=lambdify(params, [model.initial[n] for n in model.states]),

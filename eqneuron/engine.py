@@ -90,13 +90,6 @@ class _Segment(eqx.Module):
         raise NotImplementedError
 
 
-_NEG = -1e30
-
-
-def _masked_max(g, armed):
-    return jnp.max(jnp.where(armed, g, _NEG))
-
-
 class DiffraxSegment(_Segment):
     fn: object = eqx.field(static=True)
     solver: object = eqx.field(static=True)

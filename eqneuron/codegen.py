@@ -17,7 +17,6 @@ import sympy as sp
 
 from .ir import FAN_IN, VALUE, ModelIR, T, normal, pre_symbol, symbol, uniform
 
-
 _JAX_FUNCTIONS = {
     "sigmoid": jax.nn.sigmoid,
     "softplus": jax.nn.softplus,  # stable for large x

@@ -310,10 +310,6 @@ def simulate_population(
             rows = {k: w[which] for k, w in weights.items()}
             p_pre = {k: (v[which] if jnp.ndim(v) else v) for k, v in p.items()}
             y_spike = y_spike + fn.spike_jump(t_hit, y_hit, p, y_hit[:, which], p_pre, rows)
-        g_after = fn.spike_condition(t_hit, y_spike, p)
-        still_above = g_after[which] >= 0
-        armed_spike = (c.armed & ~mask) | (g_after < 0)
-        armed_spike = jnp.where(mask, ~still_above, armed_spike)
 
         # --- an input spike (when no spike came first and the input is due)
         is_input = ~hit & (t_in <= t_end) & jnp.isfinite(t_in)
@@ -321,7 +317,6 @@ def simulate_population(
         y_input = y_hit
         if pop.in_size:
             y_input = y_hit + fn.input_jump(t_hit, y_hit, p, value, rows_in)
-        armed_input = c.armed | (fn.spike_condition(t_hit, y_input, p) < 0)
 
         # --- a save point
         is_save = ~hit & ~is_input & (t_save <= t_end) & jnp.isfinite(t_save)
@@ -332,7 +327,11 @@ def simulate_population(
         )
 
         y_next = jnp.where(hit, y_spike, jnp.where(is_input, y_input, y_hit))
-        armed = jnp.where(hit, armed_spike, jnp.where(is_input, armed_input, c.armed))
+        # one evaluation of the condition after the event re-arms every neuron below zero
+        g_next = fn.spike_condition(t_hit, y_next, p)
+        still_above = g_next[which] >= 0  # the reset left the condition satisfied
+        armed = c.armed | (g_next < 0)
+        armed = jnp.where(hit & mask, ~still_above, armed)
         spike_times = jnp.where(hit, c.spike_times.at[c.n_spikes].set(t_hit, mode="drop"), c.spike_times)
         spike_ids = jnp.where(hit, c.spike_ids.at[c.n_spikes].set(which.astype(jnp.int32), mode="drop"), c.spike_ids)
 
@@ -390,6 +389,7 @@ class _IndependentCarry(eqx.Module):
     nonfinite: jax.Array  # (N,)
     nonfinite_time: jax.Array  # (N,)
     reset_failed: jax.Array  # (N,)
+    g: jax.Array  # (N,) spike condition at (t, y), carried so each iteration evaluates it once
     aux: object  # integrator state per neuron (step sizes), or None
 
 
@@ -429,7 +429,7 @@ def simulate_independent(
     init = _IndependentCarry(
         t=t_init,
         y=y_init,
-        armed=fn.spike_condition(0.0, y_init, p) < 0,
+        armed=fn.spike_condition(0.0, y_init, p) < 0,  # same as g < 0 below
         input_index=jnp.zeros((n,), jnp.int32),
         save_index=jnp.zeros((n,), jnp.int32),
         spike_times=jnp.full((n, per_neuron_budget), jnp.inf, dtype),
@@ -439,6 +439,7 @@ def simulate_independent(
         nonfinite=jnp.zeros((n,), bool),
         nonfinite_time=jnp.full((n,), jnp.inf, dtype),
         reset_failed=jnp.zeros((n,), bool),
+        g=fn.spike_condition(0.0, y_init, p),
         aux=init_aux(t_init, y_init, p),
     )
 
@@ -452,8 +453,7 @@ def simulate_independent(
         # finished neurons stand still
         t_end = jnp.where(c.done, c.t, t_end)
 
-        g_now = fn.spike_condition(c.t, c.y, p)
-        immediate = c.armed & (g_now >= 0) & ~c.done
+        immediate = c.armed & (c.g >= 0) & ~c.done
         t_seg, y_seg, hit_seg, aux = advance(c.t, c.y, t_end, p, c.armed & ~c.done & ~immediate, c.aux)
         t_hit = jnp.where(immediate | c.done, c.t, t_seg)
         y_hit = jnp.where((immediate | c.done)[None], c.y, y_seg)
@@ -461,8 +461,6 @@ def simulate_independent(
         reached = ~hit & ~c.done & (t_hit >= t_end)
 
         y_spike = fn.apply_reset(t_hit, y_hit, p, hit)
-        g_after = fn.spike_condition(t_hit, y_spike, p)
-        still_above = hit & (g_after >= 0)
 
         is_input = reached & (t_in <= t_end) & jnp.isfinite(t_in)
         y_input = y_hit
@@ -474,7 +472,9 @@ def simulate_independent(
         saved = c.saved.at[save_slot, :, neurons].set(y_hit.T, mode="drop")
 
         y_next = jnp.where(hit[None], y_spike, jnp.where(is_input[None], y_input, y_hit))
+        y_next = jnp.where(c.done[None], c.y, y_next)
         g_next = fn.spike_condition(t_hit, y_next, p)
+        still_above = hit & (g_next >= 0)  # the reset left the condition satisfied
         armed = jnp.where(hit, ~still_above, c.armed | (g_next < 0))
         slot = jnp.where(hit, c.n_spikes, per_neuron_budget)
         spike_times = c.spike_times.at[neurons, slot].set(t_hit, mode="drop")
@@ -482,7 +482,7 @@ def simulate_independent(
         reached_end = reached & ~is_input & ~is_save
         return _IndependentCarry(
             t=t_hit,
-            y=jnp.where(c.done[None], c.y, y_next),
+            y=y_next,
             armed=armed,
             input_index=c.input_index + is_input,
             save_index=c.save_index + is_save,
@@ -493,6 +493,7 @@ def simulate_independent(
             nonfinite=c.nonfinite | bad,
             nonfinite_time=jnp.where(bad & ~c.nonfinite, t_hit, c.nonfinite_time),
             reset_failed=c.reset_failed | still_above,
+            g=g_next,
             aux=mark_jumped(aux, hit | is_input | immediate),
         )
 

@@ -226,30 +226,33 @@ class ExactSegment(eqx.Module):
         _, lo, hi, x, _ = jax.lax.while_loop(cond, body, (0, lo, hi, x0, active0))
         return jnp.where(has, jnp.clip(x, lo, hi), jnp.inf)
 
-    def __call__(self, t0, y0, t_end, p, armed):
-        horizon = jnp.maximum(t_end - t0, 0.0)
-        crossing = jax.lax.stop_gradient(self.crossing_times(y0, horizon, p, armed))
-        which = jnp.argmin(crossing)
-        h_star = crossing[which]
-        hit = jnp.isfinite(h_star)
-        # implicit function theorem: dh = -dg / g'(h*), g evaluated differentiably at fixed h*
-        h_fixed = jnp.where(hit, h_star, 0.0)
-        g, dg = self.threshold(h_fixed, y0, p)
-        slope = jax.lax.stop_gradient(jnp.where(dg[which] > 0, dg[which], 1.0))
-        h_hit = h_fixed - g[which] / slope
-        h = jnp.where(hit, h_hit, horizon)
-        t_hit = t0 + h
-        # propagate with h as a traced scalar: the same closed form for every neuron
-        y_hit = self.propagate(jnp.broadcast_to(h, y0.shape[1:]), y0, p)
-        return t_hit, y_hit, hit
+    def _implicit_h(self, crossing, y0, p):
+        """Per neuron, h* made differentiable by the implicit function theorem (0 where no crossing).
 
-    def per_neuron(self, t0, y0, t_end, p, armed):
-        """Advance every neuron on its own clock: t0, t_end are (N,); returns (t_hit, y_hit, hit) per neuron."""
-        horizon = jnp.maximum(t_end - t0, 0.0)
-        crossing = jax.lax.stop_gradient(self.crossing_times(y0, horizon, p, armed))
+        dh = -dg / g'(h*): g is evaluated differentiably at the fixed h*.
+        """
         hit = jnp.isfinite(crossing)
         h_fixed = jnp.where(hit, crossing, 0.0)
         g, dg = self.threshold(h_fixed, y0, p)
         slope = jax.lax.stop_gradient(jnp.where(dg > 0, dg, 1.0))
-        h = jnp.where(hit, h_fixed - g / slope, horizon)
+        return hit, jnp.where(hit, h_fixed - g / slope, 0.0)
+
+    def __call__(self, t0, y0, t_end, p, armed):
+        """One clock for all neurons: advance to the earliest crossing or to `t_end`."""
+        horizon = jnp.maximum(t_end - t0, 0.0)
+        crossing = jax.lax.stop_gradient(self.crossing_times(y0, horizon, p, armed))
+        hits, h_hit = self._implicit_h(crossing, y0, p)
+        which = jnp.argmin(crossing)
+        hit = hits[which]
+        h = jnp.where(hit, h_hit[which], horizon)
+        # the same closed form for every neuron, h a traced scalar
+        y_hit = self.propagate(jnp.broadcast_to(h, y0.shape[1:]), y0, p)
+        return t0 + h, y_hit, hit
+
+    def per_neuron(self, t0, y0, t_end, p, armed):
+        """Every neuron on its own clock: t0, t_end are (N,); returns (t_hit, y_hit, hit) per neuron."""
+        horizon = jnp.maximum(t_end - t0, 0.0)
+        crossing = jax.lax.stop_gradient(self.crossing_times(y0, horizon, p, armed))
+        hit, h_hit = self._implicit_h(crossing, y0, p)
+        h = jnp.where(hit, h_hit, horizon)
         return t0 + h, self.propagate(h, y0, p), hit

@@ -308,3 +308,21 @@ def test_qif_period_matches_the_analytic_theta_neuron():
     first = tmem / root * (np.pi / 2 + np.arctan(0.5 / root))  # from v = 0 (phi = 1/2) to +inf
     assert abs(times[0] - first) < 1e-6
     np.testing.assert_allclose(np.diff(times), tmem * np.pi / root, atol=1e-6)
+
+
+def test_shared_clock_exact_path_matches_the_analytic_crossing():
+    """A recurrent population (one clock for all neurons) with silent recurrent weights."""
+    model = eqn.compile_model("lif")
+    w = jnp.zeros((3, 2)).at[2].set(jnp.array([5.0, 7.0]))
+    pop = model.population(2, 1, recurrent=True, weights={"w": w})
+
+    def first(scale):
+        p = pop.replace(weights={"w": w * scale})
+        return eqn.simulate(p, latency_inputs([0.0]), t1=50.0, max_spikes=8, method="exact").first_spike_times()
+
+    times = first(1.0)
+    for k, weight in enumerate([5.0, 7.0]):
+        t_star, dt_dw = analytic_lif_crossing(weight)
+        assert abs(float(times[k]) - t_star) < 1e-9
+    grad = float(jax.grad(lambda s: first(s)[0])(1.0))
+    assert abs(grad - analytic_lif_crossing(5.0)[1] * 5.0) < 1e-6 * abs(grad)

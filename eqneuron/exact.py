@@ -27,6 +27,7 @@ from .codegen import lambdify
 from .ir import symbol
 
 _H = sp.Symbol("h", real=True)
+_UNROLLED = 2  # Newton iterations unrolled before the convergence loop
 
 
 @dataclass(frozen=True)
@@ -223,7 +224,12 @@ class ExactSegment(eqx.Module):
             x_new = jnp.where(active, x_new, x)
             return i + 1, lo, hi, x_new, active & ~done
 
-        _, lo, hi, x, _ = jax.lax.while_loop(cond, body, (0, lo, hi, x0, active0))
+        # a few unrolled iterations fuse into one kernel and usually converge; the loop
+        # then only checks (and finishes the rare slow case)
+        state = (0, lo, hi, x0, active0)
+        for _ in range(_UNROLLED):
+            state = body(state)
+        _, lo, hi, x, _ = jax.lax.while_loop(cond, body, state)
         return jnp.where(has, jnp.clip(x, lo, hi), jnp.inf)
 
     def _implicit_h(self, crossing, y0, p):

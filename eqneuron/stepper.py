@@ -1,28 +1,34 @@
 """Per-neuron adaptive Runge–Kutta stepping with event location, for nonlinear models.
 
 One call advances every neuron by at most one accepted step of its own size
-(Diffrax's `Tsit5.step`, vmapped over neurons), towards that neuron's next
-scheduled event.  A step is rejected and shrunk when its error estimate is too
-large; when an armed neuron's condition changes sign inside an accepted step,
-the crossing is located on the step's dense interpolant (safeguarded secant
-iteration) and the neuron stops there.  The crossing time is differentiable by
-the implicit function theorem; the state at the crossing by differentiating
-the interpolant.  No `diffeqsolve` per segment: the event loop *is* the
-stepping loop, so there is no per-segment start-up cost.
+towards that neuron's next scheduled event.  The step is an explicit
+Runge–Kutta step (Diffrax's Butcher tableau, Tsit5 by default) written
+directly on the (states × neurons) arrays: every stage is one call of the
+generated vector field on all neurons at once, with per-neuron step sizes.
+(Vmapping Diffrax's own `step` over neurons gives the same numbers but costs
+~20× more per step on the CPU.)
+
+A step is rejected and shrunk when its error estimate is too large; when an
+armed neuron's condition changes sign inside an accepted step, the crossing
+is located on the step's dense interpolant (the solver's own interpolation
+weights, safeguarded Illinois iteration) and the neuron stops there.  The
+crossing time is differentiable by the implicit function theorem; the state
+at the crossing by differentiating the interpolant.  No `diffeqsolve` per
+segment: the event loop *is* the stepping loop, so there is no per-segment
+start-up cost.
 """
 
 from __future__ import annotations
+
+import functools
 
 import diffrax
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 
-
-class StepperState(eqx.Module):
-    dt: jax.Array  # (N,) proposed next step
-    fsal: object  # Tsit5's first-same-as-last state, batched over neurons
-    fresh: jax.Array  # (N,) the state jumped: recompute the first stage
+from .lanes import Block, block_size
 
 
 class RKStepper(eqx.Module):
@@ -31,9 +37,12 @@ class RKStepper(eqx.Module):
     solver: object = eqx.field(static=True)
 
     def __init__(self, fn, config, solver=None):
+        solver = solver or diffrax.Tsit5()
+        if not isinstance(getattr(solver, "tableau", None), diffrax.ButcherTableau):
+            raise ValueError(f"per-neuron stepping needs an explicit Runge–Kutta solver, not {solver!r}")
         self.fn = fn
         self.config = config
-        self.solver = solver or diffrax.Tsit5()
+        self.solver = solver
 
     def _tolerances(self, dtype):
         double = dtype == jnp.float64
@@ -42,126 +51,150 @@ class RKStepper(eqx.Module):
         root_tol = self.config.root_tol or (1e-12 if double else 1e-5)
         return rtol, atol, root_tol
 
-    def _term(self):
-        fn = self.fn
-
-        def field(t, y, p_n):
-            return fn.vector_field(t, y[:, None], p_n)[:, 0]
-
-        return diffrax.ODETerm(field)
-
-    def _axes(self, p):
-        return {k: (0 if jnp.ndim(v) else None) for k, v in p.items()}
-
     def init(self, t0, y0, p):
-        term = self._term()
-        fsal = jax.vmap(
-            lambda t, y, pn: self.solver.init(term, t, t + 1.0, y, pn), in_axes=(0, 1, self._axes(p))
-        )(t0, y0, p)
-        n = y0.shape[1]
-        return StepperState(jnp.full((n,), 0.01, y0.dtype), fsal, jnp.ones((n,), bool))
+        """The integrator state carried per neuron: the next proposed step size."""
+        return jnp.full(y0.shape[1:], 0.01, y0.dtype)
 
-    def mark_jumped(self, state: StepperState, jumped):
-        return eqx.tree_at(lambda s: s.fresh, state, state.fresh | jumped)
+    def _stages(self, t0, dt, y0, p):
+        """Stage increments k_i = dt f(t0 + c_i dt, y0 + sum_j a_ij k_j): (stages, S, N)."""
+        tableau = self.solver.tableau
+        f = self.fn.vector_field
+        ks = [dt * f(t0, y0, p)]
+        for c, a in zip(tableau.c, tableau.a_lower):
+            y = y0 + sum(float(a_j) * k for a_j, k in zip(a, ks) if a_j != 0)
+            ks.append(dt * f(t0 + float(c) * dt, y, p))
+        return jnp.stack(ks)
 
-    def __call__(self, t0, y0, t_end, p, armed, state: StepperState):
-        """One step per neuron towards `t_end`: (t, y, hit, state)."""
+    def _dense_weights(self, theta):
+        """Weights b_i(theta) of the solver's dense output y0 + sum_i b_i(theta) k_i, one (N,) array per stage."""
+        weights = []
+        for coeffs in _dense_polynomials(type(self.solver)):
+            w = jnp.zeros_like(theta)
+            for c in coeffs[::-1]:  # Horner
+                w = w * theta + float(c)
+            weights.append(w)
+        return weights
+
+    def __call__(self, t0, y0, t_end, p, armed, dt_next):
+        """One step per neuron towards `t_end`: (t, y, hit, next step size)."""
         fn = self.fn
-        dtype = y0.dtype
-        rtol, atol, root_tol = self._tolerances(dtype)
-        term = self._term()
-        axes = self._axes(p)
+        tableau = self.solver.tableau
+        rtol, atol, root_tol = self._tolerances(y0.dtype)
         remaining = t_end - t0
         active = remaining > 0
-        dt = jax.lax.stop_gradient(jnp.minimum(state.dt, remaining))
+        dt = jax.lax.stop_gradient(jnp.minimum(dt_next, remaining))
         dt = jnp.where(active, dt, 1.0)  # idle lanes take a harmless dummy step
         t1 = t0 + dt
 
-        def step(t0_n, t1_n, y_n, p_n, fsal_n, fresh_n):
-            y1, err, dense, fsal1, _ = self.solver.step(term, t0_n, t1_n, y_n, p_n, fsal_n, fresh_n)
-            return y1, err, dense, fsal1
-
-        y1, err, dense, fsal1 = jax.vmap(step, in_axes=(0, 0, 1, axes, 0, 0), out_axes=(1, 1, 1, 0))(
-            t0, t1, y0, p, state.fsal, state.fresh
-        )
+        k = self._stages(t0, dt, y0, p)
+        y1 = y0 + _combine(tableau.b_sol, k)
+        err = _combine(tableau.b_error, k)
         scale = atol + rtol * jnp.maximum(jnp.abs(y0), jnp.abs(y1))
         ratio = jnp.sqrt(jnp.mean((err / scale) ** 2, axis=0))
         ratio = jax.lax.stop_gradient(jnp.where(jnp.isfinite(ratio), ratio, jnp.inf))
         accept = active & (ratio <= 1.0)
         factor = jnp.clip(0.9 * jnp.where(ratio > 0, ratio, 1e-10) ** (-0.2), 0.2, 10.0)
-        new_dt = jnp.where(active, dt * factor, state.dt)
+        new_dt = jnp.where(active, dt * factor, dt_next)
 
-        # an armed neuron whose condition becomes positive within the accepted step spikes
+        # an armed neuron whose condition becomes positive within the accepted step spikes;
+        # the crossing is located only on those lanes (a block; more of them retry next step)
         g0 = fn.spike_condition(t0, y0, p)
         g1 = fn.spike_condition(t1, y1, p)
-        crossing = accept & armed & (g0 < 0) & (g1 >= 0)
-
-        def interpolate(t, t0_n, t1_n, y0_n, y1_n, k_n):
-            interp = self.solver.interpolation_cls(t0=t0_n, t1=t1_n, y0=y0_n, y1=y1_n, k=k_n)
-            return interp.evaluate(t)
+        block = Block(accept & armed & (g0 < 0) & (g1 >= 0), block_size(t0.shape[0]))
+        crossing = block.selected
+        accept = accept & ~block.deferred
+        new_dt = jnp.where(block.deferred, dt_next, new_dt)
+        t0_b, dt_b, y0_b, k_b, p_b = block.take(t0), block.take(dt), block.take(y0), block.take(k), block.take_params(p)
 
         def y_at(t):
-            return jax.vmap(interpolate, in_axes=(0, 0, 0, 1, 1, 1), out_axes=1)(t, t0, t1, y0, y1, dense["k"])
+            theta = (t - t0_b) / dt_b
+            # elementwise products, not einsum: a dot with the neuron axis as batch is slow on CPU
+            return y0_b + sum(w * k_b[i] for i, w in enumerate(self._dense_weights(theta)))
 
         def g_at(t):
-            return fn.spike_condition(t, y_at(t), p)
+            return fn.spike_condition(t, y_at(t), p_b)
 
-        t_star = jax.lax.stop_gradient(self._locate(g_at, t0, t1, g0, g1, crossing, root_tol))
+        t1_b = t0_b + dt_b
+        t_star = jax.lax.stop_gradient(
+            self._locate(g_at, t0_b, t1_b, block.take(g0), block.take(g1), block.valid, root_tol)
+        )
         # implicit function theorem: t* moves with the parameters as -g / (dg/dt)
         g_star, dg_star = jax.jvp(g_at, (t_star,), (jnp.ones_like(t_star),))
         slope = jax.lax.stop_gradient(jnp.where(dg_star > 0, dg_star, 1.0))
-        t_hit = jnp.where(crossing, t_star - g_star / slope, t1)
-        y_hit = jnp.where(crossing[None], y_at(jnp.where(crossing, t_hit, t1)), y1)
+        t_hit_b = jnp.where(block.valid, t_star - g_star / slope, t1_b)
+        t_hit = block.put(t1, t_hit_b)
+        y_hit = block.put(y1, y_at(t_hit_b))
 
         t_new = jnp.where(accept, t_hit, t0)
         y_new = jnp.where(accept[None], y_hit, y0)
         # a step size collapsing to nothing means the solution blows up: report it as non-finite
         collapsed = active & ~accept & (new_dt < 1e-10 * (1.0 + jnp.abs(t0)))
         y_new = jnp.where(collapsed[None], jnp.nan, y_new)
-        # after a crossing the state will jump: the stored first stage is stale
-        fsal = jax.tree_util.tree_map(
-            lambda new, old: jnp.where(_expand(accept & ~crossing, new), new, old), fsal1, state.fsal
-        )
-        fresh = jnp.where(accept, crossing, state.fresh)
-        return t_new, y_new, crossing, StepperState(new_dt, fsal, fresh)
+        return t_new, y_new, crossing, new_dt
 
     @staticmethod
     def _locate(g_at, lo, hi, g_lo, g_hi, active, tol):
-        """Illinois (modified regula falsi) on [lo, hi], vectorised over neurons."""
+        """First crossing of g in [lo, hi] per neuron: safeguarded Newton on the interpolant.
+
+        Starts from the secant point; a Newton step leaving the bracket is
+        replaced by bisection, so the bracket always shrinks.  The first
+        iterations are unrolled (they fuse into a few kernels and usually
+        converge); a loop finishes the rare slow lanes.
+        """
         g_lo = jnp.where(active, g_lo, -1.0)
         g_hi = jnp.where(active, g_hi, 1.0)
-
-        def cond(s):
-            i, lo, hi, g_lo, g_hi, _ = s
-            return (i < 80) & jnp.any(active & (hi - lo > tol * (1.0 + jnp.abs(hi))))
+        x = lo - g_lo * (hi - lo) / (g_hi - g_lo)
+        x = jnp.where((x > lo) & (x < hi), x, 0.5 * (lo + hi))
 
         def body(s):
-            i, lo, hi, g_lo, g_hi, side = s
-            denom = g_hi - g_lo
-            x = jnp.where(denom > 0, hi - g_hi * (hi - lo) / jnp.where(denom > 0, denom, 1.0), 0.5 * (lo + hi))
-            x = jnp.where((x > lo) & (x < hi), x, 0.5 * (lo + hi))
-            # every third iteration bisect: guarantees the bracket shrinks
-            x = jnp.where(i % 3 == 2, 0.5 * (lo + hi), x)
-            g = g_at(x)
+            i, lo, hi, x, todo = s
+            g, dg = jax.jvp(g_at, (x,), (jnp.ones_like(x),))
             below = g < 0
-            new_lo, new_hi = jnp.where(below, x, lo), jnp.where(below, hi, x)
-            g_lo_new = jnp.where(below, g, jnp.where(side == -1, 0.5 * g_lo, g_lo))
-            g_hi_new = jnp.where(below, jnp.where(side == 1, 0.5 * g_hi, g_hi), g)
-            side = jnp.where(below, 1, -1).astype(jnp.int32)
-            keep = active & (hi - lo > tol * (1.0 + jnp.abs(hi)))
-            return (
-                i + 1,
-                jnp.where(keep, new_lo, lo),
-                jnp.where(keep, new_hi, hi),
-                jnp.where(keep, g_lo_new, g_lo),
-                jnp.where(keep, g_hi_new, g_hi),
-                side,
-            )
+            lo = jnp.where(todo & below, x, lo)
+            hi = jnp.where(todo & ~below, x, hi)
+            newton = x - g / jnp.where(dg != 0, dg, 1.0)
+            inside = (newton > lo) & (newton < hi) & jnp.isfinite(newton)
+            x_new = jnp.where(inside, newton, 0.5 * (lo + hi))
+            done = (jnp.abs(x_new - x) <= tol * (1.0 + jnp.abs(x))) | (hi - lo <= tol * (1.0 + jnp.abs(hi))) | (g == 0)
+            return i + 1, lo, hi, jnp.where(todo, x_new, x), todo & ~done
 
-        side = jnp.zeros(lo.shape, jnp.int32)
-        _, lo, hi, _, _, _ = jax.lax.while_loop(cond, body, (0, lo, hi, g_lo, g_hi, side))
-        return jnp.where(active, hi, lo)
+        state = (0, lo, hi, x, active)
+        for _ in range(_UNROLLED):
+            state = body(state)
+        _, lo, hi, x, _ = jax.lax.while_loop(lambda s: (s[0] < 60) & jnp.any(s[4]), body, state)
+        return jnp.where(active, jnp.clip(x, lo, hi), lo)
 
 
-def _expand(mask, like):
-    return jnp.reshape(mask, mask.shape + (1,) * (jnp.ndim(like) - 1))
+_UNROLLED = 2  # Newton iterations before the convergence loop (see `_locate`)
+
+
+@functools.cache
+def _dense_polynomials(solver_cls) -> list[np.ndarray]:
+    """Coefficients (increasing powers of theta) of the solver's dense-output weights.
+
+    Diffrax's interpolation is linear in the stage increments and polynomial in
+    theta; evaluating it (in float64) at Chebyshev points of [0, 1] with unit
+    increments and solving the Vandermonde system recovers the polynomials.
+    """
+    tableau = solver_cls.tableau
+    n = len(tableau.b_sol)
+    degree = 8
+    theta = 0.5 + 0.5 * np.cos(np.pi * (np.arange(degree + 1) + 0.5) / (degree + 1))
+    with jax.ensure_compile_time_eval(), jax.enable_x64(True):
+        interp = solver_cls.interpolation_cls(
+            t0=jnp.float64(0.0), t1=jnp.float64(1.0), y0=jnp.zeros(n), y1=jnp.asarray(tableau.b_sol), k=jnp.eye(n)
+        )
+        values = np.stack([np.asarray(interp.evaluate(jnp.float64(t)), np.float64) for t in theta])
+    coeffs = np.linalg.solve(np.vander(theta, degree + 1, increasing=True), values)
+    # refit at the true degree (well conditioned), then drop round-off
+    degree = int(np.max(np.nonzero(np.max(np.abs(coeffs), axis=1) > 1e-8 * np.max(np.abs(coeffs)))[0]))
+    coeffs = np.linalg.lstsq(np.vander(theta, degree + 1, increasing=True), values, rcond=None)[0].T
+    coeffs[np.abs(coeffs) < 1e-13 * np.max(np.abs(coeffs))] = 0.0
+    if not np.allclose(coeffs.sum(axis=1), tableau.b_sol, rtol=0, atol=1e-12):
+        raise ValueError(f"{solver_cls.__name__}: dense output does not reproduce the step at theta = 1 ({coeffs.sum(axis=1) - tableau.b_sol})")
+    return list(coeffs)
+
+
+def _combine(weights, k):
+    """sum_i weights[i] k[i] with constant weights (zeros skipped)."""
+    return sum(float(w) * k[i] for i, w in enumerate(np.asarray(weights)) if w != 0)

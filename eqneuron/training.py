@@ -40,6 +40,8 @@ class TrainConfig:
     alpha: float = 0.01  # TTFS regulariser strength
     deficit_scale: float = 10.0  # ms per unit of threshold deficit of a silent correct output
     revive: float = 1.0  # strength of the pull of silent hidden neurons towards threshold
+    jitter: float | None = None  # ms: Gaussian noise on training input spike times (augmentation)
+    weight_decay: float = 0.0  # decoupled (AdamW) weight decay
     max_spikes: int = 512
     out: str = "runs/train"
     extra: dict = field(default_factory=dict)
@@ -47,7 +49,7 @@ class TrainConfig:
 
 TASK_DEFAULTS = {
     "yinyang": dict(hidden=120, train_size=5000, test_size=1000),
-    "digits": dict(hidden=100, train_size=None, test_size=None),
+    "digits": dict(hidden=100, train_size=None, test_size=None, jitter=1.0),
     "mnist": dict(hidden=200, train_size=None, test_size=10000),
     "xor": dict(hidden=16, train_size=1000, test_size=200),
 }
@@ -92,9 +94,18 @@ def build_network(config: TrainConfig, n_channels: int, n_classes: int, key) -> 
     return Network([model.population(hidden, n_channels, key=k1), model.population(n_classes, hidden, key=k2)])
 
 
-def _batch_spikes(data, index):
+def _batch_spikes(data, index, jitter: float = 0.0, rng=None):
     values = None if data.values is None else jnp.asarray(data.values[index])
-    return Spikes(jnp.asarray(data.times[index]), jnp.asarray(data.channels[index]), values)
+    times = data.times[index]
+    if jitter:
+        times = np.maximum(times + jitter * rng.standard_normal(times.shape), 0.0)  # inf stays inf
+    return Spikes(jnp.asarray(times), jnp.asarray(data.channels[index]), values)
+
+
+def _optimizer(config: TrainConfig, schedule):
+    return optax.chain(
+        optax.clip_by_global_norm(config.clip), optax.adamw(schedule, weight_decay=config.weight_decay)
+    )
 
 
 def make_functions(config: TrainConfig, t1: float):
@@ -175,7 +186,7 @@ def train(config: TrainConfig, resume: bool = False, verbose: bool = True) -> di
     net = build_network(config, train_data.n_channels, train_data.n_classes, k_net)
     steps_per_epoch = max(1, len(train_data) // config.batch_size)
     schedule = optax.cosine_decay_schedule(config.lr, decay_steps=max(1, config.epochs * steps_per_epoch), alpha=0.05)
-    optimizer = optax.chain(optax.clip_by_global_norm(config.clip), optax.adam(schedule))
+    optimizer = _optimizer(config, schedule)
     spec = trainable_filter(net)
     params, static = eqx.partition(net, spec)
     opt_state = optimizer.init(params)
@@ -200,13 +211,14 @@ def train(config: TrainConfig, resume: bool = False, verbose: bool = True) -> di
         return eqx.apply_updates(params, updates), opt_state, loss, acc, overflow
 
     rng = np.random.default_rng(config.seed)
+    jitter = config.jitter if config.jitter is not None else TASK_DEFAULTS[config.task].get("jitter", 0.0)
     for epoch in range(start_epoch, config.epochs):
         t_start = time.time()
         order = rng.permutation(len(train_data))
         losses_, accs, overflows = [], [], []
         for step in range(steps_per_epoch):
             index = order[step * config.batch_size : (step + 1) * config.batch_size]
-            params, opt_state, loss, acc, overflow = update(params, opt_state, _batch_spikes(train_data, index), jnp.asarray(train_data.labels[index]))
+            params, opt_state, loss, acc, overflow = update(params, opt_state, _batch_spikes(train_data, index, jitter, rng), jnp.asarray(train_data.labels[index]))
             losses_.append(float(loss))
             accs.append(float(acc))
             overflows.append(float(overflow))
@@ -270,7 +282,7 @@ def load_checkpoint(directory):
     spec = trainable_filter(net)
     params, static = eqx.partition(net, spec)
     steps = 1
-    optimizer = optax.chain(optax.clip_by_global_norm(config.clip), optax.adam(optax.cosine_decay_schedule(config.lr, steps)))
+    optimizer = _optimizer(config, optax.cosine_decay_schedule(config.lr, steps))
     params, _ = eqx.tree_deserialise_leaves(directory / "checkpoint.eqx", (params, optimizer.init(params)))
     return config, eqx.combine(params, static)
 
@@ -280,7 +292,7 @@ def run_train_cli(args) -> int:
         task=args.task, model=args.model, hidden=args.hidden, epochs=args.epochs, batch_size=args.batch_size,
         lr=args.lr, seed=args.seed, train_size=args.train_size, test_size=args.test_size,
         mnist_path=args.mnist_path, out=args.out, tau=args.tau, alpha=args.alpha,
-        deficit_scale=args.deficit_scale, revive=args.revive,
+        deficit_scale=args.deficit_scale, revive=args.revive, jitter=args.jitter, weight_decay=args.weight_decay,
     )
     result = train(config, resume=args.resume)
     print(f"final test accuracy: {result['test_acc']:.4f}  (checkpoint and curves in {config.out})")

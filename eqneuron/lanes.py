@@ -1,0 +1,43 @@
+"""Working on the few neurons that need it: compaction of a lane mask.
+
+Locating a spike (root finding on an interpolant or a closed form, and the
+implicit-function step) is needed only by the neurons that cross threshold
+in the current step: usually a handful out of hundreds.  Computing it on
+every lane wastes most of the work, so the crossing lanes are gathered into
+a small fixed-size block, processed there, and scattered back.  Lanes beyond
+the block's size are *deferred*: they do not advance in this iteration and
+retry in the next, so nothing is lost.
+"""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+
+
+def block_size(n: int) -> int:
+    """Lanes processed per iteration out of `n`."""
+    return min(n, max(8, n // 8))
+
+
+class Block:
+    """The first `size` lanes of `mask`, in lane order."""
+
+    def __init__(self, mask, size: int):
+        n = mask.shape[0]
+        rank = jnp.cumsum(mask) - 1
+        self.selected = mask & (rank < size)  # (n,) lanes processed in the block
+        self.deferred = mask & ~self.selected
+        (self.index,) = jnp.nonzero(self.selected, size=size, fill_value=0)
+        self.valid = jnp.arange(size) < jnp.sum(self.selected)  # (size,) slots holding a lane
+        self._scatter = jnp.where(self.valid, self.index, n)  # out of range: dropped
+
+    def take(self, x):
+        """The block's lanes of an array whose last axis is the lane axis (scalars pass through)."""
+        return x[..., self.index] if jnp.ndim(x) else x
+
+    def take_params(self, p: dict) -> dict:
+        return {k: self.take(v) for k, v in p.items()}
+
+    def put(self, full, part):
+        """`full` with the block's lanes replaced by `part`."""
+        return full.at[..., self._scatter].set(part, mode="drop")

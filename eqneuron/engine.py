@@ -177,6 +177,30 @@ def make_per_neuron_advance(model, config: SolverConfig):
     return stepper, stepper.init, config.max_solver_steps
 
 
+def make_shared_advance(model, config: SolverConfig):
+    """(advance, init_aux, steps): how a population on one clock moves forward.
+
+    `advance(t0, y0, t_end, p, armed, aux) -> (t, y, hit, which, reached, aux)`:
+    the exact integrator (and fixed-step Euler) reach `t_end` or the earliest
+    crossing in one call; the Runge–Kutta stepper takes one adaptive step of a
+    common size for all neurons, which may end before both.
+    """
+    fn = model.fn
+    segment = make_segment(model, config)
+    if not isinstance(segment, DiffraxSegment) or config.method == "euler":
+
+        def advance(t0, y0, t_end, p, armed, aux):
+            t, y, hit = segment(t0, y0, t_end, p, armed)
+            which = jnp.argmax(jnp.where(armed, fn.spike_condition(t, y, p), -jnp.inf))
+            return t, y, hit, which, ~hit, aux
+
+        return advance, None, 0
+    from .stepper import RKStepper
+
+    stepper = RKStepper(fn, config, segment.solver)
+    return stepper.shared, 0.01, config.max_solver_steps
+
+
 def make_segment(model, config: SolverConfig) -> _Segment:
     method = config.method
     if method in ("auto", "exact") and model.compiled.linear is not None:
@@ -220,6 +244,7 @@ class _Carry(eqx.Module):
     nonfinite_time: jax.Array
     nonfinite_neuron: jax.Array
     reset_failed: jax.Array
+    aux: object = None  # integrator state (next step size), or None
 
 
 def simulate_population(
@@ -240,7 +265,7 @@ def simulate_population(
     n = pop.n_neurons
     p = pop.parameter_values()
     weights = pop.effective_weights()
-    segment = make_segment(pop.model, config)
+    advance, init_aux, step_budget = make_shared_advance(pop.model, config)
     n_inputs = in_times.shape[0]
     n_save = 0 if save_at is None else save_at.shape[0]
     save_times = jnp.full((1,), jnp.inf, dtype) if save_at is None else jnp.asarray(save_at, dtype)
@@ -262,6 +287,7 @@ def simulate_population(
         nonfinite_time=jnp.asarray(jnp.inf, dtype),
         nonfinite_neuron=jnp.asarray(-1),
         reset_failed=jnp.asarray(False),
+        aux=None if init_aux is None else jnp.asarray(init_aux, dtype),
     )
 
     def next_input(c):
@@ -280,13 +306,11 @@ def simulate_population(
 
         g_now = fn.spike_condition(c.t, c.y, p)
         immediate = jnp.any(c.armed & (g_now >= 0))
-        t_hit, y_hit, hit = jax.lax.cond(
+        t_hit, y_hit, hit, which, reached, aux = jax.lax.cond(
             immediate,
-            lambda: (c.t, c.y, jnp.asarray(True)),
-            lambda: segment(c.t, c.y, t_end, p, c.armed),
+            lambda: (c.t, c.y, jnp.asarray(True), jnp.argmax(jnp.where(c.armed, g_now, -jnp.inf)), jnp.asarray(False), c.aux),
+            lambda: advance(c.t, c.y, t_end, p, c.armed, c.aux),
         )
-        g_hit = fn.spike_condition(t_hit, y_hit, p)
-        which = jnp.argmax(jnp.where(c.armed, g_hit, -jnp.inf))
 
         # --- a spike of neuron `which`
         mask = jnp.arange(n) == which
@@ -297,14 +321,14 @@ def simulate_population(
             y_spike = y_spike + fn.spike_jump(t_hit, y_hit, p, y_hit[:, which], p_pre, rows)
 
         # --- an input spike (when no spike came first and the input is due)
-        is_input = ~hit & (t_in <= t_end) & jnp.isfinite(t_in)
+        is_input = reached & (t_in <= t_end) & jnp.isfinite(t_in)
         rows_in = {k: w[n + channel] for k, w in weights.items()} if pop.in_size else {}
         y_input = y_hit
         if pop.in_size:
             y_input = y_hit + fn.input_jump(t_hit, y_hit, p, value, rows_in)
 
         # --- a save point
-        is_save = ~hit & ~is_input & (t_save <= t_end) & jnp.isfinite(t_save)
+        is_save = reached & ~is_input & (t_save <= t_end) & jnp.isfinite(t_save)
         saved = jnp.where(
             is_save,
             c.saved.at[jnp.minimum(c.save_index, c.saved.shape[0] - 1)].set(y_hit),
@@ -323,7 +347,7 @@ def simulate_population(
         finite_neurons = jnp.all(jnp.isfinite(y_next), axis=0)
         bad = ~jnp.all(finite_neurons)
         fired = jnp.zeros((n,), bool).at[jnp.where(spike_ids >= 0, spike_ids, n)].set(True, mode="drop")
-        reached_end = ~hit & ~is_input & ~is_save
+        reached_end = reached & ~is_input & ~is_save
         return _Carry(
             t=t_hit,
             y=y_next,
@@ -339,9 +363,10 @@ def simulate_population(
             nonfinite_time=jnp.where(bad & ~c.nonfinite, t_hit, c.nonfinite_time),
             nonfinite_neuron=jnp.where(bad & ~c.nonfinite, jnp.argmin(finite_neurons), c.nonfinite_neuron),
             reset_failed=c.reset_failed | (hit & still_above),
+            aux=aux,
         )
 
-    budget = n_inputs + n_save + max_spikes + 2
+    budget = n_inputs + n_save + max_spikes + 2 + step_budget
     final = eqxi.while_loop(
         lambda c: ~c.done,
         body,

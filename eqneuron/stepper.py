@@ -132,6 +132,58 @@ class RKStepper(eqx.Module):
         y_new = jnp.where(collapsed[None], jnp.nan, y_new)
         return t_new, y_new, crossing, new_dt
 
+    def shared(self, t0, y0, t_end, p, armed, dt_next):
+        """One step of a common size for all neurons (a recurrent population, one clock).
+
+        Returns (t, y, hit, which, reached, next step size): `hit` when an armed
+        neuron crosses inside the accepted step (the state is then that at the
+        earliest crossing, of neuron `which`), `reached` when the step ends at `t_end`.
+        """
+        fn = self.fn
+        tableau = self.solver.tableau
+        rtol, atol, root_tol = self._tolerances(y0.dtype)
+        remaining = t_end - t0
+        active = remaining > 0
+        last = dt_next >= remaining
+        dt = jax.lax.stop_gradient(jnp.where(active, jnp.minimum(dt_next, remaining), 1.0))
+        t1 = jnp.where(last, t_end, t0 + dt)
+        k = self._stages(t0, dt, y0, p)
+        y1 = y0 + _combine(tableau.b_sol, k)
+        scale = atol + rtol * jnp.maximum(jnp.abs(y0), jnp.abs(y1))
+        ratio = jnp.max(jnp.sqrt(jnp.mean((_combine(tableau.b_error, k) / scale) ** 2, axis=0)))
+        ratio = jax.lax.stop_gradient(jnp.where(jnp.isfinite(ratio), ratio, jnp.inf))
+        accept = active & (ratio <= 1.0)
+        factor = jnp.clip(0.9 * jnp.where(ratio > 0, ratio, 1e-10) ** (-0.2), 0.2, 10.0)
+        new_dt = jnp.where(active, dt * factor, dt_next)
+
+        g0 = fn.spike_condition(t0, y0, p)
+        g1 = fn.spike_condition(t1, y1, p)
+        crossing = accept & armed & (g0 < 0) & (g1 >= 0)
+
+        def y_at(t):
+            weights = self._dense_weights((t - t0) / dt)
+            return y0 + sum(w * k[i] for i, w in enumerate(weights))
+
+        def g_at(t):
+            return fn.spike_condition(t, y_at(t), p)
+
+        lanes = jnp.broadcast_to(t0, g0.shape)
+        t_star = self._locate(g_at, lanes, lanes + dt, g0, g1, crossing, root_tol)
+        which = jnp.argmin(jnp.where(crossing, t_star, jnp.inf))
+        hit = jnp.any(crossing)
+        # implicit function theorem for the earliest crossing, then every neuron at that time
+        t_w = jax.lax.stop_gradient(jnp.where(hit, t_star[which], t1))
+        g_w, dg_w = jax.jvp(lambda t: g_at(t)[which], (t_w,), (jnp.ones_like(t_w),))
+        t_hit = jnp.where(hit, t_w - g_w / jax.lax.stop_gradient(jnp.where(dg_w > 0, dg_w, 1.0)), t1)
+        y_hit = jnp.where(hit, y_at(t_hit), y1)
+
+        t_new = jnp.where(accept, t_hit, t0)
+        y_new = jnp.where(accept, y_hit, y0)
+        collapsed = active & ~accept & (new_dt < 1e-10 * (1.0 + jnp.abs(t0)))
+        y_new = jnp.where(collapsed, jnp.nan, y_new)
+        reached = ~active | (accept & ~hit & last)
+        return t_new, y_new, hit, which, reached, new_dt
+
     @staticmethod
     def _locate(g_at, lo, hi, g_lo, g_hi, active, tol):
         """First crossing of g in [lo, hi] per neuron: safeguarded Newton on the interpolant.
@@ -190,7 +242,7 @@ def _dense_polynomials(solver_cls) -> list[np.ndarray]:
     degree = int(np.max(np.nonzero(np.max(np.abs(coeffs), axis=1) > 1e-8 * np.max(np.abs(coeffs)))[0]))
     coeffs = np.linalg.lstsq(np.vander(theta, degree + 1, increasing=True), values, rcond=None)[0].T
     coeffs[np.abs(coeffs) < 1e-13 * np.max(np.abs(coeffs))] = 0.0
-    if not np.allclose(coeffs.sum(axis=1), tableau.b_sol, rtol=0, atol=1e-12):
+    if not np.allclose(coeffs.sum(axis=1), tableau.b_sol, rtol=0, atol=1e-9):
         raise ValueError(f"{solver_cls.__name__}: dense output does not reproduce the step at theta = 1 ({coeffs.sum(axis=1) - tableau.b_sol})")
     return list(coeffs)
 

@@ -32,7 +32,7 @@ def analytic_lif_crossing(w):
     return t_star, -dfdw / dfdt
 
 
-@pytest.mark.parametrize("method", ["exact", "tsit5"])
+@pytest.mark.parametrize("method", ["exact", "tsit5", "dopri5"])
 def test_lif_first_spike_time_and_gradient_are_analytic(method):
     @jax.jit
     @jax.value_and_grad
@@ -46,6 +46,18 @@ def test_lif_first_spike_time_and_gradient_are_analytic(method):
         t, grad = first_spike(w)
         assert abs(float(t) - t_star) < (1e-9 if method == "exact" else 1e-6)
         assert abs(float(grad) - dt_dw) < 1e-6 * abs(dt_dw)
+
+
+def test_many_simultaneous_crossings_are_all_located():
+    """200 neurons crossing in the same solver step: more than one block of lanes per step."""
+    model = eqn.compile_model("lif")
+    weights = np.linspace(6.0, 6.05, 200)  # crossings within ~0.03 ms: far more than a block per step
+    pop = model.population(200, 1, weights={"w": jnp.concatenate([jnp.zeros((200, 200)), jnp.asarray(weights)[None]])})
+    out = eqn.simulate(pop, latency_inputs([0.0]), t1=50.0, max_spikes=1024, method="tsit5", rtol=1e-10, atol=1e-10,
+                       max_spikes_per_neuron=4)
+    assert not bool(out.overflow)
+    expected = np.array([analytic_lif_crossing(w)[0] for w in weights])
+    np.testing.assert_allclose(np.asarray(out.first_spike_times()), expected, atol=1e-6)
 
 
 def test_lif_silent_below_threshold():
@@ -172,6 +184,52 @@ def test_izhikevich_regular_spiking_matches_solve_ivp():
     np.testing.assert_allclose(ours, reference, atol=1e-3)
     isi = np.diff(ours)
     assert isi[-1] > 1.5 * isi[0], "regular spiking adapts: inter-spike intervals lengthen"
+
+
+def recurrent_izhikevich_reference(W, bias, t1, p):
+    """Hand-written: 3 coupled neurons, solve_ivp between events, resets and jumps applied by hand."""
+    a, b, c, d, v_th, tau = p["a"], p["b"], p["c"], p["d"], p["v_th"], p["tau_syn"]
+    n = len(bias)
+
+    def f(t, y):
+        v, u, i = y[:n], y[n : 2 * n], y[2 * n :]
+        return np.concatenate([0.04 * v * v + 5 * v + 140 - u + i + bias, a * (b * v - u), -i / tau])
+
+    events = []
+    for k in range(n):
+        def cross(t, y, k=k):
+            return y[k] - v_th
+
+        cross.terminal, cross.direction = True, 1
+        events.append(cross)
+    t, y, spikes = 0.0, np.concatenate([np.full(n, c), np.full(n, b * c), np.zeros(n)]), []
+    while True:
+        sol = solve_ivp(f, (t, t1), y, method="DOP853", rtol=1e-11, atol=1e-11, events=events)
+        fired = [k for k in range(n) if len(sol.t_events[k])]
+        if not fired:
+            return np.array(spikes)
+        k = min(fired, key=lambda k: sol.t_events[k][0])
+        t, y = sol.t_events[k][0], sol.y_events[k][0].copy()
+        spikes.append((t, k))
+        y_pre = y.copy()
+        y[k] = y_pre[k] - (v_th - c)
+        y[n + k] += d
+        y[2 * n :] += W[k]  # i += w, the row of the firing neuron
+
+
+def test_recurrent_izhikevich_matches_solve_ivp():
+    """A recurrent population runs on one clock with common adaptive steps."""
+    model = eqn.compile_model("izhikevich")
+    W = np.array([[0.0, 8.0, -5.0], [4.0, 0.0, 6.0], [-3.0, 7.0, 0.0]])
+    bias = np.array([6.0, 4.0, 5.0])
+    pop = model.population(3, 0, recurrent=True, weights={"w": jnp.asarray(W)}, params={"ic": jnp.asarray(bias)})
+    out = eqn.simulate(pop, None, t1=100.0, max_spikes=128, rtol=1e-10, atol=1e-10)
+    defaults = dict(a=0.02, b=0.2, c=-51.0, d=2.0, v_th=30.0, tau_syn=5.0)  # models/izhikevich.eq
+    reference = recurrent_izhikevich_reference(W, bias, 100.0, defaults)
+    n = int(out.n_spikes)
+    assert n == len(reference) > 6
+    np.testing.assert_array_equal(np.asarray(out.spike_neurons[:n]), reference[:, 1].astype(int))
+    np.testing.assert_allclose(np.asarray(out.spike_times[:n]), reference[:, 0], atol=1e-5)
 
 
 def test_recurrent_egru_runs_and_differentiates():

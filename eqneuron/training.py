@@ -41,6 +41,7 @@ class TrainConfig:
     deficit_scale: float = 10.0  # ms per unit of threshold deficit of a silent correct output
     revive: float = 1.0  # strength of the pull of silent hidden neurons towards threshold
     jitter: float | None = None  # ms: Gaussian noise on training input spike times (augmentation)
+    shift: int | None = None  # pixels: random image translation of training samples (image tasks)
     weight_decay: float = 0.0  # decoupled (AdamW) weight decay
     max_spikes: int = 512
     out: str = "runs/train"
@@ -49,7 +50,7 @@ class TrainConfig:
 
 TASK_DEFAULTS = {
     "yinyang": dict(hidden=120, train_size=5000, test_size=1000),
-    "digits": dict(hidden=100, train_size=None, test_size=None, jitter=1.0),
+    "digits": dict(hidden=100, train_size=None, test_size=None, jitter=1.0, shift=1),
     "mnist": dict(hidden=200, train_size=None, test_size=10000),
     "xor": dict(hidden=16, train_size=1000, test_size=200),
 }
@@ -94,9 +95,24 @@ def build_network(config: TrainConfig, n_channels: int, n_classes: int, key) -> 
     return Network([model.population(hidden, n_channels, key=k1), model.population(n_classes, hidden, key=k2)])
 
 
-def _batch_spikes(data, index, jitter: float = 0.0, rng=None):
+def _shift_images(times, side: int, shift: int, rng):
+    """Translate each sample's pixel grid by up to `shift` pixels (pixels moved in are silent)."""
+    grid = times.reshape(len(times), side, side)
+    out = np.full_like(grid, np.inf)
+    for n, (dy, dx) in enumerate(rng.integers(-shift, shift + 1, size=(len(times), 2))):
+        src = grid[n, max(0, -dy) : side - max(0, dy), max(0, -dx) : side - max(0, dx)]
+        out[n, max(0, dy) : max(0, dy) + src.shape[0], max(0, dx) : max(0, dx) + src.shape[1]] = src
+    return out.reshape(times.shape)
+
+
+def _batch_spikes(data, index, jitter: float = 0.0, rng=None, shift: int = 0):
     values = None if data.values is None else jnp.asarray(data.values[index])
     times = data.times[index]
+    if shift:
+        side = int(round(np.sqrt(data.n_channels)))
+        if times.shape[1] != side * side or np.any(data.channels[index] != np.arange(side * side)):
+            raise ValueError("shift augmentation needs one channel per pixel, in order")
+        times = _shift_images(times, side, shift, rng)
     if jitter:
         times = np.maximum(times + jitter * rng.standard_normal(times.shape), 0.0)  # inf stays inf
     return Spikes(jnp.asarray(times), jnp.asarray(data.channels[index]), values)
@@ -212,13 +228,14 @@ def train(config: TrainConfig, resume: bool = False, verbose: bool = True) -> di
 
     rng = np.random.default_rng(config.seed)
     jitter = config.jitter if config.jitter is not None else TASK_DEFAULTS[config.task].get("jitter", 0.0)
+    shift = config.shift if config.shift is not None else TASK_DEFAULTS[config.task].get("shift", 0)
     for epoch in range(start_epoch, config.epochs):
         t_start = time.time()
         order = rng.permutation(len(train_data))
         losses_, accs, overflows = [], [], []
         for step in range(steps_per_epoch):
             index = order[step * config.batch_size : (step + 1) * config.batch_size]
-            params, opt_state, loss, acc, overflow = update(params, opt_state, _batch_spikes(train_data, index, jitter, rng), jnp.asarray(train_data.labels[index]))
+            params, opt_state, loss, acc, overflow = update(params, opt_state, _batch_spikes(train_data, index, jitter, rng, shift), jnp.asarray(train_data.labels[index]))
             losses_.append(float(loss))
             accs.append(float(acc))
             overflows.append(float(overflow))
@@ -292,7 +309,7 @@ def run_train_cli(args) -> int:
         task=args.task, model=args.model, hidden=args.hidden, epochs=args.epochs, batch_size=args.batch_size,
         lr=args.lr, seed=args.seed, train_size=args.train_size, test_size=args.test_size,
         mnist_path=args.mnist_path, out=args.out, tau=args.tau, alpha=args.alpha,
-        deficit_scale=args.deficit_scale, revive=args.revive, jitter=args.jitter, weight_decay=args.weight_decay,
+        deficit_scale=args.deficit_scale, revive=args.revive, jitter=args.jitter, shift=args.shift, weight_decay=args.weight_decay,
     )
     result = train(config, resume=args.resume)
     print(f"final test accuracy: {result['test_acc']:.4f}  (checkpoint and curves in {config.out})")

@@ -119,3 +119,16 @@ def test_short_yinyang_training_lowers_the_loss_and_checkpoints(tmp_path):
     # resume continues from the checkpoint
     more = train(TrainConfig(**{**config.__dict__, "epochs": 3}), resume=True, verbose=False)
     assert len(more["history"]["epoch"]) == 3
+
+
+def test_shift_augmentation_translates_the_pixel_grid():
+    from eqneuron.training import _shift_images
+
+    class Fixed:  # shift down by one row, left by one column
+        def integers(self, lo, hi, size):
+            return np.array([[1, -1]])
+
+    image = np.arange(16.0).reshape(1, 16)
+    shifted = _shift_images(image, 4, 1, Fixed()).reshape(4, 4)
+    expected = np.array([[np.inf] * 4, [1, 2, 3, np.inf], [5, 6, 7, np.inf], [9, 10, 11, np.inf]])
+    np.testing.assert_array_equal(shifted, expected)

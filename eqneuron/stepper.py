@@ -56,14 +56,14 @@ class RKStepper(eqx.Module):
         return jnp.full(y0.shape[1:], 0.01, y0.dtype)
 
     def _stages(self, t0, dt, y0, p):
-        """Stage increments k_i = dt f(t0 + c_i dt, y0 + sum_j a_ij k_j): (stages, S, N)."""
+        """Stage increments k_i = dt f(t0 + c_i dt, y0 + sum_j a_ij k_j): a list of (S, N) arrays."""
         tableau = self.solver.tableau
         f = self.fn.vector_field
         ks = [dt * f(t0, y0, p)]
         for c, a in zip(tableau.c, tableau.a_lower):
             y = y0 + sum(float(a_j) * k for a_j, k in zip(a, ks) if a_j != 0)
             ks.append(dt * f(t0 + float(c) * dt, y, p))
-        return jnp.stack(ks)
+        return ks
 
     def _dense_weights(self, theta):
         """Weights b_i(theta) of the solver's dense output y0 + sum_i b_i(theta) k_i, one (N,) array per stage."""
@@ -104,7 +104,7 @@ class RKStepper(eqx.Module):
         crossing = block.selected
         accept = accept & ~block.deferred
         new_dt = jnp.where(block.deferred, dt_next, new_dt)
-        t0_b, dt_b, y0_b, k_b, p_b = block.take(t0), block.take(dt), block.take(y0), block.take(k), block.take_params(p)
+        t0_b, dt_b, y0_b, k_b, p_b = block.take(t0), block.take(dt), block.take(y0), [block.take(k_i) for k_i in k], block.take_params(p)
 
         def y_at(t):
             theta = (t - t0_b) / dt_b

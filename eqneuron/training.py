@@ -43,6 +43,8 @@ class TrainConfig:
     jitter: float | None = None  # ms: Gaussian noise on training input spike times (augmentation)
     shift: int | None = None  # pixels: random image translation of training samples (image tasks)
     weight_decay: float = 0.0  # decoupled (AdamW) weight decay
+    loss: str | None = None  # "ttfs" (first output spike) | "state" (final value of the readout's first state)
+    state_scale: float = 10.0  # logits = state_scale * final state, for loss="state"
     max_spikes: int = 512
     out: str = "runs/train"
     extra: dict = field(default_factory=dict)
@@ -52,8 +54,18 @@ TASK_DEFAULTS = {
     "yinyang": dict(hidden=120, train_size=5000, test_size=1000),
     "digits": dict(hidden=100, train_size=None, test_size=None, jitter=1.0, shift=1),
     "mnist": dict(hidden=200, train_size=None, test_size=10000),
-    "xor": dict(hidden=16, train_size=1000, test_size=200),
+    "xor": dict(hidden=16, train_size=1000, test_size=200, loss="state"),
 }
+
+
+# Delayed XOR starts from an active network: with the zoo defaults (b_u = -2,
+# b_z = 0, weights ~ N(0, 1)) an EGRU cell state never reaches threshold, no
+# hidden neuron fires and nothing can be learned.  b_z = 1 drives the cell
+# state towards tanh(1) = 0.76 > thresh and b_u = 0 opens the update gate
+# halfway (cell time constant 40 ms): hidden neurons fire a few times per trial.
+# The readout never fires (thresh 2 > |tanh|): its cell state integrates the hidden
+# spikes, and its value at t1 is the logit (loss="state").
+XOR_INIT = {"egru": dict(params={"b_u": 0.0, "b_z": 1.0}, weight_scale=3.0, readout_params={"thresh": 2.0})}
 
 
 def load_task(config: TrainConfig):
@@ -89,9 +101,11 @@ def build_network(config: TrainConfig, n_channels: int, n_classes: int, key) -> 
     model = compile_model(config.model)
     if config.task == "xor":
         # a recurrent hidden population carries the first bit across the delay
-        pops = [model.population(hidden, n_channels, key=k1, recurrent=True)]
-        readout = model.population(n_classes, hidden, key=k2)
-        return Network([*pops, readout])
+        init = XOR_INIT.get(config.model, {})
+        params, scale = init.get("params", {}), init.get("weight_scale", 1.0)
+        pops = [model.population(hidden, n_channels, key=k1, recurrent=True, params=params),
+                model.population(n_classes, hidden, key=k2, params=init.get("readout_params", {}))]
+        return Network([pop.replace(weights={k: scale * w for k, w in pop.weights.items()}) for pop in pops])
     return Network([model.population(hidden, n_channels, key=k1), model.population(n_classes, hidden, key=k2)])
 
 
@@ -124,13 +138,21 @@ def _optimizer(config: TrainConfig, schedule):
     )
 
 
+def loss_kind(config: TrainConfig) -> str:
+    kind = config.loss or TASK_DEFAULTS[config.task].get("loss", "ttfs")
+    if kind not in ("ttfs", "state"):
+        raise SystemExit(f"unknown loss {kind!r}; choose ttfs or state")
+    return kind
+
+
 def make_functions(config: TrainConfig, t1: float):
     """Jitted per-batch loss/gradient and prediction functions."""
 
     grid = jnp.linspace(0.0, t1, 25)
+    by_state = loss_kind(config) == "state"
 
     def sample_outputs(net, spikes):
-        out = simulate(net, spikes, t1=t1, max_spikes=config.max_spikes, stop_after_first_spike=True, save_at=grid)
+        out = simulate(net, spikes, t1=t1, max_spikes=config.max_spikes, stop_after_first_spike=not by_state, save_at=grid)
         readout = net.populations[-1]
         saved = out.states[-1]
         y = jnp.stack([saved[name] for name in readout.model.states], axis=1)  # (times, states, N)
@@ -145,17 +167,25 @@ def make_functions(config: TrainConfig, t1: float):
             pk = pop.parameter_values()
             gk = jax.vmap(lambda t, yt, pop=pop, pk=pk: pop.model.fn.spike_condition(t, yt, pk))(grid, yk)
             hidden_deficit = hidden_deficit + jnp.mean(jnp.where(counts == 0, jax.nn.relu(-jnp.max(gk, axis=0)), 0.0))
+        if by_state:  # logits: the readout's first state at t1
+            return config.state_scale * y[-1, 0], deficit, out.overflow, hidden_deficit
         return out.first_spikes[-1], deficit, out.overflow, hidden_deficit
+
+    def prediction(outputs):
+        return jnp.argmax(outputs) if by_state else losses.ttfs_prediction(outputs)
 
     def batch_loss(net, spikes, labels):
         first, deficit, overflow, hidden_deficit = jax.vmap(lambda s: sample_outputs(net, s))(spikes)
-        per_sample = jax.vmap(
-            lambda f, d, y: losses.ttfs_cross_entropy(
-                f, y, tau=config.tau, t_silent=t1, alpha=config.alpha, beta=t1, deficit=d,
-                deficit_scale=config.deficit_scale,
-            )
-        )(first, deficit, labels)
-        correct = jax.vmap(losses.ttfs_prediction)(first) == labels
+        if by_state:
+            per_sample = jax.vmap(losses.state_cross_entropy)(first, labels)
+        else:
+            per_sample = jax.vmap(
+                lambda f, d, y: losses.ttfs_cross_entropy(
+                    f, y, tau=config.tau, t_silent=t1, alpha=config.alpha, beta=t1, deficit=d,
+                    deficit_scale=config.deficit_scale,
+                )
+            )(first, deficit, labels)
+        correct = jax.vmap(prediction)(first) == labels
         loss = jnp.mean(per_sample) + config.revive * jnp.mean(hidden_deficit)
         return loss, (jnp.mean(correct), jnp.mean(overflow))
 
@@ -164,7 +194,7 @@ def make_functions(config: TrainConfig, t1: float):
     @eqx.filter_jit
     def predict(net, spikes):
         first, _, _, _ = jax.vmap(lambda s: sample_outputs(net, s))(spikes)
-        return jax.vmap(losses.ttfs_prediction)(first)
+        return jax.vmap(prediction)(first)
 
     return value_and_grad, predict
 
@@ -310,6 +340,7 @@ def run_train_cli(args) -> int:
         lr=args.lr, seed=args.seed, train_size=args.train_size, test_size=args.test_size,
         mnist_path=args.mnist_path, out=args.out, tau=args.tau, alpha=args.alpha,
         deficit_scale=args.deficit_scale, revive=args.revive, jitter=args.jitter, shift=args.shift, weight_decay=args.weight_decay,
+        loss=args.loss,
     )
     result = train(config, resume=args.resume)
     print(f"final test accuracy: {result['test_acc']:.4f}  (checkpoint and curves in {config.out})")

@@ -132,3 +132,28 @@ def test_shift_augmentation_translates_the_pixel_grid():
     shifted = _shift_images(image, 4, 1, Fixed()).reshape(4, 4)
     expected = np.array([[np.inf] * 4, [1, 2, 3, np.inf], [5, 6, 7, np.inf], [9, 10, 11, np.inf]])
     np.testing.assert_array_equal(shifted, expected)
+
+
+@pytest.mark.slow
+def test_xor_egru_starts_active_and_the_state_loss_reaches_recurrent_weights():
+    """Delayed XOR: the hidden EGRU fires, the readout's final state is the logit."""
+    import equinox as eqx
+
+    from eqneuron import simulate
+    from eqneuron.training import _batch_spikes, build_network, load_task, make_functions
+
+    config = TrainConfig(task="xor", model="egru", train_size=64, test_size=8)
+    data, _ = load_task(config)
+    net = build_network(config, data.n_channels, data.n_classes, jax.random.key(0))
+    assert net.populations[0].recurrent
+    spikes = _batch_spikes(data, np.arange(8))
+    out = jax.vmap(lambda s: simulate(net, s, t1=data.duration, max_spikes=256))(spikes)
+    assert np.all(np.asarray(out.counts[0]).sum(axis=1) > 0), "every trial drives the hidden layer"
+    value_and_grad, predict = make_functions(config, data.duration)
+    (loss, (acc, overflow)), grads = value_and_grad(net, spikes, jnp.asarray(data.labels[:8]))
+    assert np.isfinite(float(loss)) and float(overflow) == 0.0
+    recurrent = np.asarray(grads.populations[0].weights["w_z"][: net.populations[0].n_neurons])
+    assert np.all(np.isfinite(recurrent)) and np.any(recurrent != 0)
+    # the prediction is the readout whose first state ends highest
+    final = jax.vmap(lambda s: simulate(net, s, t1=data.duration, max_spikes=256, save_at=jnp.array([data.duration])).states[-1]["c"][-1])(spikes)
+    np.testing.assert_array_equal(np.asarray(predict(net, spikes)), np.argmax(np.asarray(final), axis=1))

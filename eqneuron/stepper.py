@@ -75,6 +75,23 @@ class RKStepper(eqx.Module):
             weights.append(w)
         return weights
 
+    def _bracket(self, t0, dt, t1, y0, k, p, g1):
+        """Upper end of the first crossing bracket in a step: (t, g there) per neuron.
+
+        A condition that rises above zero and falls back within one step has
+        the same sign at both ends; the dense output is also checked at three
+        interior points, and the first one found above zero ends the bracket.
+        """
+        t_hi = jnp.broadcast_to(t1, g1.shape)
+        g_hi = g1
+        for theta in (0.75, 0.5, 0.25):  # the earliest positive sample wins: scan backwards
+            t = t0 + theta * dt
+            y = y0 + sum(w * k[i] for i, w in enumerate(self._dense_weights(jnp.full_like(g1, theta))))
+            g = self.fn.spike_condition(t, y, p)
+            t_hi = jnp.where(g >= 0, t, t_hi)
+            g_hi = jnp.where(g >= 0, g, g_hi)
+        return t_hi, g_hi
+
     def __call__(self, t0, y0, t_end, p, armed, dt_next):
         """One step per neuron towards `t_end`: (t, y, hit, next step size)."""
         fn = self.fn
@@ -100,7 +117,8 @@ class RKStepper(eqx.Module):
         # the crossing is located only on those lanes (a block; more of them retry next step)
         g0 = fn.spike_condition(t0, y0, p)
         g1 = fn.spike_condition(t1, y1, p)
-        block = Block(accept & armed & (g0 < 0) & (g1 >= 0), block_size(t0.shape[0]))
+        t_hi, g_hi = self._bracket(t0, dt, t1, y0, k, p, g1)
+        block = Block(accept & armed & (g0 < 0) & (g_hi >= 0), block_size(t0.shape[0]))
         crossing = block.selected
         accept = accept & ~block.deferred
         new_dt = jnp.where(block.deferred, dt_next, new_dt)
@@ -116,7 +134,7 @@ class RKStepper(eqx.Module):
 
         t1_b = t0_b + dt_b
         t_star = jax.lax.stop_gradient(
-            self._locate(g_at, t0_b, t1_b, block.take(g0), block.take(g1), block.valid, root_tol)
+            self._locate(g_at, t0_b, block.take(t_hi), block.take(g0), block.take(g_hi), block.valid, root_tol)
         )
         # implicit function theorem: t* moves with the parameters as -g / (dg/dt)
         g_star, dg_star = jax.jvp(g_at, (t_star,), (jnp.ones_like(t_star),))
@@ -158,7 +176,8 @@ class RKStepper(eqx.Module):
 
         g0 = fn.spike_condition(t0, y0, p)
         g1 = fn.spike_condition(t1, y1, p)
-        crossing = accept & armed & (g0 < 0) & (g1 >= 0)
+        t_hi, g_hi = self._bracket(t0, dt, t1, y0, k, p, g1)
+        crossing = accept & armed & (g0 < 0) & (g_hi >= 0)
 
         def y_at(t):
             weights = self._dense_weights((t - t0) / dt)
@@ -168,7 +187,7 @@ class RKStepper(eqx.Module):
             return fn.spike_condition(t, y_at(t), p)
 
         lanes = jnp.broadcast_to(t0, g0.shape)
-        t_star = self._locate(g_at, lanes, lanes + dt, g0, g1, crossing, root_tol)
+        t_star = self._locate(g_at, lanes, t_hi, g0, g_hi, crossing, root_tol)
         which = jnp.argmin(jnp.where(crossing, t_star, jnp.inf))
         hit = jnp.any(crossing)
         # implicit function theorem for the earliest crossing, then every neuron at that time

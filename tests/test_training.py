@@ -137,7 +137,6 @@ def test_shift_augmentation_translates_the_pixel_grid():
 @pytest.mark.slow
 def test_xor_egru_starts_active_and_the_state_loss_reaches_recurrent_weights():
     """Delayed XOR: the hidden EGRU fires, the readout's final state is the logit."""
-    import equinox as eqx
 
     from eqneuron import simulate
     from eqneuron.training import _batch_spikes, build_network, load_task, make_functions

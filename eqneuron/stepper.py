@@ -65,6 +65,16 @@ class RKStepper(eqx.Module):
             ks.append(dt * f(t0 + float(c) * dt, y, p))
         return ks
 
+    def _attempt(self, t0, dt, y0, p):
+        """A trial step: stages, end state, and error ratio per neuron (<= 1: acceptable)."""
+        tableau = self.solver.tableau
+        rtol, atol, _ = self._tolerances(y0.dtype)
+        k = self._stages(t0, dt, y0, p)
+        y1 = y0 + _combine(tableau.b_sol, k)
+        scale = atol + rtol * jnp.maximum(jnp.abs(y0), jnp.abs(y1))
+        ratio = jnp.sqrt(jnp.mean((_combine(tableau.b_error, k) / scale) ** 2, axis=0))
+        return k, y1, jax.lax.stop_gradient(jnp.where(jnp.isfinite(ratio), ratio, jnp.inf))
+
     def _dense_weights(self, theta):
         """Weights b_i(theta) of the solver's dense output y0 + sum_i b_i(theta) k_i, one (N,) array per stage."""
         weights = []
@@ -95,23 +105,16 @@ class RKStepper(eqx.Module):
     def __call__(self, t0, y0, t_end, p, armed, dt_next):
         """One step per neuron towards `t_end`: (t, y, hit, next step size)."""
         fn = self.fn
-        tableau = self.solver.tableau
-        rtol, atol, root_tol = self._tolerances(y0.dtype)
+        root_tol = self._tolerances(y0.dtype)[2]
         remaining = t_end - t0
         active = remaining > 0
         dt = jax.lax.stop_gradient(jnp.minimum(dt_next, remaining))
         dt = jnp.where(active, dt, 1.0)  # idle lanes take a harmless dummy step
         t1 = t0 + dt
 
-        k = self._stages(t0, dt, y0, p)
-        y1 = y0 + _combine(tableau.b_sol, k)
-        err = _combine(tableau.b_error, k)
-        scale = atol + rtol * jnp.maximum(jnp.abs(y0), jnp.abs(y1))
-        ratio = jnp.sqrt(jnp.mean((err / scale) ** 2, axis=0))
-        ratio = jax.lax.stop_gradient(jnp.where(jnp.isfinite(ratio), ratio, jnp.inf))
+        k, y1, ratio = self._attempt(t0, dt, y0, p)
         accept = active & (ratio <= 1.0)
-        factor = jnp.clip(0.9 * jnp.where(ratio > 0, ratio, 1e-10) ** (-0.2), 0.2, 10.0)
-        new_dt = jnp.where(active, dt * factor, dt_next)
+        new_dt = jnp.where(active, _next_dt(dt, ratio), dt_next)
 
         # an armed neuron whose condition becomes positive within the accepted step spikes;
         # the crossing is located only on those lanes (a block; more of them retry next step)
@@ -158,21 +161,16 @@ class RKStepper(eqx.Module):
         earliest crossing, of neuron `which`), `reached` when the step ends at `t_end`.
         """
         fn = self.fn
-        tableau = self.solver.tableau
-        rtol, atol, root_tol = self._tolerances(y0.dtype)
+        root_tol = self._tolerances(y0.dtype)[2]
         remaining = t_end - t0
         active = remaining > 0
         last = dt_next >= remaining
         dt = jax.lax.stop_gradient(jnp.where(active, jnp.minimum(dt_next, remaining), 1.0))
         t1 = jnp.where(last, t_end, t0 + dt)
-        k = self._stages(t0, dt, y0, p)
-        y1 = y0 + _combine(tableau.b_sol, k)
-        scale = atol + rtol * jnp.maximum(jnp.abs(y0), jnp.abs(y1))
-        ratio = jnp.max(jnp.sqrt(jnp.mean((_combine(tableau.b_error, k) / scale) ** 2, axis=0)))
-        ratio = jax.lax.stop_gradient(jnp.where(jnp.isfinite(ratio), ratio, jnp.inf))
+        k, y1, ratios = self._attempt(t0, dt, y0, p)
+        ratio = jnp.max(ratios)  # one clock: the worst neuron decides
         accept = active & (ratio <= 1.0)
-        factor = jnp.clip(0.9 * jnp.where(ratio > 0, ratio, 1e-10) ** (-0.2), 0.2, 10.0)
-        new_dt = jnp.where(active, dt * factor, dt_next)
+        new_dt = jnp.where(active, _next_dt(dt, ratio), dt_next)
 
         g0 = fn.spike_condition(t0, y0, p)
         g1 = fn.spike_condition(t1, y1, p)
@@ -264,6 +262,11 @@ def _dense_polynomials(solver_cls) -> list[np.ndarray]:
     if not np.allclose(coeffs.sum(axis=1), tableau.b_sol, rtol=0, atol=1e-9):
         raise ValueError(f"{solver_cls.__name__}: dense output does not reproduce the step at theta = 1 ({coeffs.sum(axis=1) - tableau.b_sol})")
     return list(coeffs)
+
+
+def _next_dt(dt, ratio):
+    """Step-size controller (elementary, exponent 1/5, safety 0.9, growth in [0.2, 10])."""
+    return dt * jnp.clip(0.9 * jnp.where(ratio > 0, ratio, 1e-10) ** (-0.2), 0.2, 10.0)
 
 
 def _combine(weights, k):

@@ -108,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--alpha", type=float, default=0.01, help="TTFS regulariser strength")
     train.add_argument("--revive", type=float, default=1.0, help="pull of silent hidden neurons towards threshold")
     train.add_argument("--deficit-scale", type=float, default=10.0, help="ms per unit threshold deficit of a silent correct output")
-    train.add_argument("--jitter", type=float, default=None, help="ms of Gaussian noise on training input spike times (default: 1 for digits, 0 otherwise)")
+    train.add_argument("--jitter", type=float, default=None, help="ms of Gaussian noise on training input spike times (default: 2 for digits, 0 otherwise)")
     train.add_argument("--shift", type=int, default=None, help="pixels of random translation of training images (default 0)")
     train.add_argument("--loss", default=None, help="ttfs (first output spike) or state (final readout state); default: state for xor, ttfs otherwise")
     train.add_argument("--weight-decay", type=float, default=0.0, help="AdamW weight decay")

@@ -52,7 +52,7 @@ class TrainConfig:
 
 TASK_DEFAULTS = {
     "yinyang": dict(hidden=120, train_size=5000, test_size=1000),
-    "digits": dict(hidden=100, train_size=None, test_size=None, jitter=1.0),
+    "digits": dict(hidden=200, train_size=None, test_size=None, jitter=2.0),
     "mnist": dict(hidden=200, train_size=None, test_size=10000),
     "xor": dict(hidden=16, train_size=1000, test_size=200, loss="state"),
 }

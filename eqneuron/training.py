@@ -30,7 +30,7 @@ class TrainConfig:
     hidden: int | None = None
     epochs: int = 20
     batch_size: int = 32
-    lr: float = 1e-3
+    lr: float | None = None  # default 1e-3 (5e-3 for izhikevich)
     seed: int = 0
     train_size: int | None = None
     test_size: int | None = None
@@ -38,8 +38,8 @@ class TrainConfig:
     clip: float = 1.0
     tau: float = 0.5  # softmax temperature of the TTFS loss (ms)
     alpha: float = 0.01  # TTFS regulariser strength
-    deficit_scale: float = 10.0  # ms per unit of threshold deficit of a silent correct output
-    revive: float = 1.0  # strength of the pull of silent hidden neurons towards threshold
+    deficit_scale: float | None = None  # ms per unit of threshold deficit of a silent correct output
+    revive: float | None = None  # strength of the pull of silent hidden neurons towards threshold
     jitter: float | None = None  # ms: Gaussian noise on training input spike times (augmentation)
     shift: int | None = None  # pixels: random image translation of training samples (image tasks)
     weight_decay: float = 0.0  # decoupled (AdamW) weight decay
@@ -48,6 +48,18 @@ class TrainConfig:
     max_spikes: int = 512
     out: str = "runs/train"
     extra: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        # unset options take the model's defaults, then the general ones
+        for name, value in {**GENERAL_DEFAULTS, **MODEL_DEFAULTS.get(self.model, {})}.items():
+            if getattr(self, name) is None:
+                setattr(self, name, value)
+
+
+GENERAL_DEFAULTS = dict(lr=1e-3, deficit_scale=10.0, revive=1.0)
+# The surrogate terms are measured in units of the spike condition: 1 for LIF's
+# `v > 1`, mV for Izhikevich's `v > v_th`, whose deficits are ~100x larger.
+MODEL_DEFAULTS = {"izhikevich": dict(lr=5e-3, deficit_scale=0.1, revive=0.01)}
 
 
 TASK_DEFAULTS = {

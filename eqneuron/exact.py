@@ -25,9 +25,9 @@ import sympy as sp
 
 from .codegen import lambdify
 from .ir import symbol
+from .lanes import converge
 
 _H = sp.Symbol("h", real=True)
-_UNROLLED = 2  # Newton iterations unrolled before the convergence loop
 
 
 @dataclass(frozen=True)
@@ -202,12 +202,6 @@ class ExactSegment(eqx.Module):
         lo = jnp.zeros_like(upper)
         hi = jnp.where(has, upper, 0.0)
         # start from the upper end: g rises towards it, so Newton's first step is informative
-        x0 = hi
-        active0 = has
-
-        def cond(state):
-            i, lo, hi, x, active = state
-            return (i < 100) & jnp.any(active)
 
         def body(state):
             i, lo, hi, x, active = state
@@ -224,12 +218,7 @@ class ExactSegment(eqx.Module):
             x_new = jnp.where(active, x_new, x)
             return i + 1, lo, hi, x_new, active & ~done
 
-        # a few unrolled iterations fuse into one kernel and usually converge; the loop
-        # then only checks (and finishes the rare slow case)
-        state = (0, lo, hi, x0, active0)
-        for _ in range(_UNROLLED):
-            state = body(state)
-        _, lo, hi, x, _ = jax.lax.while_loop(cond, body, state)
+        _, lo, hi, x, _ = converge(body, (0, lo, hi, hi, has), max_iterations=100)
         return jnp.where(has, jnp.clip(x, lo, hi), jnp.inf)
 
     def _implicit_h(self, crossing, y0, p):

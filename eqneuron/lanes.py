@@ -1,4 +1,4 @@
-"""Working on the few neurons that need it: compaction of a lane mask.
+"""Working on the few neurons that need it: compaction of a lane mask, and the root finders' loop.
 
 Locating a spike (root finding on an interpolant or a closed form, and the
 implicit-function step) is needed only by the neurons that cross threshold
@@ -11,6 +11,7 @@ retry in the next, so nothing is lost.
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 
 
@@ -41,3 +42,15 @@ class Block:
     def put(self, full, part):
         """`full` with the block's lanes replaced by `part`."""
         return full.at[..., self._scatter].set(part, mode="drop")
+
+
+def converge(body, state, max_iterations: int, unrolled: int = 2):
+    """Iterate `body` on `(i, ..., todo)` until no lane is left to do.
+
+    The first `unrolled` iterations are written out: they fuse into a few
+    kernels and usually converge, so the loop that follows only checks (and
+    finishes the rare slow lanes).  Used by the root finders.
+    """
+    for _ in range(unrolled):
+        state = body(state)
+    return jax.lax.while_loop(lambda s: (s[0] < max_iterations) & jnp.any(s[-1]), body, state)

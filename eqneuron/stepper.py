@@ -28,7 +28,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .lanes import Block, block_size
+from .lanes import Block, block_size, converge
 
 
 class RKStepper(eqx.Module):
@@ -75,15 +75,39 @@ class RKStepper(eqx.Module):
         ratio = jnp.sqrt(jnp.mean((_combine(tableau.b_error, k) / scale) ** 2, axis=0))
         return k, y1, jax.lax.stop_gradient(jnp.where(jnp.isfinite(ratio), ratio, jnp.inf))
 
-    def _dense_weights(self, theta):
-        """Weights b_i(theta) of the solver's dense output y0 + sum_i b_i(theta) k_i, one (N,) array per stage."""
+    def _dense(self, theta, y0, k):
+        """The step's dense output y0 + sum_i b_i(theta) k_i.
+
+        `theta` is a per-neuron array, or a number: then the weights are
+        constants, evaluated once at trace time.
+        """
+        polys = _dense_polynomials(type(self.solver))
+        if isinstance(theta, float):
+            return y0 + _combine([np.polynomial.polynomial.polyval(theta, c) for c in polys], k)
         weights = []
-        for coeffs in _dense_polynomials(type(self.solver)):
+        for coeffs in polys:
             w = jnp.zeros_like(theta)
             for c in coeffs[::-1]:  # Horner
                 w = w * theta + float(c)
             weights.append(w)
-        return weights
+        # elementwise products, not einsum: a dot with the neuron axis as batch is slow on CPU
+        return y0 + sum(w * k_i for w, k_i in zip(weights, k))
+
+    @staticmethod
+    def _interval(t0, t_end, dt_next):
+        """(dt, t1, active, last) of a step towards `t_end`; the last step ends exactly on it."""
+        remaining = t_end - t0
+        active = remaining > 0
+        last = dt_next >= remaining
+        # idle lanes take a harmless dummy step
+        dt = jax.lax.stop_gradient(jnp.where(active, jnp.minimum(dt_next, remaining), 1.0))
+        return dt, jnp.where(active & last, t_end, t0 + dt), active, last
+
+    @staticmethod
+    def _implicit_time(g_at, t_star):
+        """Implicit function theorem: t* moves with the parameters as -g / (dg/dt)."""
+        g, dg = jax.jvp(g_at, (t_star,), (jnp.ones_like(t_star),))
+        return t_star - g / jax.lax.stop_gradient(jnp.where(dg > 0, dg, 1.0))
 
     def _bracket(self, t0, dt, t1, y0, k, p, g1):
         """Upper end of the first crossing bracket in a step: (t, g there) per neuron.
@@ -96,8 +120,7 @@ class RKStepper(eqx.Module):
         g_hi = g1
         for theta in (0.75, 0.5, 0.25):  # the earliest positive sample wins: scan backwards
             t = t0 + theta * dt
-            y = y0 + sum(w * k[i] for i, w in enumerate(self._dense_weights(jnp.full_like(g1, theta))))
-            g = self.fn.spike_condition(t, y, p)
+            g = self.fn.spike_condition(t, self._dense(theta, y0, k), p)
             t_hi = jnp.where(g >= 0, t, t_hi)
             g_hi = jnp.where(g >= 0, g, g_hi)
         return t_hi, g_hi
@@ -106,12 +129,7 @@ class RKStepper(eqx.Module):
         """One step per neuron towards `t_end`: (t, y, hit, next step size)."""
         fn = self.fn
         root_tol = self._tolerances(y0.dtype)[2]
-        remaining = t_end - t0
-        active = remaining > 0
-        dt = jax.lax.stop_gradient(jnp.minimum(dt_next, remaining))
-        dt = jnp.where(active, dt, 1.0)  # idle lanes take a harmless dummy step
-        t1 = t0 + dt
-
+        dt, t1, active, _ = self._interval(t0, t_end, dt_next)
         k, y1, ratio = self._attempt(t0, dt, y0, p)
         accept = active & (ratio <= 1.0)
         new_dt = jnp.where(active, _next_dt(dt, ratio), dt_next)
@@ -128,21 +146,15 @@ class RKStepper(eqx.Module):
         t0_b, dt_b, y0_b, k_b, p_b = block.take(t0), block.take(dt), block.take(y0), [block.take(k_i) for k_i in k], block.take_params(p)
 
         def y_at(t):
-            theta = (t - t0_b) / dt_b
-            # elementwise products, not einsum: a dot with the neuron axis as batch is slow on CPU
-            return y0_b + sum(w * k_b[i] for i, w in enumerate(self._dense_weights(theta)))
+            return self._dense((t - t0_b) / dt_b, y0_b, k_b)
 
         def g_at(t):
             return fn.spike_condition(t, y_at(t), p_b)
 
-        t1_b = t0_b + dt_b
         t_star = jax.lax.stop_gradient(
             self._locate(g_at, t0_b, block.take(t_hi), block.take(g0), block.take(g_hi), block.valid, root_tol)
         )
-        # implicit function theorem: t* moves with the parameters as -g / (dg/dt)
-        g_star, dg_star = jax.jvp(g_at, (t_star,), (jnp.ones_like(t_star),))
-        slope = jax.lax.stop_gradient(jnp.where(dg_star > 0, dg_star, 1.0))
-        t_hit_b = jnp.where(block.valid, t_star - g_star / slope, t1_b)
+        t_hit_b = jnp.where(block.valid, self._implicit_time(g_at, t_star), block.take(t1))
         t_hit = block.put(t1, t_hit_b)
         y_hit = block.put(y1, y_at(t_hit_b))
 
@@ -162,11 +174,7 @@ class RKStepper(eqx.Module):
         """
         fn = self.fn
         root_tol = self._tolerances(y0.dtype)[2]
-        remaining = t_end - t0
-        active = remaining > 0
-        last = dt_next >= remaining
-        dt = jax.lax.stop_gradient(jnp.where(active, jnp.minimum(dt_next, remaining), 1.0))
-        t1 = jnp.where(last, t_end, t0 + dt)
+        dt, t1, active, last = self._interval(t0, t_end, dt_next)
         k, y1, ratios = self._attempt(t0, dt, y0, p)
         ratio = jnp.max(ratios)  # one clock: the worst neuron decides
         accept = active & (ratio <= 1.0)
@@ -178,8 +186,7 @@ class RKStepper(eqx.Module):
         crossing = accept & armed & (g0 < 0) & (g_hi >= 0)
 
         def y_at(t):
-            weights = self._dense_weights((t - t0) / dt)
-            return y0 + sum(w * k[i] for i, w in enumerate(weights))
+            return self._dense((t - t0) / dt, y0, k)
 
         def g_at(t):
             return fn.spike_condition(t, y_at(t), p)
@@ -188,10 +195,9 @@ class RKStepper(eqx.Module):
         t_star = self._locate(g_at, lanes, t_hi, g0, g_hi, crossing, root_tol)
         which = jnp.argmin(jnp.where(crossing, t_star, jnp.inf))
         hit = jnp.any(crossing)
-        # implicit function theorem for the earliest crossing, then every neuron at that time
+        # the earliest crossing, differentiable, then every neuron at that time
         t_w = jax.lax.stop_gradient(jnp.where(hit, t_star[which], t1))
-        g_w, dg_w = jax.jvp(lambda t: g_at(t)[which], (t_w,), (jnp.ones_like(t_w),))
-        t_hit = jnp.where(hit, t_w - g_w / jax.lax.stop_gradient(jnp.where(dg_w > 0, dg_w, 1.0)), t1)
+        t_hit = jnp.where(hit, self._implicit_time(lambda t: g_at(t)[which], t_w), t1)
         y_hit = jnp.where(hit, y_at(t_hit), y1)
 
         t_new = jnp.where(accept, t_hit, t0)
@@ -206,9 +212,7 @@ class RKStepper(eqx.Module):
         """First crossing of g in [lo, hi] per neuron: safeguarded Newton on the interpolant.
 
         Starts from the secant point; a Newton step leaving the bracket is
-        replaced by bisection, so the bracket always shrinks.  The first
-        iterations are unrolled (they fuse into a few kernels and usually
-        converge); a loop finishes the rare slow lanes.
+        replaced by bisection, so the bracket always shrinks.
         """
         g_lo = jnp.where(active, g_lo, -1.0)
         g_hi = jnp.where(active, g_hi, 1.0)
@@ -227,14 +231,8 @@ class RKStepper(eqx.Module):
             done = (jnp.abs(x_new - x) <= tol * (1.0 + jnp.abs(x))) | (hi - lo <= tol * (1.0 + jnp.abs(hi))) | (g == 0)
             return i + 1, lo, hi, jnp.where(todo, x_new, x), todo & ~done
 
-        state = (0, lo, hi, x, active)
-        for _ in range(_UNROLLED):
-            state = body(state)
-        _, lo, hi, x, _ = jax.lax.while_loop(lambda s: (s[0] < 60) & jnp.any(s[4]), body, state)
+        _, lo, hi, x, _ = converge(body, (0, lo, hi, x, active), max_iterations=60)
         return jnp.where(active, jnp.clip(x, lo, hi), lo)
-
-
-_UNROLLED = 2  # Newton iterations before the convergence loop (see `_locate`)
 
 
 @functools.cache

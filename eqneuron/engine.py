@@ -156,14 +156,15 @@ class DiffraxSegment(_Segment):
 def make_per_neuron_advance(model, config: SolverConfig):
     """(advance, init_aux, steps): how neurons on their own clocks move forward.
 
-    `advance(t0, y0, t_end, p, armed, aux) -> (t, y, hit, aux)`: the exact
+    `advance(t0, y0, g0, t_end, p, armed, aux) -> (t, y, hit, aux)`, `g0` the
+    spike condition at `(t0, y0)` (the loops carry it): the exact
     integrator reaches `t_end` (or the crossing) in one call; the Runge–Kutta
     stepper takes one adaptive step per call.
     """
     segment = make_segment(model, config)
     if hasattr(segment, "per_neuron"):
 
-        def advance(t0, y0, t_end, p, armed, aux):
+        def advance(t0, y0, g0, t_end, p, armed, aux):
             t, y, hit = segment.per_neuron(t0, y0, t_end, p, armed)
             return t, y, hit, aux
 
@@ -180,7 +181,7 @@ def make_per_neuron_advance(model, config: SolverConfig):
 def make_shared_advance(model, config: SolverConfig):
     """(advance, init_aux, steps): how a population on one clock moves forward.
 
-    `advance(t0, y0, t_end, p, armed, aux) -> (t, y, hit, which, reached, aux)`:
+    `advance(t0, y0, g0, t_end, p, armed, aux) -> (t, y, hit, which, reached, aux)`:
     the exact integrator (and fixed-step Euler) reach `t_end` or the earliest
     crossing in one call; the Runge–Kutta stepper takes one adaptive step of a
     common size for all neurons, which may end before both.
@@ -189,7 +190,7 @@ def make_shared_advance(model, config: SolverConfig):
     segment = make_segment(model, config)
     if not isinstance(segment, DiffraxSegment) or config.method == "euler":
 
-        def advance(t0, y0, t_end, p, armed, aux):
+        def advance(t0, y0, g0, t_end, p, armed, aux):
             t, y, hit = segment(t0, y0, t_end, p, armed)
             which = jnp.argmax(jnp.where(armed, fn.spike_condition(t, y, p), -jnp.inf))
             return t, y, hit, which, ~hit, aux
@@ -244,6 +245,7 @@ class _Carry(eqx.Module):
     nonfinite_time: jax.Array
     nonfinite_neuron: jax.Array
     reset_failed: jax.Array
+    g: jax.Array = None  # spike condition at (t, y), carried so each iteration evaluates it once
     aux: object = None  # integrator state (next step size), or None
 
 
@@ -272,10 +274,11 @@ def simulate_population(
     t1 = jnp.asarray(t1, dtype)
 
     y_init = fn.initial_state(p, n, dtype)
+    g_init = fn.spike_condition(t0, y_init, p)
     init = _Carry(
         t=jnp.asarray(t0, dtype),
         y=y_init,
-        armed=fn.spike_condition(t0, y_init, p) < 0,
+        armed=g_init < 0,
         input_index=jnp.asarray(0),
         save_index=jnp.asarray(0),
         spike_times=jnp.full((max_spikes,), jnp.inf, dtype),
@@ -287,6 +290,7 @@ def simulate_population(
         nonfinite_time=jnp.asarray(jnp.inf, dtype),
         nonfinite_neuron=jnp.asarray(-1),
         reset_failed=jnp.asarray(False),
+        g=g_init,
         aux=None if init_aux is None else jnp.asarray(init_aux, dtype),
     )
 
@@ -304,12 +308,11 @@ def simulate_population(
         t_save = next_save(c)
         t_end = jnp.minimum(jnp.minimum(t_in, t_save), t1)
 
-        g_now = fn.spike_condition(c.t, c.y, p)
-        immediate = jnp.any(c.armed & (g_now >= 0))
+        immediate = jnp.any(c.armed & (c.g >= 0))
         t_hit, y_hit, hit, which, reached, aux = jax.lax.cond(
             immediate,
-            lambda: (c.t, c.y, jnp.asarray(True), jnp.argmax(jnp.where(c.armed, g_now, -jnp.inf)), jnp.asarray(False), c.aux),
-            lambda: advance(c.t, c.y, t_end, p, c.armed, c.aux),
+            lambda: (c.t, c.y, jnp.asarray(True), jnp.argmax(jnp.where(c.armed, c.g, -jnp.inf)), jnp.asarray(False), c.aux),
+            lambda: advance(c.t, c.y, c.g, t_end, p, c.armed, c.aux),
         )
 
         # --- a spike of neuron `which`
@@ -363,6 +366,7 @@ def simulate_population(
             nonfinite_time=jnp.where(bad & ~c.nonfinite, t_hit, c.nonfinite_time),
             nonfinite_neuron=jnp.where(bad & ~c.nonfinite, jnp.argmin(finite_neurons), c.nonfinite_neuron),
             reset_failed=c.reset_failed | (hit & still_above),
+            g=g_next,
             aux=aux,
         )
 
@@ -464,7 +468,7 @@ def simulate_independent(
         t_end = jnp.where(c.done, c.t, t_end)
 
         immediate = c.armed & (c.g >= 0) & ~c.done
-        t_seg, y_seg, hit_seg, aux = advance(c.t, c.y, t_end, p, c.armed & ~c.done & ~immediate, c.aux)
+        t_seg, y_seg, hit_seg, aux = advance(c.t, c.y, c.g, t_end, p, c.armed & ~c.done & ~immediate, c.aux)
         t_hit = jnp.where(immediate | c.done, c.t, t_seg)
         y_hit = jnp.where((immediate | c.done)[None], c.y, y_seg)
         hit = (immediate | hit_seg) & ~c.done

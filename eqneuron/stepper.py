@@ -125,8 +125,8 @@ class RKStepper(eqx.Module):
             g_hi = jnp.where(g >= 0, g, g_hi)
         return t_hi, g_hi
 
-    def __call__(self, t0, y0, t_end, p, armed, dt_next):
-        """One step per neuron towards `t_end`: (t, y, hit, next step size)."""
+    def __call__(self, t0, y0, g0, t_end, p, armed, dt_next):
+        """One step per neuron towards `t_end` (`g0`: the condition at `(t0, y0)`): (t, y, hit, next step size)."""
         fn = self.fn
         root_tol = self._tolerances(y0.dtype)[2]
         dt, t1, active, _ = self._interval(t0, t_end, dt_next)
@@ -136,7 +136,6 @@ class RKStepper(eqx.Module):
 
         # an armed neuron whose condition becomes positive within the accepted step spikes;
         # the crossing is located only on those lanes (a block; more of them retry next step)
-        g0 = fn.spike_condition(t0, y0, p)
         g1 = fn.spike_condition(t1, y1, p)
         t_hi, g_hi = self._bracket(t0, dt, t1, y0, k, p, g1)
         block = Block(accept & armed & (g0 < 0) & (g_hi >= 0), block_size(t0.shape[0]))
@@ -165,7 +164,7 @@ class RKStepper(eqx.Module):
         y_new = jnp.where(collapsed[None], jnp.nan, y_new)
         return t_new, y_new, crossing, new_dt
 
-    def shared(self, t0, y0, t_end, p, armed, dt_next):
+    def shared(self, t0, y0, g0, t_end, p, armed, dt_next):
         """One step of a common size for all neurons (a recurrent population, one clock).
 
         Returns (t, y, hit, which, reached, next step size): `hit` when an armed
@@ -180,7 +179,6 @@ class RKStepper(eqx.Module):
         accept = active & (ratio <= 1.0)
         new_dt = jnp.where(active, _next_dt(dt, ratio), dt_next)
 
-        g0 = fn.spike_condition(t0, y0, p)
         g1 = fn.spike_condition(t1, y1, p)
         t_hi, g_hi = self._bracket(t0, dt, t1, y0, k, p, g1)
         crossing = accept & armed & (g0 < 0) & (g_hi >= 0)

@@ -396,8 +396,10 @@ class _IndependentCarry(eqx.Module):
     armed: jax.Array
     input_index: jax.Array  # (N,)
     save_index: jax.Array  # (N,)
-    spike_times: jax.Array  # (N, per_neuron)
-    n_spikes: jax.Array  # (N,)
+    spike_times: jax.Array  # (max_spikes,) in the order written, not in time order
+    spike_ids: jax.Array  # (max_spikes,)
+    n_total: jax.Array  # spikes written so far (may exceed max_spikes: overflow)
+    n_spikes: jax.Array  # (N,) per neuron
     saved: jax.Array  # (T, S, N)
     done: jax.Array  # (N,)
     nonfinite: jax.Array  # (N,)
@@ -446,7 +448,9 @@ def simulate_independent(
         armed=fn.spike_condition(0.0, y_init, p) < 0,  # same as g < 0 below
         input_index=jnp.zeros((n,), jnp.int32),
         save_index=jnp.zeros((n,), jnp.int32),
-        spike_times=jnp.full((n, per_neuron_budget), jnp.inf, dtype),
+        spike_times=jnp.full((max_spikes,), jnp.inf, dtype),
+        spike_ids=jnp.full((max_spikes,), -1, jnp.int32),
+        n_total=jnp.asarray(0),
         n_spikes=jnp.zeros((n,), jnp.int32),
         saved=jnp.zeros((max(n_save, 1), *y_init.shape), dtype),
         done=jnp.zeros((n,), bool),
@@ -492,8 +496,12 @@ def simulate_independent(
         g_next = fn.spike_condition(t_hit, y_next, p)
         still_above = hit & (g_next >= 0)  # the reset left the condition satisfied
         armed = jnp.where(hit, ~still_above, c.armed | (g_next < 0))
-        slot = jnp.where(hit, c.n_spikes, per_neuron_budget)
-        spike_times = c.spike_times.at[neurons, slot].set(t_hit, mode="drop")
+        # one flat buffer for the population (a buffer per neuron would be copied whole
+        # by every iteration of a vmapped loop): the spikes of this iteration go to
+        # consecutive slots, and the list is sorted by time once, at the end
+        slot = jnp.where(hit, c.n_total + jnp.cumsum(hit) - 1, max_spikes)  # out of range: dropped
+        spike_times = c.spike_times.at[slot].set(t_hit, mode="drop")
+        spike_ids = c.spike_ids.at[slot].set(neurons.astype(jnp.int32), mode="drop")
         bad = ~jnp.all(jnp.isfinite(y_next), axis=0) & ~c.done
         reached_end = reached & ~is_input & ~is_save
         return _IndependentCarry(
@@ -503,6 +511,8 @@ def simulate_independent(
             input_index=c.input_index + is_input,
             save_index=c.save_index + is_save,
             spike_times=spike_times,
+            spike_ids=spike_ids,
+            n_total=c.n_total + jnp.sum(hit),
             n_spikes=c.n_spikes + hit,
             saved=saved,
             done=c.done | reached_end | bad | (hit & stop_after_first_spike),
@@ -523,12 +533,10 @@ def simulate_independent(
         checkpoints=min(budget, 64),
     )
     # one time-sorted spike list for the population, as the global loop makes
-    flat_times = final.spike_times.reshape(-1)
-    flat_ids = jnp.repeat(neurons, per_neuron_budget)
-    order = _earliest(flat_times, max_spikes)
-    spike_times = flat_times[order]
-    spike_ids = jnp.where(jnp.isfinite(spike_times), flat_ids[order], -1).astype(jnp.int32)
-    n_total = jnp.sum(final.n_spikes)
+    order = _earliest(final.spike_times, max_spikes)
+    spike_times = final.spike_times[order]
+    spike_ids = final.spike_ids[order]
+    n_total = final.n_total
     overflow = (n_total > max_spikes) | jnp.any(final.n_spikes > per_neuron_budget) | ~jnp.all(final.done)
     bad = jnp.any(final.nonfinite)
     states = None
@@ -597,9 +605,10 @@ def simulate(
       Tsit5 otherwise), `"exact"`, `"tsit5"`, `"dopri5"`, `"euler"` (fixed `dt`).
     - `rtol`, `atol`: adaptive step tolerances (default 1e-8 in float64, 1e-5 in
       float32); `root_tol`: event-time tolerance (1e-12 / 1e-5).
-    - `max_spikes_per_neuron`: spike buffer per neuron of populations without
-      recurrence, which are simulated neuron by neuron (default
-      `min(max_spikes, 64)`); exceeding it also sets `overflow`.
+    - `max_spikes_per_neuron`: the most spikes one neuron of a population
+      without recurrence may fire (such populations are simulated neuron by
+      neuron, and this bounds their loop; default `min(max_spikes, 64)`);
+      exceeding it also sets `overflow`.
     - `stop_after_first_spike`: neurons of the last population stop at their
       first spike (all that a time-to-first-spike loss needs); their later
       spikes, counts and states are then not computed.

@@ -228,6 +228,14 @@ def make_segment(model, config: SolverConfig) -> _Segment:
 
 # ---------------------------------------------------------------------------
 # one population
+#
+# Each population is simulated by a loop that can stop at an intermediate time
+# `t_stop` and resume later: `start()` gives the initial carry, `run(carry,
+# inputs, t_stop)` advances it through every event at or before `t_stop`,
+# `spikes(carry)` is the time-sorted spike list so far (the next population's
+# input) and `finish(carry)` the summary.  A network is run population after
+# population up to `t1`, or window after window when the last population
+# stops at its first spikes (`simulate`).
 
 
 class _Carry(eqx.Module):
@@ -247,143 +255,141 @@ class _Carry(eqx.Module):
     reset_failed: jax.Array
     g: jax.Array = None  # spike condition at (t, y), carried so each iteration evaluates it once
     aux: object = None  # integrator state (next step size), or None
+    paused: jax.Array = None  # reached `t_stop` before `t1`: resumes in the next window
 
 
-def simulate_population(
-    pop: Population,
-    in_times,
-    in_channels,
-    in_values,
-    t1: float,
-    max_spikes: int,
-    save_at,
-    config: SolverConfig,
-    t0: float = 0.0,
-    stop_after_first_spike: bool = False,
-):
-    """Simulate one population driven by sorted input spikes; return its spike list and states."""
-    fn = pop.model.fn
-    dtype = default_dtype()
-    n = pop.n_neurons
-    p = pop.parameter_values()
-    weights = pop.effective_weights()
-    advance, init_aux, step_budget = make_shared_advance(pop.model, config)
-    n_inputs = in_times.shape[0]
-    n_save = 0 if save_at is None else save_at.shape[0]
-    save_times = jnp.full((1,), jnp.inf, dtype) if save_at is None else jnp.asarray(save_at, dtype)
-    t1 = jnp.asarray(t1, dtype)
+class _SharedLoop:
+    """A population on one clock (recurrent, or fixed-step Euler): every spike is an event of the whole population."""
 
-    y_init = fn.initial_state(p, n, dtype)
-    g_init = fn.spike_condition(t0, y_init, p)
-    init = _Carry(
-        t=jnp.asarray(t0, dtype),
-        y=y_init,
-        armed=g_init < 0,
-        input_index=jnp.asarray(0),
-        save_index=jnp.asarray(0),
-        spike_times=jnp.full((max_spikes,), jnp.inf, dtype),
-        spike_ids=jnp.full((max_spikes,), -1, jnp.int32),
-        n_spikes=jnp.asarray(0),
-        saved=jnp.zeros((max(n_save, 1), *y_init.shape), dtype),
-        done=jnp.asarray(False),
-        nonfinite=jnp.asarray(False),
-        nonfinite_time=jnp.asarray(jnp.inf, dtype),
-        nonfinite_neuron=jnp.asarray(-1),
-        reset_failed=jnp.asarray(False),
-        g=g_init,
-        aux=None if init_aux is None else jnp.asarray(init_aux, dtype),
-    )
+    def __init__(self, pop: Population, n_inputs: int, t1, max_spikes: int, save_at, config: SolverConfig, stop_after_first_spike: bool):
+        self.pop, self.n_inputs, self.max_spikes = pop, n_inputs, max_spikes
+        self.fn = pop.model.fn
+        self.dtype = default_dtype()
+        self.p = pop.parameter_values()
+        self.weights = pop.effective_weights()
+        self.advance, self.init_aux, step_budget = make_shared_advance(pop.model, config)
+        self.n_save = 0 if save_at is None else save_at.shape[0]
+        self.save_times = jnp.full((1,), jnp.inf, self.dtype) if save_at is None else jnp.asarray(save_at, self.dtype)
+        self.t1 = jnp.asarray(t1, self.dtype)
+        self.stop_after_first_spike = stop_after_first_spike
+        self.budget = n_inputs + self.n_save + max_spikes + 2 + step_budget
+        self.takes_steps = step_budget > 0  # cost grows with the time simulated
 
-    def next_input(c):
-        i = jnp.minimum(c.input_index, n_inputs - 1)
-        valid = c.input_index < n_inputs
-        return jnp.where(valid, in_times[i], jnp.inf), in_channels[i], in_values[i]
-
-    def next_save(c):
-        i = jnp.minimum(c.save_index, save_times.shape[0] - 1)
-        return jnp.where(c.save_index < n_save, save_times[i], jnp.inf)
-
-    def body(c: _Carry) -> _Carry:
-        t_in, channel, value = next_input(c)
-        t_save = next_save(c)
-        t_end = jnp.minimum(jnp.minimum(t_in, t_save), t1)
-
-        immediate = jnp.any(c.armed & (c.g >= 0))
-        t_hit, y_hit, hit, which, reached, aux = jax.lax.cond(
-            immediate,
-            lambda: (c.t, c.y, jnp.asarray(True), jnp.argmax(jnp.where(c.armed, c.g, -jnp.inf)), jnp.asarray(False), c.aux),
-            lambda: advance(c.t, c.y, c.g, t_end, p, c.armed, c.aux),
-        )
-
-        # --- a spike of neuron `which`
-        mask = jnp.arange(n) == which
-        y_spike = fn.apply_reset(t_hit, y_hit, p, mask)
-        if pop.recurrent:
-            rows = {k: w[which] for k, w in weights.items()}
-            p_pre = {k: (v[which] if jnp.ndim(v) else v) for k, v in p.items()}
-            y_spike = y_spike + fn.spike_jump(t_hit, y_hit, p, y_hit[:, which], p_pre, rows)
-
-        # --- an input spike (when no spike came first and the input is due)
-        is_input = reached & (t_in <= t_end) & jnp.isfinite(t_in)
-        rows_in = {k: w[n + channel] for k, w in weights.items()} if pop.in_size else {}
-        y_input = y_hit
-        if pop.in_size:
-            y_input = y_hit + fn.input_jump(t_hit, y_hit, p, value, rows_in)
-
-        # --- a save point
-        is_save = reached & ~is_input & (t_save <= t_end) & jnp.isfinite(t_save)
-        saved = jnp.where(
-            is_save,
-            c.saved.at[jnp.minimum(c.save_index, c.saved.shape[0] - 1)].set(y_hit),
-            c.saved,
-        )
-
-        y_next = jnp.where(hit, y_spike, jnp.where(is_input, y_input, y_hit))
-        # one evaluation of the condition after the event re-arms every neuron below zero
-        g_next = fn.spike_condition(t_hit, y_next, p)
-        still_above = g_next[which] >= 0  # the reset left the condition satisfied
-        armed = c.armed | (g_next < 0)
-        armed = jnp.where(hit & mask, ~still_above, armed)
-        spike_times = jnp.where(hit, c.spike_times.at[c.n_spikes].set(t_hit, mode="drop"), c.spike_times)
-        spike_ids = jnp.where(hit, c.spike_ids.at[c.n_spikes].set(which.astype(jnp.int32), mode="drop"), c.spike_ids)
-
-        finite_neurons = jnp.all(jnp.isfinite(y_next), axis=0)
-        bad = ~jnp.all(finite_neurons)
-        fired = jnp.zeros((n,), bool).at[jnp.where(spike_ids >= 0, spike_ids, n)].set(True, mode="drop")
-        reached_end = reached & ~is_input & ~is_save
+    def start(self) -> _Carry:
+        fn, dtype, n = self.fn, self.dtype, self.pop.n_neurons
+        y_init = fn.initial_state(self.p, n, dtype)
+        g_init = fn.spike_condition(0.0, y_init, self.p)
         return _Carry(
-            t=t_hit,
-            y=y_next,
-            armed=armed,
-            input_index=c.input_index + is_input,
-            save_index=c.save_index + is_save,
-            spike_times=spike_times,
-            spike_ids=spike_ids,
-            n_spikes=c.n_spikes + hit,
-            saved=saved,
-            done=reached_end | bad | (stop_after_first_spike & jnp.all(fired)),
-            nonfinite=c.nonfinite | bad,
-            nonfinite_time=jnp.where(bad & ~c.nonfinite, t_hit, c.nonfinite_time),
-            nonfinite_neuron=jnp.where(bad & ~c.nonfinite, jnp.argmin(finite_neurons), c.nonfinite_neuron),
-            reset_failed=c.reset_failed | (hit & still_above),
-            g=g_next,
-            aux=aux,
+            t=jnp.asarray(0.0, dtype),
+            y=y_init,
+            armed=g_init < 0,
+            input_index=jnp.asarray(0),
+            save_index=jnp.asarray(0),
+            spike_times=jnp.full((self.max_spikes,), jnp.inf, dtype),
+            spike_ids=jnp.full((self.max_spikes,), -1, jnp.int32),
+            n_spikes=jnp.asarray(0),
+            saved=jnp.zeros((max(self.n_save, 1), *y_init.shape), dtype),
+            done=jnp.asarray(False),
+            nonfinite=jnp.asarray(False),
+            nonfinite_time=jnp.asarray(jnp.inf, dtype),
+            nonfinite_neuron=jnp.asarray(-1),
+            reset_failed=jnp.asarray(False),
+            g=g_init,
+            aux=None if self.init_aux is None else jnp.asarray(self.init_aux, dtype),
+            paused=jnp.asarray(False),
         )
 
-    budget = n_inputs + n_save + max_spikes + 2 + step_budget
-    final = eqxi.while_loop(
-        lambda c: ~c.done,
-        body,
-        init,
-        max_steps=budget,
-        kind="checkpointed",
-        checkpoints=min(budget, 64),
-    )
-    overflow = (final.n_spikes > max_spikes) | ~final.done
-    states = None
-    if n_save:
-        states = {name: final.saved[:, k, :] for k, name in enumerate(fn.states)}
-    return final, overflow, states
+    def run(self, carry: _Carry, in_times, in_channels, in_values, t_stop) -> _Carry:
+        fn, p, weights, pop, n = self.fn, self.p, self.weights, self.pop, self.pop.n_neurons
+        n_inputs, n_save, save_times, t1 = self.n_inputs, self.n_save, self.save_times, self.t1
+        final_window = t_stop >= t1
+
+        def body(c: _Carry) -> _Carry:
+            i = jnp.minimum(c.input_index, n_inputs - 1)
+            t_in = jnp.where(c.input_index < n_inputs, in_times[i], jnp.inf)
+            channel, value = in_channels[i], in_values[i]
+            s = jnp.minimum(c.save_index, save_times.shape[0] - 1)
+            t_save = jnp.where(c.save_index < n_save, save_times[s], jnp.inf)
+            t_end = jnp.minimum(jnp.minimum(t_in, t_save), t_stop)
+
+            immediate = jnp.any(c.armed & (c.g >= 0))
+            t_hit, y_hit, hit, which, reached, aux = jax.lax.cond(
+                immediate,
+                lambda: (c.t, c.y, jnp.asarray(True), jnp.argmax(jnp.where(c.armed, c.g, -jnp.inf)), jnp.asarray(False), c.aux),
+                lambda: self.advance(c.t, c.y, c.g, t_end, p, c.armed, c.aux),
+            )
+
+            # --- a spike of neuron `which`
+            mask = jnp.arange(n) == which
+            y_spike = fn.apply_reset(t_hit, y_hit, p, mask)
+            if pop.recurrent:
+                rows = {k: w[which] for k, w in weights.items()}
+                p_pre = {k: (v[which] if jnp.ndim(v) else v) for k, v in p.items()}
+                y_spike = y_spike + fn.spike_jump(t_hit, y_hit, p, y_hit[:, which], p_pre, rows)
+
+            # --- an input spike (when no spike came first and the input is due)
+            is_input = reached & (t_in <= t_end) & jnp.isfinite(t_in)
+            y_input = y_hit
+            if pop.in_size:
+                rows_in = {k: w[n + channel] for k, w in weights.items()}
+                y_input = y_hit + fn.input_jump(t_hit, y_hit, p, value, rows_in)
+
+            # --- a save point
+            is_save = reached & ~is_input & (t_save <= t_end) & jnp.isfinite(t_save)
+            saved = jnp.where(is_save, c.saved.at[jnp.minimum(c.save_index, c.saved.shape[0] - 1)].set(y_hit), c.saved)
+
+            y_next = jnp.where(hit, y_spike, jnp.where(is_input, y_input, y_hit))
+            # one evaluation of the condition after the event re-arms every neuron below zero
+            g_next = fn.spike_condition(t_hit, y_next, p)
+            still_above = g_next[which] >= 0  # the reset left the condition satisfied
+            armed = c.armed | (g_next < 0)
+            armed = jnp.where(hit & mask, ~still_above, armed)
+            spike_times = jnp.where(hit, c.spike_times.at[c.n_spikes].set(t_hit, mode="drop"), c.spike_times)
+            spike_ids = jnp.where(hit, c.spike_ids.at[c.n_spikes].set(which.astype(jnp.int32), mode="drop"), c.spike_ids)
+
+            finite_neurons = jnp.all(jnp.isfinite(y_next), axis=0)
+            bad = ~jnp.all(finite_neurons)
+            fired = jnp.zeros((n,), bool).at[jnp.where(spike_ids >= 0, spike_ids, n)].set(True, mode="drop")
+            reached_stop = reached & ~is_input & ~is_save
+            return _Carry(
+                t=t_hit,
+                y=y_next,
+                armed=armed,
+                input_index=c.input_index + is_input,
+                save_index=c.save_index + is_save,
+                spike_times=spike_times,
+                spike_ids=spike_ids,
+                n_spikes=c.n_spikes + hit,
+                saved=saved,
+                done=(reached_stop & final_window) | bad | (self.stop_after_first_spike & jnp.all(fired)),
+                nonfinite=c.nonfinite | bad,
+                nonfinite_time=jnp.where(bad & ~c.nonfinite, t_hit, c.nonfinite_time),
+                nonfinite_neuron=jnp.where(bad & ~c.nonfinite, jnp.argmin(finite_neurons), c.nonfinite_neuron),
+                reset_failed=c.reset_failed | (hit & still_above),
+                g=g_next,
+                aux=aux,
+                paused=reached_stop & ~final_window,
+            )
+
+        return eqxi.while_loop(
+            lambda c: ~c.done & ~c.paused,
+            body,
+            eqx.tree_at(lambda c: c.paused, carry, jnp.asarray(False)),
+            max_steps=self.budget,
+            kind="checkpointed",
+            checkpoints=min(self.budget, 64),
+        )
+
+    def spikes(self, c: _Carry):
+        """The spikes so far, in time order (they are recorded in time order)."""
+        return c.spike_times, c.spike_ids
+
+    def finish(self, c: _Carry):
+        overflow = (c.n_spikes > self.max_spikes) | ~(c.done | c.paused)
+        states = None
+        if self.n_save:
+            states = {name: c.saved[:, k, :] for k, name in enumerate(self.fn.states)}
+        return c, overflow, states
 
 
 # ---------------------------------------------------------------------------
@@ -402,6 +408,7 @@ class _IndependentCarry(eqx.Module):
     n_spikes: jax.Array  # (N,) per neuron
     saved: jax.Array  # (T, S, N)
     done: jax.Array  # (N,)
+    paused: jax.Array  # (N,) reached `t_stop` before `t1`: resumes in the next window
     nonfinite: jax.Array  # (N,)
     nonfinite_time: jax.Array  # (N,)
     reset_failed: jax.Array  # (N,)
@@ -409,160 +416,173 @@ class _IndependentCarry(eqx.Module):
     aux: object  # integrator state per neuron (next step sizes), or None
 
 
-def simulate_independent(
-    pop: Population,
-    in_times,
-    in_channels,
-    in_values,
-    t1: float,
-    max_spikes: int,
-    save_at,
-    config: SolverConfig,
-    per_neuron_budget: int,
-    stop_after_first_spike: bool = False,
-):
-    """Simulate a population whose neurons do not interact (no recurrence).
+class _IndependentLoop:
+    """A population whose neurons do not interact (no recurrence).
 
     Neurons are independent given the input spikes, so each advances on its
     own clock: the loop runs (inputs + own spikes of the busiest neuron)
     iterations instead of (inputs + all spikes), every one vectorised over
-    neurons.  Same semantics as `simulate_population`.
+    neurons.  Same semantics as `_SharedLoop`.
     """
-    fn = pop.model.fn
-    dtype = default_dtype()
-    n = pop.n_neurons
-    p = pop.parameter_values()
-    weights = pop.effective_weights()
-    advance, init_aux, step_budget = make_per_neuron_advance(pop.model, config)
-    n_inputs = in_times.shape[0]
-    n_save = 0 if save_at is None else save_at.shape[0]
-    save_times = jnp.full((1,), jnp.inf, dtype) if save_at is None else jnp.asarray(save_at, dtype)
-    t1 = jnp.asarray(t1, dtype)
-    neurons = jnp.arange(n)
 
-    y_init = fn.initial_state(p, n, dtype)
-    t_init = jnp.zeros((n,), dtype)
-    init = _IndependentCarry(
-        t=t_init,
-        y=y_init,
-        armed=fn.spike_condition(0.0, y_init, p) < 0,  # same as g < 0 below
-        input_index=jnp.zeros((n,), jnp.int32),
-        save_index=jnp.zeros((n,), jnp.int32),
-        spike_times=jnp.full((max_spikes,), jnp.inf, dtype),
-        spike_ids=jnp.full((max_spikes,), -1, jnp.int32),
-        n_total=jnp.asarray(0),
-        n_spikes=jnp.zeros((n,), jnp.int32),
-        saved=jnp.zeros((max(n_save, 1), *y_init.shape), dtype),
-        done=jnp.zeros((n,), bool),
-        nonfinite=jnp.zeros((n,), bool),
-        nonfinite_time=jnp.full((n,), jnp.inf, dtype),
-        reset_failed=jnp.zeros((n,), bool),
-        g=fn.spike_condition(0.0, y_init, p),
-        aux=init_aux(t_init, y_init, p),
-    )
+    def __init__(self, pop: Population, n_inputs: int, t1, max_spikes: int, save_at, config: SolverConfig, stop_after_first_spike: bool, per_neuron_budget: int):
+        self.pop, self.n_inputs, self.max_spikes = pop, n_inputs, max_spikes
+        self.fn = pop.model.fn
+        self.dtype = default_dtype()
+        self.p = pop.parameter_values()
+        self.weights = pop.effective_weights()
+        self.advance, self.init_aux, step_budget = make_per_neuron_advance(pop.model, config)
+        self.n_save = 0 if save_at is None else save_at.shape[0]
+        self.save_times = jnp.full((1,), jnp.inf, self.dtype) if save_at is None else jnp.asarray(save_at, self.dtype)
+        self.t1 = jnp.asarray(t1, self.dtype)
+        self.stop_after_first_spike = stop_after_first_spike
+        self.per_neuron_budget = per_neuron_budget
+        self.budget = n_inputs + self.n_save + per_neuron_budget + 2 + step_budget
+        self.takes_steps = step_budget > 0  # cost grows with the time simulated
 
-    def body(c: _IndependentCarry) -> _IndependentCarry:
-        k = jnp.minimum(c.input_index, n_inputs - 1)
-        t_in = jnp.where(c.input_index < n_inputs, in_times[k], jnp.inf)
-        channel, value = in_channels[k], in_values[k]
-        s = jnp.minimum(c.save_index, save_times.shape[0] - 1)
-        t_save = jnp.where(c.save_index < n_save, save_times[s], jnp.inf)
-        t_end = jnp.minimum(jnp.minimum(t_in, t_save), t1)
-        # finished neurons stand still
-        t_end = jnp.where(c.done, c.t, t_end)
-
-        immediate = c.armed & (c.g >= 0) & ~c.done
-        t_seg, y_seg, hit_seg, aux = advance(c.t, c.y, c.g, t_end, p, c.armed & ~c.done & ~immediate, c.aux)
-        t_hit = jnp.where(immediate | c.done, c.t, t_seg)
-        y_hit = jnp.where((immediate | c.done)[None], c.y, y_seg)
-        hit = (immediate | hit_seg) & ~c.done
-        reached = ~hit & ~c.done & (t_hit >= t_end)
-
-        y_spike = fn.apply_reset(t_hit, y_hit, p, hit)
-
-        is_input = reached & (t_in <= t_end) & jnp.isfinite(t_in)
-        y_input = y_hit
-        if pop.in_size:
-            rows = {name: w[n + channel, neurons] for name, w in weights.items()}
-            y_input = y_hit + jnp.where(is_input[None], fn.input_jump(t_hit, y_hit, p, value, rows), 0.0)
-        is_save = reached & ~is_input & (t_save <= t_end) & jnp.isfinite(t_save)
-        saved = c.saved
-        if n_save:
-            save_slot = jnp.where(is_save, s, c.saved.shape[0])  # out of range: dropped
-            saved = c.saved.at[save_slot, :, neurons].set(y_hit.T, mode="drop")
-
-        y_next = jnp.where(hit[None], y_spike, jnp.where(is_input[None], y_input, y_hit))
-        y_next = jnp.where(c.done[None], c.y, y_next)
-        g_next = fn.spike_condition(t_hit, y_next, p)
-        still_above = hit & (g_next >= 0)  # the reset left the condition satisfied
-        armed = jnp.where(hit, ~still_above, c.armed | (g_next < 0))
-        # one flat buffer for the population (a buffer per neuron would be copied whole
-        # by every iteration of a vmapped loop): the spikes of this iteration go to
-        # consecutive slots, and the list is sorted by time once, at the end
-        slot = jnp.where(hit, c.n_total + jnp.cumsum(hit) - 1, max_spikes)  # out of range: dropped
-        spike_times = c.spike_times.at[slot].set(t_hit, mode="drop")
-        spike_ids = c.spike_ids.at[slot].set(neurons.astype(jnp.int32), mode="drop")
-        bad = ~jnp.all(jnp.isfinite(y_next), axis=0) & ~c.done
-        reached_end = reached & ~is_input & ~is_save
+    def start(self) -> _IndependentCarry:
+        fn, dtype, n = self.fn, self.dtype, self.pop.n_neurons
+        y_init = fn.initial_state(self.p, n, dtype)
+        t_init = jnp.zeros((n,), dtype)
+        g_init = fn.spike_condition(0.0, y_init, self.p)
         return _IndependentCarry(
-            t=t_hit,
-            y=y_next,
-            armed=armed,
-            input_index=c.input_index + is_input,
-            save_index=c.save_index + is_save,
-            spike_times=spike_times,
-            spike_ids=spike_ids,
-            n_total=c.n_total + jnp.sum(hit),
-            n_spikes=c.n_spikes + hit,
-            saved=saved,
-            done=c.done | reached_end | bad | (hit & stop_after_first_spike),
-            nonfinite=c.nonfinite | bad,
-            nonfinite_time=jnp.where(bad & ~c.nonfinite, t_hit, c.nonfinite_time),
-            reset_failed=c.reset_failed | still_above,
-            g=g_next,
-            aux=aux,
+            t=t_init,
+            y=y_init,
+            armed=g_init < 0,
+            input_index=jnp.zeros((n,), jnp.int32),
+            save_index=jnp.zeros((n,), jnp.int32),
+            spike_times=jnp.full((self.max_spikes,), jnp.inf, dtype),
+            spike_ids=jnp.full((self.max_spikes,), -1, jnp.int32),
+            n_total=jnp.asarray(0),
+            n_spikes=jnp.zeros((n,), jnp.int32),
+            saved=jnp.zeros((max(self.n_save, 1), *y_init.shape), dtype),
+            done=jnp.zeros((n,), bool),
+            paused=jnp.zeros((n,), bool),
+            nonfinite=jnp.zeros((n,), bool),
+            nonfinite_time=jnp.full((n,), jnp.inf, dtype),
+            reset_failed=jnp.zeros((n,), bool),
+            g=g_init,
+            aux=self.init_aux(t_init, y_init, self.p),
         )
 
-    budget = n_inputs + n_save + per_neuron_budget + 2 + step_budget
-    final = eqxi.while_loop(
-        lambda c: ~jnp.all(c.done),
-        body,
-        init,
-        max_steps=budget,
-        kind="checkpointed",
-        checkpoints=min(budget, 64),
-    )
-    # one time-sorted spike list for the population, as the global loop makes
-    order = _earliest(final.spike_times, max_spikes)
-    spike_times = final.spike_times[order]
-    spike_ids = final.spike_ids[order]
-    n_total = final.n_total
-    overflow = (n_total > max_spikes) | jnp.any(final.n_spikes > per_neuron_budget) | ~jnp.all(final.done)
-    bad = jnp.any(final.nonfinite)
-    states = None
-    if n_save:
-        states = {name: final.saved[:, k, :] for k, name in enumerate(fn.states)}
-    summary = _Carry(
-        t=jnp.max(final.t),
-        y=final.y,
-        armed=final.armed,
-        input_index=jnp.max(final.input_index),
-        save_index=jnp.max(final.save_index),
-        spike_times=spike_times,
-        spike_ids=spike_ids,
-        n_spikes=n_total,
-        saved=final.saved,
-        done=jnp.all(final.done),
-        nonfinite=bad,
-        nonfinite_time=jnp.min(final.nonfinite_time),
-        nonfinite_neuron=jnp.where(bad, jnp.argmin(final.nonfinite_time), -1),
-        reset_failed=jnp.any(final.reset_failed),
-    )
-    return summary, overflow, states
+    def run(self, carry: _IndependentCarry, in_times, in_channels, in_values, t_stop) -> _IndependentCarry:
+        fn, p, weights, pop, n = self.fn, self.p, self.weights, self.pop, self.pop.n_neurons
+        n_inputs, n_save, save_times = self.n_inputs, self.n_save, self.save_times
+        final_window = t_stop >= self.t1
+        neurons = jnp.arange(n)
+        max_spikes = self.max_spikes
+
+        def body(c: _IndependentCarry) -> _IndependentCarry:
+            k = jnp.minimum(c.input_index, n_inputs - 1)
+            t_in = jnp.where(c.input_index < n_inputs, in_times[k], jnp.inf)
+            channel, value = in_channels[k], in_values[k]
+            s = jnp.minimum(c.save_index, save_times.shape[0] - 1)
+            t_save = jnp.where(c.save_index < n_save, save_times[s], jnp.inf)
+            # finished (or paused) neurons stand still
+            still = c.done | c.paused
+            t_end = jnp.where(still, c.t, jnp.minimum(jnp.minimum(t_in, t_save), t_stop))
+
+            immediate = c.armed & (c.g >= 0) & ~still
+            t_seg, y_seg, hit_seg, aux = self.advance(c.t, c.y, c.g, t_end, p, c.armed & ~still & ~immediate, c.aux)
+            t_hit = jnp.where(immediate | still, c.t, t_seg)
+            y_hit = jnp.where((immediate | still)[None], c.y, y_seg)
+            hit = (immediate | hit_seg) & ~still
+            reached = ~hit & ~still & (t_hit >= t_end)
+
+            y_spike = fn.apply_reset(t_hit, y_hit, p, hit)
+
+            is_input = reached & (t_in <= t_end) & jnp.isfinite(t_in)
+            y_input = y_hit
+            if pop.in_size:
+                rows = {name: w[n + channel, neurons] for name, w in weights.items()}
+                y_input = y_hit + jnp.where(is_input[None], fn.input_jump(t_hit, y_hit, p, value, rows), 0.0)
+            is_save = reached & ~is_input & (t_save <= t_end) & jnp.isfinite(t_save)
+            saved = c.saved
+            if n_save:
+                save_slot = jnp.where(is_save, s, c.saved.shape[0])  # out of range: dropped
+                saved = c.saved.at[save_slot, :, neurons].set(y_hit.T, mode="drop")
+
+            y_next = jnp.where(hit[None], y_spike, jnp.where(is_input[None], y_input, y_hit))
+            y_next = jnp.where(still[None], c.y, y_next)
+            g_next = fn.spike_condition(t_hit, y_next, p)
+            still_above = hit & (g_next >= 0)  # the reset left the condition satisfied
+            armed = jnp.where(hit, ~still_above, c.armed | (g_next < 0))
+            # one flat buffer for the population (a buffer per neuron would be copied whole
+            # by every iteration of a vmapped loop): the spikes of this iteration go to
+            # consecutive slots, and the list is sorted by time when it is read
+            slot = jnp.where(hit, c.n_total + jnp.cumsum(hit) - 1, max_spikes)  # out of range: dropped
+            spike_times = c.spike_times.at[slot].set(t_hit, mode="drop")
+            spike_ids = c.spike_ids.at[slot].set(neurons.astype(jnp.int32), mode="drop")
+            bad = ~jnp.all(jnp.isfinite(y_next), axis=0) & ~still
+            reached_stop = reached & ~is_input & ~is_save
+            return _IndependentCarry(
+                t=t_hit,
+                y=y_next,
+                armed=armed,
+                input_index=c.input_index + is_input,
+                save_index=c.save_index + is_save,
+                spike_times=spike_times,
+                spike_ids=spike_ids,
+                n_total=c.n_total + jnp.sum(hit),
+                n_spikes=c.n_spikes + hit,
+                saved=saved,
+                done=c.done | (reached_stop & final_window) | bad | (hit & self.stop_after_first_spike),
+                paused=c.paused | (reached_stop & ~final_window),
+                nonfinite=c.nonfinite | bad,
+                nonfinite_time=jnp.where(bad & ~c.nonfinite, t_hit, c.nonfinite_time),
+                reset_failed=c.reset_failed | still_above,
+                g=g_next,
+                aux=aux,
+            )
+
+        return eqxi.while_loop(
+            lambda c: ~jnp.all(c.done | c.paused),
+            body,
+            eqx.tree_at(lambda c: c.paused, carry, jnp.zeros_like(carry.paused)),
+            max_steps=self.budget,
+            kind="checkpointed",
+            checkpoints=min(self.budget, 64),
+        )
+
+    def spikes(self, c: _IndependentCarry):
+        """The spikes so far, in time order (equal times: in the order written)."""
+        order = _earliest(c.spike_times, self.max_spikes)
+        return c.spike_times[order], c.spike_ids[order]
+
+    def finish(self, c: _IndependentCarry):
+        # the summary keeps the spikes in the order written (`simulate` sorts them all once)
+        spike_times, spike_ids = c.spike_times, c.spike_ids
+        overflow = (c.n_total > self.max_spikes) | jnp.any(c.n_spikes > self.per_neuron_budget) | ~jnp.all(c.done | c.paused)
+        bad = jnp.any(c.nonfinite)
+        states = None
+        if self.n_save:
+            states = {name: c.saved[:, k, :] for k, name in enumerate(self.fn.states)}
+        summary = _Carry(
+            t=jnp.max(c.t),
+            y=c.y,
+            armed=c.armed,
+            input_index=jnp.max(c.input_index),
+            save_index=jnp.max(c.save_index),
+            spike_times=spike_times,
+            spike_ids=spike_ids,
+            n_spikes=c.n_total,
+            saved=c.saved,
+            done=jnp.all(c.done),
+            nonfinite=bad,
+            nonfinite_time=jnp.min(c.nonfinite_time),
+            nonfinite_neuron=jnp.where(bad, jnp.argmin(c.nonfinite_time), -1),
+            reset_failed=jnp.any(c.reset_failed),
+        )
+        return summary, overflow, states
 
 
 # ---------------------------------------------------------------------------
 # the public entry point
+
+
+# a network whose last population stops at its first spikes is run in windows ending at
+# t1/16, t1/8, t1/4, t1/2, t1: at most twice as far as needed, at most 5 restarts
+_WINDOWS = 5
 
 
 def _earliest(times, k: int):
@@ -611,7 +631,11 @@ def simulate(
       exceeding it also sets `overflow`.
     - `stop_after_first_spike`: neurons of the last population stop at their
       first spike (all that a time-to-first-spike loss needs); their later
-      spikes, counts and states are then not computed.
+      spikes, counts and states are then not computed.  When an earlier
+      population takes solver steps (a nonlinear model), the network is run
+      in time windows ending at t1/16, t1/8, t1/4, t1/2, t1 and stops after
+      the window in which the last population is done: the earlier
+      populations' spikes, counts and states then end there too.
     """
     if isinstance(net, Population):
         net = Network([net])
@@ -629,21 +653,53 @@ def simulate(
         channels = inputs.channels[order]
         values = jnp.ones_like(times) if inputs.values is None else inputs.values[order]
 
-    results = []
+    loops = []
+    n_in = times.shape[0]
     for k, pop in enumerate(net.populations):
         last = stop_after_first_spike and k == len(net.populations) - 1
         # neurons coupled within the population share one clock; otherwise each has its own
         if pop.recurrent or config.method == "euler":
-            final, overflow, states = simulate_population(
-                pop, times, channels, values, t1, max_spikes, save, config, stop_after_first_spike=last
-            )
+            loops.append(_SharedLoop(pop, n_in, t1, max_spikes, save, config, last))
         else:
             budget = max_spikes_per_neuron or min(max_spikes, 64)
-            final, overflow, states = simulate_independent(
-                pop, times, channels, values, t1, max_spikes, save, config, budget, stop_after_first_spike=last
-            )
-        results.append((final, overflow, states))
-        times, channels, values = final.spike_times, jnp.maximum(final.spike_ids, 0), jnp.ones_like(final.spike_times)
+            loops.append(_IndependentLoop(pop, n_in, t1, max_spikes, save, config, last, budget))
+        n_in = max_spikes
+
+    def run_all(carries, t_stop):
+        """Every population through `t_stop`, each driven by the spikes of the one before."""
+        inputs, out = (times, channels, values), []
+        for loop, carry in zip(loops, carries):
+            carry = loop.run(carry, *inputs, t_stop)
+            spike_times, spike_ids = loop.spikes(carry)
+            inputs = (spike_times, jnp.maximum(spike_ids, 0), jnp.ones_like(spike_times))
+            out.append(carry)
+        return out
+
+    carries = [loop.start() for loop in loops]
+    if stop_after_first_spike and any(loop.takes_steps for loop in loops[:-1]) and save is None:
+        # the last population stops at its neurons' first spikes, so the earlier ones are
+        # needed only up to then: run all populations window by window, until the last
+        # population is done (time-to-first-spike losses usually end long before t1).
+        # Only worth it when an earlier population takes solver steps (their number grows
+        # with the time simulated; the exact integrator's does not): each window costs a
+        # sort of the spike lists and a restart of every loop.
+        t1_ = jnp.asarray(t1, dtype)
+
+        def window(state):
+            k, carries = state
+            t_stop = jnp.where(k + 1 >= _WINDOWS, t1_, t1_ * 2.0 ** (k + 1 - _WINDOWS))
+            return k + 1, run_all(carries, t_stop)
+
+        _, carries = eqxi.while_loop(
+            lambda state: (state[0] < _WINDOWS) & ~jnp.all(state[1][-1].done),
+            window,
+            (jnp.asarray(0), carries),
+            max_steps=_WINDOWS,
+            kind="checkpointed",
+        )
+    else:
+        carries = run_all(carries, jnp.asarray(t1, dtype))
+    results = [loop.finish(carry) for loop, carry in zip(loops, carries)]
 
     offsets = net.offsets
     all_times = jnp.concatenate([r[0].spike_times for r in results])

@@ -102,8 +102,12 @@ class RKStepper(eqx.Module):
         remaining = t_end - t0
         active = remaining > 0
         last = dt_next >= remaining
-        # idle lanes take a harmless dummy step
-        dt = jax.lax.stop_gradient(jnp.where(active, jnp.minimum(dt_next, remaining), 1.0))
+        # An inner step has a fixed size (the controller's choice is not differentiated), so
+        # its end moves with t0.  The last step ends on the fixed time t_end: its size
+        # t_end - t0 is differentiated, else the state at t_end would miss its dependence
+        # on a start time that moved (the time of an earlier spike).  Idle lanes take a
+        # harmless dummy step.
+        dt = jnp.where(active & last, remaining, jax.lax.stop_gradient(jnp.where(active, dt_next, 1.0)))
         return dt, jnp.where(active & last, t_end, t0 + dt), active, last
 
     @staticmethod
@@ -135,7 +139,7 @@ class RKStepper(eqx.Module):
         dt, t1, active, _ = self._interval(t0, t_end, dt_next)
         k, y1, ratio = self._attempt(t0, dt, y0, p)
         accept = active & (ratio <= 1.0)
-        new_dt = jnp.where(active, _next_dt(dt, ratio), dt_next)
+        new_dt = jax.lax.stop_gradient(jnp.where(active, _next_dt(dt, ratio), dt_next))
 
         # an armed neuron whose condition becomes positive within the accepted step spikes;
         # the crossing is located only on those lanes (a block; more of them retry next step)
@@ -180,7 +184,7 @@ class RKStepper(eqx.Module):
         k, y1, ratios = self._attempt(t0, dt, y0, p)
         ratio = jnp.max(ratios)  # one clock: the worst neuron decides
         accept = active & (ratio <= 1.0)
-        new_dt = jnp.where(active, _next_dt(dt, ratio), dt_next)
+        new_dt = jax.lax.stop_gradient(jnp.where(active, _next_dt(dt, ratio), dt_next))
 
         g1 = fn.spike_condition(t1, y1, p)
         t_hi, g_hi = self._bracket(t0, dt, t1, y0, k, p, g1)

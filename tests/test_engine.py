@@ -152,6 +152,66 @@ def test_network_gradients_match_central_finite_differences(seed):
     assert abs(float(fd) - float(directional)) <= 1e-4 * abs(float(fd))
 
 
+@pytest.mark.parametrize("scale", [0.2, 0.3])
+def test_first_spike_windows_match_the_full_run_and_finite_differences(scale):
+    """`stop_after_first_spike` with a stepping hidden layer runs the network in time
+    windows (t1/16, t1/8, ...): the outputs' first spikes and their gradients must be
+    those of the full simulation.  Scale 0.3: outputs fire in the 2nd and 3rd windows;
+    scale 0.2: one output stays silent, so every window runs up to t1."""
+    net = feedforward("izhikevich", [5, 20, 3], jax.random.key(1))
+    net = eqx.tree_at(lambda n: [p.weights for p in n.populations], net, replace_fn=lambda w: {k: v * scale for k, v in w.items()})
+    inputs = latency_inputs(jnp.array([0.0, 2.0, 4.0, 6.0, 8.0]))
+    t1 = 40.0
+    full = eqn.simulate(net, inputs, t1=t1, max_spikes=128)
+    first = full.first_spikes[-1]
+    assert np.any(np.asarray(first) > t1 / 8), "an output must fire after the first windows"
+    windowed = eqn.simulate(net, inputs, t1=t1, max_spikes=128, stop_after_first_spike=True)
+    assert not bool(windowed.overflow) and not bool(full.overflow)
+    np.testing.assert_array_equal(np.isinf(windowed.first_spikes[-1]), np.isinf(first))
+    finite = np.isfinite(np.asarray(first))
+    np.testing.assert_allclose(np.asarray(windowed.first_spikes[-1])[finite], np.asarray(first)[finite], rtol=0, atol=1e-6)
+
+    params, static = eqx.partition(net, eqx.is_inexact_array)
+
+    @jax.jit
+    def loss_of(p):
+        out = eqn.simulate(eqx.combine(p, static), inputs, t1=t1, max_spikes=128, stop_after_first_spike=True)
+        return losses.ttfs_cross_entropy(out.first_spikes[-1], 0, tau=2.0, t_silent=t1)
+
+    grads = jax.grad(loss_of)(params)
+    direction = jax.tree_util.tree_map(lambda x: jax.random.normal(jax.random.key(7), x.shape), params)
+    directional = sum(jnp.vdot(a, b) for a, b in zip(jax.tree_util.tree_leaves(grads), jax.tree_util.tree_leaves(direction)))
+    eps = 1e-6
+    plus = loss_of(jax.tree_util.tree_map(lambda x, d: x + eps * d, params, direction))
+    minus = loss_of(jax.tree_util.tree_map(lambda x, d: x - eps * d, params, direction))
+    fd = (plus - minus) / (2 * eps)
+    assert abs(float(directional)) > 1e-3
+    assert abs(float(fd) - float(directional)) <= 1e-4 * abs(float(fd))
+
+
+@pytest.mark.xfail(reason="known issue: reverse mode through a long (> 64 checkpoints) stepping loop can be wrong; "
+                   "the recomputed forward states are bitwise those of the forward pass, the error depends on the "
+                   "number of checkpoints (2, 128, 256 give the right value, 16 and 64 not). Under investigation.", strict=False)
+def test_long_stepping_loop_gradient_matches_finite_differences():
+    """d v(6.5 ms) / d t_input for one Izhikevich output neuron driven by the first 15
+    spikes of a hidden layer (~260 solver steps), against central differences."""
+    net = feedforward("izhikevich", [5, 20, 3], jax.random.key(1))
+    hidden, out = (eqx.tree_at(lambda q: q.weights, q, replace_fn=lambda w: {k: v * 0.2 for k, v in w.items()}) for q in net.populations)
+    spikes = eqn.simulate(hidden, latency_inputs(jnp.array([0.0, 2.0, 4.0, 6.0, 8.0])), t1=40.0, max_spikes=128, rtol=1e-12, atol=1e-12)
+    times, channels = spikes.spike_times[:15], spikes.spike_neurons[:15]
+    neuron = eqn.compile_model("izhikevich").population(1, 20, weights={"w": jnp.concatenate([jnp.zeros((1, 1)), out.weights["w"][3:, :1]])})
+
+    def v_at(t_last):
+        result = eqn.simulate(neuron, eqn.Spikes(times.at[-1].set(t_last), channels), t1=7.0, max_spikes=64,
+                              rtol=1e-12, atol=1e-12, save_at=jnp.array([6.5]))
+        return result.states[0]["v"][0, 0]
+
+    f = jax.jit(v_at)
+    t = times[-1]
+    fd = (f(t + 1e-6) - f(t - 1e-6)) / 2e-6
+    assert abs(float(jax.grad(f)(t)) - float(fd)) <= 1e-5 * abs(float(fd))
+
+
 def izhikevich_reference(i_bias, n_spikes, p):
     """scipy solve_ivp with event detection and the same reset, rtol 1e-10."""
     a, b, c, d, v_th = p["a"], p["b"], p["c"], p["d"], 30.0

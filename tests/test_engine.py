@@ -154,7 +154,7 @@ def test_network_gradients_match_central_finite_differences(seed):
 
 @pytest.mark.parametrize("scale", [0.2, 0.3])
 def test_first_spike_windows_match_the_full_run_and_finite_differences(scale):
-    """`stop_after_first_spike` with a stepping hidden layer runs the network in time
+    """`stop_after_first_spike, windowed=True` with a stepping hidden layer runs the network in time
     windows (t1/16, t1/8, ...): the outputs' first spikes and their gradients must be
     those of the full simulation.  Scale 0.3: outputs fire in the 2nd and 3rd windows;
     scale 0.2: one output stays silent, so every window runs up to t1."""
@@ -165,7 +165,7 @@ def test_first_spike_windows_match_the_full_run_and_finite_differences(scale):
     full = eqn.simulate(net, inputs, t1=t1, max_spikes=128)
     first = full.first_spikes[-1]
     assert np.any(np.asarray(first) > t1 / 8), "an output must fire after the first windows"
-    windowed = eqn.simulate(net, inputs, t1=t1, max_spikes=128, stop_after_first_spike=True)
+    windowed = eqn.simulate(net, inputs, t1=t1, max_spikes=128, stop_after_first_spike=True, windowed=True)
     assert not bool(windowed.overflow) and not bool(full.overflow)
     np.testing.assert_array_equal(np.isinf(windowed.first_spikes[-1]), np.isinf(first))
     finite = np.isfinite(np.asarray(first))
@@ -175,7 +175,7 @@ def test_first_spike_windows_match_the_full_run_and_finite_differences(scale):
 
     @jax.jit
     def loss_of(p):
-        out = eqn.simulate(eqx.combine(p, static), inputs, t1=t1, max_spikes=128, stop_after_first_spike=True)
+        out = eqn.simulate(eqx.combine(p, static), inputs, t1=t1, max_spikes=128, stop_after_first_spike=True, windowed=True)
         return losses.ttfs_cross_entropy(out.first_spikes[-1], 0, tau=2.0, t_silent=t1)
 
     grads = jax.grad(loss_of)(params)

@@ -258,22 +258,31 @@ class _Carry(eqx.Module):
     paused: jax.Array = None  # reached `t_stop` before `t1`: resumes in the next window
 
 
-class _SharedLoop:
-    """A population on one clock (recurrent, or fixed-step Euler): every spike is an event of the whole population."""
+class _Loop:
+    """What both population loops set up: the model's functions, parameter values,
+    weights, save points, integrator and loop budget (inputs + save points + the
+    spikes one loop may see + solver steps)."""
 
-    def __init__(self, pop: Population, n_inputs: int, t1, max_spikes: int, save_at, config: SolverConfig, stop_after_first_spike: bool):
+    def __init__(self, pop: Population, n_inputs: int, t1, max_spikes: int, save_at, stop_after_first_spike: bool, advance, spike_budget: int):
         self.pop, self.n_inputs, self.max_spikes = pop, n_inputs, max_spikes
         self.fn = pop.model.fn
         self.dtype = default_dtype()
         self.p = pop.parameter_values()
         self.weights = pop.effective_weights()
-        self.advance, self.init_aux, step_budget = make_shared_advance(pop.model, config)
+        self.advance, self.init_aux, step_budget = advance
         self.n_save = 0 if save_at is None else save_at.shape[0]
         self.save_times = jnp.full((1,), jnp.inf, self.dtype) if save_at is None else jnp.asarray(save_at, self.dtype)
         self.t1 = jnp.asarray(t1, self.dtype)
         self.stop_after_first_spike = stop_after_first_spike
-        self.budget = n_inputs + self.n_save + max_spikes + 2 + step_budget
+        self.budget = n_inputs + self.n_save + spike_budget + 2 + step_budget
         self.takes_steps = step_budget > 0  # cost grows with the time simulated
+
+
+class _SharedLoop(_Loop):
+    """A population on one clock (recurrent, or fixed-step Euler): every spike is an event of the whole population."""
+
+    def __init__(self, pop: Population, n_inputs: int, t1, max_spikes: int, save_at, config: SolverConfig, stop_after_first_spike: bool):
+        super().__init__(pop, n_inputs, t1, max_spikes, save_at, stop_after_first_spike, make_shared_advance(pop.model, config), max_spikes)
 
     def start(self) -> _Carry:
         fn, dtype, n = self.fn, self.dtype, self.pop.n_neurons
@@ -416,7 +425,7 @@ class _IndependentCarry(eqx.Module):
     aux: object  # integrator state per neuron (next step sizes), or None
 
 
-class _IndependentLoop:
+class _IndependentLoop(_Loop):
     """A population whose neurons do not interact (no recurrence).
 
     Neurons are independent given the input spikes, so each advances on its
@@ -426,19 +435,9 @@ class _IndependentLoop:
     """
 
     def __init__(self, pop: Population, n_inputs: int, t1, max_spikes: int, save_at, config: SolverConfig, stop_after_first_spike: bool, per_neuron_budget: int):
-        self.pop, self.n_inputs, self.max_spikes = pop, n_inputs, max_spikes
-        self.fn = pop.model.fn
-        self.dtype = default_dtype()
-        self.p = pop.parameter_values()
-        self.weights = pop.effective_weights()
-        self.advance, self.init_aux, step_budget = make_per_neuron_advance(pop.model, config)
-        self.n_save = 0 if save_at is None else save_at.shape[0]
-        self.save_times = jnp.full((1,), jnp.inf, self.dtype) if save_at is None else jnp.asarray(save_at, self.dtype)
-        self.t1 = jnp.asarray(t1, self.dtype)
-        self.stop_after_first_spike = stop_after_first_spike
+        advance = make_per_neuron_advance(pop.model, config)
+        super().__init__(pop, n_inputs, t1, max_spikes, save_at, stop_after_first_spike, advance, per_neuron_budget)
         self.per_neuron_budget = per_neuron_budget
-        self.budget = n_inputs + self.n_save + per_neuron_budget + 2 + step_budget
-        self.takes_steps = step_budget > 0  # cost grows with the time simulated
 
     def start(self) -> _IndependentCarry:
         fn, dtype, n = self.fn, self.dtype, self.pop.n_neurons

@@ -673,11 +673,12 @@ def simulate(
     def run_all(carries, t_stop):
         """Every population through `t_stop`, each driven by the spikes of the one before."""
         inputs, out = (times, channels, values), []
-        for loop, carry in zip(loops, carries):
+        for k, (loop, carry) in enumerate(zip(loops, carries)):
             carry = loop.run(carry, *inputs, t_stop)
-            spike_times, spike_ids = loop.spikes(carry)
-            inputs = (spike_times, jnp.maximum(spike_ids, 0), jnp.ones_like(spike_times))
             out.append(carry)
+            if k + 1 < len(loops):  # the last population's spikes drive nothing (`simulate` sorts them once)
+                spike_times, spike_ids = loop.spikes(carry)
+                inputs = (spike_times, jnp.maximum(spike_ids, 0), jnp.ones_like(spike_times))
         return out
 
     carries = [loop.start() for loop in loops]

@@ -139,7 +139,7 @@ class RKStepper(eqx.Module):
         dt, t1, active, _ = self._interval(t0, t_end, dt_next)
         k, y1, ratio = self._attempt(t0, dt, y0, p)
         accept = active & (ratio <= 1.0)
-        new_dt = jax.lax.stop_gradient(jnp.where(active, _next_dt(dt, ratio), dt_next))
+        new_dt = jnp.where(active, _next_dt(dt, ratio), dt_next)
 
         # an armed neuron whose condition becomes positive within the accepted step spikes;
         # the crossing is located only on those lanes (a block; more of them retry next step)
@@ -184,7 +184,7 @@ class RKStepper(eqx.Module):
         k, y1, ratios = self._attempt(t0, dt, y0, p)
         ratio = jnp.max(ratios)  # one clock: the worst neuron decides
         accept = active & (ratio <= 1.0)
-        new_dt = jax.lax.stop_gradient(jnp.where(active, _next_dt(dt, ratio), dt_next))
+        new_dt = jnp.where(active, _next_dt(dt, ratio), dt_next)
 
         g1 = fn.spike_condition(t1, y1, p)
         t_hi, g_hi = self._bracket(t0, dt, t1, y0, k, p, g1)
@@ -268,8 +268,10 @@ def _dense_polynomials(solver_cls) -> list[np.ndarray]:
 
 
 def _next_dt(dt, ratio):
-    """Step-size controller (elementary, exponent 1/5, safety 0.9, growth in [0.2, 10])."""
-    return dt * jnp.clip(0.9 * jnp.where(ratio > 0, ratio, 1e-10) ** (-0.2), 0.2, 10.0)
+    """Step-size controller (elementary, exponent 1/5, safety 0.9, growth in [0.2, 10]).
+
+    The choice is not differentiated (a last step's `dt` carries a derivative)."""
+    return jax.lax.stop_gradient(dt * jnp.clip(0.9 * jnp.where(ratio > 0, ratio, 1e-10) ** (-0.2), 0.2, 10.0))
 
 
 def _combine(weights, k):

@@ -270,8 +270,18 @@ def _dense_polynomials(solver_cls) -> list[np.ndarray]:
 def _next_dt(dt, ratio):
     """Step-size controller (elementary, exponent 1/5, safety 0.9, growth in [0.2, 10]).
 
-    The choice is not differentiated (a last step's `dt` carries a derivative)."""
-    return jax.lax.stop_gradient(dt * jnp.clip(0.9 * jnp.where(ratio > 0, ratio, 1e-10) ** (-0.2), 0.2, 10.0))
+    The choice is not differentiated (a last step's `dt` carries a derivative),
+    and it is rounded down to a power of 2^(1/16).  Reverse mode recomputes
+    the loop from checkpoints in a separately compiled program whose last bits
+    can differ (XLA contracts a*b + c into fused multiply-adds where its fusion
+    allows); near the tolerance's roundoff floor the error estimate is mostly
+    such bits, and an unrounded step size would send the recomputation along
+    other steps than the forward pass took, so that its gradient belongs to
+    another path.  Rounded, both take the same steps unless a size falls
+    within that noise of a grid point.
+    """
+    new = dt * jnp.clip(0.9 * jnp.where(ratio > 0, ratio, 1e-10) ** (-0.2), 0.2, 10.0)
+    return jax.lax.stop_gradient(jnp.exp2(jnp.floor(16.0 * jnp.log2(new)) / 16.0))
 
 
 def _combine(weights, k):

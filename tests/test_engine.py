@@ -189,12 +189,13 @@ def test_first_spike_windows_match_the_full_run_and_finite_differences(scale):
     assert abs(float(fd) - float(directional)) <= 1e-4 * abs(float(fd))
 
 
-@pytest.mark.xfail(reason="known issue: reverse mode through a long (> 64 checkpoints) stepping loop can be wrong; "
-                   "the recomputed forward states are bitwise those of the forward pass, the error depends on the "
-                   "number of checkpoints (2, 128, 256 give the right value, 16 and 64 not). Under investigation.", strict=False)
 def test_long_stepping_loop_gradient_matches_finite_differences():
     """d v(6.5 ms) / d t_input for one Izhikevich output neuron driven by the first 15
-    spikes of a hidden layer (~260 solver steps), against central differences."""
+    spikes of a hidden layer (~260 solver steps, so reverse mode recomputes from 64
+    checkpoints), against central differences.  At rtol 1e-12 the error estimate is
+    near roundoff: `grad(jit(f))` recomputes the loop in a separately compiled program
+    whose last bits differ, and before step sizes were rounded to a grid the
+    recomputation took other steps (+5.22 instead of -6.22)."""
     net = feedforward("izhikevich", [5, 20, 3], jax.random.key(1))
     hidden, out = (eqx.tree_at(lambda q: q.weights, q, replace_fn=lambda w: {k: v * 0.2 for k, v in w.items()}) for q in net.populations)
     spikes = eqn.simulate(hidden, latency_inputs(jnp.array([0.0, 2.0, 4.0, 6.0, 8.0])), t1=40.0, max_spikes=128, rtol=1e-12, atol=1e-12)
@@ -209,7 +210,8 @@ def test_long_stepping_loop_gradient_matches_finite_differences():
     f = jax.jit(v_at)
     t = times[-1]
     fd = (f(t + 1e-6) - f(t - 1e-6)) / 2e-6
-    assert abs(float(jax.grad(f)(t)) - float(fd)) <= 1e-5 * abs(float(fd))
+    for grad in (jax.grad(f), jax.jit(jax.grad(v_at))):
+        assert abs(float(grad(t)) - float(fd)) <= 1e-5 * abs(float(fd))
 
 
 def izhikevich_reference(i_bias, n_spikes, p):

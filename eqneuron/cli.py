@@ -116,6 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate = sub.add_parser("evaluate", help="test accuracy of a saved checkpoint")
     evaluate.add_argument("checkpoint")
+    evaluate.add_argument("--best", action="store_true", help="the epoch with the lowest training loss (best.eqx), not the last")
     evaluate.set_defaults(run=_cmd_evaluate)
     return parser
 

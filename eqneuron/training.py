@@ -295,10 +295,17 @@ def train(config: TrainConfig, resume: bool = False, verbose: bool = True) -> di
             sys.stdout.write(f"  test acc {test_acc:.4f}  ({seconds:.1f} s){'  [overflow in some samples]' if np.mean(overflows) > 0 else ''}\n")
             sys.stdout.flush()
         eqx.tree_serialise_leaves(out / "checkpoint.eqx", (params, opt_state))
+        # model selection on training data only: the epoch with the lowest mean training loss
+        if history["loss"][-1] <= min(history["loss"]):
+            eqx.tree_serialise_leaves(out / "best.eqx", (params, opt_state))
+            history["best_epoch"] = epoch + 1
         (out / "history.json").write_text(json.dumps(history))
         (out / "meta.json").write_text(json.dumps(asdict(config)))
     net = eqx.combine(params, static)
     final = {"test_acc": accuracy(predict, net, test_data, config.batch_size), "history": history}
+    if history.get("best_epoch"):
+        final["best_epoch"] = history["best_epoch"]
+        final["best_test_acc"] = history["test_acc"][history["best_epoch"] - 1]
     plot_history(history, out / "curves.png", title=f"{config.task} / {config.model}")
     return final
 
@@ -332,8 +339,9 @@ def plot_history(history, path, title=""):
     plt.close(fig)
 
 
-def load_checkpoint(directory):
-    """(config, trained network) from a directory written by `train`."""
+def load_checkpoint(directory, best: bool = False):
+    """(config, trained network) from a directory written by `train`: the final
+    parameters, or with `best` those of the epoch with the lowest training loss."""
     directory = Path(directory)
     config = TrainConfig(**json.loads((directory / "meta.json").read_text()))
     train_data, _ = load_task(TrainConfig(**{**asdict(config), "train_size": 1, "test_size": 1}))
@@ -342,7 +350,7 @@ def load_checkpoint(directory):
     params, static = eqx.partition(net, spec)
     steps = 1
     optimizer = _optimizer(config, optax.cosine_decay_schedule(config.lr, steps))
-    params, _ = eqx.tree_deserialise_leaves(directory / "checkpoint.eqx", (params, optimizer.init(params)))
+    params, _ = eqx.tree_deserialise_leaves(directory / ("best.eqx" if best else "checkpoint.eqx"), (params, optimizer.init(params)))
     return config, eqx.combine(params, static)
 
 
@@ -356,11 +364,13 @@ def run_train_cli(args) -> int:
     )
     result = train(config, resume=args.resume)
     print(f"final test accuracy: {result['test_acc']:.4f}  (checkpoint and curves in {config.out})")
+    if "best_epoch" in result:
+        print(f"lowest training loss at epoch {result['best_epoch']}: test accuracy {result['best_test_acc']:.4f} (best.eqx)")
     return 0
 
 
 def run_evaluate_cli(args) -> int:
-    config, net = load_checkpoint(args.checkpoint)
+    config, net = load_checkpoint(args.checkpoint, best=getattr(args, "best", False))
     _, test = load_task(config)
     _, predict = make_functions(config, test.duration)
     acc = accuracy(predict, net, test, config.batch_size)

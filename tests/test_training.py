@@ -116,6 +116,10 @@ def test_short_yinyang_training_lowers_the_loss_and_checkpoints(tmp_path):
     _, test = load_task(config)
     _, predict = make_functions(config, test.duration)
     assert accuracy(predict, net, test, 16) == pytest.approx(result["test_acc"])
+    # best.eqx: the epoch of the lowest training loss, restored with its recorded test accuracy
+    assert result["best_epoch"] == int(np.argmin(history["loss"])) + 1
+    _, best = load_checkpoint(tmp_path / "run", best=True)
+    assert accuracy(predict, best, test, 16) == pytest.approx(history["test_acc"][result["best_epoch"] - 1])
     # resume continues from the checkpoint
     more = train(TrainConfig(**{**config.__dict__, "epochs": 3}), resume=True, verbose=False)
     assert len(more["history"]["epoch"]) == 3

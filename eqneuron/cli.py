@@ -112,6 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--shift", type=int, default=None, help="pixels of random translation of training images (default 0)")
     train.add_argument("--loss", default=None, help="ttfs (first output spike) or state (final readout state); default: state for xor, ttfs otherwise")
     train.add_argument("--weight-decay", type=float, default=0.0, help="AdamW weight decay")
+    train.add_argument("--max-spikes", type=int, default=None, help="spike buffer per population (default 512; 1024 for izhikevich)")
     train.set_defaults(run=_cmd_train)
 
     evaluate = sub.add_parser("evaluate", help="test accuracy of a saved checkpoint")

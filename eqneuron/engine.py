@@ -36,6 +36,7 @@ import jax.numpy as jnp
 import numpy as np
 import optimistix as optx
 
+from .lanes import prefix_count
 from .network import Network, Population, Spikes, default_dtype
 
 
@@ -509,7 +510,7 @@ class _IndependentLoop(_Loop):
             # one flat buffer for the population (a buffer per neuron would be copied whole
             # by every iteration of a vmapped loop): the spikes of this iteration go to
             # consecutive slots, and the list is sorted by time when it is read
-            slot = jnp.where(hit, c.n_total + jnp.cumsum(hit) - 1, max_spikes)  # out of range: dropped
+            slot = jnp.where(hit, c.n_total + prefix_count(hit) - 1, max_spikes)  # out of range: dropped
             spike_times = c.spike_times.at[slot].set(t_hit, mode="drop")
             spike_ids = c.spike_ids.at[slot].set(neurons.astype(jnp.int32), mode="drop")
             bad = ~jnp.all(jnp.isfinite(y_next), axis=0) & ~still

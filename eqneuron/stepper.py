@@ -145,8 +145,7 @@ class RKStepper(eqx.Module):
         take several per iteration of the event loop.  Returns (t, y, g at
         (t, y), controller state).
         """
-        dt_next, h_last, ratio_last = state
-        dt, t1, active, last = self._interval(t0, t_end, dt_next)
+        dt, t1, active, last = self._interval(t0, t_end, state[0])
         k, y1, ratio = self._attempt(t0, dt, y0, p)
         accept = active & (ratio <= 1.0)
         g1 = self.fn.spike_condition(t1, y1, p)
@@ -154,15 +153,10 @@ class RKStepper(eqx.Module):
         crossing = accept & armed & (g0 < 0) & (g_hi >= 0)
         crossing = computed_once(crossing)
         keep = accept & ~crossing
-        new_dt = _next_dt(dt, ratio, h_last, ratio_last)
-        new_dt = jnp.where(keep & last, jnp.maximum(new_dt, dt_next), new_dt)
-        new_dt = jnp.where(active & ~crossing, new_dt, dt_next)
-        full_step = keep & ~last
-        h_last = jnp.where(full_step, dt, jnp.where(keep, 0.0, h_last))
-        ratio_last = jnp.where(full_step, ratio, jnp.where(keep, 0.0, ratio_last))
+        state = _control(state, dt, ratio, last, taken=keep, unchanged=~active | crossing, full=keep & ~last)
         t = jnp.where(keep, t1, t0)
         y = jnp.where(keep[None], y1, y0)
-        return t, y, jnp.where(keep, g1, g0), (new_dt, h_last, ratio_last)
+        return t, y, jnp.where(keep, g1, g0), state
 
     def __call__(self, t0, y0, g0, t_end, p, armed, state):
         """One step per neuron towards `t_end` (`g0`: the condition at `(t0, y0)`),
@@ -173,14 +167,10 @@ class RKStepper(eqx.Module):
         fn = self.fn
         n_states = y0.shape[0]
         root_tol = self._tolerances(y0.dtype)[2]
-        dt_next, h_last, ratio_last = state
-        dt, t1, active, last = self._interval(t0, t_end, dt_next)
+        dt, t1, active, last = self._interval(t0, t_end, state[0])
         k, y1, ratio = self._attempt(t0, dt, y0, p)
         c = self._coefficients(k)
         accept = active & (ratio <= 1.0)
-        new_dt = _next_dt(dt, ratio, h_last, ratio_last)
-        # a step cut short by an event says little about the next one: keep the proposal
-        new_dt = jnp.where(active, jnp.where(accept & last, jnp.maximum(new_dt, dt_next), new_dt), dt_next)
 
         # an armed neuron whose condition becomes positive within the accepted step spikes;
         # the crossing is located only on those lanes (a block; more of them retry next step)
@@ -189,12 +179,7 @@ class RKStepper(eqx.Module):
         block = Block(accept & armed & (g0 < 0) & (g_hi >= 0), block_size(t0.shape[0]))
         crossing = block.selected
         accept = accept & ~block.deferred
-        new_dt = jnp.where(block.deferred, dt_next, new_dt)
-        # the predictive controller extrapolates from untruncated steps of unchanged dynamics:
-        # a step ending at an event (input, spike, save point) starts its memory afresh
-        full_step = accept & ~last & ~crossing
-        h_last = jnp.where(full_step, dt, jnp.where(accept, 0.0, h_last))
-        ratio_last = jnp.where(full_step, ratio, jnp.where(accept, 0.0, ratio_last))
+        state = _control(state, dt, ratio, last, taken=accept, unchanged=~active | block.deferred, full=accept & ~last & ~crossing)
         # everything the block needs, gathered in one go: a gather per array (and the
         # relayout that follows each) would cost more than the root find itself
         per_neuron = [name for name, v in p.items() if jnp.ndim(v)]
@@ -222,9 +207,9 @@ class RKStepper(eqx.Module):
         t_new = jnp.where(accept, t_hit, t0)
         y_new = jnp.where(accept[None], y_hit, y0)
         # a step size collapsing to nothing means the solution blows up: report it as non-finite
-        collapsed = active & ~accept & (new_dt < 1e-10 * (1.0 + jnp.abs(t0)))
+        collapsed = active & ~accept & (state[0] < 1e-10 * (1.0 + jnp.abs(t0)))
         y_new = jnp.where(collapsed[None], jnp.nan, y_new)
-        return t_new, y_new, crossing, (new_dt, h_last, ratio_last)
+        return t_new, y_new, crossing, state
 
     def shared(self, t0, y0, g0, t_end, p, armed, dt_next):
         """One step of a common size for all neurons (a recurrent population, one clock).
@@ -326,6 +311,26 @@ def _dense_polynomials(solver_cls) -> np.ndarray:
     return coeffs
 
 
+def _control(state, dt, ratio, last, taken, unchanged, full):
+    """The controller state after a step attempt, per neuron.
+
+    `taken`: the step was accepted and kept; `unchanged`: the neuron did not
+    step (idle, or its step is left to another call), so its state stays;
+    `full`: a kept step of unchanged dynamics (not cut short by, nor ending
+    at, an event), the only kind the predictive controller learns from: a
+    step ending at an input, spike or save point starts its memory afresh.
+    A step cut short by an event says little about the next one: a kept last
+    step keeps the larger of the two proposals.
+    """
+    dt_next, h_last, ratio_last = state
+    new_dt = _next_dt(dt, ratio, h_last, ratio_last)
+    new_dt = jnp.where(taken & last, jnp.maximum(new_dt, dt_next), new_dt)
+    new_dt = jnp.where(unchanged, dt_next, new_dt)
+    h_last = jnp.where(full, dt, jnp.where(taken, 0.0, h_last))
+    ratio_last = jnp.where(full, ratio, jnp.where(taken, 0.0, ratio_last))
+    return new_dt, h_last, ratio_last
+
+
 def _next_dt(dt, ratio, h_last=None, ratio_last=None):
     """Step-size controller: safety 0.9, growth in [0.2, 10] (at most 1 after a
     rejection), rounded down to a power of 2^(1/16).
@@ -341,8 +346,8 @@ def _next_dt(dt, ratio, h_last=None, ratio_last=None):
     the upswing of an Izhikevich or EIF spike the solution accelerates and
     the elementary choice, made for the step just taken, is too large for the
     next: every other step was rejected there.  The predictive choice
-    anticipates the shrinking steps (Izhikevich Yin-Yang net: 25 % fewer
-    loop iterations).
+    anticipates the shrinking steps (Izhikevich Yin-Yang net: 96 -> 89 loop
+    iterations before free steps).
 
     The choice is not differentiated (a last step's `dt` carries a derivative),
     and it is rounded down to a power of 2^(1/16).  Reverse mode recomputes

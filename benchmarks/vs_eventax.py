@@ -1,8 +1,10 @@
 """eqneuron vs eventax on eventax's own models: a Yin-Yang-shaped 5→120→3 net, batch 32, 60 ms.
 
 Identical weights and input spike times; forward (first output spike times)
-and value_and_grad of a TTFS loss; median of 5 runs after warm-up, plus the
-first call (jit compile).  Spike-time error of both against a float64
+and value_and_grad of a TTFS loss; median of 15 forward / 5 value_and_grad
+runs after warm-up, plus the first call (jit compile).  eqneuron's nonlinear
+models are timed twice: by default and with `windowed=True` (rounds, which
+stop the hidden layer soon after the outputs' first spikes).  Spike-time error of both against a float64
 reference at tight tolerance (eqneuron exact/Tsit5 1e-11, run in a subprocess).
 
 Run: python -m benchmarks.vs_eventax [--models lif,izhikevich,...] [--hidden 120]
@@ -30,6 +32,7 @@ from eqneuron import datasets, losses
 from .common import peak_rss_mb, timed
 
 T1 = 60.0
+FORWARD_REPEATS = 15  # a forward pass takes a few ms: more repeats steady the median
 BATCH = 32
 
 # eventax classes and kwargs, our per-neuron parameter and weight names
@@ -95,29 +98,32 @@ def bench_model(name, hidden, max_spikes, tol=None):
 
     ev_grad = eqx.filter_jit(eqx.filter_value_and_grad(ev_loss))
 
-    def our_first(net, t, c):
+    def our_first(net, t, c, windowed=False):
         return eqn.simulate(
-            net, eqn.Spikes(t, c), t1=T1, max_spikes=max_spikes, stop_after_first_spike=True, rtol=tol, atol=tol
+            net, eqn.Spikes(t, c), t1=T1, max_spikes=max_spikes, stop_after_first_spike=True, rtol=tol, atol=tol, windowed=windowed
         ).first_spikes[-1]
 
-    eq_forward = jax.jit(jax.vmap(lambda t, c: our_first(ours, t, c)))
-
-    def eq_loss(net, times, labels):
-        first = jax.vmap(lambda t, c: our_first(net, t, c))(times, channels)
+    def eq_loss(net, times, labels, windowed=False):
+        first = jax.vmap(lambda t, c: our_first(net, t, c, windowed))(times, channels)
         return jnp.mean(jax.vmap(ttfs_loss)(first, labels))
 
-    eq_grad = eqx.filter_jit(eqx.filter_value_and_grad(eq_loss))
-
     row = {"model": name, "hidden": hidden, "integrator": ours.populations[0].model.integrator, "tol": tol}
-    row["ev_fwd_first"], row["ev_fwd"] = timed(ev_forward, times)
-    row["eq_fwd_first"], row["eq_fwd"] = timed(eq_forward, times, channels)
+    # `windowed=True` (rounds) is ignored for exact populations: timed only where it applies
+    variants = ["", "_w"] if row["integrator"] != "exact" else [""]
+    row["ev_fwd_first"], row["ev_fwd"] = timed(ev_forward, times, repeats=FORWARD_REPEATS)
+    for v in variants:
+        eq_forward = jax.jit(jax.vmap(lambda t, c: our_first(ours, t, c, v == "_w")))
+        row[f"eq_fwd{v}_first"], row[f"eq_fwd{v}"] = timed(eq_forward, times, channels, repeats=FORWARD_REPEATS)
+        row[f"eq_times{v}"] = np.asarray(eq_forward(times, channels))
     row["ev_grad_first"], row["ev_grad"] = timed(ev_grad, theirs, times, labels)
-    row["eq_grad_first"], row["eq_grad"] = timed(eq_grad, ours, times, labels)
+    for v in variants:
+        eq_grad = eqx.filter_jit(eqx.filter_value_and_grad(lambda net, t, y: eq_loss(net, t, y, v == "_w")))
+        row[f"eq_grad{v}_first"], row[f"eq_grad{v}"] = timed(eq_grad, ours, times, labels)
     ev_times = np.asarray(ev_forward(times))
-    eq_times = np.asarray(eq_forward(times, channels))
     reference = reference_times(name, hidden, theirs, times, max_spikes)
     row["ev_err"] = max_error(ev_times, reference)
-    row["eq_err"] = max_error(eq_times, reference)
+    for v in variants:
+        row[f"eq_err{v}"] = max_error(row.pop(f"eq_times{v}"), reference)
     row["rss_mb"] = peak_rss_mb()
     return row
 
@@ -162,12 +168,21 @@ np.save({str(Path(tmp) / "ref.npy")!r}, np.asarray(f(t, c)))
 
 def print_row(r):
     ratio = lambda a, b: a / b if b > 0 else float("nan")
+    windowed = ""
+    if "eq_fwd_w" in r:
+        windowed = (
+            f"\n{'':<11} windowed=True: fwd {r['eq_fwd_w']:.3f}s ({ratio(r['ev_fwd'], r['eq_fwd_w']):.1f}x)"
+            f"  v&g {r['eq_grad_w']:.3f}s ({ratio(r['ev_grad'], r['eq_grad_w']):.1f}x)"
+            f"  jit fwd {r['eq_fwd_w_first']:.1f}s v&g {r['eq_grad_w_first']:.1f}s"
+            f"  err max/median {r['eq_err_w']['max_abs_ms']:.1e}/{r['eq_err_w']['median_abs_ms']:.1e} ms ({r['eq_err_w']['silent_mismatch']} mism.)"
+        )
     print(
         f"{r['model']:<11} {r['hidden']:>4} tol {r['tol'] or 'default'}  fwd {r['ev_fwd']:.3f}s vs {r['eq_fwd']:.3f}s ({ratio(r['ev_fwd'], r['eq_fwd']):.1f}x)"
         f"  v&g {r['ev_grad']:.3f}s vs {r['eq_grad']:.3f}s ({ratio(r['ev_grad'], r['eq_grad']):.1f}x)"
         f"  jit fwd {r['ev_fwd_first']:.1f}/{r['eq_fwd_first']:.1f}s v&g {r['ev_grad_first']:.1f}/{r['eq_grad_first']:.1f}s"
         f"  err max/median eventax {r['ev_err']['max_abs_ms']:.1e}/{r['ev_err']['median_abs_ms']:.1e} ms ({r['ev_err']['silent_mismatch']} mism.)"
-        f" eqneuron {r['eq_err']['max_abs_ms']:.1e}/{r['eq_err']['median_abs_ms']:.1e} ms ({r['eq_err']['silent_mismatch']} mism.)  rss {r['rss_mb']:.0f} MB",
+        f" eqneuron {r['eq_err']['max_abs_ms']:.1e}/{r['eq_err']['median_abs_ms']:.1e} ms ({r['eq_err']['silent_mismatch']} mism.)  rss {r['rss_mb']:.0f} MB"
+        + windowed,
         flush=True,
     )
 

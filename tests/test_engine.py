@@ -152,13 +152,21 @@ def test_network_gradients_match_central_finite_differences(seed):
     assert abs(float(fd) - float(directional)) <= 1e-4 * abs(float(fd))
 
 
-@pytest.mark.parametrize("scale", [0.2, 0.3])
-def test_first_spike_windows_match_the_full_run_and_finite_differences(scale):
-    """`stop_after_first_spike, windowed=True` with a stepping hidden layer runs the network in time
-    windows (t1/16, t1/8, ...): the outputs' first spikes and their gradients must be
-    those of the full simulation.  Scale 0.3: outputs fire in the 2nd and 3rd windows;
-    scale 0.2: one output stays silent, so every window runs up to t1."""
+@pytest.mark.parametrize("scale, recurrent", [(0.2, False), (0.3, False), (0.3, True)])
+def test_first_spike_windows_match_the_full_run_and_finite_differences(scale, recurrent):
+    """`stop_after_first_spike, windowed=True` with a stepping hidden layer runs the network in
+    rounds (a few loop iterations of the hidden layer, then the outputs up to the time the
+    hidden spikes are known): the outputs' first spikes and their gradients must be those
+    of the full simulation.  Scale 0.3: outputs fire after several rounds; scale 0.2: one
+    output stays silent, so the rounds go on to t1.  Recurrent: the hidden layer is one
+    clock (rounds of events instead of per-neuron iterations)."""
     net = feedforward("izhikevich", [5, 20, 3], jax.random.key(1))
+    if recurrent:
+        model = eqn.compile_model("izhikevich")
+        hidden = model.population(20, 5, key=jax.random.key(2), recurrent=True)
+        w = hidden.weights["w"]
+        hidden = eqx.tree_at(lambda p: p.weights["w"], hidden, w.at[:20].multiply(0.1).at[20:].set(net.populations[0].weights["w"][-5:]))
+        net = eqn.Network([hidden, net.populations[1]])
     net = eqx.tree_at(lambda n: [p.weights for p in n.populations], net, replace_fn=lambda w: {k: v * scale for k, v in w.items()})
     inputs = latency_inputs(jnp.array([0.0, 2.0, 4.0, 6.0, 8.0]))
     t1 = 40.0

@@ -235,7 +235,7 @@ def make_segment(model, config: SolverConfig) -> _Segment:
 # inputs, t_stop)` advances it through every event at or before `t_stop`,
 # `spikes(carry)` is the time-sorted spike list so far (the next population's
 # input) and `finish(carry)` the summary.  A network is run population after
-# population up to `t1`, or window after window when the last population
+# population up to `t1`, or round after round when the last population
 # stops at its first spikes (`simulate`).
 
 
@@ -256,7 +256,7 @@ class _Carry(eqx.Module):
     reset_failed: jax.Array
     g: jax.Array = None  # spike condition at (t, y), carried so each iteration evaluates it once
     aux: object = None  # integrator state (next step size), or None
-    paused: jax.Array = None  # reached `t_stop` before `t1`: resumes in the next window
+    paused: jax.Array = None  # reached `t_stop` before `t1`: resumes in the next round
 
 
 class _Loop:
@@ -280,15 +280,16 @@ class _Loop:
         self.takes_steps = step_budget > 0  # cost grows with the time simulated
 
 
-# iterations per round of each population's loop, in a network run in rounds (`windowed=True`);
-# fewer rounds cost fewer sorts and restarts, shorter ones overshoot the last population's
-# first spikes by less (Izhikevich Yin-Yang net: 4 -> 17.0 ms, 6 -> 14.3 ms, 8 -> 16.9 ms).
-# A population on one clock takes one iteration per event, not per neuron: 8 times as many.
-# After `_SHORT_ROUNDS` rounds, each round is twice as long as the one before: outputs that
-# fire late or never cost a few restarts, not one per 6 iterations (EIF net, outputs by 10
-# ms: 20.6 ms; with 4 short rounds and then one to the end, 30.5 ms; the EGRU net, whose
-# outputs include a silent one, 21.5 ms against 17.6 ms without rounds).
-_ROUND = 6
+# iterations per round of each population's loop, in a network run in rounds (`windowed=True`):
+# a trade between restarts (a sort and a loop restart, ~0.5-1 ms on the benchmark nets) and
+# overshoot past the last population's first spikes (up to a round of hidden iterations,
+# ~0.44 ms each).  9 was the best of 6, 9, 10 and 12 on each of the Izhikevich, EIF and QIF
+# Yin-Yang nets (Izhikevich 13.6, 12.5, 13.2, 16.0 ms).  A population on one clock takes one
+# iteration per event, not per neuron: 8 times as many.  After `_SHORT_ROUNDS` rounds, each
+# round is twice as long as the one before: outputs that fire late or never cost a few
+# restarts, not one every round (EIF net, outputs by 10 ms, rounds of 6: 20.6 ms; with 4
+# short rounds and then one to the end, 30.5 ms).
+_ROUND = 9
 _ROUND_SHARED = 8 * _ROUND
 _SHORT_ROUNDS = 3
 
@@ -454,7 +455,7 @@ class _IndependentCarry(eqx.Module):
     n_spikes: jax.Array  # (N,) per neuron
     saved: jax.Array  # (T, S, N)
     done: jax.Array  # (N,)
-    paused: jax.Array  # (N,) reached `t_stop` before `t1`: resumes in the next window
+    paused: jax.Array  # (N,) reached `t_stop` before `t1`: resumes in the next round
     nonfinite: jax.Array  # (N,)
     nonfinite_time: jax.Array  # (N,)
     reset_failed: jax.Array  # (N,)
@@ -717,16 +718,16 @@ def simulate(
       first spike (all that a time-to-first-spike loss needs); their later
       spikes, counts and states are then not computed.
     - `windowed`: with `stop_after_first_spike`, run the network in rounds:
-      each earlier population advances for a few iterations of its loop (6
-      for neurons on their own clocks, 48 for a population on one clock;
+      each earlier population advances for a few iterations of its loop (9
+      for neurons on their own clocks, 72 for a population on one clock;
       twice as many each round after the third), the next one up to the time
       until which those spikes are all known, and so on; the rounds stop once
       the last population is done, so that earlier populations are not
       simulated to t1 (their spikes, counts and states then end there too).
       Pays off when an earlier population takes solver steps and the outputs
-      fire early (Izhikevich Yin-Yang net: forward 1.4x faster, EIF net
-      1.1x); each round costs a sort of the spike lists and a restart of every
-      loop (QIF net, outputs at 15 of 60 ms: 1.2x slower; EGRU net, where an
+      fire early (Izhikevich Yin-Yang net: forward 1.5x faster, EIF net
+      1.4x); each round costs a sort of the spike lists and a restart of every
+      loop (QIF net, outputs at 15 of 60 ms: 1.1x slower; EGRU net, where an
       output stays silent: 1.2x slower), and `value_and_grad` compiles about
       three times longer.  Ignored for networks of exact (linear) populations
       and with `save_at`.

@@ -172,7 +172,7 @@ def test_first_spike_windows_match_the_full_run_and_finite_differences(scale, re
     t1 = 40.0
     full = eqn.simulate(net, inputs, t1=t1, max_spikes=128)
     first = full.first_spikes[-1]
-    assert np.any(np.asarray(first) > t1 / 8), "an output must fire after the first windows"
+    assert np.any(np.asarray(first) > t1 / 8), "an output must fire after the first rounds"
     windowed = eqn.simulate(net, inputs, t1=t1, max_spikes=128, stop_after_first_spike=True, windowed=True)
     assert not bool(windowed.overflow) and not bool(full.overflow)
     np.testing.assert_array_equal(np.isinf(windowed.first_spikes[-1]), np.isinf(first))

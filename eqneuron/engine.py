@@ -301,9 +301,11 @@ _RANK_SORT = 512
 def _loop(cond, body, carry, budget: int, max_iterations=None):
     """A population's event loop: at most `budget` iterations, checkpointed for reverse mode.
 
-    With `max_iterations` (a traced number) it also stops after that many, and
-    the neurons not done are marked paused: the next call resumes them.
+    Neurons paused by an earlier call resume.  With `max_iterations` (a traced
+    number) it also stops after that many, and the neurons not done are
+    marked paused: the next call resumes them.
     """
+    carry = eqx.tree_at(lambda c: c.paused, carry, jnp.zeros_like(carry.paused))
     if max_iterations is None:
         return eqxi.while_loop(cond, body, carry, max_steps=budget, kind="checkpointed", checkpoints=min(budget, 64))
     i, c = eqxi.while_loop(
@@ -421,7 +423,7 @@ class _SharedLoop(_Loop):
                 paused=reached_stop & ~final_window,
             )
 
-        return _loop(lambda c: ~c.done & ~c.paused, body, eqx.tree_at(lambda c: c.paused, carry, jnp.asarray(False)), self.budget, max_iterations)
+        return _loop(lambda c: ~c.done & ~c.paused, body, carry, self.budget, max_iterations)
 
     def horizon(self, c: _Carry):
         """The time up to which all of the population's spikes are known."""
@@ -618,7 +620,7 @@ class _IndependentLoop(_Loop):
                 aux=aux,
             )
 
-        return _loop(lambda c: ~jnp.all(c.done | c.paused), body, eqx.tree_at(lambda c: c.paused, carry, jnp.zeros_like(carry.paused)), self.budget, max_iterations)
+        return _loop(lambda c: ~jnp.all(c.done | c.paused), body, carry, self.budget, max_iterations)
 
     def horizon(self, c: _IndependentCarry):
         """The time up to which all of the population's spikes are known: a neuron's
@@ -760,13 +762,20 @@ def simulate(
             loops.append(_IndependentLoop(pop, n_in, t1, max_spikes, save, config, last, budget))
         n_in = loops[-1].buffer
 
-    def run_all(carries, t_stop):
-        """Every population through `t_stop`, each driven by the spikes of the one before."""
+    def run_all(carries, t_stop, r=None):
+        """Every population through `t_stop`, each driven by the spikes of the one before.
+
+        In round `r` of a run in rounds, each earlier population runs at most its round's
+        iterations, and the next one only up to its horizon."""
         inputs, out = (times, channels, values), []
         for k, (loop, carry) in enumerate(zip(loops, carries)):
-            carry = loop.run(carry, *inputs, t_stop)
+            last = k + 1 == len(loops)
+            cap = None if r is None or last else jnp.minimum(loop.round * 2 ** jnp.maximum(r + 1 - _SHORT_ROUNDS, 0), loop.budget)
+            carry = loop.run(carry, *inputs, t_stop, cap)
             out.append(carry)
-            if k + 1 < len(loops):  # the last population's spikes drive nothing (`simulate` sorts them once)
+            if not last:  # the last population's spikes drive nothing (`simulate` sorts them once)
+                if r is not None:
+                    t_stop = jnp.minimum(t_stop, loop.horizon(carry))
                 spike_times, spike_ids = loop.spikes(carry)
                 inputs = (spike_times, jnp.maximum(spike_ids, 0), jnp.ones_like(spike_times))
         return out
@@ -784,17 +793,7 @@ def simulate(
 
         def round_(state):
             r, carries = state
-            inputs, t_stop, out = (times, channels, values), t1_, []
-            for k, (loop, carry) in enumerate(zip(loops, carries)):
-                last = k + 1 == len(loops)
-                cap = None if last else jnp.minimum(loop.round * 2 ** jnp.maximum(r + 1 - _SHORT_ROUNDS, 0), loop.budget)
-                carry = loop.run(carry, *inputs, t_stop, cap)
-                out.append(carry)
-                if not last:
-                    t_stop = jnp.minimum(t_stop, loop.horizon(carry))
-                    spike_times, spike_ids = loop.spikes(carry)
-                    inputs = (spike_times, jnp.maximum(spike_ids, 0), jnp.ones_like(spike_times))
-            return r + 1, out
+            return r + 1, run_all(carries, t1_, r)
 
         _, carries = eqxi.while_loop(
             lambda state: ~jnp.all(state[1][-1].done),

@@ -471,3 +471,18 @@ def test_prefix_count_and_block_lanes_match_numpy():
         np.testing.assert_array_equal(np.asarray(block.index)[: len(first)], first)
         np.testing.assert_array_equal(np.asarray(block.valid), np.arange(size) < len(first))
         np.testing.assert_array_equal(np.asarray(block.deferred), mask & ~np.isin(np.arange(n), first))
+
+
+@pytest.mark.parametrize("n", [272, 600])
+def test_spike_list_order_matches_a_stable_argsort(n):
+    """`_earliest` (a comparison count up to 512 slots, `top_k` beyond) against NumPy's stable sort, with ties and empty slots."""
+    from eqneuron.engine import _earliest
+
+    rng = np.random.default_rng(0)
+    times = np.round(rng.uniform(0, 10, n), 1).astype(np.float32)  # many ties
+    times[rng.random(n) < 0.3] = np.inf
+    order = np.asarray(_earliest(jnp.asarray(times), n))
+    expected = np.argsort(times, kind="stable")
+    np.testing.assert_array_equal(times[order], times[expected])
+    if n <= 512:  # the counting sort keeps equal times in list order
+        np.testing.assert_array_equal(order, expected)

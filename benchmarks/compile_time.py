@@ -10,7 +10,7 @@ import time
 from eqneuron._resources import models_dir
 from eqneuron.check import check
 from eqneuron.codegen import generate
-from eqneuron.parse import parse
+from eqneuron.lang import parse
 
 
 def measure(repeats: int = 5) -> dict[str, tuple[float, float, float]]:

@@ -12,7 +12,7 @@ import jax
 import numpy as np
 
 import eqneuron as eqn
-from eqneuron.simulate_cli import poisson_spikes
+from eqneuron.cli.simulate import poisson_spikes
 
 from .common import peak_rss_mb, timed
 

@@ -5,17 +5,18 @@ and generates JAX functions that one Diffrax-based event engine simulates in
 continuous time and differentiates exactly, through spike times.
 """
 
-from . import losses as losses
 from .engine import SimulationResult as SimulationResult
 from .engine import simulate as simulate
 from .errors import EqError as EqError
 from .errors import EqWarning as EqWarning
 from .model import CompiledModel as CompiledModel
 from .model import compile_model as compile_model
-from .model import zoo as zoo
 from .network import Network as Network
 from .network import Population as Population
 from .network import Spikes as Spikes
-from .patterns import izhikevich_pattern as izhikevich_pattern
+from .train import datasets as datasets
+from .train import losses as losses
+from .zoo import izhikevich_pattern as izhikevich_pattern
+from .zoo import zoo as zoo
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

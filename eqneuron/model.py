@@ -11,12 +11,13 @@ import numpy as np
 import sympy as sp
 
 from ._resources import models_dir
-from .analyse import integrator_name, linear_system
-from .check import _evaluate_defaults, check
-from .codegen import GeneratedFunctions, generate
+from .analysis import integrator_name, linear_system
+from .check import check
+from .codegen import GeneratedFunctions, generate, parameter_values
 from .errors import EqError, Source, Span, did_you_mean
 from .ir import ModelIR, symbol
-from .parse import parse
+from .lang import parse
+from .network import Population
 
 
 class _Static:
@@ -70,8 +71,6 @@ class CompiledModel(eqx.Module):
         dtype=None,
     ):
         """A population of `n_neurons` of this model receiving `in_size` input channels."""
-        from .network import Population
-
         return Population.create(
             self, n_neurons, in_size, key, recurrent, wmask, params, weights, dtype
         )
@@ -145,34 +144,6 @@ def _static_for(source: Source) -> _Static:
     return static
 
 
-def parameter_values(ir: ModelIR, overrides: dict | None = None) -> dict:
-    """Default parameter values (dependent defaults follow overridden parameters)."""
-    overrides = dict(overrides or {})
-    unknown = [k for k in overrides if k not in ir.parameters]
-    if unknown:
-        raise EqError(
-            f"`{unknown[0]}` is not a parameter of {ir.name}",
-            hint=did_you_mean(unknown[0], ir.parameters) or f"parameters: {', '.join(ir.parameters)}",
-        )
-    scalars = {k: v for k, v in overrides.items() if np.ndim(v) == 0}
-    symbolic = _evaluate_defaults(ir.parameters, {k: sp.Float(float(v)) for k, v in scalars.items()})
-    values = {}
-    for name in ir.parameters:
-        if name in overrides and np.ndim(overrides[name]) > 0:
-            values[name] = jnp.asarray(overrides[name])
-        else:
-            try:
-                values[name] = float(symbolic[symbol(name)])
-            except TypeError:
-                raise EqError(
-                    f"the default of `{name}` depends on a per-neuron parameter",
-                    ir.parameters[name].span,
-                    ir.source,
-                    hint=f"give `{name}` a value explicitly",
-                ) from None
-    return values
-
-
 def compile_model(source: str | Path, params: dict | None = None) -> CompiledModel:
     """Compile a zoo name, a path to a `.eq` file, or `.eq` source text.
 
@@ -183,15 +154,4 @@ def compile_model(source: str | Path, params: dict | None = None) -> CompiledMod
     return CompiledModel(static, parameter_values(static.ir, params))
 
 
-def zoo() -> dict[str, str]:
-    """Zoo model names and their one-line descriptions."""
-    from .parse import description_of
-
-    out = {}
-    for path in sorted(models_dir().glob("*.eq")):
-        description = description_of(path.read_text())
-        out[path.stem] = description.splitlines()[0] if description else ""
-    return out
-
-
-__all__ = ["CompiledModel", "compile_model", "zoo", "Span"]
+__all__ = ["CompiledModel", "compile_model"]

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .codegen import sample_weights
+from .codegen import parameter_values, sample_weights
 from .errors import EqError
-from .model import CompiledModel, parameter_values
+
+if TYPE_CHECKING:
+    from .model import CompiledModel
 
 
 def default_dtype():

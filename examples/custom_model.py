@@ -4,7 +4,7 @@ import jax
 import jax.numpy as jnp
 
 import eqneuron as eqn
-from eqneuron.training import TrainConfig, train
+from eqneuron.train.training import TrainConfig, train
 
 SOURCE = """
 # LIF with an adaptive threshold: every spike raises the threshold, which relaxes back.

@@ -5,7 +5,7 @@ accuracy with seed 0).  Training is not stable on every seed: `best.eqx` in
 the run directory keeps the epoch with the lowest training loss.
 """
 
-from eqneuron.training import TrainConfig, train
+from eqneuron.train.training import TrainConfig, train
 
 result = train(TrainConfig(task="xor", model="egru", epochs=100, lr=1e-3, seed=0, out="runs/xor_egru"))
 print(f"final test accuracy {result['test_acc']:.4f}")

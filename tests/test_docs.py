@@ -37,7 +37,7 @@ def test_every_function_and_builtin_is_documented():
 
 
 def test_every_block_keyword_is_documented():
-    from eqneuron.parse import BLOCK_KEYWORDS
+    from eqneuron.lang import BLOCK_KEYWORDS
 
     text = (DOCS / "language.md").read_text()
     for keyword in BLOCK_KEYWORDS:

@@ -68,7 +68,7 @@ def test_lif_silent_below_threshold():
 
 
 def test_exact_and_tsit5_agree_on_a_poisson_driven_population():
-    from eqneuron.simulate_cli import poisson_spikes
+    from eqneuron.cli.simulate import poisson_spikes
 
     model = eqn.compile_model("lif")
     pop = model.population(20, 10, key=jax.random.key(3))
@@ -459,7 +459,7 @@ def test_shared_clock_exact_path_matches_the_analytic_crossing():
 def test_prefix_count_and_block_lanes_match_numpy():
     """The matmul prefix count (<= 256 lanes) and cumsum (more) against numpy; a block
     holds the first `size` set lanes in lane order, as np.nonzero lists them."""
-    from eqneuron.lanes import Block, prefix_count
+    from eqneuron.engine.lanes import Block, prefix_count
 
     rng = np.random.default_rng(0)
     for n in (1, 7, 120, 256, 257, 1000):
@@ -476,7 +476,7 @@ def test_prefix_count_and_block_lanes_match_numpy():
 @pytest.mark.parametrize("n", [272, 600])
 def test_spike_list_order_matches_a_stable_argsort(n):
     """`_earliest` (a comparison count up to 512 slots, `top_k` beyond) against NumPy's stable sort, with ties and empty slots."""
-    from eqneuron.engine import _earliest
+    from eqneuron.engine.simulate import _earliest
 
     rng = np.random.default_rng(0)
     times = np.round(rng.uniform(0, 10, n), 1).astype(np.float32)  # many ties

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from eqneuron import datasets, losses
-from eqneuron.training import TrainConfig, load_checkpoint, train
+from eqneuron.train.training import TrainConfig, load_checkpoint, train
 
 
 def test_yinyang_class_geometry_matches_the_published_definition():
@@ -111,7 +111,7 @@ def test_short_yinyang_training_lowers_the_loss_and_checkpoints(tmp_path):
     assert (tmp_path / "run" / "checkpoint.eqx").exists() and (tmp_path / "run" / "curves.png").exists()
     _, net = load_checkpoint(tmp_path / "run")
     # the restored network predicts as well as the trained one
-    from eqneuron.training import accuracy, load_task, make_functions
+    from eqneuron.train.training import accuracy, load_task, make_functions
 
     _, test = load_task(config)
     _, predict = make_functions(config, test.duration)
@@ -126,7 +126,7 @@ def test_short_yinyang_training_lowers_the_loss_and_checkpoints(tmp_path):
 
 
 def test_shift_augmentation_translates_the_pixel_grid():
-    from eqneuron.training import _shift_images
+    from eqneuron.train.training import _shift_images
 
     class Fixed:  # shift down by one row, left by one column
         def integers(self, lo, hi, size):
@@ -143,7 +143,7 @@ def test_xor_egru_starts_active_and_the_state_loss_reaches_recurrent_weights():
     """Delayed XOR: the hidden EGRU fires, the readout's final state is the logit."""
 
     from eqneuron import simulate
-    from eqneuron.training import _batch_spikes, build_network, load_task, make_functions
+    from eqneuron.train.training import _batch_spikes, build_network, load_task, make_functions
 
     config = TrainConfig(task="xor", model="egru", train_size=64, test_size=8)
     data, _ = load_task(config)

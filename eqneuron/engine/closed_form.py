@@ -23,8 +23,8 @@ import jax
 import jax.numpy as jnp
 import sympy as sp
 
-from .codegen import lambdify
-from .ir import symbol
+from ..codegen.functions import lambdify
+from ..ir import symbol
 from .lanes import converge
 
 _H = sp.Symbol("h", real=True)

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import sympy as sp
 
-from . import syntax as S
-from .errors import EqError, Span, did_you_mean, warn_at
-from .ir import (
+from ..lang import syntax as S
+from ..errors import EqError, Span, did_you_mean, warn_at
+from ..ir import (
     FAN_IN,
     VALUE,
     InternalEvent,
@@ -627,7 +627,7 @@ class Checker:
         if len(crossing) != 1:
             return
         margin = sp.simplify(after.xreplace(crossing[0]))
-        defaults = _evaluate_defaults(model.parameters)
+        defaults = evaluate_defaults(model.parameters)
         try:
             value = float(margin.xreplace(defaults))
         except (TypeError, ValueError):
@@ -668,7 +668,7 @@ def _stem(filename: str) -> str:
     return Path(filename).stem if filename and not filename.startswith("<") else "model"
 
 
-def _evaluate_defaults(parameters: dict[str, Parameter], overrides=None) -> dict:
+def evaluate_defaults(parameters: dict[str, Parameter], overrides=None) -> dict:
     values = {}
     for name, p in parameters.items():
         if overrides and name in overrides:

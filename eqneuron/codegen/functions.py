@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 import sympy as sp
 
-from .ir import FAN_IN, VALUE, ModelIR, T, normal, pre_symbol, symbol, uniform
+from ..ir import FAN_IN, VALUE, ModelIR, T, normal, pre_symbol, symbol, uniform
 
 _JAX_FUNCTIONS = {
     "sigmoid": jax.nn.sigmoid,

@@ -37,7 +37,7 @@ import numpy as np
 import optimistix as optx
 
 from .lanes import prefix_count
-from .network import Network, Population, Spikes, default_dtype
+from ..network import Network, Population, Spikes, default_dtype
 
 
 @dataclass(frozen=True)
@@ -170,7 +170,7 @@ def make_per_neuron_advance(model, config: SolverConfig):
             return t, y, hit, aux
 
         return advance, (lambda t0, y0, p: None), 0
-    from .stepper import RKStepper
+    from .runge_kutta import RKStepper
 
     solver = segment.solver if isinstance(segment, DiffraxSegment) else None
     if config.method == "euler":
@@ -197,7 +197,7 @@ def make_shared_advance(model, config: SolverConfig):
             return t, y, hit, which, ~hit, aux
 
         return advance, None, 0
-    from .stepper import RKStepper
+    from .runge_kutta import RKStepper
 
     stepper = RKStepper(fn, config, segment.solver)
     return stepper.shared, 0.01, config.max_solver_steps
@@ -206,7 +206,7 @@ def make_shared_advance(model, config: SolverConfig):
 def make_segment(model, config: SolverConfig) -> _Segment:
     method = config.method
     if method in ("auto", "exact") and model.compiled.linear is not None:
-        from .exact import ExactSegment, exact_supported
+        from .closed_form import ExactSegment, exact_supported
 
         if exact_supported(model):
             return ExactSegment(model.fn, model.compiled, config)

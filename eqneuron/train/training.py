@@ -18,9 +18,10 @@ import numpy as np
 import optax
 
 from . import datasets, losses
-from .engine import simulate
-from .model import compile_model
-from .network import Network, Spikes
+from ..engine import simulate
+from ..model import compile_model
+from ..errors import EqError
+from ..network import Network, Spikes
 
 
 @dataclass
@@ -93,14 +94,14 @@ def load_task(config: TrainConfig):
         train, test = datasets.digits("train"), datasets.digits("test")
     elif config.task == "mnist":
         if not config.mnist_path:
-            raise SystemExit("the mnist task needs --mnist-path DIR with the IDX files")
+            raise EqError("the mnist task needs --mnist-path DIR with the IDX files")
         train = datasets.mnist(config.mnist_path, "train", limit=n_train)
         test = datasets.mnist(config.mnist_path, "test", limit=n_test)
     elif config.task == "xor":
         train = datasets.delayed_xor(n_train or 1000, seed=config.seed)
         test = datasets.delayed_xor(n_test or 200, seed=config.seed + 1000)
     else:
-        raise SystemExit(f"unknown task {config.task!r}; choose yinyang, digits, mnist or xor")
+        raise EqError(f"unknown task {config.task!r}; choose yinyang, digits, mnist or xor")
     if n_train and len(train) > n_train:
         train = train.subset(slice(0, n_train))
     if n_test and len(test) > n_test:
@@ -155,7 +156,7 @@ def _optimizer(config: TrainConfig, schedule):
 def loss_kind(config: TrainConfig) -> str:
     kind = config.loss or TASK_DEFAULTS[config.task].get("loss", "ttfs")
     if kind not in ("ttfs", "state"):
-        raise SystemExit(f"unknown loss {kind!r}; choose ttfs or state")
+        raise EqError(f"unknown loss {kind!r}; choose ttfs or state")
     return kind
 
 

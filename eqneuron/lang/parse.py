@@ -8,8 +8,8 @@ import lark
 from lark.indenter import Indenter
 
 from . import syntax as S
-from ._resources import grammar_path
-from .errors import EqError, Source, Span, did_you_mean
+from .._resources import grammar_path
+from ..errors import EqError, Source, Span, did_you_mean
 
 BLOCK_KEYWORDS = (
     "neuron",

@@ -9,7 +9,7 @@ def poisson_spikes(key, rate_hz: float, channels: int, duration: float, max_even
     """Independent Poisson trains on `channels` channels (times in ms), padded with inf."""
     import jax
 
-    from .network import Spikes
+    from ..network import Spikes
 
     expected = rate_hz * 1e-3 * duration * channels
     size = max_events or int(expected + 6 * np.sqrt(expected + 1) + 8)
@@ -28,8 +28,8 @@ def run_simulate(args) -> int:
         jax.config.update("jax_enable_x64", True)
     import jax.numpy as jnp
 
-    from .engine import simulate
-    from .model import compile_model
+    from ..engine import simulate
+    from ..model import compile_model
 
     overrides = {}
     for item in args.param:
@@ -42,7 +42,7 @@ def run_simulate(args) -> int:
     inputs, in_size = None, 0
     if args.current is not None:
         if args.bias_param not in model.params:
-            from .errors import EqError
+            from ..errors import EqError
 
             raise EqError(f"{model.name} has no parameter `{args.bias_param}` for --current; use --bias-param")
         pop_params[args.bias_param] = args.current

@@ -6,11 +6,11 @@ import argparse
 import sys
 import warnings
 
-from .errors import EqError, EqWarning
+from ..errors import EqError, EqWarning
 
 
 def _cmd_check(args) -> int:
-    from .model import compile_model
+    from ..model import compile_model
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", EqWarning)
@@ -22,7 +22,7 @@ def _cmd_check(args) -> int:
 
 
 def _cmd_zoo(args) -> int:
-    from .model import zoo
+    from ..zoo import zoo
 
     entries = zoo()
     width = max(map(len, entries), default=0)
@@ -32,25 +32,25 @@ def _cmd_zoo(args) -> int:
 
 
 def _cmd_simulate(args) -> int:
-    from .simulate_cli import run_simulate
+    from .simulate import run_simulate
 
     return run_simulate(args)
 
 
 def _cmd_gradcheck(args) -> int:
-    from .gradcheck import run_gradcheck
+    from ..train.gradcheck import run_gradcheck
 
     return run_gradcheck(args)
 
 
 def _cmd_train(args) -> int:
-    from .training import run_train_cli
+    from ..train.training import run_train_cli
 
     return run_train_cli(args)
 
 
 def _cmd_evaluate(args) -> int:
-    from .training import run_evaluate_cli
+    from ..train.training import run_evaluate_cli
 
     return run_evaluate_cli(args)
 

@@ -12,9 +12,9 @@ def run_gradcheck(args) -> int:
     import equinox as eqx
     import jax.numpy as jnp
 
-    from .engine import simulate
-    from .model import compile_model
-    from .network import Spikes
+    from ..engine import simulate
+    from ..model import compile_model
+    from ..network import Spikes
 
     model = compile_model(args.model)
     key = jax.random.key(args.seed)

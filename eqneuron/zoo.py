@@ -1,6 +1,9 @@
-"""Named parameter sets from the literature."""
+"""The model zoo: its models' names and descriptions, and named parameter sets from the literature."""
 
 from __future__ import annotations
+
+from ._resources import models_dir
+from .lang import description_of
 
 # Izhikevich (2003), Fig. 2: (a, b, c, d).
 IZHIKEVICH_PATTERNS = {
@@ -20,3 +23,12 @@ def izhikevich_pattern(name: str) -> dict:
         return dict(IZHIKEVICH_PATTERNS[name])
     except KeyError:
         raise KeyError(f"unknown pattern {name!r}; known: {', '.join(IZHIKEVICH_PATTERNS)}") from None
+
+
+def zoo() -> dict[str, str]:
+    """Zoo model names and their one-line descriptions."""
+    out = {}
+    for path in sorted(models_dir().glob("*.eq")):
+        description = description_of(path.read_text())
+        out[path.stem] = description.splitlines()[0] if description else ""
+    return out

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from .ir import ModelIR, T, symbol
+from ..ir import ModelIR, T, symbol
 
 
 @dataclass(frozen=True)

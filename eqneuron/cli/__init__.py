@@ -1,0 +1,3 @@
+"""The `eqneuron` command line."""
+
+from .main import main as main

@@ -1,0 +1,7 @@
+"""Stage 4: model IR and its analysis → JAX callables (vector field, condition, reset, jumps)."""
+
+from .functions import GeneratedFunctions as GeneratedFunctions
+from .functions import generate as generate
+from .functions import lambdify as lambdify
+from .functions import sample_weights as sample_weights
+from .params import parameter_values as parameter_values

@@ -1,0 +1,5 @@
+"""Stage 1: `.eq` text → syntax tree (Lark grammar, indentation, located syntax errors)."""
+
+from .parse import BLOCK_KEYWORDS as BLOCK_KEYWORDS
+from .parse import description_of as description_of
+from .parse import parse as parse

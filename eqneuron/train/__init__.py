@@ -1,0 +1,4 @@
+"""Training: losses, data sets, the training loop and gradient checks."""
+
+from . import datasets as datasets
+from . import losses as losses

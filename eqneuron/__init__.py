@@ -5,6 +5,7 @@ and generates JAX functions that one Diffrax-based event engine simulates in
 continuous time and differentiates exactly, through spike times.
 """
 
+from .engine import RESULTS as RESULTS
 from .engine import SimulationResult as SimulationResult
 from .engine import simulate as simulate
 from .errors import EqError as EqError

@@ -6,33 +6,37 @@ import hashlib
 from pathlib import Path
 
 import equinox as eqx
-import jax.numpy as jnp
 import numpy as np
 import sympy as sp
 
 from ._resources import models_dir
-from .analysis import integrator_name, linear_system
+from .analysis import Analysis, ClosedForm, analyse
 from .check import check
-from .codegen import GeneratedFunctions, generate, parameter_values
+from .codegen import ClosedFormFunctions, GeneratedFunctions, generate, generate_closed_form, parameter_values
 from .errors import EqError, Source, Span, did_you_mean
-from .ir import ModelIR, symbol
+from .ir import ModelIR
 from .lang import parse
 from .network import Population
 
 
-class _Static:
-    """Compile-time artefacts: hashed by identity, shared by equal sources via the cache."""
+class Compiled:
+    """What compilation produced: the IR, its analysis and the generated JAX functions.
 
-    def __init__(self, ir: ModelIR, functions: GeneratedFunctions):
+    A static (hashed by identity) part of `CompiledModel`; equal sources share
+    one instance through the in-memory cache, so `jit` does not retrace.
+    """
+
+    def __init__(self, ir: ModelIR, analysis: Analysis, functions: GeneratedFunctions, closed_form: ClosedFormFunctions | None):
         self.ir = ir
+        self.analysis = analysis
         self.functions = functions
-        self.linear = linear_system(ir)
+        self.closed_form = closed_form
 
 
 class CompiledModel(eqx.Module):
     """A checked neuron model with its generated JAX functions and parameter values."""
 
-    compiled: _Static = eqx.field(static=True)
+    compiled: Compiled = eqx.field(static=True)
     params: dict
 
     @property
@@ -57,7 +61,8 @@ class CompiledModel(eqx.Module):
 
     @property
     def integrator(self) -> str:
-        return integrator_name(self.ir)
+        """The integrator `simulate(method="auto")` uses, and why."""
+        return self.compiled.analysis.integrator.description
 
     def population(
         self,
@@ -110,7 +115,7 @@ def describe(model: CompiledModel) -> str:
     return "\n".join(lines)
 
 
-_CACHE: dict[str, _Static] = {}
+_CACHE: dict[str, Compiled] = {}
 
 
 def _read_source(source: str | Path) -> Source:
@@ -134,14 +139,16 @@ def _read_source(source: str | Path) -> Source:
     )
 
 
-def _static_for(source: Source) -> _Static:
-    key = hashlib.sha256(f"{source.filename}\0{source.text}".encode()).hexdigest()
-    static = _CACHE.get(key)
-    if static is None:
-        ir = check(parse(source.text, source.filename))
-        static = _Static(ir, generate(ir))
-        _CACHE[key] = static
-    return static
+def _compile(source: Source) -> Compiled:
+    """The pipeline: parse → check → analyse → generate."""
+    syntax = parse(source.text, source.filename)
+    ir = check(syntax)
+    analysis = analyse(ir)
+    functions = generate(ir)
+    closed_form = None
+    if isinstance(analysis.closed_form, ClosedForm):
+        closed_form = generate_closed_form(ir, analysis.closed_form)
+    return Compiled(ir, analysis, functions, closed_form)
 
 
 def compile_model(source: str | Path, params: dict | None = None) -> CompiledModel:
@@ -150,8 +157,12 @@ def compile_model(source: str | Path, params: dict | None = None) -> CompiledMod
     Compilation is cached by content: compiling the same text twice returns
     models that share their generated functions, so `jit` does not retrace.
     """
-    static = _static_for(_read_source(source))
-    return CompiledModel(static, parameter_values(static.ir, params))
+    source = _read_source(source)
+    key = hashlib.sha256(f"{source.filename}\0{source.text}".encode("utf-8", "surrogatepass")).hexdigest()
+    if key not in _CACHE:
+        _CACHE[key] = _compile(source)
+    compiled = _CACHE[key]
+    return CompiledModel(compiled, parameter_values(compiled.ir, params))
 
 
 __all__ = ["CompiledModel", "compile_model"]

@@ -476,7 +476,7 @@ def test_prefix_count_and_block_lanes_match_numpy():
 @pytest.mark.parametrize("n", [272, 600])
 def test_spike_list_order_matches_a_stable_argsort(n):
     """`_earliest` (a comparison count up to 512 slots, `top_k` beyond) against NumPy's stable sort, with ties and empty slots."""
-    from eqneuron.engine.simulate import _earliest
+    from eqneuron.engine.lanes import earliest as _earliest
 
     rng = np.random.default_rng(0)
     times = np.round(rng.uniform(0, 10, n), 1).astype(np.float32)  # many ties

@@ -1,5 +1,40 @@
-"""Stage 3: model IR → what the engine needs to know (linearity, closed forms as SymPy data, the integrator)."""
+"""Stage 3: model IR → what the engine needs to know, as SymPy data.
 
+Linearity of the free dynamics, the closed-form solution where one exists,
+and the one decision of which integrator the model gets.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..ir import ModelIR
+from . import cache
+from .closed_form import ClosedForm as ClosedForm
+from .closed_form import Form as Form
+from .closed_form import NoClosedForm as NoClosedForm
+from .closed_form import derive_closed_form
+from .integrator import IntegratorChoice as IntegratorChoice
+from .integrator import choose_integrator as choose_integrator
 from .linear import LinearSystem as LinearSystem
-from .linear import integrator_name as integrator_name
 from .linear import linear_system as linear_system
+
+
+@dataclass(frozen=True)
+class Analysis:
+    linear: LinearSystem | None
+    closed_form: ClosedForm | NoClosedForm
+    integrator: IntegratorChoice
+
+
+def analyse(ir: ModelIR) -> Analysis:
+    """Linearity, closed form and integrator of a checked model (cached on disk by its source)."""
+    key = cache.content_key(ir.source.text if ir.source is not None else repr(ir))
+    cached = cache.load(key)
+    if isinstance(cached, Analysis):
+        return cached
+    linear = linear_system(ir)
+    closed_form = derive_closed_form(ir, linear)
+    result = Analysis(linear, closed_form, choose_integrator(closed_form))
+    cache.store(key, result)
+    return result

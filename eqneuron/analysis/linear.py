@@ -46,7 +46,3 @@ def _is_constant(expr: sp.Expr) -> bool:
     return not expr.has(sp.Function) or all(
         not isinstance(f, sp.core.function.AppliedUndef) for f in expr.atoms(sp.Function)
     )
-
-
-def integrator_name(model: ModelIR) -> str:
-    return "exact (linear propagator)" if linear_system(model) is not None else "adaptive (Diffrax Tsit5)"

@@ -5,3 +5,5 @@ from .functions import generate as generate
 from .functions import lambdify as lambdify
 from .functions import sample_weights as sample_weights
 from .params import parameter_values as parameter_values
+from .closed_form import ClosedFormFunctions as ClosedFormFunctions
+from .closed_form import generate_closed_form as generate_closed_form

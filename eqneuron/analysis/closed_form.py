@@ -1,0 +1,135 @@
+"""Closed-form solutions of linear constant-coefficient dynamics, as SymPy data.
+
+For dy/dt = A y + b the free dynamics over a segment of length h are
+y(h) = expm(A h) y0 + (integral term).  Along it the spike condition is a
+function g(h) of the segment's start state; when g has at most one extremum
+(sums of two decaying exponentials, as LIF with an exponential synapse),
+whether and when g crosses zero in a segment is decidable: the engine
+brackets the first crossing with the extremum and refines it by Newton's
+method.  This module only derives the expressions (as ode-toolbox returns
+propagators as data); `eqneuron.codegen` turns them into JAX functions.
+
+A removable singularity (e.g. `tmem == tsyn`, where the general solution
+divides by `tmem - tsyn`) gets its own limit expression: the *degenerate*
+form, selected at run time when the vanishing factor is near zero.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sympy as sp
+
+from ..ir import ModelIR, symbol
+from .linear import LinearSystem
+
+H = sp.Symbol("h", real=True)  # time since the segment's start
+
+# the closed form is derived for at most this many states (expm of larger
+# symbolic matrices takes SymPy minutes)
+MAX_STATES = 4
+
+
+@dataclass(frozen=True)
+class Form:
+    """One regime's expressions, functions of (h, *states, *parameters)."""
+
+    state: tuple[sp.Expr, ...]  # y(h)
+    condition: sp.Expr  # g(y(h))
+    slope: sp.Expr  # dg/dh
+    extremum: sp.Expr | None  # the h where dg/dh = 0 (of states and parameters), None if g is monotone
+
+
+@dataclass(frozen=True)
+class ClosedForm:
+    general: Form
+    degenerate: Form | None  # the limit where `vanishing` is zero
+    vanishing: sp.Expr | None  # a factor of the parameters that vanishes in the degenerate regime
+    perturbed: str | None  # the parameter nudged to keep the general form finite there
+
+
+@dataclass(frozen=True)
+class NoClosedForm:
+    """Why the closed form does not apply (shown by `repr(model)` and `eqneuron check`)."""
+
+    reason: str
+
+
+def derive_closed_form(ir: ModelIR, linear: LinearSystem | None) -> ClosedForm | NoClosedForm:
+    """The closed form of the free dynamics and the spike condition along it."""
+    if linear is None:
+        return NoClosedForm("the free dynamics are not linear with constant coefficients")
+    if ir.events:
+        return NoClosedForm("the model has internal events")
+    if len(ir.states) > MAX_STATES:
+        return NoClosedForm(f"more than {MAX_STATES} states")
+    states = [symbol(n) for n in ir.states]
+    params = [symbol(n) for n in ir.parameters]
+    g = ir.threshold
+    if not _linear_in(g, states):
+        return NoClosedForm("the threshold is not linear in the states")
+    y_of_h = _propagate(ir, linear)
+    vanishing = set()
+    for e in y_of_h:
+        for factor, _ in sp.factor_list(sp.denom(sp.together(e)))[1]:
+            if factor.has(H) or not factor.free_symbols or factor.is_Symbol:
+                continue  # a single time constant in a denominator: assumed non-zero
+            vanishing.add(factor)
+    if len(vanishing) > 1:
+        return NoClosedForm("the solution has more than one removable singularity")
+    general = _form(g, y_of_h, states)
+    if general is None:
+        return NoClosedForm("the threshold along the solution has more than one extremum")
+    if not vanishing:
+        return ClosedForm(general, None, None, None)
+    (factor,) = vanishing
+    perturbed = sorted(factor.free_symbols & set(params), key=str)[-1]
+    solutions = sp.solve(factor, perturbed)
+    if len(solutions) != 1:
+        return NoClosedForm("the solution's singularity has no unique limit")
+    y_deg = [_tidy(sp.limit(e, perturbed, solutions[0])) for e in y_of_h]
+    degenerate = _form(g, y_deg, states)
+    if degenerate is None:
+        return NoClosedForm("the threshold along the degenerate solution has more than one extremum")
+    return ClosedForm(general, degenerate, factor, perturbed.name)
+
+
+def _linear_in(g: sp.Expr, states) -> bool:
+    if not g.free_symbols & set(states):
+        return False
+    try:
+        return sp.Poly(g, *states).total_degree() <= 1
+    except sp.PolynomialError:
+        return False
+
+
+def _propagate(ir: ModelIR, linear: LinearSystem) -> list[sp.Expr]:
+    """y(h) from y0: the exponential of the augmented matrix [[A, b], [0, 0]]."""
+    states = [symbol(n) for n in ir.states]
+    n = len(states)
+    M = sp.zeros(n + 1, n + 1)
+    M[:n, :n] = linear.A
+    M[:n, n] = linear.b
+    E = (M * H).exp()
+    y = E[:n, :n] * sp.Matrix(states) + E[:n, n]
+    return [_tidy(e) for e in y]
+
+
+def _tidy(expr: sp.Expr) -> sp.Expr:
+    """Write every exponential as a decaying one (no exp(+h/tau) overflow)."""
+    expr = sp.expand(sp.powsimp(sp.expand(expr)))
+    terms = [sp.powsimp(sp.factor_terms(sp.together(term)), combine="exp") for term in sp.Add.make_args(expr)]
+    return sp.Add(*terms)
+
+
+def _form(g: sp.Expr, y_of_h, states) -> Form | None:
+    """The condition along y(h), its slope and its single extremum; None with several extrema."""
+    along = g.xreplace(dict(zip(states, y_of_h)))
+    slope = sp.diff(along, H)
+    try:
+        roots = sp.solve(slope, H)
+    except (NotImplementedError, ValueError):
+        return None
+    if len(roots) > 1:
+        return None
+    return Form(tuple(y_of_h), along, slope, roots[0] if roots else None)

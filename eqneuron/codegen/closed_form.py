@@ -1,0 +1,49 @@
+"""JAX functions of a model's closed-form solution (from `eqneuron.analysis.closed_form`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ..analysis.closed_form import H, ClosedForm, Form
+from ..ir import ModelIR, symbol
+from .functions import lambdify
+
+
+@dataclass(frozen=True)
+class FormFunctions:
+    """One regime; each function takes (h, *states, *parameters) and returns a tuple."""
+
+    state: Callable  # -> y(h)
+    condition: Callable  # -> (g(h), g'(h))
+    extremum: Callable | None  # (*states, *parameters) -> (h_ext,); None: g is monotone
+
+
+@dataclass(frozen=True)
+class ClosedFormFunctions:
+    general: FormFunctions
+    degenerate: FormFunctions | None
+    vanishing: Callable | None  # (*parameters) -> (factor,)
+    perturbed: str | None
+
+
+def generate_closed_form(ir: ModelIR, closed_form: ClosedForm) -> ClosedFormFunctions:
+    states = [symbol(n) for n in ir.states]
+    params = [symbol(n) for n in ir.parameters]
+
+    def functions(form: Form | None) -> FormFunctions | None:
+        if form is None:
+            return None
+        args = [H, *states, *params]
+        return FormFunctions(
+            state=lambdify(args, form.state),
+            condition=lambdify(args, [form.condition, form.slope]),
+            extremum=None if form.extremum is None else lambdify([*states, *params], [form.extremum]),
+        )
+
+    return ClosedFormFunctions(
+        general=functions(closed_form.general),
+        degenerate=functions(closed_form.degenerate),
+        vanishing=None if closed_form.vanishing is None else lambdify(params, [closed_form.vanishing]),
+        perturbed=closed_form.perturbed,
+    )

@@ -1,0 +1,285 @@
+"""The population loop: one event loop for every clock and integrator.
+
+Each iteration advances the free dynamics from the current time to the next
+*scheduled* event (input spike, save point or the stop time), stopping early
+at the first upward zero crossing of an armed neuron's spike condition.
+Then the events at that time are applied:
+
+* spikes: the firing neurons' reset and (in a recurrent population) their
+  targets' jumps, all computed from the values just before the event;
+* an input spike: the `on_input` jump with the row `W[N + channel, :]`;
+* a save point: the state is recorded.
+
+A neuron is *armed* while its condition is below zero; it can fire only
+when armed, and re-arms when its condition falls below zero again.  A jump
+that lifts an armed neuron above threshold makes it fire at once
+(zero-length segment), so simultaneous spikes are all emitted at the same
+time.  Arrays indexed by *lanes* have the clock's shape (`clocks.py`).
+
+The loop can stop at an intermediate time `t_stop` and resume later
+(`start`, `run`, `spikes`, `finish`), so that a network can run in rounds.
+It is a checkpointed bounded while loop: reverse mode works with memory that
+does not grow with the number of iterations.
+"""
+
+from __future__ import annotations
+
+import equinox as eqx
+import equinox.internal as eqxi
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Bool, Float, Int, PyTree
+
+from ..network import Population
+from .clocks import AbstractClock
+from .integrator import AbstractIntegrator
+from .lanes import earliest
+from .result import PopulationOutcome
+
+
+class LoopState(eqx.Module):
+    t: Float[Array, "*lanes"]
+    y: Float[Array, "states neurons"]
+    g: Float[Array, " neurons"]  # spike condition at (t, y): each iteration evaluates it once
+    armed: Bool[Array, " neurons"]
+    input_index: Int[Array, "*lanes"]
+    save_index: Int[Array, "*lanes"]
+    saved: Float[Array, "saves states neurons"]
+    spike_times: Float[Array, " buffer"]  # in the order written
+    spike_ids: Int[Array, " buffer"]
+    n_written: Int[Array, ""]  # spikes so far (may exceed the buffer: overflow)
+    n_spikes: Int[Array, " neurons"]
+    done: Bool[Array, "*lanes"]
+    paused: Bool[Array, "*lanes"]  # reached `t_stop` before `t1`: resumes in the next round
+    nonfinite: Bool[Array, " neurons"]
+    nonfinite_time: Float[Array, " neurons"]
+    reset_failed: Bool[Array, " neurons"]
+    aux: PyTree  # the integrator's state
+
+
+class PopulationLoop:
+    """The event loop of one population (set up at trace time)."""
+
+    def __init__(
+        self,
+        pop: Population,
+        clock: AbstractClock,
+        integrator: AbstractIntegrator,
+        *,
+        n_inputs: int,
+        t1,
+        save_at,
+        max_spikes: int,
+        spikes_per_neuron: int,
+        max_solver_steps: int,
+        stop_after_first_spike: bool,
+        dtype,
+    ):
+        self.pop, self.clock, self.integrator = pop, clock, integrator
+        self.fn = pop.model.fn
+        self.dtype = dtype
+        self.p = pop.parameter_values()
+        self.weights = pop.effective_weights()
+        self.n_inputs = n_inputs
+        self.n_save = 0 if save_at is None else save_at.shape[0]
+        self.save_times = jnp.full((1,), jnp.inf, dtype) if save_at is None else save_at
+        self.t1 = jnp.asarray(t1, dtype)
+        self.stop_after_first_spike = stop_after_first_spike
+        self.spikes_per_neuron = spikes_per_neuron
+        # no more slots than the neurons can fill: every iteration of a vmapped loop copies the
+        # whole list (a readout stopping at its first spikes needs one slot per neuron)
+        per_neuron = 1 if stop_after_first_spike else spikes_per_neuron
+        self.buffer = min(max_spikes, pop.n_neurons * per_neuron)
+        steps = max_solver_steps if integrator.takes_steps else 0
+        lanes_spikes = spikes_per_neuron if clock.lanes(pop.n_neurons) else max_spikes
+        self.budget = n_inputs + self.n_save + lanes_spikes + 2 + steps
+        self.takes_steps = integrator.takes_steps
+
+    @property
+    def round(self) -> int:
+        return self.clock.round
+
+    def start(self) -> LoopState:
+        fn, dtype, n = self.fn, self.dtype, self.pop.n_neurons
+        lanes = self.clock.lanes(n)
+        y = fn.initial_state(self.p, n, dtype)
+        t = jnp.zeros(lanes, dtype)
+        g = fn.spike_condition(t, y, self.p)
+        return LoopState(
+            t=t,
+            y=y,
+            g=g,
+            armed=g < 0,
+            input_index=jnp.zeros(lanes, jnp.int32),
+            save_index=jnp.zeros(lanes, jnp.int32),
+            saved=jnp.zeros((max(self.n_save, 1), *y.shape), dtype),
+            spike_times=jnp.full((self.buffer,), jnp.inf, dtype),
+            spike_ids=jnp.full((self.buffer,), -1, jnp.int32),
+            n_written=jnp.asarray(0),
+            n_spikes=jnp.zeros((n,), jnp.int32),
+            done=jnp.zeros(lanes, bool),
+            paused=jnp.zeros(lanes, bool),
+            nonfinite=jnp.zeros((n,), bool),
+            nonfinite_time=jnp.full((n,), jnp.inf, dtype),
+            reset_failed=jnp.zeros((n,), bool),
+            aux=self.integrator.init(t, y, self.p),
+        )
+
+    def run(self, c: LoopState, in_times, in_channels, in_values, t_stop, max_iterations=None) -> LoopState:
+        """Every event up to `t_stop` (at most `max_iterations` iterations, when given)."""
+        fn, p, weights, clock, integrator = self.fn, self.p, self.weights, self.clock, self.integrator
+        n, n_inputs, n_save, save_times = self.pop.n_neurons, self.n_inputs, self.n_save, self.save_times
+        in_size, recurrent = self.pop.in_size, self.pop.recurrent
+        final_window = t_stop >= self.t1
+        neurons = jnp.arange(n)
+        buffer = self.buffer
+
+        def schedule(c: LoopState):
+            """Each lane's next input (time, channel, value), save point, and the time it
+            advances to (its own time when finished or paused)."""
+            k = jnp.minimum(c.input_index, n_inputs - 1)
+            t_in = jnp.where(c.input_index < n_inputs, in_times[k], jnp.inf)
+            s = jnp.minimum(c.save_index, save_times.shape[0] - 1)
+            t_save = jnp.where(c.save_index < n_save, save_times[s], jnp.inf)
+            still = c.done | c.paused
+            t_end = jnp.where(still, c.t, jnp.minimum(jnp.minimum(t_in, t_save), t_stop))
+            return t_in, in_channels[k], in_values[k], s, t_save, still, t_end
+
+        def scheduled_events(c, t, y, reached, t_in, channel, value, s, t_save, t_end):
+            """The input spike or save point that a lane has reached at `t_end`."""
+            is_input = reached & (t_in <= t_end) & jnp.isfinite(t_in)
+            if in_size:
+                rows = {name: w[n + channel, neurons] for name, w in weights.items()}
+                y = y + jnp.where(is_input[None], fn.input_jump(t, y, p, value, rows), 0.0)
+            is_save = reached & ~is_input & (t_save <= t_end) & jnp.isfinite(t_save)
+            saved = c.saved
+            if n_save:
+                slot = jnp.where(is_save, s, c.saved.shape[0])  # out of range: dropped
+                saved = c.saved.at[slot, :, neurons].set(y.T, mode="drop")
+            return y, is_input, is_save, saved
+
+        def free(c: LoopState) -> LoopState:
+            """An event-free solver step and the input or save point it reaches; no spikes.
+
+            A loop iteration (spike location, reset, spike list) costs far more
+            than a solver step, while a neuron usually takes several steps (and
+            sees several inputs) between two of its spikes.  A neuron whose
+            step would hold a crossing, or that is above threshold, waits.
+            """
+            t_in, channel, value, s, t_save, still, t_end = schedule(c)
+            waiting = still | (c.armed & (c.g >= 0))
+            t_end = jnp.where(waiting, c.t, t_end)
+            t, y, g, aux = integrator.free_step(c.t, c.y, c.g, t_end, p, c.armed, c.aux)
+            reached = ~waiting & (t >= t_end)
+            y, is_input, is_save, saved = scheduled_events(c, t, y, reached, t_in, channel, value, s, t_save, t_end)
+            g = jnp.where(is_input, fn.spike_condition(t, y, p), g)
+            return eqx.tree_at(
+                lambda c: (c.t, c.y, c.g, c.aux, c.armed, c.input_index, c.save_index, c.saved, c.paused),
+                c,
+                (t, y, g, aux, c.armed | (g < 0), c.input_index + is_input, c.save_index + is_save, saved,
+                 c.paused | (reached & ~is_input & ~is_save & ~final_window)),
+            )
+
+        def body(c: LoopState) -> LoopState:
+            for _ in range(clock.free_steps(integrator)):
+                c = free(c)
+            t_in, channel, value, s, t_save, still, t_end = schedule(c)
+            step = clock.advance(integrator, c.t, c.y, c.g, c.armed, t_end, p, still, c.aux)
+            t, y, fired = step.t, step.y, step.fired
+
+            # spikes: reset, and the recurrent targets' jumps (one spike per iteration on a shared clock)
+            y_spike = fn.apply_reset(t, y, p, fired)
+            if recurrent:
+                which = jnp.argmax(fired)
+                rows = {k: w[which] for k, w in weights.items()}
+                p_pre = {k: (v[which] if jnp.ndim(v) else v) for k, v in p.items()}
+                y_spike = y_spike + fn.spike_jump(t, y, p, y[:, which], p_pre, rows)
+            spiking = clock.any(fired)
+
+            y_input, is_input, is_save, saved = scheduled_events(c, t, y, step.reached, t_in, channel, value, s, t_save, t_end)
+            y_next = jnp.where(spiking[None], y_spike, y_input)
+            # one evaluation of the condition after the events re-arms every neuron below zero
+            g_next = fn.spike_condition(t, y_next, p)
+            still_above = fired & (g_next >= 0)  # the reset left the condition satisfied
+            armed = jnp.where(fired, ~still_above, c.armed | (g_next < 0))
+            slot = clock.spike_slots(fired, c.n_written, buffer)
+            n_spikes = c.n_spikes + fired
+            bad = ~jnp.all(jnp.isfinite(y_next), axis=0) & ~still
+            reached_stop = step.reached & ~is_input & ~is_save
+            return LoopState(
+                t=t,
+                y=y_next,
+                g=g_next,
+                armed=armed,
+                input_index=c.input_index + is_input,
+                save_index=c.save_index + is_save,
+                saved=saved,
+                spike_times=c.spike_times.at[slot].set(jnp.broadcast_to(t, fired.shape), mode="drop"),
+                spike_ids=c.spike_ids.at[slot].set(neurons.astype(jnp.int32), mode="drop"),
+                n_written=c.n_written + jnp.sum(fired),
+                n_spikes=n_spikes,
+                done=c.done
+                | (reached_stop & final_window)
+                | clock.any(bad)
+                | (self.stop_after_first_spike & clock.all(n_spikes > 0)),
+                paused=c.paused | (reached_stop & ~final_window),
+                nonfinite=c.nonfinite | bad,
+                nonfinite_time=jnp.where(bad & ~c.nonfinite, t, c.nonfinite_time),
+                reset_failed=c.reset_failed | still_above,
+                aux=step.aux,
+            )
+
+        return _loop(lambda c: ~jnp.all(c.done | c.paused), body, c, self.budget, max_iterations)
+
+    def horizon(self, c: LoopState):
+        """The time up to which all of the population's spikes are known: a neuron's
+        next spike comes no earlier than its own time."""
+        return jnp.min(jnp.where(c.done, jnp.inf, c.t))
+
+    def spikes(self, c: LoopState):
+        """The spikes so far, in time order (equal times: in the order written)."""
+        if self.clock.spikes_in_time_order:
+            return c.spike_times, c.spike_ids
+        order = earliest(c.spike_times, self.buffer)
+        return c.spike_times[order], c.spike_ids[order]
+
+    def finish(self, c: LoopState) -> PopulationOutcome:
+        spike_budget = (c.n_written > self.buffer) | jnp.any(c.n_spikes > self.spikes_per_neuron)
+        bad = jnp.any(c.nonfinite)
+        states = None
+        if self.n_save:
+            states = {name: c.saved[:, k, :] for k, name in enumerate(self.fn.states)}
+        return PopulationOutcome(
+            spike_times=c.spike_times,
+            spike_ids=c.spike_ids,
+            n_spikes=c.n_written,
+            spike_budget=spike_budget,
+            step_budget=~jnp.all(c.done | c.paused) & ~spike_budget,
+            nonfinite=bad,
+            nonfinite_time=jnp.min(c.nonfinite_time),
+            nonfinite_neuron=jnp.where(bad, jnp.argmin(c.nonfinite_time), -1),
+            reset_failed=jnp.any(c.reset_failed),
+            states=states,
+        )
+
+
+def _loop(cond, body, carry: LoopState, budget: int, max_iterations=None) -> LoopState:
+    """At most `budget` iterations, checkpointed for reverse mode.
+
+    Lanes paused by an earlier call resume.  With `max_iterations` (a traced
+    number) it also stops after that many, and the lanes not done are
+    marked paused: the next call resumes them.
+    """
+    carry = eqx.tree_at(lambda c: c.paused, carry, jnp.zeros_like(carry.paused))
+    checkpoints = min(budget, 64)
+    if max_iterations is None:
+        return eqxi.while_loop(cond, body, carry, max_steps=budget, kind="checkpointed", checkpoints=checkpoints)
+    i, c = eqxi.while_loop(
+        lambda s: cond(s[1]) & (s[0] < max_iterations),
+        lambda s: (s[0] + 1, body(s[1])),
+        (jnp.asarray(0), carry),
+        max_steps=budget,
+        kind="checkpointed",
+        checkpoints=checkpoints,
+    )
+    return eqx.tree_at(lambda c: c.paused, c, c.paused | ((i >= max_iterations) & ~c.done))

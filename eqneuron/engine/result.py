@@ -1,0 +1,99 @@
+"""What a simulation returns, and its outcome codes (in the spirit of Diffrax's `RESULTS`)."""
+
+from __future__ import annotations
+
+import warnings
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, Bool, Float, Int
+
+
+class RESULTS(eqx.Enumeration):
+    """A population's outcome; the first that applies, in this order of severity."""
+
+    ok = ""
+    non_finite = "a state became NaN or infinite (or the step size collapsed): see `nonfinite_neuron`, `nonfinite_time`"
+    step_budget = "the event loop ran out of iterations before t1: raise `max_solver_steps`"
+    spike_budget = "more spikes than the buffers hold: raise `max_spikes` (or `max_spikes_per_neuron`)"
+    reset_failed = "a reset left the threshold condition satisfied; that neuron was not re-armed"
+
+
+class PopulationOutcome(eqx.Module):
+    """One population's summary after its loop."""
+
+    spike_times: Float[Array, " buffer"]  # in the order written
+    spike_ids: Int[Array, " buffer"]  # local neuron ids, -1 in empty slots
+    n_spikes: Int[Array, ""]
+    spike_budget: Bool[Array, ""]
+    step_budget: Bool[Array, ""]
+    nonfinite: Bool[Array, ""]
+    nonfinite_time: Float[Array, ""]
+    nonfinite_neuron: Int[Array, ""]  # local id, -1 if none
+    reset_failed: Bool[Array, ""]
+    states: dict | None  # state name -> (len(save_at), neurons)
+
+    @property
+    def result(self) -> RESULTS:
+        code = RESULTS.where(self.reset_failed, RESULTS.reset_failed, RESULTS.ok)
+        code = RESULTS.where(self.spike_budget, RESULTS.spike_budget, code)
+        code = RESULTS.where(self.step_budget, RESULTS.step_budget, code)
+        return RESULTS.where(self.nonfinite, RESULTS.non_finite, code)
+
+
+class SimulationResult(eqx.Module):
+    """What `simulate` returns.  Spike arrays are padded with `inf` / `-1`."""
+
+    spike_times: Float[Array, " max_spikes"]  # in time order
+    spike_neurons: Int[Array, " max_spikes"]  # global neuron ids
+    n_spikes: Int[Array, ""]  # all spikes, also those beyond max_spikes (see `overflow`)
+    overflow: Bool[Array, ""]  # a spike or step budget was too small: results after it are incomplete
+    counts: list  # per population: spikes per neuron, (N_k,)
+    first_spikes: list  # per population: first spike time per neuron, (N_k,), inf where silent
+    states: list  # per population: state name -> (len(save_at), N_k), or None
+    results: list  # per population: a `RESULTS` code
+    nonfinite: Bool[Array, ""]
+    nonfinite_time: Float[Array, ""]
+    nonfinite_neuron: Int[Array, ""]  # global id, -1 if none
+    reset_failed: Bool[Array, ""]
+    n_neurons: int = eqx.field(static=True)
+
+    def first_spike_times(self) -> Float[Array, " neurons"]:
+        """First spike time of every neuron of the network, inf where silent."""
+        return jnp.concatenate(self.first_spikes, axis=-1)
+
+    def spike_counts(self) -> Int[Array, " neurons"]:
+        return jnp.concatenate(self.counts, axis=-1)
+
+
+def raise_on_failure(result: SimulationResult) -> SimulationResult:
+    """Under `jit` too: raise if any population's outcome is not `ok` (`simulate(throw=True)`)."""
+    for code in result.results:
+        result = code.error_if(result, code != RESULTS.ok)
+    return result
+
+
+def warn_if_concrete(result: SimulationResult, max_spikes: int) -> None:
+    """Outside `jit`, numerical trouble is reported as a warning."""
+    if isinstance(result.overflow, jax.core.Tracer):
+        return
+    if bool(np.any(result.overflow)):
+        if int(np.max(result.n_spikes)) > max_spikes:
+            cause = f"{int(np.max(result.n_spikes))} spikes for max_spikes={max_spikes}; raise max_spikes"
+        else:
+            cause = (
+                "a neuron exceeded max_spikes_per_neuron, or the loop ran out of steps before t1 "
+                "(raise max_spikes_per_neuron or max_solver_steps)"
+            )
+        warnings.warn(f"spike budget exceeded: {cause} (results after the budget are incomplete)", RuntimeWarning, stacklevel=3)
+    if bool(np.any(result.nonfinite)):
+        warnings.warn(
+            f"non-finite state in neuron {int(np.max(result.nonfinite_neuron))} at "
+            f"t = {float(np.min(result.nonfinite_time)):.6g} ms",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+    if bool(np.any(result.reset_failed)):
+        warnings.warn(RESULTS[RESULTS.reset_failed], RuntimeWarning, stacklevel=3)

@@ -9,8 +9,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .codegen import parameter_values, sample_weights
-from .errors import EqError
+from .codegen import sample_weights
+from .codegen.params import check_parameter_values, parameter_values
+from .errors import EqError, did_you_mean
 
 if TYPE_CHECKING:
     from .model import CompiledModel
@@ -24,6 +25,8 @@ class Spikes(eqx.Module):
     """A padded list of input spikes: unused entries have `time = inf`.
 
     `channels` index the K input channels; `values` (default 1) scale `on_input`.
+    `times`, `channels` and `values` have one shape: `(events,)` for one sample,
+    `(batch, events)` for a batch to `vmap` over.
     """
 
     times: jax.Array
@@ -32,20 +35,28 @@ class Spikes(eqx.Module):
 
     def __init__(self, times, channels, values=None):
         self.times = jnp.asarray(times, dtype=default_dtype())
+        _check_integral("channels", channels)
         self.channels = jnp.asarray(channels, dtype=jnp.int32)
         self.values = None if values is None else jnp.asarray(values, dtype=default_dtype())
         if self.times.shape != self.channels.shape:
-            raise ValueError(
-                f"Spikes: times {self.times.shape} and channels {self.channels.shape} differ in shape"
+            raise EqError(
+                f"Spikes: `times` has shape {self.times.shape} but `channels` has shape {self.channels.shape}",
+                hint="give one channel per spike time (pad unused entries with time = inf)",
             )
-
-    @staticmethod
-    def empty(dtype=None):
-        return Spikes(jnp.full((1,), jnp.inf), jnp.zeros((1,), jnp.int32))
+        if self.values is not None and self.values.shape != self.times.shape:
+            raise EqError(
+                f"Spikes: `values` has shape {self.values.shape} but `times` has shape {self.times.shape}",
+                hint="give one value per spike time, or leave `values` out (every value is then 1)",
+            )
 
 
 class Population(eqx.Module):
-    """`n_neurons` neurons of one model, their weights `(N+K, N)` and parameter values."""
+    """`n_neurons` neurons of one model, their weights `(N+K, N)` and parameter values.
+
+    Weight matrix rows are sources (rows 0..N-1 the population's own neurons,
+    rows N..N+K-1 its K input channels), columns the N target neurons.
+    Parameters are scalars (all neurons) or `(N,)` arrays (one per neuron).
+    """
 
     model: CompiledModel
     weights: dict
@@ -58,11 +69,24 @@ class Population(eqx.Module):
     @classmethod
     def create(cls, model, n_neurons, in_size, key, recurrent, wmask, params, weights, dtype):
         dtype = dtype or default_dtype()
+        _check_count("n_neurons", n_neurons, minimum=1, hint="the number of neurons of the population")
+        _check_count("in_size", in_size, minimum=0, hint="the number of input channels K (0: no external input)")
+        if not isinstance(recurrent, (bool, np.bool_)):
+            raise EqError(f"`recurrent` must be True or False, got {recurrent!r}")
         n_rows = n_neurons + in_size
         if wmask is not None:
             wmask = jnp.asarray(wmask, bool)
             if wmask.shape != (n_rows, n_neurons):
-                raise ValueError(f"wmask must have shape {(n_rows, n_neurons)}, got {wmask.shape}")
+                raise EqError(
+                    f"`wmask` must have shape {(n_rows, n_neurons)} (N+K rows, N columns), got {wmask.shape}",
+                    hint=_rows_hint(n_neurons, in_size),
+                )
+        given = {}
+        for name, value in (weights or {}).items():
+            _check_weight(model, name, value, n_neurons, in_size)
+            given[name] = jnp.asarray(value, dtype)
+        for name, value in (params or {}).items():
+            _check_parameter_shape(model, name, value, n_neurons)
         values = dict(model.params)
         if params:
             values.update(parameter_values(model.ir, {**_scalars(model.params), **params}))
@@ -73,41 +97,53 @@ class Population(eqx.Module):
             if p.per_neuron and np.ndim(values[name]) == 0:
                 values[name] = jnp.full((n_neurons,), values[name], dtype)
         for name, v in values.items():
-            if np.ndim(v) > 0 and np.shape(v) != (n_neurons,):
-                raise EqError(
-                    f"parameter `{name}` has shape {np.shape(v)}; expected a scalar or ({n_neurons},)"
-                )
+            _check_parameter_shape(model, name, v, n_neurons)
+        check_parameter_values(model.ir, values)
         fan_in = n_rows if recurrent else in_size
         if wmask is not None:
             fan_in = max(1, int(np.max(np.sum(np.asarray(wmask), axis=0))))
         drawn = {}
-        if model.weight_names and (weights is None or set(weights) != set(model.weight_names)):
+        if set(given) != set(model.weight_names):
             if key is None and (recurrent or in_size):
-                raise ValueError("population(...) needs `key=` to draw the initial weights")
+                raise EqError(
+                    "population(...) needs `key=` to draw the initial weights",
+                    hint="pass key=jax.random.key(0), or give every weight with `weights=`",
+                )
             key = jax.random.key(0) if key is None else key  # no connections: the draw is unused
-            drawn = sample_weights(
-                model.ir, key, (n_rows, n_neurons), max(fan_in, 1), values, dtype
-            )
-        drawn.update({k: jnp.asarray(v, dtype) for k, v in (weights or {}).items()})
-        unknown = set(drawn) - set(model.weight_names)
-        if unknown:
-            raise EqError(f"`{sorted(unknown)[0]}` is not a weight of {model.name}")
+            drawn = sample_weights(model.ir, key, (n_rows, n_neurons), max(fan_in, 1), values, dtype)
+        drawn.update(given)
         if not recurrent:
             own = jnp.arange(n_rows)[:, None] < n_neurons
             drawn = {k: jnp.where(own, 0.0, w).astype(dtype) for k, w in drawn.items()}
-        for k, w in drawn.items():
-            if w.shape != (n_rows, n_neurons):
-                raise ValueError(f"weight `{k}` must have shape {(n_rows, n_neurons)}, got {w.shape}")
         return cls(model, drawn, values, wmask, n_neurons, in_size, recurrent)
 
     def replace(self, weights: dict | None = None, params: dict | None = None) -> Population:
-        """A new population with some weights or parameter values replaced."""
-        new_weights = {**self.weights, **(weights or {})}
+        """A new population with some weights or parameter values replaced.
+
+        Weights must have the shape `(N+K, N)`; parameters are scalars or `(N,)`
+        arrays (a scalar for a `per_neuron` parameter is given to every neuron).
+        The other parameters keep their values: defaults that depend on a
+        replaced parameter are not re-evaluated (use `model.population(params=...)`
+        for that).
+        """
+        new_weights = dict(self.weights)
+        for name, value in (weights or {}).items():
+            _check_weight(self.model, name, value, self.n_neurons, self.in_size)
+            new_weights[name] = jnp.asarray(value, self.weights[name].dtype)
         new_params = dict(self.params)
         for name, value in (params or {}).items():
             if name not in self.params:
-                raise EqError(f"`{name}` is not a parameter of {self.model.name}")
-            new_params[name] = value if np.ndim(value) == 0 and not isinstance(value, jax.Array) else jnp.asarray(value)
+                raise EqError(
+                    f"`{name}` is not a parameter of {self.model.name}",
+                    hint=did_you_mean(name, self.params) or f"parameters: {', '.join(self.params)}",
+                )
+            _check_parameter_shape(self.model, name, value, self.n_neurons)
+            old = self.params[name]
+            if isinstance(old, jax.Array) or np.ndim(value) > 0 or isinstance(value, jax.Array):
+                like = old.dtype if isinstance(old, jax.Array) else default_dtype()
+                value = jnp.broadcast_to(jnp.asarray(value, like), np.shape(old) if np.ndim(old) else np.shape(value))
+            new_params[name] = value
+        check_parameter_values(self.model.ir, new_params)
         return eqx.tree_at(lambda p: (p.weights, p.params), self, (new_weights, new_params))
 
     def effective_weights(self) -> dict:
@@ -142,12 +178,21 @@ class Network(eqx.Module):
         if isinstance(populations, Population):
             populations = [populations]
         self.populations = list(populations)
+        if not self.populations:
+            raise EqError("Network needs at least one population", hint="Network([population, ...])")
+        for k, pop in enumerate(self.populations):
+            if not isinstance(pop, Population):
+                raise EqError(
+                    f"Network: entry {k} is a {type(pop).__name__}, not a Population",
+                    hint="make populations with model.population(n_neurons, in_size, key=...)",
+                )
         for k in range(1, len(self.populations)):
             before, after = self.populations[k - 1], self.populations[k]
             if after.in_size != before.n_neurons:
-                raise ValueError(
-                    f"population {k} has in_size={after.in_size} but population {k - 1} "
-                    f"has {before.n_neurons} neurons"
+                raise EqError(
+                    f"Network: population {k} has in_size={after.in_size} but population {k - 1} "
+                    f"has {before.n_neurons} neurons",
+                    hint=f"population {k} receives the spikes of population {k - 1}: give it in_size={before.n_neurons}",
                 )
 
     @property
@@ -165,3 +210,66 @@ class Network(eqx.Module):
 
 def _scalars(values: dict) -> dict:
     return {k: v for k, v in values.items() if np.ndim(v) == 0}
+
+
+def _is_concrete(value) -> bool:
+    return not isinstance(value, jax.core.Tracer)
+
+
+def _check_count(name: str, value, minimum: int, hint: str):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise EqError(f"`{name}` must be an integer >= {minimum}, got {value!r}", hint=hint)
+
+
+def _check_integral(name: str, value):
+    if not _is_concrete(value):
+        return
+    array = np.asarray(value)
+    if array.dtype.kind == "f" and not np.all(np.mod(array[np.isfinite(array)], 1) == 0):
+        raise EqError(f"Spikes: `{name}` must be integers, got non-integral values", hint="channel ids are 0..K-1")
+
+
+def _rows_hint(n_neurons: int, in_size: int) -> str:
+    return (
+        f"rows are sources (rows 0..{n_neurons - 1} the population's own neurons, "
+        f"rows {n_neurons}..{n_neurons + in_size - 1} its input channels), columns the {n_neurons} targets"
+    )
+
+
+def _check_weight(model, name: str, value, n_neurons: int, in_size: int):
+    """A weight matrix given by the user: a known name, shape exactly (N+K, N), finite."""
+    if name not in model.weight_names:
+        raise EqError(
+            f"`{name}` is not a weight of {model.name}",
+            hint=did_you_mean(name, model.weight_names)
+            or (f"weights: {', '.join(model.weight_names)}" if model.weight_names else f"{model.name} has no weights"),
+        )
+    shape = (n_neurons + in_size, n_neurons)
+    got = tuple(np.shape(value))
+    if got != shape:
+        if got == shape[::-1] and shape[0] != shape[1]:
+            hint = f"it looks transposed: {_rows_hint(n_neurons, in_size)}"
+        elif got == (in_size, n_neurons):
+            hint = (
+                f"give all N+K rows, the own neurons' first: e.g. jnp.concatenate([jnp.zeros(({n_neurons}, "
+                f"{n_neurons})), w_in]) (they are ignored without recurrence)"
+            )
+        else:
+            hint = _rows_hint(n_neurons, in_size)
+        raise EqError(f"weight `{name}` must have shape {shape} (N+K, N), got {got}", hint=hint)
+    if _is_concrete(value) and not np.all(np.isfinite(np.asarray(value))):
+        bad = int(np.sum(~np.isfinite(np.asarray(value))))
+        raise EqError(f"weight `{name}` has {bad} non-finite entries (NaN or inf)", hint="give finite weights")
+
+
+def _check_parameter_shape(model, name: str, value, n_neurons: int):
+    if name not in model.ir.parameters:
+        raise EqError(
+            f"`{name}` is not a parameter of {model.name}",
+            hint=did_you_mean(name, model.ir.parameters) or f"parameters: {', '.join(model.ir.parameters)}",
+        )
+    if np.ndim(value) > 0 and np.shape(value) != (n_neurons,):
+        raise EqError(
+            f"parameter `{name}` has shape {np.shape(value)}; expected a scalar or ({n_neurons},)",
+            hint=f"give one value for all neurons, or one per neuron ({n_neurons} values)",
+        )

@@ -1,0 +1,256 @@
+"""The arguments of `simulate`, checked before anything is traced or run.
+
+Values known in Python (outside `jit`, or static under it) are checked here
+and raise an `EqError` naming the argument.  Values that are traced (under
+`jit` or `vmap`: input spikes, `t1`, `save_at`) are checked at run time with
+`eqx.error_if`; the checks are attached to the returned arrays, so `simulate`
+must use those, not the ones it was given.
+
+Documented behaviours (not errors): input spikes with `time = inf` are padding
+(their channel may be anything); input spikes after `t1` are ignored; `save_at`
+in any order (the states are returned in the order given).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ..errors import EqError
+from ..network import Network, Population, Spikes, default_dtype
+
+METHODS = ("auto", "exact", "tsit5", "dopri5", "dopri8", "heun", "euler")
+
+
+class SimulateArguments(NamedTuple):
+    """What `check_simulate_arguments` returns: the arguments ready for the engine."""
+
+    inputs: Spikes | None  # the input spikes, with their run-time checks attached
+    t1: float | jax.Array  # the end time, with its run-time check attached when traced
+    save_at: jax.Array | None  # (n_save,) the save times in ascending order
+    restore_order: jax.Array | None  # (n_save,) int: `sorted_states[restore_order]` is in the user's order;
+    # None when `save_at` is None or already ascending
+
+
+def check_simulate_arguments(
+    net,
+    inputs,
+    t1,
+    max_spikes,
+    save_at,
+    method,
+    rtol,
+    atol,
+    dt,
+    root_tol,
+    max_solver_steps,
+    max_spikes_per_neuron,
+) -> SimulateArguments:
+    """Check the arguments of `simulate`; return the inputs, `t1` and `save_at` to use.
+
+    `check_simulate_arguments(net, inputs, t1, max_spikes, save_at, method, rtol,
+    atol, dt, root_tol, max_solver_steps, max_spikes_per_neuron) -> SimulateArguments`
+
+    **Arguments:** those of `simulate`, with the same meaning.  `net` is a
+    `Network` or a `Population`.
+
+    **Returns:** `SimulateArguments(inputs, t1, save_at, restore_order)`:
+
+    - `inputs`: `None` or the `Spikes` (same values), carrying the run-time checks
+      when traced;
+    - `t1`: as given, carrying its run-time check when traced;
+    - `save_at`: `None`, or a 1-D array of the default float dtype sorted ascending;
+    - `restore_order`: `None` (no reordering needed), or integer indices such that
+      `states_sorted[restore_order]` (along the time axis) is in the user's order.
+
+    **Raises** `EqError` (naming the argument, what was expected and a hint) for
+    concrete values; `eqx.error_if` raises at run time for traced ones.
+
+    Checks: `net` a Network or Population; `t1` finite and > 0; `max_spikes` an
+    int >= 1; `save_at` 1-D, non-empty, finite and within [0, t1]; input spike
+    times not NaN and not negative (inf is padding, times after `t1` are ignored);
+    channels of every finite-time input in 0..K-1 (K the first population's
+    `in_size`), and inputs given to a first population with `in_size=0` an error;
+    input values finite; `method` one of `METHODS`; `rtol`, `atol`, `root_tol`,
+    `dt` finite and > 0 when given (0 is an error, not "the default");
+    `max_solver_steps` an int >= 1; `max_spikes_per_neuron` None or an int >= 1.
+    """
+    net = _check_net(net)
+    _check_static_options(max_spikes, method, rtol, atol, dt, root_tol, max_solver_steps, max_spikes_per_neuron)
+    t1 = _check_t1(t1)
+    inputs = _check_inputs(inputs, net.populations[0].in_size)
+    save_at, restore_order = _prepare_save_at(save_at, t1)
+    return SimulateArguments(inputs, t1, save_at, restore_order)
+
+
+# ---------------------------------------------------------------------------
+# options known in Python (static under jit)
+
+
+def _check_net(net) -> Network:
+    if isinstance(net, Population):
+        return Network([net])
+    if not isinstance(net, Network):
+        raise EqError(
+            f"simulate: `net` must be a Network or a Population, got {type(net).__name__}",
+            hint="build one with model.population(...) and eqn.Network([...])",
+        )
+    return net
+
+
+def _check_static_options(max_spikes, method, rtol, atol, dt, root_tol, max_solver_steps, max_spikes_per_neuron):
+    _check_int("max_spikes", max_spikes, "the size of the spike buffer, e.g. max_spikes=512")
+    _check_int("max_solver_steps", max_solver_steps, "the most solver steps of one segment, e.g. 16384")
+    if max_spikes_per_neuron is not None:
+        _check_int(
+            "max_spikes_per_neuron",
+            max_spikes_per_neuron,
+            "the most spikes one neuron may fire, or None for min(max_spikes, 64)",
+        )
+    if not isinstance(method, str) or method not in METHODS:
+        raise EqError(
+            f"simulate: unknown `method` {method!r}",
+            hint=f"choose one of {', '.join(METHODS)}",
+        )
+    for name, value in (("rtol", rtol), ("atol", atol), ("root_tol", root_tol), ("dt", dt)):
+        if value is not None:
+            _check_positive_float(name, value)
+
+
+def _check_int(name: str, value, hint: str):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise EqError(f"simulate: `{name}` must be an int >= 1, got {value!r}", hint=hint)
+    if value < 1:
+        raise EqError(f"simulate: `{name}` must be an int >= 1, got {value}", hint=hint)
+
+
+def _check_positive_float(name: str, value):
+    defaults = "leave it out (None) for the default"
+    if isinstance(value, jax.core.Tracer):
+        raise EqError(
+            f"simulate: `{name}` must be a Python number, not a traced array",
+            hint=f"it configures the solver, which is fixed when compiled: pass a float, or {defaults}",
+        )
+    number = _as_float(name, value, defaults)
+    if not (math.isfinite(number) and number > 0):
+        raise EqError(f"simulate: `{name}` must be finite and > 0, got {number:g}", hint=defaults)
+
+
+def _as_float(name: str, value, hint: str) -> float:
+    if isinstance(value, (bool, np.bool_, str)) or np.ndim(value) != 0:
+        raise EqError(f"simulate: `{name}` must be a number, got {value!r}", hint=hint)
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise EqError(f"simulate: `{name}` must be a number, got {value!r}", hint=hint) from None
+
+
+# ---------------------------------------------------------------------------
+# values that may be traced
+
+
+def _concrete(*values) -> bool:
+    return not any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree_util.tree_leaves(values))
+
+
+def _check_t1(t1):
+    if np.ndim(t1) != 0:
+        raise EqError(f"simulate: `t1` must be a scalar, got shape {np.shape(t1)}", hint="the end time in ms, e.g. t1=100.0")
+    if _concrete(t1):
+        number = _as_float("t1", t1, "the end time in ms, e.g. t1=100.0")
+        if not (math.isfinite(number) and number > 0):
+            raise EqError(f"simulate: `t1` must be finite and > 0, got {number:g}", hint="the end time in ms, e.g. t1=100.0")
+        return t1
+    return eqx.error_if(t1, ~(jnp.isfinite(t1) & (t1 > 0)), "simulate: `t1` must be finite and > 0")
+
+
+def _check_inputs(inputs, in_size: int):
+    if inputs is None:
+        return None
+    if not isinstance(inputs, Spikes):
+        raise EqError(
+            f"simulate: `inputs` must be Spikes or None, got {type(inputs).__name__}",
+            hint="eqn.Spikes(times=..., channels=...)",
+        )
+    if in_size == 0:
+        raise EqError(
+            "simulate: `inputs` were given, but the first population has in_size=0 (no input channels)",
+            hint="create it with model.population(n, in_size=K, ...) or pass inputs=None",
+        )
+    if inputs.times.ndim != 1:
+        raise EqError(
+            f"simulate: `inputs.times` must be 1-D (one sample), got shape {inputs.times.shape}",
+            hint="simulate a batch with jax.vmap(lambda s: simulate(net, s, ...))(inputs)",
+        )
+    times, channels, values = inputs.times, inputs.channels, inputs.values
+    spikes = jnp.isfinite(times)  # inf is padding
+    checks = [
+        (
+            jnp.isnan(times),
+            "simulate: `inputs.times` contains NaN",
+            "unused entries have time = inf; times after t1 are ignored",
+        ),
+        (
+            times < 0,
+            "simulate: `inputs.times` contains negative times",
+            "input times are in ms from t = 0; unused entries have time = inf",
+        ),
+        (
+            spikes & ((channels < 0) | (channels >= in_size)),
+            f"simulate: `inputs.channels` must be in 0..{in_size - 1} (the first population's in_size={in_size})",
+            "entries with time = inf (padding) may have any channel",
+        ),
+    ]
+    if values is not None:
+        checks.append(
+            (
+                spikes & ~jnp.isfinite(values),
+                "simulate: `inputs.values` must be finite where the time is finite",
+                "give finite values, or leave `values` out (every value is then 1)",
+            )
+        )
+    if _concrete(inputs):
+        for bad, message, hint in checks:
+            bad = np.asarray(bad)
+            if np.any(bad):
+                index = int(np.argmax(bad))
+                where = f"entry {index} has time {float(times[index]):g} and channel {int(channels[index])}"
+                raise EqError(f"{message}: {where}", hint=hint)
+        return inputs
+    for bad, message, _ in checks:
+        inputs = eqx.error_if(inputs, jnp.any(bad), message)
+    return inputs
+
+
+def _prepare_save_at(save_at, t1):
+    if save_at is None:
+        return None, None
+    if np.ndim(save_at) != 1 or np.shape(save_at)[0] == 0:
+        raise EqError(
+            f"simulate: `save_at` must be a non-empty 1-D array of times, got shape {np.shape(save_at)}",
+            hint="e.g. save_at=jnp.linspace(0, t1, 101), or None to save nothing",
+        )
+    dtype = default_dtype()
+    hint = "save times are in ms within [0, t1]"
+    if _concrete(save_at, t1):
+        times = np.asarray(save_at, dtype=dtype)
+        if not np.all(np.isfinite(times)):
+            raise EqError("simulate: `save_at` must be finite", hint=hint)
+        outside = (times < 0) | (times > float(t1))
+        if np.any(outside):
+            bad = float(times[np.argmax(outside)])
+            raise EqError(f"simulate: `save_at` must be within [0, t1] = [0, {float(t1):g}], got {bad:g}", hint=hint)
+        if np.all(np.diff(times) >= 0):
+            return jnp.asarray(times), None
+        order = np.argsort(times, kind="stable")
+        return jnp.asarray(times[order]), jnp.asarray(np.argsort(order), dtype=jnp.int32)
+    times = jnp.asarray(save_at, dtype)
+    times = eqx.error_if(times, ~jnp.all(jnp.isfinite(times)), "simulate: `save_at` must be finite")
+    times = eqx.error_if(times, jnp.any((times < 0) | (times > t1)), "simulate: `save_at` must be within [0, t1]")
+    order = jnp.argsort(times, stable=True)
+    return times[order], jnp.argsort(order).astype(jnp.int32)

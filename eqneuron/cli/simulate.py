@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
+
+from ..errors import EqError
 
 
 def poisson_spikes(key, rate_hz: float, channels: int, duration: float, max_events: int | None = None):
@@ -21,20 +25,30 @@ def poisson_spikes(key, rate_hz: float, channels: int, duration: float, max_even
     return Spikes(times, chans)
 
 
-def run_simulate(args) -> int:
-    import jax
+def parse_param(item: str) -> tuple[str, float]:
+    """`NAME=VALUE` of `--param` as (name, value)."""
+    name, equals, value = item.partition("=")
+    hint = "give --param NAME=VALUE, e.g. --param tmem=20"
+    if not equals or not name.strip():
+        raise EqError(f"--param {item!r}: expected NAME=VALUE", hint=hint)
+    try:
+        number = float(value)
+    except ValueError:
+        raise EqError(f"--param {item!r}: {value!r} is not a number", hint=hint) from None
+    if not math.isfinite(number):
+        raise EqError(f"--param {item!r}: the value must be finite", hint=hint)
+    return name.strip(), number
 
-    if args.x64:
-        jax.config.update("jax_enable_x64", True)
+
+def run_simulate(args) -> int:
+    """`eqneuron simulate` (float64 with `--x64`: `main` runs it in a `jax.enable_x64` context)."""
+    import jax
     import jax.numpy as jnp
 
     from ..engine import simulate
     from ..model import compile_model
 
-    overrides = {}
-    for item in args.param:
-        name, _, value = item.partition("=")
-        overrides[name.strip()] = float(value)
+    overrides = dict(parse_param(item) for item in args.param)
     model = compile_model(args.model, params=overrides or None)
     key = jax.random.key(args.seed)
     kw, ki = jax.random.split(key)
@@ -42,9 +56,13 @@ def run_simulate(args) -> int:
     inputs, in_size = None, 0
     if args.current is not None:
         if args.bias_param not in model.params:
-            from ..errors import EqError
+            from ..errors import did_you_mean
 
-            raise EqError(f"{model.name} has no parameter `{args.bias_param}` for --current; use --bias-param")
+            raise EqError(
+                f"{model.name} has no parameter `{args.bias_param}` for --current",
+                hint=did_you_mean(args.bias_param, model.params)
+                or f"choose the parameter with --bias-param: {', '.join(model.params)}",
+            )
         pop_params[args.bias_param] = args.current
     if args.poisson is not None:
         in_size = args.channels

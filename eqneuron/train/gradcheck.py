@@ -6,10 +6,16 @@ import numpy as np
 
 
 def run_gradcheck(args) -> int:
+    """`eqneuron gradcheck`, in float64 (a `jax.enable_x64` context: nothing changes for the caller)."""
     import jax
 
-    jax.config.update("jax_enable_x64", True)
+    with jax.enable_x64(True):
+        return _gradcheck(args)
+
+
+def _gradcheck(args) -> int:
     import equinox as eqx
+    import jax
     import jax.numpy as jnp
 
     from ..engine import simulate

@@ -5,10 +5,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import math
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import equinox as eqx
@@ -20,7 +22,7 @@ import optax
 from . import datasets, losses
 from ..engine import simulate
 from ..model import compile_model
-from ..errors import EqError
+from ..errors import EqError, did_you_mean
 from ..network import Network, Spikes
 
 
@@ -73,6 +75,84 @@ TASK_DEFAULTS = {
 }
 
 
+LOSSES = ("ttfs", "state")
+
+
+def check_config(config: TrainConfig) -> None:
+    """Raise an `EqError` naming the option when a training setting is out of range.
+
+    Run before any data is loaded or anything compiled: `hidden=0` or `epochs=0`
+    is an error, never "the default" or an empty run.
+    """
+    if config.task not in TASK_DEFAULTS:
+        raise EqError(
+            f"unknown task {config.task!r}",
+            hint=" ".join(filter(None, [did_you_mean(config.task, TASK_DEFAULTS), f"tasks: {', '.join(TASK_DEFAULTS)}"])),
+        )
+    counts = {"epochs": 1, "batch_size": 1, "hidden": 1, "train_size": 1, "test_size": 1, "max_spikes": 1, "shift": 0}
+    for name, minimum in counts.items():
+        value = getattr(config, name)
+        if value is None and name not in ("epochs", "batch_size"):
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+            raise EqError(f"{_option(name)} must be an integer >= {minimum}, got {value!r}", hint=_HINTS.get(name))
+    positive = ("lr", "tau", "clip", "state_scale")
+    non_negative = ("alpha", "revive", "deficit_scale", "jitter", "weight_decay")
+    for name in positive + non_negative:
+        value = getattr(config, name)
+        if value is None:
+            continue
+        lowest_ok = not isinstance(value, bool) and isinstance(value, (int, float, np.number)) and math.isfinite(value)
+        if not lowest_ok or (value <= 0 if name in positive else value < 0):
+            bound = "> 0" if name in positive else ">= 0"
+            raise EqError(f"{_option(name)} must be a finite number {bound}, got {value!r}", hint=_HINTS.get(name))
+    if config.shift and config.task not in ("digits", "mnist"):
+        raise EqError(
+            f"{_option('shift')} translates images: the {config.task} task has none",
+            hint="use --shift with the digits or mnist task",
+        )
+    if config.loss is not None and config.loss not in LOSSES:
+        raise EqError(
+            f"{_option('loss')} must be one of {', '.join(LOSSES)}, got {config.loss!r}",
+            hint="ttfs: the first output spike decides; state: the readout's final state",
+        )
+    if config.task == "mnist":
+        if not config.mnist_path:
+            raise EqError("the mnist task needs the IDX files", hint="pass --mnist-path DIR (mnist_path=...)")
+        if not Path(config.mnist_path).is_dir():
+            raise EqError(
+                f"{_option('mnist_path')}: no such directory: {config.mnist_path}",
+                hint="the directory with the MNIST IDX files (train-images-idx3-ubyte[.gz], ...)",
+            )
+    out = Path(config.out)
+    if out.exists() and not out.is_dir():
+        raise EqError(f"{_option('out')}: {config.out} exists and is not a directory", hint="give a directory")
+
+
+def _option(name: str) -> str:
+    return f"`{name}` (--{name.replace('_', '-')})"
+
+
+_HINTS = {
+    "epochs": "the number of passes over the training set, e.g. --epochs 20",
+    "batch_size": "samples per step, e.g. --batch-size 32",
+    "hidden": "the number of hidden neurons; leave it out for the task's default",
+    "train_size": "the number of training samples; leave it out for the task's default",
+    "test_size": "the number of test samples; leave it out for the task's default",
+    "max_spikes": "the spike buffer per population; leave it out for the default (512)",
+    "shift": "pixels of random translation (0: none)",
+    "lr": "the learning rate, e.g. --lr 1e-3",
+    "tau": "the softmax temperature of the TTFS loss in ms, e.g. --tau 0.5",
+    "clip": "the gradient norm clip, e.g. 1.0",
+    "state_scale": "logits per unit of the readout state, e.g. 10",
+    "alpha": "the TTFS regulariser strength (0: none)",
+    "revive": "the pull of silent hidden neurons (0: none)",
+    "deficit_scale": "ms per unit of threshold deficit (0: none)",
+    "jitter": "ms of input time noise (0: none)",
+    "weight_decay": "the AdamW weight decay (0: none)",
+}
+
+
 # Delayed XOR starts from an active network: with the zoo defaults (b_u = -2,
 # b_z = 0, weights ~ N(0, 1)) an EGRU cell state never reaches threshold, no
 # hidden neuron fires and nothing can be learned.  b_z = 1 drives the cell
@@ -85,8 +165,8 @@ XOR_INIT = {"egru": dict(params={"b_u": 0.0, "b_z": 1.0}, weight_scale=3.0, read
 
 def load_task(config: TrainConfig):
     d = TASK_DEFAULTS[config.task]
-    n_train = config.train_size or d["train_size"]
-    n_test = config.test_size or d["test_size"]
+    n_train = d["train_size"] if config.train_size is None else config.train_size
+    n_test = d["test_size"] if config.test_size is None else config.test_size
     if config.task == "yinyang":
         train = datasets.yinyang(n_train or 5000, seed=42)
         test = datasets.yinyang(n_test or 1000, seed=41)
@@ -94,14 +174,14 @@ def load_task(config: TrainConfig):
         train, test = datasets.digits("train"), datasets.digits("test")
     elif config.task == "mnist":
         if not config.mnist_path:
-            raise EqError("the mnist task needs --mnist-path DIR with the IDX files")
+            raise EqError("the mnist task needs the IDX files", hint="pass --mnist-path DIR (mnist_path=...)")
         train = datasets.mnist(config.mnist_path, "train", limit=n_train)
         test = datasets.mnist(config.mnist_path, "test", limit=n_test)
     elif config.task == "xor":
         train = datasets.delayed_xor(n_train or 1000, seed=config.seed)
         test = datasets.delayed_xor(n_test or 200, seed=config.seed + 1000)
     else:
-        raise EqError(f"unknown task {config.task!r}; choose yinyang, digits, mnist or xor")
+        check_config(config)  # raises: an unknown task
     if n_train and len(train) > n_train:
         train = train.subset(slice(0, n_train))
     if n_test and len(test) > n_test:
@@ -111,7 +191,7 @@ def load_task(config: TrainConfig):
 
 def build_network(config: TrainConfig, n_channels: int, n_classes: int, key) -> Network:
     """A hidden population of the chosen model and a readout of the same model."""
-    hidden = config.hidden or TASK_DEFAULTS[config.task]["hidden"]
+    hidden = TASK_DEFAULTS[config.task]["hidden"] if config.hidden is None else config.hidden
     k1, k2 = jax.random.split(key)
     model = compile_model(config.model)
     if config.task == "xor":
@@ -140,7 +220,7 @@ def _batch_spikes(data, index, jitter: float = 0.0, rng=None, shift: int = 0):
     if shift:
         side = int(round(np.sqrt(data.n_channels)))
         if times.shape[1] != side * side or np.any(data.channels[index] != np.arange(side * side)):
-            raise ValueError("shift augmentation needs one channel per pixel, in order")
+            raise EqError("shift augmentation needs one channel per pixel, in order", hint="use it on image tasks")
         times = _shift_images(times, side, shift, rng)
     if jitter:
         times = np.maximum(times + jitter * rng.standard_normal(times.shape), 0.0)  # inf stays inf
@@ -155,8 +235,8 @@ def _optimizer(config: TrainConfig, schedule):
 
 def loss_kind(config: TrainConfig) -> str:
     kind = config.loss or TASK_DEFAULTS[config.task].get("loss", "ttfs")
-    if kind not in ("ttfs", "state"):
-        raise EqError(f"unknown loss {kind!r}; choose ttfs or state")
+    if kind not in LOSSES:
+        raise EqError(f"unknown loss {kind!r}", hint=f"choose one of {', '.join(LOSSES)}")
     return kind
 
 
@@ -238,7 +318,14 @@ def accuracy(predict, net, data, batch_size: int) -> float:
 
 
 def train(config: TrainConfig, resume: bool = False, verbose: bool = True) -> dict:
-    """Train and evaluate; writes `checkpoint.eqx`, `meta.json`, `history.json`, `curves.png` to `out`."""
+    """Train and evaluate; writes `checkpoint.eqx`, `meta.json`, `history.json`, `curves.png` to `out`.
+
+    `meta.json` records the configuration, the model's source hash, the
+    network's shapes and the checkpoints' hashes; `resume` and `load_checkpoint`
+    refuse a checkpoint that does not match them.
+    """
+    check_config(config)
+    compile_model(config.model)  # an unknown or broken model fails before any data is loaded
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     train_data, test_data = load_task(config)
@@ -253,8 +340,12 @@ def train(config: TrainConfig, resume: bool = False, verbose: bool = True) -> di
     opt_state = optimizer.init(params)
     history = {"epoch": [], "loss": [], "train_acc": [], "test_acc": [], "seconds": []}
     start_epoch = 0
+    checkpoints = {}
     if resume and (out / "checkpoint.eqx").exists():
-        params, opt_state = eqx.tree_deserialise_leaves(out / "checkpoint.eqx", (params, opt_state))
+        meta = read_meta(out)
+        verify_meta(meta, out, net, config, resuming=True)
+        params, opt_state = _deserialise(out, "checkpoint.eqx", meta, (params, opt_state))
+        checkpoints = dict(meta["checkpoints"])
         history = json.loads((out / "history.json").read_text())
         start_epoch = len(history["epoch"])
     t1 = train_data.duration
@@ -299,12 +390,12 @@ def train(config: TrainConfig, resume: bool = False, verbose: bool = True) -> di
             warning = f"  [spike buffer overflow in {overflowed:.0%} of the samples: raise --max-spikes]" if overflowed > 0 else ""
             sys.stdout.write(f"  test acc {test_acc:.4f}  ({seconds:.1f} s){warning}\n")
             sys.stdout.flush()
-        eqx.tree_serialise_leaves(out / "checkpoint.eqx", (params, opt_state))
+        checkpoints["checkpoint.eqx"] = write_checkpoint(out / "checkpoint.eqx", params, opt_state)
         # model selection on training data only: the epoch with the lowest mean training loss
         if _best_epoch(history) == epoch + 1:
-            eqx.tree_serialise_leaves(out / "best.eqx", (params, opt_state))
+            checkpoints["best.eqx"] = write_checkpoint(out / "best.eqx", params, opt_state)
         (out / "history.json").write_text(json.dumps(history))
-        (out / "meta.json").write_text(json.dumps(asdict(config)))
+        (out / "meta.json").write_text(json.dumps(make_meta(config, net, checkpoints), indent=1))
     net = eqx.combine(params, static)
     final = {"test_acc": accuracy(predict, net, test_data, config.batch_size), "history": history}
     if history["loss"]:
@@ -348,29 +439,195 @@ def plot_history(history, path, title=""):
     plt.close(fig)
 
 
+# ---------------------------------------------------------------------------
+# checkpoints
+
+META_VERSION = 2
+
+
+def make_meta(config: TrainConfig, net: Network, checkpoints: dict) -> dict:
+    """What `meta.json` holds: the configuration, the model, the shapes and the checkpoints' hashes."""
+    model = net.populations[0].model
+    return {
+        "version": META_VERSION,
+        "config": asdict(config),
+        "model": {"name": model.name, "source_sha256": model_source_hash(model)},
+        "populations": network_shapes(net),
+        "checkpoints": checkpoints,
+    }
+
+
+def model_source_hash(model) -> str:
+    return hashlib.sha256(model.ir.source.text.encode()).hexdigest()
+
+
+def network_shapes(net: Network) -> list:
+    """Per population: its model, sizes and the shapes of its weights and parameters."""
+    return [
+        {
+            "model": pop.model.name,
+            "n_neurons": pop.n_neurons,
+            "in_size": pop.in_size,
+            "recurrent": pop.recurrent,
+            "weights": {name: list(np.shape(w)) for name, w in pop.weights.items()},
+            "params": {name: list(np.shape(v)) for name, v in pop.params.items()},
+        }
+        for pop in net.populations
+    ]
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def write_checkpoint(path: Path, params, opt_state) -> str:
+    """Serialise the trained leaves and the optimiser state; return the file's sha256 (for meta.json)."""
+    eqx.tree_serialise_leaves(path, (params, opt_state))
+    return _sha256(path)
+
+
+def read_meta(directory: Path) -> dict:
+    """`meta.json` of a training directory, checked for its form."""
+    if not directory.is_dir():
+        raise EqError(
+            f"no checkpoint directory {directory}",
+            hint="give the directory written by `eqneuron train --out DIR`",
+        )
+    path = directory / "meta.json"
+    if not path.exists():
+        raise EqError(
+            f"{directory} has no meta.json: not a directory written by `eqneuron train`",
+            hint="give the directory written by `eqneuron train --out DIR`",
+        )
+    try:
+        meta = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise EqError(f"{path} is corrupted: {error}", hint="retrain, or restore the file") from None
+    if not isinstance(meta, dict) or meta.get("version") != META_VERSION:
+        raise EqError(
+            f"{path} is not a version-{META_VERSION} checkpoint description (written by an older eqneuron "
+            "without the model's hash and shapes, or not by `eqneuron train`)",
+            hint="retrain with this version of eqneuron",
+        )
+    for key in ("config", "model", "populations", "checkpoints"):
+        if key not in meta:
+            raise EqError(f"{path} is corrupted: it has no `{key}`", hint="retrain, or restore the file")
+    known = {f.name for f in fields(TrainConfig)}
+    unknown = sorted(set(meta["config"]) - known)
+    if unknown:
+        raise EqError(f"{path} is corrupted: unknown setting `{unknown[0]}`", hint="retrain, or restore the file")
+    return meta
+
+
+def verify_meta(meta: dict, directory: Path, net: Network, config: TrainConfig, resuming: bool) -> None:
+    """Refuse a checkpoint of another model (or another version of its source) or of other shapes.
+
+    `net` is the network built from `config`: the options given to `train --resume`,
+    or the configuration recorded in `meta.json` when evaluating."""
+    model = net.populations[0].model
+    recorded = meta["model"]
+    if recorded.get("name") != model.name:
+        if resuming:
+            hint = f"resume with --model {meta['config'].get('model')}, or train into another --out directory"
+        else:
+            hint = "meta.json is inconsistent (edited?): restore it, or retrain"
+        raise EqError(
+            f"{directory} holds a network of model `{recorded.get('name')}`, but the configuration asks "
+            f"for `{config.model}` ({model.name})",
+            hint=hint,
+        )
+    if recorded.get("source_sha256") != model_source_hash(model):
+        raise EqError(
+            f"{directory} was trained with another version of model `{model.name}`: its source has "
+            f"changed since (sha256 {str(recorded.get('source_sha256'))[:12]}… then, "
+            f"{model_source_hash(model)[:12]}… now)",
+            hint="use the model source the network was trained on, or retrain",
+        )
+    shapes = network_shapes(net)
+    if meta["populations"] != shapes:
+        raise EqError(
+            f"{directory} holds a network of other shapes: {_first_difference(meta['populations'], shapes)}",
+            hint="the checkpoint was written with other settings (e.g. --hidden); use them, or another --out",
+        )
+
+
+def _first_difference(recorded: list, current: list) -> str:
+    if len(recorded) != len(current):
+        return f"{len(recorded)} populations in the checkpoint, {len(current)} now"
+    for k, (a, b) in enumerate(zip(recorded, current)):
+        for key in b:
+            if a.get(key) != b[key]:
+                return f"population {k} `{key}` is {a.get(key)} in the checkpoint, {b[key]} now"
+    return "unknown difference"
+
+
+def _deserialise(directory: Path, filename: str, meta: dict, like):
+    path = directory / filename
+    if not path.exists():
+        raise EqError(
+            f"{directory} has no {filename}",
+            hint="training writes it after each epoch" + (" (best.eqx: evaluate without --best)" if filename == "best.eqx" else ""),
+        )
+    if meta["checkpoints"].get(filename) != _sha256(path):
+        raise EqError(
+            f"{path} does not match its meta.json: the file was changed, truncated or copied from another run",
+            hint="retrain, or restore the file",
+        )
+    try:
+        return eqx.tree_deserialise_leaves(path, like)
+    except (RuntimeError, ValueError, OSError, EOFError) as error:
+        raise EqError(f"{path} is corrupted: {str(error).splitlines()[0]}", hint="retrain, or restore the file") from None
+
+
+def _check_finite_network(net: Network, path: Path) -> None:
+    for k, pop in enumerate(net.populations):
+        for kind, leaves in (("weight", pop.weights), ("parameter", pop.params)):
+            for name, value in leaves.items():
+                bad = int(np.sum(~np.isfinite(np.asarray(value))))
+                if bad:
+                    raise EqError(
+                        f"{path} has {bad} non-finite values (NaN or inf) in population {k} {kind} `{name}`",
+                        hint="training diverged: retrain with a lower --lr, or evaluate --best",
+                    )
+
+
 def load_checkpoint(directory, best: bool = False):
     """(config, trained network) from a directory written by `train`: the final
-    parameters, or with `best` those of the epoch with the lowest training loss."""
+    parameters, or with `best` those of the epoch with the lowest training loss.
+
+    Raises an `EqError` when the directory or its files are missing or
+    corrupted, when the checkpoint belongs to another model (or another version
+    of its source) or other shapes, and when it holds non-finite values."""
     directory = Path(directory)
-    config = TrainConfig(**json.loads((directory / "meta.json").read_text()))
+    meta = read_meta(directory)
+    config = TrainConfig(**meta["config"])
+    check_config(config)
     train_data, _ = load_task(TrainConfig(**{**asdict(config), "train_size": 1, "test_size": 1}))
     net = build_network(config, train_data.n_channels, train_data.n_classes, jax.random.key(config.seed))
+    verify_meta(meta, directory, net, config, resuming=False)
     spec = trainable_filter(net)
     params, static = eqx.partition(net, spec)
-    steps = 1
-    optimizer = _optimizer(config, optax.cosine_decay_schedule(config.lr, steps))
-    params, _ = eqx.tree_deserialise_leaves(directory / ("best.eqx" if best else "checkpoint.eqx"), (params, optimizer.init(params)))
-    return config, eqx.combine(params, static)
+    optimizer = _optimizer(config, optax.cosine_decay_schedule(config.lr, 1))
+    filename = "best.eqx" if best else "checkpoint.eqx"
+    params, _ = _deserialise(directory, filename, meta, (params, optimizer.init(params)))
+    net = eqx.combine(params, static)
+    _check_finite_network(net, directory / filename)
+    return config, net
 
 
-def run_train_cli(args) -> int:
-    config = TrainConfig(
+def config_from_args(args) -> TrainConfig:
+    """The `TrainConfig` of `eqneuron train`'s options."""
+    return TrainConfig(
         task=args.task, model=args.model, hidden=args.hidden, epochs=args.epochs, batch_size=args.batch_size,
         lr=args.lr, seed=args.seed, train_size=args.train_size, test_size=args.test_size,
         mnist_path=args.mnist_path, out=args.out, tau=args.tau, alpha=args.alpha,
         deficit_scale=args.deficit_scale, revive=args.revive, jitter=args.jitter, shift=args.shift, weight_decay=args.weight_decay,
         loss=args.loss, max_spikes=args.max_spikes,
     )
+
+
+def run_train_cli(args) -> int:
+    config = config_from_args(args)
     result = train(config, resume=args.resume)
     print(f"final test accuracy: {result['test_acc']:.4f}  (checkpoint and curves in {config.out})")
     if "best_epoch" in result:

@@ -24,6 +24,7 @@ from .lanes import earliest
 from .loop import PopulationLoop
 from .result import SimulationResult, raise_on_failure, warn_if_concrete
 from .runge_kutta import RungeKuttaIntegrator, tableau
+from .validate import check_simulate_arguments
 
 # after this many rounds, each round of a network run in rounds is twice as long as the one
 # before: outputs that fire late or never cost a few restarts, not one every round
@@ -35,6 +36,9 @@ def make_integrator(model, config: SolverConfig, dtype) -> AbstractIntegrator:
     method = config.method
     if method not in METHODS:
         raise EqError(f"unknown method {method!r}", hint=f"choose from {', '.join(METHODS)}")
+    if method == "exact" and (config.rtol is not None or config.atol is not None):
+        raise EqError("`rtol` and `atol` are tolerances of Runge–Kutta steps; method='exact' takes none",
+                      hint="drop rtol/atol (root_tol sets the spike-time tolerance)")
     tolerances = config.tolerances(dtype)
     choice = model.compiled.analysis.integrator
     if method == "exact" or (method == "auto" and choice.kind == "closed_form"):
@@ -114,11 +118,14 @@ def simulate(
 
     **Returns:** a `SimulationResult`; `results` holds each population's `RESULTS` code.
     """
+    checked = check_simulate_arguments(
+        net, inputs, t1, max_spikes, save_at, method, rtol, atol, dt, root_tol, max_solver_steps, max_spikes_per_neuron
+    )
+    inputs, t1, save = checked.inputs, checked.t1, checked.save_at
     if isinstance(net, Population):
         net = Network([net])
     config = SolverConfig(method, rtol, atol, dt, root_tol, max_solver_steps)
     dtype = default_dtype()
-    save = None if save_at is None else jnp.asarray(save_at, dtype)
 
     if inputs is None:
         times = jnp.full((1,), jnp.inf, dtype)
@@ -186,6 +193,10 @@ def simulate(
     outcomes = [loop.finish(state) for loop, state in zip(loops, states)]
     # rounds that ran out leave the last population short of its first spikes
     outcomes[-1] = eqx.tree_at(lambda o: o.step_budget, outcomes[-1], outcomes[-1].step_budget | rounds_exhausted)
+    if checked.restore_order is not None:  # states in the order of the user's save_at
+        outcomes = [
+            eqx.tree_at(lambda o: o.states, o, {k: v[checked.restore_order] for k, v in o.states.items()}) for o in outcomes
+        ]
     result = _collect(net, outcomes, max_spikes, dtype)
     warn_if_concrete(result, max_spikes)
     return raise_on_failure(result) if throw else result

@@ -23,8 +23,8 @@ import numpy as np
 
 from ..errors import EqError
 from ..network import Network, Population, Spikes, default_dtype
+from .config import METHODS
 
-METHODS = ("auto", "exact", "tsit5", "dopri5", "dopri8", "heun", "euler")
 
 
 class SimulateArguments(NamedTuple):

@@ -1,0 +1,107 @@
+"""Each integrator against an independent ODE solver, and the one integrator decision."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import eqneuron as eqn
+from eqneuron.engine.closed_form import ClosedFormIntegrator
+from eqneuron.engine.config import SolverConfig
+from eqneuron.engine.runge_kutta import RungeKuttaIntegrator
+from eqneuron.engine.simulate import make_integrator
+
+from .test_engine import izhikevich_reference
+
+# method -> (tolerance, allowed spike-time error in ms over 10 spikes of a regular-spiking neuron)
+METHODS = {"tsit5": (1e-9, 1e-3), "dopri5": (1e-9, 1e-3), "dopri8": (1e-9, 1e-3), "heun": (1e-7, 2e-2)}
+
+
+@pytest.mark.parametrize("method", sorted(METHODS))
+def test_every_runge_kutta_method_matches_solve_ivp_on_izhikevich(method):
+    tol, error = METHODS[method]
+    params = eqn.izhikevich_pattern("regular_spiking")
+    model = eqn.compile_model("izhikevich", params=params)
+    pop = model.population(1, 0, params={"ic": 10.0})
+    out = eqn.simulate(pop, None, t1=400.0, max_spikes=32, method=method, rtol=tol, atol=tol, max_solver_steps=200_000)
+    assert out.results[0] == eqn.RESULTS.ok
+    reference = izhikevich_reference(10.0, 8, params)
+    assert int(out.n_spikes) >= 8
+    np.testing.assert_allclose(np.asarray(out.spike_times[:8]), reference, atol=error)
+
+
+def test_euler_takes_fixed_steps_and_converges_at_first_order():
+    """Halving dt halves the first spike's error (against the closed form)."""
+    model = eqn.compile_model("lif")
+    pop = model.population(1, 1, weights={"w": jnp.array([[0.0], [5.0]])})
+    inputs = eqn.Spikes(jnp.array([0.0]), jnp.array([0]))
+    exact = float(eqn.simulate(pop, inputs, t1=20.0, max_spikes=4, method="exact").first_spike_times()[0])
+    errors = []
+    for dt in (0.02, 0.01):
+        t = float(eqn.simulate(pop, inputs, t1=20.0, max_spikes=4, method="euler", dt=dt).first_spike_times()[0])
+        errors.append(abs(t - exact))
+    assert np.isfinite(exact) and errors[0] > 1e-4
+    assert 1.6 < errors[0] / errors[1] < 2.4
+
+
+LINEAR_WITH_NONLINEAR_THRESHOLD = """
+neuron SoftThreshold
+equations:
+    dv/dt = (-v + i) / 10
+    di/dt = -i / 5
+threshold: tanh(v) > 0.5
+reset:
+    v = 0
+weights:
+    w
+on_spike:
+    i += w
+"""
+
+
+@pytest.mark.parametrize("name", sorted(eqn.zoo()) + ["<linear dynamics, tanh threshold>"])
+def test_repr_names_the_integrator_the_engine_uses(name):
+    source = LINEAR_WITH_NONLINEAR_THRESHOLD if name.startswith("<") else name
+    model = eqn.compile_model(source)
+    integrator = make_integrator(model, SolverConfig(), jnp.float64)
+    line = [row for row in repr(model).splitlines() if row.strip().startswith("integrator")][0]
+    if isinstance(integrator, ClosedFormIntegrator):
+        assert "exact" in line
+    else:
+        assert isinstance(integrator, RungeKuttaIntegrator)
+        assert "Runge–Kutta" in line and "exact" not in line
+
+
+def test_linear_dynamics_with_a_nonlinear_threshold_run_with_runge_kutta():
+    """v(t) = w ts/(tm - ts) (exp(-t/tm) - exp(-t/ts)); tanh(v) = 0.5 at v = atanh(0.5)."""
+    from scipy.optimize import brentq
+
+    model = eqn.compile_model(LINEAR_WITH_NONLINEAR_THRESHOLD)
+    assert "Runge–Kutta" in model.integrator
+    pop = model.population(1, 1, weights={"w": jnp.array([[0.0], [4.0]])})
+    out = eqn.simulate(pop, eqn.Spikes(jnp.array([0.0]), jnp.array([0])), t1=30.0, max_spikes=4, rtol=1e-10, atol=1e-10)
+    v = lambda t: 4.0 * 5.0 / (10.0 - 5.0) * (np.exp(-t / 10.0) - np.exp(-t / 5.0)) - np.arctanh(0.5)
+    np.testing.assert_allclose(float(out.first_spike_times()[0]), brentq(v, 0.0, 6.9, xtol=1e-14), atol=1e-7)
+    with pytest.raises(eqn.EqError, match="no closed-form solution"):
+        eqn.simulate(pop, None, t1=1.0, method="exact")
+
+
+def test_result_codes_name_each_outcome():
+    model = eqn.compile_model("izhikevich")
+    pop = model.population(2, 0, params={"ic": 10.0})
+    with pytest.warns(RuntimeWarning):
+        spikes = eqn.simulate(pop, None, t1=500.0, max_spikes=4)
+    assert spikes.results[0] == eqn.RESULTS.spike_budget
+    with pytest.warns(RuntimeWarning):
+        steps = eqn.simulate(pop, None, t1=500.0, max_spikes=64, max_solver_steps=5)
+    assert steps.results[0] == eqn.RESULTS.step_budget
+    fine = eqn.simulate(pop, None, t1=20.0, max_spikes=64)
+    assert fine.results[0] == eqn.RESULTS.ok
+
+
+def test_throw_raises_under_jit():
+    model = eqn.compile_model("izhikevich")
+    pop = model.population(2, 0, params={"ic": 10.0})
+    run = jax.jit(lambda p: eqn.simulate(p, None, t1=500.0, max_spikes=4, throw=True).n_spikes)
+    with pytest.raises(Exception, match="more spikes than the buffers hold"):
+        jax.block_until_ready(run(pop))

@@ -104,20 +104,25 @@ def ttfs_loss(net, inputs, label, t1=60.0):
     return losses.ttfs_cross_entropy(first, label, tau=2.0, t_silent=t1)
 
 
+# compiled once for every seed (same shapes): inputs and label are arguments, not constants
+_ttfs_loss = eqx.filter_jit(ttfs_loss)
+_ttfs_value_and_grad = eqx.filter_jit(eqx.filter_value_and_grad(ttfs_loss))
+
+
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_network_gradients_match_central_finite_differences(seed):
     key = jax.random.key(seed)
     k_net, k_in, k_dir = jax.random.split(key, 3)
     net = feedforward("lif", [5, 30, 3], k_net)
     inputs = latency_inputs(jax.random.uniform(k_in, (5,), minval=0.0, maxval=10.0))
-    label = seed % 3
+    label = jnp.asarray(seed % 3)
     params, static = eqx.partition(net, eqx.is_inexact_array)
 
-    @jax.jit
     def loss_of(p):
-        return ttfs_loss(eqx.combine(p, static), inputs, label)
+        return _ttfs_loss(eqx.combine(p, static), inputs, label)
 
-    loss, grads = jax.value_and_grad(loss_of)(params)
+    loss, grads = _ttfs_value_and_grad(net, inputs, label)
+    grads = eqx.filter(grads, eqx.is_inexact_array)
     assert np.isfinite(float(loss))
     out = eqn.simulate(net, inputs, t1=60.0, max_spikes=128)
     assert int(out.counts[0].sum()) > 0, "hidden layer must fire for a meaningful check"
@@ -125,6 +130,7 @@ def test_network_gradients_match_central_finite_differences(seed):
     eps = 1e-6
     leaves, treedef = jax.tree_util.tree_flatten(params)
     g_leaves = jax.tree_util.tree_leaves(grads)
+    assert len(g_leaves) == len(leaves)
     rng = np.random.default_rng(seed)
     checked = 0
     for leaf_index, (leaf, g) in enumerate(zip(leaves, g_leaves)):
@@ -152,14 +158,8 @@ def test_network_gradients_match_central_finite_differences(seed):
     assert abs(float(fd) - float(directional)) <= 1e-4 * abs(float(fd))
 
 
-@pytest.mark.parametrize("scale, recurrent", [(0.2, False), (0.3, False), (0.3, True)])
-def test_first_spike_windows_match_the_full_run_and_finite_differences(scale, recurrent):
-    """`stop_after_first_spike, windowed=True` with a stepping hidden layer runs the network in
-    rounds (a few loop iterations of the hidden layer, then the outputs up to the time the
-    hidden spikes are known): the outputs' first spikes and their gradients must be those
-    of the full simulation.  Scale 0.3: outputs fire after several rounds; scale 0.2: one
-    output stays silent, so the rounds go on to t1.  Recurrent: the hidden layer is one
-    clock (rounds of events instead of per-neuron iterations)."""
+def rounds_net(scale, recurrent):
+    """5→20→3 Izhikevich; the hidden layer on own clocks, or recurrent (one clock)."""
     net = feedforward("izhikevich", [5, 20, 3], jax.random.key(1))
     if recurrent:
         model = eqn.compile_model("izhikevich")
@@ -167,24 +167,44 @@ def test_first_spike_windows_match_the_full_run_and_finite_differences(scale, re
         w = hidden.weights["w"]
         hidden = eqx.tree_at(lambda p: p.weights["w"], hidden, w.at[:20].multiply(0.1).at[20:].set(net.populations[0].weights["w"][-5:]))
         net = eqn.Network([hidden, net.populations[1]])
-    net = eqx.tree_at(lambda n: [p.weights for p in n.populations], net, replace_fn=lambda w: {k: v * scale for k, v in w.items()})
-    inputs = latency_inputs(jnp.array([0.0, 2.0, 4.0, 6.0, 8.0]))
-    t1 = 40.0
-    full = eqn.simulate(net, inputs, t1=t1, max_spikes=128)
-    first = full.first_spikes[-1]
-    assert np.any(np.asarray(first) > t1 / 8), "an output must fire after the first rounds"
-    windowed = eqn.simulate(net, inputs, t1=t1, max_spikes=128, stop_after_first_spike=True, windowed=True)
-    assert not bool(windowed.overflow) and not bool(full.overflow)
-    np.testing.assert_array_equal(np.isinf(windowed.first_spikes[-1]), np.isinf(first))
-    finite = np.isfinite(np.asarray(first))
-    np.testing.assert_allclose(np.asarray(windowed.first_spikes[-1])[finite], np.asarray(first)[finite], rtol=0, atol=1e-6)
+    return eqx.tree_at(lambda n: [p.weights for p in n.populations], net, replace_fn=lambda w: {k: v * scale for k, v in w.items()})
 
+
+ROUNDS_INPUTS = latency_inputs(jnp.array([0.0, 2.0, 4.0, 6.0, 8.0]))
+ROUNDS_T1 = 40.0
+
+
+@pytest.mark.parametrize("recurrent", [False, True])
+def test_first_spike_rounds_match_the_full_run(recurrent):
+    """`stop_after_first_spike, windowed=True` with a stepping hidden layer runs the network in
+    rounds (a few loop iterations of the hidden layer, then the outputs up to the time the
+    hidden spikes are known): the outputs' first spikes must be those of the full
+    simulation.  Scale 0.3: outputs fire after several rounds; scale 0.2: one output stays
+    silent, so the rounds go on to t1.  Recurrent: the hidden layer is one clock (rounds of
+    events instead of per-neuron iterations)."""
+    t1 = ROUNDS_T1
+    full = jax.jit(lambda net: eqn.simulate(net, ROUNDS_INPUTS, t1=t1, max_spikes=128))
+    rounds = jax.jit(lambda net: eqn.simulate(net, ROUNDS_INPUTS, t1=t1, max_spikes=128, stop_after_first_spike=True, windowed=True))
+    for scale in (0.2, 0.3):  # same shapes: each function compiles once
+        net = rounds_net(scale, recurrent)
+        reference, ours = full(net), rounds(net)
+        first = np.asarray(reference.first_spikes[-1])
+        assert np.any(first > t1 / 8), "an output must fire after the first rounds"
+        assert not bool(ours.overflow) and not bool(reference.overflow)
+        np.testing.assert_array_equal(np.isinf(ours.first_spikes[-1]), np.isinf(first))
+        finite = np.isfinite(first)
+        np.testing.assert_allclose(np.asarray(ours.first_spikes[-1])[finite], first[finite], rtol=0, atol=1e-6)
+
+
+def test_first_spike_rounds_gradient_matches_finite_differences():
+    """The gradient of a TTFS loss through a run in rounds, against central differences."""
+    net = rounds_net(0.3, False)
     params, static = eqx.partition(net, eqx.is_inexact_array)
 
     @jax.jit
     def loss_of(p):
-        out = eqn.simulate(eqx.combine(p, static), inputs, t1=t1, max_spikes=128, stop_after_first_spike=True, windowed=True)
-        return losses.ttfs_cross_entropy(out.first_spikes[-1], 0, tau=2.0, t_silent=t1)
+        out = eqn.simulate(eqx.combine(p, static), ROUNDS_INPUTS, t1=ROUNDS_T1, max_spikes=128, stop_after_first_spike=True, windowed=True)
+        return losses.ttfs_cross_entropy(out.first_spikes[-1], 0, tau=2.0, t_silent=ROUNDS_T1)
 
     grads = jax.grad(loss_of)(params)
     direction = jax.tree_util.tree_map(lambda x: jax.random.normal(jax.random.key(7), x.shape), params)

@@ -105,3 +105,39 @@ def test_throw_raises_under_jit():
     run = jax.jit(lambda p: eqn.simulate(p, None, t1=500.0, max_spikes=4, throw=True).n_spikes)
     with pytest.raises(Exception, match="more spikes than the buffers hold"):
         jax.block_until_ready(run(pop))
+
+
+def lif_crossing(w):
+    """The LIF crossing of v = 1 after an input of weight w at t = 0 (float64, closed form)."""
+    from scipy.optimize import brentq
+
+    v = lambda t: w * 5.0 / (10.0 - 5.0) * (np.exp(-t / 10.0) - np.exp(-t / 5.0)) - 1.0
+    return brentq(v, 0.0, 10.0 * np.log(2.0), xtol=1e-15, rtol=1e-15)
+
+
+@pytest.mark.parametrize("method", ["exact", "tsit5"])
+def test_float32_crossing_just_before_the_next_input_is_located_exactly(method):
+    """float32: a second input arriving just after the crossing ends the segment there; the
+    root finder must return the crossing even when g evaluates to exactly 0 on the way
+    (it used to return a bisection midpoint: 2.5666 ms instead of 2.8778832 ms)."""
+    rng = np.random.default_rng(0)
+    weights = np.concatenate([[5.33220053], rng.uniform(4.3, 9.0, 31)])
+    crossings = np.array([lif_crossing(w) for w in weights])
+    delays = np.concatenate([[2.879 - crossings[0]], rng.uniform(-5e-4, 3e-3, 31)])
+    with jax.enable_x64(False):
+        model = eqn.compile_model("lif")
+        pop = model.population(1, 2, weights={"w": jnp.zeros((3, 1))})
+
+        @jax.jit
+        def first_spike(w, t2):
+            W = jnp.zeros((3, 1), jnp.float32).at[1, 0].set(w).at[2, 0].set(0.5)
+            spikes = eqn.Spikes(jnp.stack([jnp.float32(0.0), t2]), jnp.array([0, 1]))
+            out = eqn.simulate(pop.replace(weights={"w": W}), spikes, t1=20.0, max_spikes=8, method=method)
+            return out.first_spike_times()[0]
+
+        found = np.array([float(first_spike(np.float32(w), np.float32(c + d))) for w, c, d in zip(weights, crossings, delays)])
+    # the crossing comes first unless the second input (weight 0.5) arrives before it
+    before = delays < 0
+    tolerance = 1e-5 if method == "exact" else 1e-4
+    np.testing.assert_allclose(found[~before], crossings[~before], rtol=0, atol=tolerance)
+    assert np.all(found[before] <= crossings[before] + tolerance)

@@ -47,6 +47,9 @@ def locate_crossing(
         newton = x - g / jnp.where(dg != 0, dg, 1.0)
         inside = (newton > lo) & (newton < hi) & (dg > 0) & jnp.isfinite(newton)
         x_new = jnp.where(inside, newton, 0.5 * (lo + hi))
+        # g(x) == 0 exactly: x is the crossing (the bracket update has just set hi = x, so the
+        # Newton point x is not strictly inside and the bisection midpoint would replace it)
+        x_new = jnp.where(g == 0, x, x_new)
         done = (jnp.abs(x_new - x) <= tol * (1.0 + jnp.abs(x))) | (hi - lo <= tol * (1.0 + jnp.abs(hi))) | (g == 0)
         return i + 1, lo, hi, jnp.where(todo, x_new, x), todo & ~done
 

@@ -187,11 +187,16 @@ def _check_inputs(inputs, in_size: int):
             f"simulate: `inputs.times` must be 1-D (one sample), got shape {inputs.times.shape}",
             hint="simulate a batch with jax.vmap(lambda s: simulate(net, s, ...))(inputs)",
         )
+    concrete = _concrete(inputs)
+    xp = np if concrete else jnp  # concrete values are checked in NumPy (also while `jit` traces)
     times, channels, values = inputs.times, inputs.channels, inputs.values
-    spikes = jnp.isfinite(times)  # inf is padding
+    if concrete:
+        times, channels = np.asarray(times), np.asarray(channels)
+        values = None if values is None else np.asarray(values)
+    spikes = xp.isfinite(times)  # inf is padding
     checks = [
         (
-            jnp.isnan(times),
+            xp.isnan(times),
             "simulate: `inputs.times` contains NaN",
             "unused entries have time = inf; times after t1 are ignored",
         ),
@@ -209,12 +214,12 @@ def _check_inputs(inputs, in_size: int):
     if values is not None:
         checks.append(
             (
-                spikes & ~jnp.isfinite(values),
+                spikes & ~xp.isfinite(values),
                 "simulate: `inputs.values` must be finite where the time is finite",
                 "give finite values, or leave `values` out (every value is then 1)",
             )
         )
-    if _concrete(inputs):
+    if concrete:
         for bad, message, hint in checks:
             bad = np.asarray(bad)
             if np.any(bad):

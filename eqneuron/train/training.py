@@ -10,7 +10,7 @@ import json
 import math
 import sys
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import equinox as eqx
@@ -50,7 +50,6 @@ class TrainConfig:
     state_scale: float = 10.0  # logits = state_scale * final state, for loss="state"
     max_spikes: int | None = None  # spike buffer per population (default 512; 1024 for izhikevich)
     out: str = "runs/train"
-    extra: dict = field(default_factory=dict)
 
     def __post_init__(self):
         # unset options take the model's defaults, then the general ones

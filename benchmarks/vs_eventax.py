@@ -3,7 +3,7 @@
 Identical weights and input spike times; forward (first output spike times)
 and value_and_grad of a TTFS loss; median of 15 forward / 5 value_and_grad
 runs after warm-up, plus the first call (jit compile).  eqneuron's nonlinear
-models are timed twice: by default and with `windowed=True` (rounds, which
+models are timed twice: by default and with `rounds=True` (rounds, which
 stop the hidden layer soon after the outputs' first spikes).  Spike-time error of both against a float64
 reference at tight tolerance (eqneuron exact/Tsit5 1e-11, run in a subprocess).
 
@@ -98,17 +98,17 @@ def bench_model(name, hidden, max_spikes, tol=None):
 
     ev_grad = eqx.filter_jit(eqx.filter_value_and_grad(ev_loss))
 
-    def our_first(net, t, c, windowed=False):
+    def our_first(net, t, c, in_rounds=False):
         return eqn.simulate(
-            net, eqn.Spikes(t, c), t1=T1, max_spikes=max_spikes, stop_after_first_spike=True, rtol=tol, atol=tol, windowed=windowed
+            net, eqn.Spikes(t, c), t1=T1, max_spikes=max_spikes, stop_after_first_spike=True, rtol=tol, atol=tol, rounds=in_rounds
         ).first_spikes[-1]
 
-    def eq_loss(net, times, labels, windowed=False):
-        first = jax.vmap(lambda t, c: our_first(net, t, c, windowed))(times, channels)
+    def eq_loss(net, times, labels, in_rounds=False):
+        first = jax.vmap(lambda t, c: our_first(net, t, c, in_rounds))(times, channels)
         return jnp.mean(jax.vmap(ttfs_loss)(first, labels))
 
     row = {"model": name, "hidden": hidden, "integrator": ours.populations[0].model.integrator, "tol": tol}
-    # `windowed=True` (rounds) is ignored for exact (linear) populations: timed only where it applies
+    # `rounds=True` (rounds) is ignored for exact (linear) populations: timed only where it applies
     variants = [""] if name == "lif" else ["", "_w"]
     # eventax and eqneuron are called in turn (`timed_together`): a slower stretch of the
     # shared machine costs both alike
@@ -172,10 +172,10 @@ np.save({str(Path(tmp) / "ref.npy")!r}, np.asarray(f(t, c)))
 
 def print_row(r):
     ratio = lambda a, b: a / b if b > 0 else float("nan")
-    windowed = ""
+    in_rounds = ""
     if "eq_fwd_w" in r:
-        windowed = (
-            f"\n{'':<11} windowed=True: fwd {r['eq_fwd_w']:.3f}s ({ratio(r['ev_fwd'], r['eq_fwd_w']):.1f}x)"
+        in_rounds = (
+            f"\n{'':<11} rounds=True: fwd {r['eq_fwd_w']:.3f}s ({ratio(r['ev_fwd'], r['eq_fwd_w']):.1f}x)"
             f"  v&g {r['eq_grad_w']:.3f}s ({ratio(r['ev_grad'], r['eq_grad_w']):.1f}x)"
             f"  jit fwd {r['eq_fwd_w_first']:.1f}s v&g {r['eq_grad_w_first']:.1f}s"
             f"  err max/median {r['eq_err_w']['max_abs_ms']:.1e}/{r['eq_err_w']['median_abs_ms']:.1e} ms ({r['eq_err_w']['silent_mismatch']} mism.)"
@@ -186,7 +186,7 @@ def print_row(r):
         f"  jit fwd {r['ev_fwd_first']:.1f}/{r['eq_fwd_first']:.1f}s v&g {r['ev_grad_first']:.1f}/{r['eq_grad_first']:.1f}s"
         f"  err max/median eventax {r['ev_err']['max_abs_ms']:.1e}/{r['ev_err']['median_abs_ms']:.1e} ms ({r['ev_err']['silent_mismatch']} mism.)"
         f" eqneuron {r['eq_err']['max_abs_ms']:.1e}/{r['eq_err']['median_abs_ms']:.1e} ms ({r['eq_err']['silent_mismatch']} mism.)  rss {r['rss_mb']:.0f} MB"
-        + windowed,
+        + in_rounds,
         flush=True,
     )
 

@@ -176,7 +176,7 @@ ROUNDS_T1 = 40.0
 
 @pytest.mark.parametrize("recurrent", [False, True])
 def test_first_spike_rounds_match_the_full_run(recurrent):
-    """`stop_after_first_spike, windowed=True` with a stepping hidden layer runs the network in
+    """`stop_after_first_spike, rounds=True` with a stepping hidden layer runs the network in
     rounds (a few loop iterations of the hidden layer, then the outputs up to the time the
     hidden spikes are known): the outputs' first spikes must be those of the full
     simulation.  Scale 0.3: outputs fire after several rounds; scale 0.2: one output stays
@@ -184,7 +184,7 @@ def test_first_spike_rounds_match_the_full_run(recurrent):
     events instead of per-neuron iterations)."""
     t1 = ROUNDS_T1
     full = jax.jit(lambda net: eqn.simulate(net, ROUNDS_INPUTS, t1=t1, max_spikes=128))
-    rounds = jax.jit(lambda net: eqn.simulate(net, ROUNDS_INPUTS, t1=t1, max_spikes=128, stop_after_first_spike=True, windowed=True))
+    rounds = jax.jit(lambda net: eqn.simulate(net, ROUNDS_INPUTS, t1=t1, max_spikes=128, stop_after_first_spike=True, rounds=True))
     for scale in (0.2, 0.3):  # same shapes: each function compiles once
         net = rounds_net(scale, recurrent)
         reference, ours = full(net), rounds(net)
@@ -203,7 +203,7 @@ def test_first_spike_rounds_gradient_matches_finite_differences():
 
     @jax.jit
     def loss_of(p):
-        out = eqn.simulate(eqx.combine(p, static), ROUNDS_INPUTS, t1=ROUNDS_T1, max_spikes=128, stop_after_first_spike=True, windowed=True)
+        out = eqn.simulate(eqx.combine(p, static), ROUNDS_INPUTS, t1=ROUNDS_T1, max_spikes=128, stop_after_first_spike=True, rounds=True)
         return losses.ttfs_cross_entropy(out.first_spikes[-1], 0, tau=2.0, t_silent=ROUNDS_T1)
 
     grads = jax.grad(loss_of)(params)

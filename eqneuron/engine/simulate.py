@@ -80,7 +80,7 @@ def simulate(
     max_solver_steps: int = 16384,
     max_spikes_per_neuron: int | None = None,
     stop_after_first_spike: bool = False,
-    windowed: bool = False,
+    rounds: bool = False,
     throw: bool = False,
 ) -> SimulationResult:
     """Simulate a network (or one population) from t=0 to `t1` ms.
@@ -107,7 +107,7 @@ def simulate(
     - `stop_after_first_spike`: neurons of the last population stop at their
       first spike (all that a time-to-first-spike loss needs); their later
       spikes, counts and states are then not computed.
-    - `windowed`: with `stop_after_first_spike`, run the network in rounds:
+    - `rounds`: with `stop_after_first_spike`, run the network in rounds:
       each earlier population advances a few iterations of its loop, the next
       one up to the time until which those spikes are all known, and so on;
       the rounds stop once the last population is done, so that earlier
@@ -178,13 +178,13 @@ def simulate(
     states = [loop.start() for loop in loops]
     rounds_exhausted = jnp.asarray(False)
     t1_ = jnp.asarray(t1, dtype)
-    if windowed and stop_after_first_spike and any(loop.takes_steps for loop in loops[:-1]) and save is None:
-        rounds = _SHORT_ROUNDS + max(int(np.ceil(np.log2(max(loop.budget / loop.round, 1)))) for loop in loops[:-1]) + 1
+    if rounds and stop_after_first_spike and any(loop.takes_steps for loop in loops[:-1]) and save is None:
+        max_rounds = _SHORT_ROUNDS + max(int(np.ceil(np.log2(max(loop.budget / loop.round, 1)))) for loop in loops[:-1]) + 1
         _, states = eqxi.while_loop(
             lambda s: ~jnp.all(s[1][-1].done),
             lambda s: (s[0] + 1, run_all(s[1], t1_, s[0])),
             (jnp.asarray(0), states),
-            max_steps=rounds,
+            max_steps=max_rounds,
             kind="checkpointed",
         )
         rounds_exhausted = ~jnp.all(states[-1].done)

@@ -24,7 +24,10 @@ from .linear import linear_system as linear_system
 class Analysis:
     linear: LinearSystem | None
     closed_form: ClosedForm | NoClosedForm
-    integrator: IntegratorChoice
+
+    @property
+    def integrator(self) -> IntegratorChoice:
+        return choose_integrator(self.closed_form)
 
 
 def analyse(ir: ModelIR) -> Analysis:
@@ -35,6 +38,6 @@ def analyse(ir: ModelIR) -> Analysis:
         return cached
     linear = linear_system(ir)
     closed_form = derive_closed_form(ir, linear)
-    result = Analysis(linear, closed_form, choose_integrator(closed_form))
+    result = Analysis(linear, closed_form)
     cache.store(key, result)
     return result

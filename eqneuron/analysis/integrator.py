@@ -17,4 +17,4 @@ def choose_integrator(closed_form: ClosedForm | NoClosedForm) -> IntegratorChoic
     """Closed form where the analysis derived one, adaptive Runge–Kutta (Tsit5) otherwise."""
     if isinstance(closed_form, ClosedForm):
         return IntegratorChoice("closed_form", "exact (closed-form propagator)")
-    return IntegratorChoice("runge_kutta", f"adaptive Runge–Kutta, Tsit5 ({closed_form.reason})")
+    return IntegratorChoice("runge_kutta", f"adaptive Runge–Kutta, Tsit5 — {closed_form.reason}")

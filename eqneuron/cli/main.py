@@ -16,6 +16,7 @@ import sys
 import warnings
 from pathlib import Path
 
+from ..compilation_cache import enable_compilation_cache
 from ..errors import EqError, EqWarning
 
 
@@ -218,6 +219,7 @@ def main(argv=None) -> int:
         check = getattr(args, "check", None)
         if check is not None:
             check(args)
+        enable_compilation_cache()  # a second call of the same command compiles nothing
         if getattr(args, "x64", False):
             import jax
 

@@ -325,6 +325,7 @@ def train(config: TrainConfig, resume: bool = False, verbose: bool = True) -> di
     """
     check_config(config)
     compile_model(config.model)  # an unknown or broken model fails before any data is loaded
+    enable_compilation_cache()  # a second run of the same configuration compiles nothing
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     train_data, test_data = load_task(config)

@@ -15,6 +15,8 @@ import equinox as eqx
 import jax
 from jaxtyping import Array, Bool, Float, Int, PyTree
 
+from .config import Tolerances
+
 
 class OwnClockStep(NamedTuple):
     t: Float[Array, " neurons"]
@@ -36,6 +38,7 @@ class AbstractIntegrator(eqx.Module):
     """Advance the free dynamics from `t0` towards `t_end`, stopping at the first
     upward crossing of an armed neuron's spike condition `g` (`g0`: its value at `t0`)."""
 
+    tolerances: eqx.AbstractVar[Tolerances]
     # event-free steps per loop iteration on neurons' own clocks (`free_step`)
     free_steps: eqx.AbstractClassVar[int]
     # whether the cost grows with the time simulated (steps), not only with events

@@ -62,15 +62,13 @@ class Block:
         return full.at[..., self._scatter].set(part, mode="drop")
 
 
-def converge(body, state, max_iterations: int, unrolled: int = 2):
-    """Iterate `body` on `(i, ..., todo)` until no lane is left to do.
+def converge(body, state, max_iterations: int):
+    """Iterate `body` on `(i, ..., todo)` until no lane is left to do (the root finders' loop).
 
-    The first `unrolled` iterations are written out: they fuse into a few
-    kernels and usually converge, so the loop that follows only checks (and
-    finishes the rare slow lanes).  Used by the root finders.
+    Not unrolled: written-out first iterations made the loop body of the
+    event loop larger (slower to trace, compile and differentiate) without
+    a faster forward pass (docs/design.md).
     """
-    for _ in range(unrolled):
-        state = body(state)
     return jax.lax.while_loop(lambda s: (s[0] < max_iterations) & jnp.any(s[-1]), body, state)
 
 

@@ -54,6 +54,7 @@ class LoopState(eqx.Module):
     nonfinite: Bool[Array, " neurons"]
     nonfinite_time: Float[Array, " neurons"]
     reset_failed: Bool[Array, " neurons"]
+    last_spike: Float[Array, " neurons"]  # time of each neuron's latest spike (-inf: none)
     aux: PyTree  # the integrator's state
 
 
@@ -94,6 +95,8 @@ class PopulationLoop:
         lanes_spikes = spikes_per_neuron if clock.lanes(pop.n_neurons) else max_spikes
         self.budget = n_inputs + self.n_save + lanes_spikes + 2 + steps
         self.takes_steps = integrator.takes_steps
+        # a model without `reset:` detects spikes: its threshold fires once per upward crossing
+        self.detector = not pop.model.ir.reset.updates
 
     @property
     def round(self) -> int:
@@ -122,6 +125,7 @@ class PopulationLoop:
             nonfinite=jnp.zeros((n,), bool),
             nonfinite_time=jnp.full((n,), jnp.inf, dtype),
             reset_failed=jnp.zeros((n,), bool),
+            last_spike=jnp.full((n,), -jnp.inf, dtype),
             aux=self.integrator.init(t, y, self.p),
         )
 
@@ -133,6 +137,16 @@ class PopulationLoop:
         final_window = t_stop >= self.t1
         neurons = jnp.arange(n)
         buffer = self.buffer
+
+        root_tol = integrator.tolerances.root_tol
+
+        def rearm(armed, g, t, last_spike):
+            """A disarmed neuron re-arms once its condition is below zero, at a time clearly
+            after its latest spike: at the spike's own time (within the spike-time tolerance)
+            the condition is zero up to roundoff, on either side."""
+            fired_before = jnp.isfinite(last_spike)
+            after = ~fired_before | (t > jnp.where(fired_before, last_spike, 0.0) * (1.0 + root_tol) + root_tol)
+            return armed | ((g < 0) & after)
 
         def schedule(c: LoopState):
             """Each lane's next input (time, channel, value), save point, and the time it
@@ -176,7 +190,7 @@ class PopulationLoop:
             return eqx.tree_at(
                 lambda c: (c.t, c.y, c.g, c.aux, c.armed, c.input_index, c.save_index, c.saved, c.paused),
                 c,
-                (t, y, g, aux, c.armed | (g < 0), c.input_index + is_input, c.save_index + is_save, saved,
+                (t, y, g, aux, rearm(c.armed, g, t, c.last_spike), c.input_index + is_input, c.save_index + is_save, saved,
                  c.paused | (reached & ~is_input & ~is_save & ~final_window)),
             )
 
@@ -200,8 +214,14 @@ class PopulationLoop:
             y_next = jnp.where(spiking[None], y_spike, y_input)
             # one evaluation of the condition after the events re-arms every neuron below zero
             g_next = fn.spike_condition(t, y_next, p)
-            still_above = fired & (g_next >= 0)  # the reset left the condition satisfied
-            armed = jnp.where(fired, ~still_above, c.armed | (g_next < 0))
+            if self.detector:
+                # no reset: the condition sits at zero after the crossing (either side, by
+                # roundoff); the neuron re-arms only once the condition has fallen below zero
+                still_above = jnp.zeros_like(fired)
+                armed = jnp.where(fired, False, rearm(c.armed, g_next, t, c.last_spike))
+            else:
+                still_above = fired & (g_next >= 0)  # the reset left the condition satisfied
+                armed = jnp.where(fired, ~still_above, rearm(c.armed, g_next, t, c.last_spike))
             slot = clock.spike_slots(fired, c.n_written, buffer)
             n_spikes = c.n_spikes + fired
             bad = ~jnp.all(jnp.isfinite(y_next), axis=0) & ~still
@@ -226,6 +246,7 @@ class PopulationLoop:
                 nonfinite=c.nonfinite | bad,
                 nonfinite_time=jnp.where(bad & ~c.nonfinite, t, c.nonfinite_time),
                 reset_failed=c.reset_failed | still_above,
+                last_spike=jnp.where(fired, t, c.last_spike),
                 aux=step.aux,
             )
 

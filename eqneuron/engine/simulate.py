@@ -47,7 +47,7 @@ def make_integrator(model, config: SolverConfig, dtype) -> AbstractIntegrator:
                 f"{model.name} has no closed-form solution: {choice.description}",
                 hint="use method='auto' or a Runge–Kutta method ('tsit5', 'dopri5', ...)",
             )
-        return ClosedFormIntegrator(model.fn, model.compiled.closed_form, tolerances)
+        return ClosedFormIntegrator(fn=model.fn, forms=model.compiled.closed_form, tolerances=tolerances)
     name = "tsit5" if method == "auto" else method
     if name == "euler":
         if config.dt is None:
@@ -58,7 +58,7 @@ def make_integrator(model, config: SolverConfig, dtype) -> AbstractIntegrator:
             raise EqError(f"`dt` is the fixed step of method='euler'; method={method!r} chooses its own steps",
                           hint="drop dt, or use method='euler'")
         controller = AdaptiveStepSize(tolerances.rtol, tolerances.atol, tableau(name).error_order)
-    return RungeKuttaIntegrator(model.fn, tableau(name), controller, tolerances)
+    return RungeKuttaIntegrator(fn=model.fn, tableau=tableau(name), controller=controller, tolerances=tolerances)
 
 
 def clock_for(pop: Population) -> AbstractClock:

@@ -1,0 +1,48 @@
+"""The population loop's event semantics, on both clocks, against analytic solutions."""
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import eqneuron as eqn
+
+# v = sin(w0 t): the threshold v > 0.5 is crossed upwards at asin(0.5)/w0 + k 2π/w0
+OSCILLATOR_DETECTOR = """
+neuron Oscillator
+parameters:
+    w0 = 0.5
+state:
+    v = 0.0
+    u = 1.0
+equations:
+    dv/dt = w0 * u
+    du/dt = -w0 * v
+threshold: v > 0.5
+weights:
+    w = 0.0
+on_spike:
+    u += w
+"""
+
+
+@pytest.mark.parametrize("recurrent", [False, True])
+def test_a_threshold_without_reset_fires_once_per_upward_crossing(recurrent):
+    """No `reset:`: the condition sits at zero after the crossing; the neuron must not fire
+    again until the condition has fallen below zero (it used to fire at one instant until
+    the spike budget was spent)."""
+    model = eqn.compile_model(OSCILLATOR_DETECTOR)
+    pop = model.population(2, 0, recurrent=recurrent, weights={"w": jnp.zeros((2, 2))})
+    out = eqn.simulate(pop, None, t1=40.0, max_spikes=32, rtol=1e-10, atol=1e-10)
+    assert out.results[0] == eqn.RESULTS.ok and not bool(out.reset_failed)
+    expected = np.arcsin(0.5) / 0.5 + np.arange(4) * 2 * np.pi / 0.5
+    for neuron in (0, 1):
+        times = np.asarray(out.spike_times)[np.asarray(out.spike_neurons) == neuron]
+        np.testing.assert_allclose(times, expected, atol=1e-7)
+
+
+def test_a_reset_that_leaves_the_condition_satisfied_is_flagged():
+    source = OSCILLATOR_DETECTOR + "reset:\n    v += 1\n"
+    model = eqn.compile_model(source)
+    with pytest.warns(RuntimeWarning, match="reset left the threshold condition satisfied"):
+        out = eqn.simulate(model.population(1, 0), None, t1=10.0, max_spikes=8)
+    assert bool(out.reset_failed) and out.results[0] == eqn.RESULTS.reset_failed

@@ -46,3 +46,16 @@ def test_a_reset_that_leaves_the_condition_satisfied_is_flagged():
     with pytest.warns(RuntimeWarning, match="reset left the threshold condition satisfied"):
         out = eqn.simulate(model.population(1, 0), None, t1=10.0, max_spikes=8)
     assert bool(out.reset_failed) and out.results[0] == eqn.RESULTS.reset_failed
+
+
+def test_save_points_a_neuron_never_reached_read_nan():
+    """A neuron that stops (here: at its first spike) has no state at later save points."""
+    model = eqn.compile_model("lif")
+    pop = model.population(2, 1, weights={"w": jnp.array([[0.0, 0.0], [0.0, 0.0], [6.0, 0.5]])})
+    out = eqn.simulate(pop, eqn.Spikes(jnp.array([0.0]), jnp.array([0])), t1=20.0, max_spikes=8,
+                       save_at=jnp.array([1.0, 10.0]), stop_after_first_spike=True)
+    v = np.asarray(out.states[0]["v"])
+    first = float(out.first_spike_times()[0])
+    assert 1.0 < first < 10.0 and np.isinf(float(out.first_spike_times()[1]))
+    assert np.isfinite(v[0, 0]) and np.isnan(v[1, 0])  # neuron 0 stopped before t = 10
+    assert np.all(np.isfinite(v[:, 1]))  # neuron 1 never fired: saved at both points

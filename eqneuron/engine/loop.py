@@ -115,7 +115,7 @@ class PopulationLoop:
             armed=g < 0,
             input_index=jnp.zeros(lanes, jnp.int32),
             save_index=jnp.zeros(lanes, jnp.int32),
-            saved=jnp.zeros((max(self.n_save, 1), *y.shape), dtype),
+            saved=jnp.full((max(self.n_save, 1), *y.shape), jnp.nan, dtype),  # NaN where never reached
             spike_times=jnp.full((self.buffer,), jnp.inf, dtype),
             spike_ids=jnp.full((self.buffer,), -1, jnp.int32),
             n_written=jnp.asarray(0),

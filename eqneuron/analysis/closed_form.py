@@ -68,6 +68,10 @@ def derive_closed_form(ir: ModelIR, linear: LinearSystem | None) -> ClosedForm |
     g = ir.threshold
     if not _linear_in(g, states):
         return NoClosedForm("the threshold is not linear in the states")
+    if _coupled_in_a_cycle(linear.A):
+        # complex or coupled eigenvalues: oscillating modes, whose crossings cannot be bracketed by
+        # a single extremum (and whose symbolic eigenvalues can take SymPy minutes)
+        return NoClosedForm("the linear dynamics couple states in a cycle (oscillating or coupled modes)")
     y_of_h = _propagate(ir, linear)
     vanishing = set()
     for e in y_of_h:
@@ -92,6 +96,36 @@ def derive_closed_form(ir: ModelIR, linear: LinearSystem | None) -> ClosedForm |
     if degenerate is None:
         return NoClosedForm("the threshold along the degenerate solution has more than one extremum")
     return ClosedForm(general, degenerate, factor, perturbed.name)
+
+
+def _coupled_in_a_cycle(A: sp.Matrix) -> bool:
+    """Whether the states' couplings (A[i, j] != 0, i != j) contain a cycle; without one, A is
+    triangular up to a permutation and its eigenvalues are its diagonal entries."""
+    n = A.shape[0]
+    edges = {i: [j for j in range(n) if j != i and A[i, j] != 0] for i in range(n)}
+    state = dict.fromkeys(range(n), 0)  # 0 unvisited, 1 on the stack, 2 done
+
+    def visit(i) -> bool:
+        state[i] = 1
+        for j in edges[i]:
+            if state[j] == 1 or (state[j] == 0 and visit(j)):
+                return True
+        state[i] = 2
+        return False
+
+    return any(state[i] == 0 and visit(i) for i in range(n))
+
+
+# functions the code generator maps to JAX; a closed form needing others (LambertW, DiracDelta, ...)
+# is not used
+_SUPPORTED = (sp.exp, sp.log, sp.Abs, sp.sign, sp.sin, sp.cos, sp.tan, sp.sinh, sp.cosh, sp.tanh, sp.Piecewise)
+
+
+_OWN = ("sigmoid", "softplus", "relu", "exprel", "heaviside")  # eqneuron's functions (eqneuron.check)
+
+
+def _supported(expr: sp.Expr) -> bool:
+    return all(isinstance(f, _SUPPORTED) or type(f).__name__ in _OWN for f in expr.atoms(sp.Function))
 
 
 def _linear_in(g: sp.Expr, states) -> bool:
@@ -126,10 +160,16 @@ def _form(g: sp.Expr, y_of_h, states) -> Form | None:
     """The condition along y(h), its slope and its single extremum; None with several extrema."""
     along = g.xreplace(dict(zip(states, y_of_h)))
     slope = sp.diff(along, H)
+    if len({e for e in slope.atoms(sp.exp) if e.has(H)}) > 2:
+        return None  # three or more modes: SymPy cannot solve g'(h) = 0 (and may not return)
     try:
         roots = sp.solve(slope, H)
-    except (NotImplementedError, ValueError):
+    except (NotImplementedError, ValueError, TypeError):
         return None
     if len(roots) > 1:
         return None
-    return Form(tuple(y_of_h), along, slope, roots[0] if roots else None)
+    form = Form(tuple(y_of_h), along, slope, roots[0] if roots else None)
+    parts = [*form.state, form.condition, form.slope] + ([form.extremum] if form.extremum is not None else [])
+    if not all(_supported(e) for e in parts):
+        return None
+    return form

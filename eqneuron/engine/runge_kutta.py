@@ -74,7 +74,7 @@ class RungeKuttaIntegrator(AbstractIntegrator):
     controller: AbstractStepSizeController
     tolerances: Tolerances = eqx.field(static=True)
 
-    free_steps: ClassVar[int] = 1  # event-free steps per iteration on own clocks (docs/design.md)
+    free_steps: ClassVar[int] = 2  # event-free steps per iteration on own clocks (docs/design.md)
     takes_steps: ClassVar[bool] = True
 
     # --- one step

@@ -17,6 +17,22 @@ class Span:
     end_column: int | None = None
 
 
+def source_lines(text: str) -> list[str]:
+    """The lines of a model as the lexer counts them: split at `\\n` only.
+
+    `str.splitlines` also splits at form feeds, `\\r`, U+2028/U+2029 and
+    other separators that the grammar treats as ordinary characters; using it
+    here would make messages quote a different line than the one they name.
+    """
+    return [line.removesuffix("\r") for line in text.split("\n")]
+
+
+def printable_line(line: str) -> str:
+    """A source line as a message quotes it: one character per character, so a
+    caret stays aligned, with separators and control characters made visible."""
+    return "".join(c if c.isprintable() or c == "\t" else " " if c.isspace() else "\ufffd" for c in line)
+
+
 @dataclass(frozen=True)
 class Source:
     """The text of a model file and the name used for it in messages."""
@@ -24,8 +40,11 @@ class Source:
     text: str
     filename: str = "<string>"
 
+    def lines(self) -> list[str]:
+        return source_lines(self.text)
+
     def line(self, number: int) -> str:
-        lines = self.text.splitlines()
+        lines = self.lines()
         return lines[number - 1] if 0 < number <= len(lines) else ""
 
 
@@ -33,13 +52,15 @@ def format_location(source: Source | None, span: Span | None) -> str:
     """`file:line:col`, the source line and a caret under the offending token."""
     if source is None or span is None:
         return source.filename if source is not None else "<string>"
-    text_line = source.line(span.line).rstrip("\n")
+    text_line = source.line(span.line)
     width = 1
     if span.end_column is not None and (span.end_line in (None, span.line)):
         width = max(1, span.end_column - span.column)
     width = max(1, min(width, len(text_line) - span.column + 1))
-    caret = " " * (span.column - 1) + "^" * width
-    return f"{source.filename}:{span.line}:{span.column}\n    {text_line}\n    {caret}"
+    # tabs before the token are kept so that the caret lines up in a terminal
+    indent = "".join("\t" if c == "\t" else " " for c in text_line[: span.column - 1])
+    caret = indent + "^" * width
+    return f"{source.filename}:{span.line}:{span.column}\n    {printable_line(text_line)}\n    {caret}"
 
 
 class EqError(ValueError):

@@ -15,7 +15,7 @@ from .check import check
 from .codegen import ClosedFormFunctions, GeneratedFunctions, generate, generate_closed_form, parameter_values
 from .errors import EqError, Source, Span, did_you_mean
 from .ir import ModelIR
-from .lang import parse
+from .lang import parse, read_file
 from .network import Population
 
 
@@ -119,24 +119,31 @@ _CACHE: dict[str, Compiled] = {}
 
 
 def _read_source(source: str | Path) -> Source:
+    """`.eq` source text, a path to a `.eq` file, or a zoo name -> the model's text."""
     if isinstance(source, Path):
-        return Source(source.read_text(), str(source))
+        return read_file(source)
     text = str(source)
-    if "\n" in text or ":" in text and not Path(text).exists():
-        return Source(text, "<string>")
     path = Path(text)
-    if path.suffix == ".eq" or path.exists():
-        if not path.exists():
-            raise EqError(f"no such file: {text}", hint="give a path to a .eq file or a zoo name")
-        return Source(path.read_text(), str(path))
+    # text with a line break, a block colon, an `=` or a comment is a model, unless it names a file
+    if "\n" in text or not text.strip() or any(c in text for c in ":=#") and not _is_file(path):
+        return Source(text, "<string>")
+    if path.suffix == ".eq" or _is_file(path):
+        return read_file(path)
     zoo_file = models_dir() / f"{text}.eq"
-    if zoo_file.exists():
-        return Source(zoo_file.read_text(), f"{text}.eq")
+    if _is_file(zoo_file):
+        return read_file(zoo_file, f"{text}.eq")
     names = [p.stem for p in models_dir().glob("*.eq")]
     raise EqError(
         f"`{text}` is neither a file nor a zoo model",
         hint=did_you_mean(text, names) or f"zoo models: {', '.join(sorted(names))}",
     )
+
+
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except (OSError, ValueError):  # a name too long for the file system, a NUL character
+        return False
 
 
 def _compile(source: Source) -> Compiled:

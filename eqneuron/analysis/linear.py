@@ -34,7 +34,7 @@ def linear_system(model: ModelIR) -> LinearSystem | None:
         row = [f.coeff(s) for s in states]
         if any(c.free_symbols & set(states) for c in row):
             return None
-        offset = f.xreplace({s: 0 for s in states})
+        offset = f.xreplace({s: sp.Integer(0) for s in states})
         if offset.free_symbols & set(states) or any(not _is_constant(c) for c in [*row, offset]):
             return None
         rows.append(row)

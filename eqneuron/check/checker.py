@@ -7,63 +7,31 @@ the offending token.
 
 from __future__ import annotations
 
+import math
+
 import sympy as sp
 
+from ..errors import EqError, Span, did_you_mean, printable_line, warn_at
+from ..ir import FAN_IN, VALUE, Jump, ModelIR, Parameter, T, normal, pre_symbol, symbol, uniform
 from ..lang import syntax as S
-from ..errors import EqError, Span, did_you_mean, warn_at
-from ..ir import (
-    FAN_IN,
-    VALUE,
-    InternalEvent,
-    Jump,
-    ModelIR,
-    Parameter,
-    T,
-    normal,
-    pre_symbol,
-    relu,
-    sigmoid,
-    softplus,
-    symbol,
-    uniform,
-)
+from .functions import CONSTANTS, FUNCTIONS, RANDOM_FUNCTIONS, SIGNATURES
+from .numeric import NotReal, Overflow, Unknown, float_value
 
-BUILTINS = {"t", "pi", "fan_in", "value"}
-
-
-def _clip(x, lo, hi):
-    return sp.Min(sp.Max(x, lo), hi)
-
-
-def _where(cond, a, b):
-    return sp.Piecewise((a, cond), (b, True))
-
-
-# name -> (allowed argument counts, builder); None = any count >= 2
-FUNCTIONS = {
-    "exp": ((1,), sp.exp),
-    "log": ((1,), sp.log),
-    "sqrt": ((1,), sp.sqrt),
-    "abs": ((1,), sp.Abs),
-    "sin": ((1,), sp.sin),
-    "cos": ((1,), sp.cos),
-    "tan": ((1,), sp.tan),
-    "tanh": ((1,), sp.tanh),
-    "sigmoid": ((1,), sigmoid),
-    "softplus": ((1,), softplus),
-    "relu": ((1,), relu),
-    "min": (None, sp.Min),
-    "max": (None, sp.Max),
-    "clip": ((3,), _clip),
-    "where": ((3,), _where),
-}
-RANDOM_FUNCTIONS = {"normal": ((2,), normal), "uniform": ((2,), uniform)}
+BUILTINS = {"t", "fan_in", "value", *CONSTANTS}
 KNOWN_FLAGS = {
     "parameters": {"per_neuron", "trainable"},
-    "equations": {"unless refractory"},
+    "equations": set(),
     "subexpressions": {"constant"},
 }
 _COMPARE = {">": sp.Gt, ">=": sp.Ge, "<": sp.Lt, "<=": sp.Le, "==": sp.Eq, "!=": sp.Ne}
+_FLOAT_MAX_LOG = math.log(1.7976931348623157e308)
+# Exact integer powers of symbols are kept up to this exponent; above it the
+# exponent becomes a float, so that no analysis expands a huge polynomial.
+_MAX_EXACT_EXPONENT = 64
+_NOT_SIMULATED_YET = {
+    "refractory": "`refractory:` is not simulated yet: the engine has no refractory period",
+    "delay": "`delay:` is not simulated yet: spikes reach their targets without delay",
+}
 
 
 class _Scope:
@@ -110,9 +78,17 @@ class Checker:
 
     # ---- expressions
     def lower(self, expr: S.Expr, scope: _Scope, boolean=False) -> sp.Expr:
-        """Lower a syntax expression to SymPy in `scope`."""
+        """Lower a syntax expression to SymPy in `scope`.
+
+        Every constant part is checked to be a finite real float64 where it
+        is made, so the error points at `log(0)`, not at the line.
+        """
         if isinstance(expr, S.Num):
             value = expr.value
+            if not math.isfinite(value):
+                raise self.error(
+                    "number too large for float64", expr.span, hint="the largest float64 is about 1.8e308"
+                )
             return sp.Integer(int(value)) if value.is_integer() and abs(value) < 2**53 else sp.Float(value)
         if isinstance(expr, S.Name):
             return self._resolve(expr, scope)
@@ -120,20 +96,7 @@ class Checker:
             operand = self.lower(expr.operand, scope)
             return -operand if expr.op == "-" else operand
         if isinstance(expr, S.BinOp):
-            left, right = self.lower(expr.left, scope), self.lower(expr.right, scope)
-            match expr.op:
-                case "+":
-                    return left + right
-                case "-":
-                    return left - right
-                case "*":
-                    return left * right
-                case "/":
-                    if right == 0:
-                        raise self.error("division by zero", expr.right.span)
-                    return left / right
-                case "**":
-                    return left**right
+            return self._binary_chain(expr, scope)
         if isinstance(expr, S.Compare):
             if not boolean:
                 raise self.error(
@@ -142,7 +105,9 @@ class Checker:
                     hint="comparisons belong in `threshold:`, `event` conditions or `where(cond, a, b)`",
                 )
             left, right = self.lower(expr.left, scope), self.lower(expr.right, scope)
-            return _COMPARE[expr.op](left, right, evaluate=False)
+            # constant comparisons are decided now: SymPy cannot canonicalise `0 > 1` inside `where`
+            evaluate = not (left.free_symbols or right.free_symbols)
+            return self._sympy(expr, _COMPARE[expr.op], left, right, evaluate=evaluate)
         if isinstance(expr, S.BoolOp):
             if not boolean:
                 raise self.error(
@@ -151,10 +116,103 @@ class Checker:
                     hint="logical operators belong in the first argument of `where(cond, a, b)`",
                 )
             operands = [self.lower(o, scope, boolean=True) for o in expr.operands]
-            return {"and": sp.And, "or": sp.Or, "not": sp.Not}[expr.op](*operands)
+            return self._sympy(expr, _LOGIC[expr.op], *operands)
         if isinstance(expr, S.Call):
             return self._call(expr, scope)
         raise TypeError(expr)  # pragma: no cover - the parser makes no other nodes
+
+    def lower_finite(self, expr: S.Expr, scope: _Scope) -> sp.Expr:
+        """`lower`, for a value the engine computes with: `inf` may appear in its conditions only."""
+        result = self.lower(expr, scope)
+        if _infinite_outside_conditions(result):
+            raise self.error(
+                f"`{self._text_of(expr)}` is infinite",
+                expr.span,
+                hint="`inf` belongs in conditions (`threshold: v > inf` never fires) or in bounds it "
+                "disappears from (`clip(x, 0, inf)`)",
+            )
+        return result
+
+    def _binary_chain(self, expr: S.BinOp, scope: _Scope) -> sp.Expr:
+        # `a + b + c + ...` is a left-leaning chain as long as the line: walk it
+        # without recursion
+        chain = []
+        while isinstance(expr, S.BinOp) and expr.op != "**":
+            chain.append(expr)
+            expr = expr.left
+        result = self._power(expr, scope) if isinstance(expr, S.BinOp) else self.lower(expr, scope)
+        for node in reversed(chain):
+            right = self.lower(node.right, scope)
+            if node.op == "/" and right == 0:
+                raise self.error("division by zero", node.right.span)
+            result = self._sympy(node, _ARITHMETIC[node.op], result, right)
+        return result
+
+    def _power(self, expr: S.BinOp, scope: _Scope) -> sp.Expr:
+        base, exponent = self.lower(expr.left, scope), self.lower(expr.right, scope)
+        if base.is_number and exponent.is_number:
+            # decide overflow from logarithms before SymPy computes 9**9**9 exactly
+            log_size = _log_magnitude(base, exponent)
+            if log_size > _FLOAT_MAX_LOG:
+                raise self.error(
+                    f"`{self._text_of(expr)}` overflows float64",
+                    expr.span,
+                    hint="the largest float64 is about 1.8e308",
+                )
+            if log_size < -800 and abs(exponent) > 2048:
+                return sp.Integer(0)  # below the smallest float64, and costly to compute exactly
+        elif exponent.is_Integer and abs(exponent) > _MAX_EXACT_EXPONENT:
+            exponent = sp.Float(exponent)
+        return self._sympy(expr, sp.Pow, base, exponent)
+
+    def _sympy(self, node, build, *args, **kwargs):
+        """`build(*args, **kwargs)`, with SymPy's exceptions and non-finite constants as errors at `node`."""
+        try:
+            result = build(*args, **kwargs)
+        except (TypeError, ValueError, ArithmeticError, NotImplementedError) as error:
+            raise self.error(
+                f"cannot evaluate `{self._text_of(node)}`: {error}",
+                node.span,
+                hint="simplify the expression or split it into subexpressions",
+            ) from None
+        self._check_constant(result, node)
+        return result
+
+    def _check_constant(self, result, node):
+        """A constant must be a finite real float64 (or the builtin `inf`)."""
+        if (
+            isinstance(result, sp.logic.boolalg.Boolean)
+            or result.free_symbols
+            or result in (sp.oo, -sp.oo)
+            or result.has(normal, uniform)  # random draws: known when the weights are sampled
+        ):
+            return
+        if result.has(sp.zoo, sp.nan):
+            problem = "is infinite or undefined"
+        else:
+            try:
+                value = float_value(result)
+            except NotReal:
+                problem = "is not a real number"
+            except Overflow:
+                problem = "overflows float64"
+            except Unknown:
+                problem = "is not a finite real number"
+            else:
+                if math.isfinite(value):
+                    return
+                problem = "is infinite or undefined"
+        raise self.error(
+            f"`{self._text_of(node)}` {problem}",
+            node.span,
+            hint="check the arguments: e.g. `log` and `sqrt` need positive ones, `tan` is infinite at pi/2",
+        )
+
+    def _text_of(self, node) -> str:
+        span = node.span
+        if span.end_line == span.line and span.end_column is not None:
+            return self.source.line(span.line)[span.column - 1 : span.end_column - 1]
+        return self._text(node)
 
     def _call(self, call: S.Call, scope: _Scope) -> sp.Expr:
         table = dict(FUNCTIONS)
@@ -182,7 +240,7 @@ class Checker:
             raise self.error(
                 f"`{call.func}` takes {wanted} argument{'s' if wanted != '1' else ''}, got {n}",
                 call.span,
-                hint=_SIGNATURES.get(call.func),
+                hint=SIGNATURES.get(call.func),
             )
         args = [
             self.lower(arg, scope, boolean=(call.func == "where" and i == 0))
@@ -194,7 +252,7 @@ class Checker:
                 call.args[0].span,
                 hint="e.g. `where(v > 0, v, 0)`",
             )
-        return builder(*args)
+        return self._sympy(call, builder, *args)
 
     def _resolve(self, name: S.Name, scope: _Scope) -> sp.Expr:
         if name.id in scope.symbols:
@@ -214,6 +272,12 @@ class Checker:
             raise self.error(
                 f"function `{name.id}` used as a value", name.span, hint=f"call it: `{name.id}(x)`"
             )
+        if name.id == "t":
+            raise self.error(
+                "the time `t` is not defined here",
+                name.span,
+                hint="parameter defaults, initial values and weight initialisers are constants",
+            )
         candidates = list(scope.symbols) + list(self.defined)
         raise self.error(
             f"unknown name `{name.id}`",
@@ -224,6 +288,7 @@ class Checker:
     # ---- the whole model
     def run(self) -> ModelIR:
         m = self.model
+        self._reject_not_simulated()
         self._reject_units()
         for keyword in ("equations", "threshold"):
             if keyword not in m.blocks:
@@ -251,7 +316,7 @@ class Checker:
             "value": ("`value` is only defined in `on_input`", "it is the input event's value"),
             "fan_in": ("`fan_in` is only defined in weight initialisers", None),
         }
-        dynamic = {**param_symbols, **state_symbols, "t": T, "pi": sp.pi}
+        dynamic = {**param_symbols, **state_symbols, "t": T, **CONSTANTS}
         forbidden = {**weight_forbidden, **builtin_forbidden}
 
         subexpressions = self._subexpressions(subexpr_decls, dynamic, forbidden)
@@ -261,7 +326,7 @@ class Checker:
         derivatives, equation_text = {}, []
         for name in states:
             decl = odes.get(name)
-            derivatives[name] = sp.Integer(0) if decl is None else self.lower(decl.expr, scope)
+            derivatives[name] = sp.Integer(0) if decl is None else self.lower_finite(decl.expr, scope)
         for decl in m.statements("equations"):
             label = f"d{decl.variable}/dt" if isinstance(decl, S.Differential) else decl.name
             equation_text.append(f"{label} = {self._text(decl.expr)}")
@@ -294,27 +359,15 @@ class Checker:
             on_input_statements, input_scope, states, parameters, subexpressions, "on_input"
         )
         used_pre = sorted(
-            {s.name[: -len("_pre")] for e in on_spike.updates.values() for s in e.free_symbols if s.name.endswith("_pre")}
+            {
+                s.name[: -len("_pre")]
+                for e in on_spike.updates.values()
+                for s in e.free_symbols
+                if s.name.endswith("_pre")
+            }
         )
 
         weights = self._weight_initialisers(weight_decls, param_symbols)
-        events = tuple(self._event(e, scope, states, parameters, subexpressions) for e in m.events)
-        constant_scope = _Scope(
-            {**param_symbols, "pi": sp.pi},
-            {n: (f"`{n}` must be a constant expression of parameters", None) for n in full if n not in param_symbols},
-        )
-        refractory = self._constant_line("refractory", constant_scope)
-        delay = self._constant_line("delay", constant_scope)
-        frozen = tuple(
-            d.variable for d in odes.values() if "unless refractory" in d.flags
-        )
-        if frozen and refractory is None:
-            first = next(d for d in odes.values() if "unless refractory" in d.flags)
-            raise self.error(
-                "`(unless refractory)` needs a `refractory:` block",
-                first.span,
-                hint="add `refractory: 2.0` (ms) or remove the flag",
-            )
         initial = self._initial_values(states, param_symbols, state_symbols)
 
         model_ir = ModelIR(
@@ -333,16 +386,39 @@ class Checker:
             on_spike=on_spike,
             on_input=on_input,
             weights=weights,
-            events=events,
-            refractory=refractory,
-            delay=delay,
-            frozen_when_refractory=frozen,
             pre_symbols=tuple(used_pre),
         )
         self._check_reset_clears_threshold(model_ir)
         return model_ir
 
     # ---- pieces
+    def _reject_not_simulated(self):
+        """Blocks the grammar knows but the engine does not simulate: an error, never dropped."""
+        found = [
+            (event.span, f"`event {event.name}:` is not simulated yet: the engine has no internal events")
+            for event in self.model.events
+        ]
+        found += [
+            (self.model.blocks[keyword].span, message)
+            for keyword, message in _NOT_SIMULATED_YET.items()
+            if keyword in self.model.blocks
+        ]
+        found += [
+            (
+                decl.flags_span,
+                "`(unless refractory)` is not simulated yet: the engine has no refractory period",
+            )
+            for decl in self.model.statements("equations")
+            if "unless refractory" in decl.flags
+        ]
+        if found:
+            span, message = min(found, key=lambda item: (item[0].line, item[0].column))
+            raise self.error(
+                message,
+                span,
+                hint="remove it: a model using it cannot be simulated yet (see docs/language.md)",
+            )
+
     def _reject_units(self):
         for block in self.model.blocks.values():
             for statement in block.statements:
@@ -363,7 +439,7 @@ class Checker:
                 if flag not in KNOWN_FLAGS["parameters"]:
                     raise self.error(
                         f"flag `{flag}` does not apply to a parameter",
-                        decl.name_span,
+                        decl.flags_span,
                         hint="parameter flags are `per_neuron` and `trainable`",
                     )
             later = {
@@ -375,7 +451,7 @@ class Checker:
                 if d.name not in parameters and d.name != decl.name
             }
             later.update(self._states_forbidden_in_constants())
-            scope = _Scope({**{n: symbol(n) for n in parameters}, "pi": sp.pi}, later)
+            scope = _Scope({**{n: symbol(n) for n in parameters}, **CONSTANTS}, later)
             default = self.lower(decl.expr, scope)
             parameters[decl.name] = Parameter(
                 decl.name,
@@ -389,7 +465,10 @@ class Checker:
     def _states_forbidden_in_constants(self):
         names = {}
         for d in self.model.statements("state"):
-            names[d.name] = (f"state variable `{d.name}` used in a constant expression", "only parameters may appear here")
+            names[d.name] = (
+                f"state variable `{d.name}` used in a constant expression",
+                "only parameters may appear here",
+            )
         for d in self.model.statements("equations"):
             name = d.variable if isinstance(d, S.Differential) else d.name
             names[name] = (f"`{name}` used in a constant expression", "only parameters may appear here")
@@ -431,13 +510,21 @@ class Checker:
                     )
                 for flag in decl.flags:
                     if flag not in KNOWN_FLAGS["equations"]:
-                        raise self.error(f"flag `{flag}` does not apply to a differential equation", decl.name_span, hint="use `(unless refractory)`")
+                        raise self.error(
+                            f"flag `{flag}` does not apply to a differential equation",
+                            decl.flags_span,
+                            hint="differential equations take no flags",
+                        )
                 odes[name] = decl
             else:
                 self._define(decl.name, "subexpression", decl.name_span)
                 for flag in decl.flags:
                     if flag not in KNOWN_FLAGS["subexpressions"]:
-                        raise self.error(f"flag `{flag}` does not apply to a subexpression", decl.name_span, hint="only `(constant)` applies")
+                        raise self.error(
+                            f"flag `{flag}` does not apply to a subexpression",
+                            decl.flags_span,
+                            hint="only `(constant)` applies",
+                        )
                 subexprs[decl.name] = decl
         return odes, subexprs
 
@@ -447,7 +534,11 @@ class Checker:
         for decl in self.model.statements("state"):
             self._require_plain_assignment(decl, "state")
             if decl.name in declared:
-                raise self.error(f"`{decl.name}` is defined twice", decl.name_span, hint=f"the first definition is at line {declared[decl.name].line}")
+                raise self.error(
+                    f"`{decl.name}` is defined twice",
+                    decl.name_span,
+                    hint=f"the first definition is at line {declared[decl.name].line}",
+                )
             declared[decl.name] = decl.name_span
         for name, decl in odes.items():
             self._define(name, "state variable", decl.name_span)
@@ -463,17 +554,17 @@ class Checker:
             n: (f"initial value uses state variable `{n}`", "initial values are expressions of parameters")
             for n in state_symbols
         }
-        scope = _Scope({**param_symbols, "pi": sp.pi}, forbidden)
+        scope = _Scope({**param_symbols, **CONSTANTS}, forbidden)
         decls = {d.name: d for d in self.model.statements("state")}
         return {
-            name: self.lower(decls[name].expr, scope) if name in decls else sp.Integer(0)
+            name: self.lower_finite(decls[name].expr, scope) if name in decls else sp.Integer(0)
             for name in states
         }
 
     def _subexpressions(self, decls, dynamic, forbidden):
         placeholders = {name: sp.Symbol(f"__sub_{name}") for name in decls}
         scope = _Scope({**dynamic, **placeholders}, forbidden)
-        raw = {name: self.lower(decl.expr, scope) for name, decl in decls.items()}
+        raw = {name: self.lower_finite(decl.expr, scope) for name, decl in decls.items()}
         by_placeholder = {v: k for k, v in placeholders.items()}
         resolved: dict[str, sp.Expr] = {}
 
@@ -538,7 +629,9 @@ class Checker:
                 )
             if target not in states:
                 hint = did_you_mean(target, states) or "only state variables can be assigned"
-                raise self.error(f"assignment to undefined variable `{target}` in `{block}:`", st.target_span, hint=hint)
+                raise self.error(
+                    f"assignment to undefined variable `{target}` in `{block}:`", st.target_span, hint=hint
+                )
             if target in seen:
                 raise self.error(
                     f"`{target}` is assigned twice in `{block}:`",
@@ -553,8 +646,12 @@ class Checker:
                     hint="only `+=` and `-=` are allowed so that simultaneous spikes add up",
                 )
             if st.op == "/=":
-                raise self.error(f"`/=` is not supported in `{block}:`", st.op_span, hint=f"write `{target} = {target} / (...)`")
-            rhs = self.lower(st.expr, scope)
+                raise self.error(
+                    f"`/=` is not supported in `{block}:`",
+                    st.op_span,
+                    hint=f"write `{target} = {target} / (...)`",
+                )
+            rhs = self.lower_finite(st.expr, scope)
             x = symbol(target)
             if additive_only:
                 updates[target] = rhs if st.op == "+=" else -rhs
@@ -571,7 +668,7 @@ class Checker:
         return decls
 
     def _weight_initialisers(self, decls, param_symbols):
-        scope = _Scope({**param_symbols, "fan_in": FAN_IN, "pi": sp.pi}, random=True)
+        scope = _Scope({**param_symbols, "fan_in": FAN_IN, **CONSTANTS}, random=True)
         for name in self.defined:
             if name not in param_symbols:
                 scope.forbidden[name] = (
@@ -579,30 +676,9 @@ class Checker:
                     "initialisers use `normal(mean, std)`, `uniform(lo, hi)`, parameters, constants and `fan_in`",
                 )
         return {
-            name: (self.lower(d.init, scope) if d.init is not None else normal(0, 1) / sp.sqrt(FAN_IN))
+            name: (self.lower_finite(d.init, scope) if d.init is not None else normal(0, 1) / sp.sqrt(FAN_IN))
             for name, d in decls.items()
         }
-
-    def _event(self, decl: S.EventDecl, scope, states, parameters, subexpressions):
-        if decl.name in ("spike", "threshold"):
-            raise self.error(f"event name `{decl.name}` is reserved", decl.name_span)
-        if not isinstance(decl.condition, S.Compare) or decl.condition.op in ("==", "!="):
-            raise self.error(
-                f"the condition of event `{decl.name}` is not a comparison",
-                decl.condition.span,
-                hint="write e.g. `event burst: v_d > theta_d`",
-            )
-        g, text = self._condition((S.ExprLine(decl.condition, None, decl.condition.span),), scope, "condition")
-        body = self._jump(decl.body, scope, states, parameters, subexpressions, f"event {decl.name}")
-        return InternalEvent(decl.name, g, text, body, decl.span)
-
-    def _constant_line(self, keyword, scope):
-        lines = self.model.statements(keyword)
-        if not lines:
-            return None
-        if len(lines) > 1:
-            raise self.error(f"`{keyword}:` takes one expression", lines[1].span)
-        return self.lower(lines[0].expr, scope)
 
     def _check_reset_clears_threshold(self, model: ModelIR):
         """Warn when, right after firing, the reset leaves the threshold condition satisfied."""
@@ -617,21 +693,16 @@ class Checker:
             )
             return
         after = g.xreplace({symbol(n): v for n, v in model.reset.updates.items()})
-        state_syms = [symbol(n) for n in model.states if symbol(n) in g.free_symbols]
-        if not state_syms:
-            return
+        crossing = _linear_crossing(g, [symbol(n) for n in model.states])
+        if crossing is None:
+            return  # no cheap closed form for the crossing: checked at run time
+        margin = after.xreplace(crossing).xreplace(evaluate_defaults(model.parameters))
         try:
-            crossing = sp.solve(sp.Eq(g, 0), state_syms[0], dict=True)
-        except (NotImplementedError, ValueError):
+            value = float_value(margin)
+        except (ArithmeticError, ValueError):
+            return  # depends on other states, or not a float64 number: checked at run time
+        if not math.isfinite(value):
             return
-        if len(crossing) != 1:
-            return
-        margin = sp.simplify(after.xreplace(crossing[0]))
-        defaults = evaluate_defaults(model.parameters)
-        try:
-            value = float(margin.xreplace(defaults))
-        except (TypeError, ValueError):
-            return  # depends on other states: checked at run time
         if value >= 0:
             reset_block = self.model.blocks["reset"]
             warn_at(
@@ -649,17 +720,49 @@ class Checker:
             if full[start - 1] != "(" and not full[: start - 1].rstrip().endswith("("):
                 break
             start -= 1
-        return full[start:].split("#")[0].strip()
+        return printable_line(full[start:].split("#")[0]).strip()
 
 
-_SIGNATURES = {
-    "clip": "clip(x, lo, hi)",
-    "where": "where(condition, value_if_true, value_if_false)",
-    "min": "min(a, b, ...)",
-    "max": "max(a, b, ...)",
-    "normal": "normal(mean, std)",
-    "uniform": "uniform(lo, hi)",
+_ARITHMETIC = {
+    "+": lambda a, b: a + b,
+    "-": lambda a, b: a - b,
+    "*": lambda a, b: a * b,
+    "/": lambda a, b: a / b,
 }
+_LOGIC = {"and": sp.And, "or": sp.Or, "not": sp.Not}
+
+
+def _log_magnitude(base: sp.Expr, exponent: sp.Expr) -> float:
+    """log |base ** exponent| from floats (nan when it cannot tell)."""
+    try:
+        b, x = float_value(base), float_value(exponent)
+    except (ArithmeticError, ValueError):
+        return math.nan
+    if b == 0:
+        return math.inf if x < 0 else -math.inf if x > 0 else 0.0
+    return x * math.log(abs(b)) if math.isfinite(b) and math.isfinite(x) else math.nan
+
+
+def _infinite_outside_conditions(expr: sp.Basic) -> bool:
+    stack = [expr]
+    while stack:
+        node = stack.pop()
+        if node is sp.oo or node is sp.S.NegativeInfinity:
+            return True
+        if not isinstance(node, sp.core.relational.Relational):
+            stack.extend(node.args)
+    return False
+
+
+def _linear_crossing(g: sp.Expr, states: list[sp.Symbol]) -> dict | None:
+    """`{s: value}` solving g = 0 for the first state s in g, if g is linear in s."""
+    state = next((s for s in states if s in g.free_symbols), None)
+    if state is None:
+        return None
+    slope = g.diff(state)
+    if state in slope.free_symbols or slope == 0:
+        return None
+    return {state: -g.subs(state, 0) / slope}
 
 
 def _stem(filename: str) -> str:

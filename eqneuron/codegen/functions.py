@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import jax
 import jax.numpy as jnp
 import sympy as sp
+from sympy.logic.boolalg import ITE
 
 from ..ir import FAN_IN, VALUE, ModelIR, T, normal, pre_symbol, symbol, uniform
 
@@ -27,7 +28,23 @@ _JAX_FUNCTIONS = {
 
 def lambdify(args, exprs) -> Callable:
     """SymPy expressions -> one JAX function returning a tuple (source kept for `inspect`)."""
-    return sp.lambdify(args, list(exprs), modules=[_JAX_FUNCTIONS, "jax"], cse=True, docstring_limit=0)
+    exprs = [_without_ite(sp.sympify(e)) for e in exprs]
+    return sp.lambdify(args, exprs, modules=[_JAX_FUNCTIONS, "jax"], cse=True, docstring_limit=0)
+
+
+def _without_ite(expr: sp.Basic) -> sp.Basic:
+    """`ITE(a, b, c)` as `(a & b) | (~a & c)`.
+
+    SymPy writes a comparison of a `where` (`where(v > 0, u, 2) > 1`) as an
+    ITE, and its NumPy/JAX printer would `simplify_logic` it, which can run
+    for minutes; the explicit form prints as it is.
+    """
+    if not expr.has(ITE):
+        return expr
+    return expr.replace(
+        lambda node: isinstance(node, ITE),
+        lambda node: sp.Or(sp.And(node.args[0], node.args[1]), sp.And(sp.Not(node.args[0]), node.args[2])),
+    )
 
 
 def _stack(outputs, like):

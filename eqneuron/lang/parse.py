@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import functools
+import unicodedata
 
 import lark
 from lark.indenter import Indenter
 
-from . import syntax as S
 from .._resources import grammar_path
-from ..errors import EqError, Source, Span, did_you_mean
+from ..errors import EqError, Source, Span, did_you_mean, printable_line, source_lines
+from . import syntax as S
 
 BLOCK_KEYWORDS = (
     "neuron",
@@ -27,6 +28,11 @@ BLOCK_KEYWORDS = (
 )
 
 
+# Deeper expressions are refused: the tree walks of the transformer, the
+# checker, SymPy and Python's compiler (for the generated code) recurse.
+MAX_DEPTH = 64
+
+
 class _EqIndenter(Indenter):
     NL_type = "_NL"
     OPEN_PAREN_types = ["LPAR"]
@@ -34,6 +40,24 @@ class _EqIndenter(Indenter):
     INDENT_type = "_INDENT"
     DEDENT_type = "_DEDENT"
     tab_len = 4
+
+    def handle_NL(self, token):
+        # lark's own version raises a position-less DedentError for a dedent
+        # to a column that no enclosing block uses
+        if self.paren_level > 0:
+            return
+        yield token
+        indent_str = token.rsplit("\n", 1)[1]
+        indent = indent_str.count(" ") + indent_str.count("\t") * self.tab_len
+        if indent > self.indent_level[-1]:
+            self.indent_level.append(indent)
+            yield lark.Token.new_borrow_pos(self.INDENT_type, indent_str, token)
+            return
+        while indent < self.indent_level[-1]:
+            self.indent_level.pop()
+            yield lark.Token.new_borrow_pos(self.DEDENT_type, indent_str, token)
+        if indent != self.indent_level[-1]:
+            raise _BadDedent(token.end_line, len(indent_str) + 1)
 
 
 @functools.cache
@@ -73,6 +97,10 @@ def _flags(token) -> tuple[str, ...]:
     return tuple(" ".join(part.split()) for part in inner.split(","))
 
 
+def _flags_span(token) -> Span | None:
+    return _token_span(token) if token is not None else None
+
+
 class _ToSyntax(lark.Transformer):
     """Lark parse tree -> eqneuron syntax dataclasses."""
 
@@ -98,8 +126,6 @@ class _ToSyntax(lark.Transformer):
         return node
 
     def power(self, children):
-        if len(children) == 1:
-            return children[0]
         base, _, exponent = children
         return S.BinOp("**", base, exponent, _join(base.span, exponent.span))
 
@@ -110,8 +136,6 @@ class _ToSyntax(lark.Transformer):
 
     @lark.v_args(meta=True)
     def compare(self, meta, children):
-        if len(children) == 1:
-            return children[0]
         if len(children) > 3:
             raise _ChainedComparison(children[3])
         left, op, right = children
@@ -119,14 +143,10 @@ class _ToSyntax(lark.Transformer):
 
     @lark.v_args(meta=True)
     def or_(self, meta, children):
-        if len(children) == 1:
-            return children[0]
         return S.BoolOp("or", tuple(children), _meta_span(meta))
 
     @lark.v_args(meta=True)
     def and_(self, meta, children):
-        if len(children) == 1:
-            return children[0]
         return S.BoolOp("and", tuple(children), _meta_span(meta))
 
     @lark.v_args(meta=True)
@@ -138,7 +158,14 @@ class _ToSyntax(lark.Transformer):
     def param_line(self, meta, children):
         name, op, expr, flags, unit = children
         return S.ParameterDecl(
-            str(name), str(op), expr, _flags(flags), unit, _meta_span(meta), _token_span(name)
+            str(name),
+            str(op),
+            expr,
+            _flags(flags),
+            unit,
+            _meta_span(meta),
+            _token_span(name),
+            _flags_span(flags),
         )
 
     @lark.v_args(meta=True)
@@ -151,14 +178,28 @@ class _ToSyntax(lark.Transformer):
         deriv, op, expr, flags, unit = children
         variable = str(deriv).split("/")[0].strip()[1:]
         return S.Differential(
-            variable, str(op), expr, _flags(flags), unit, _meta_span(meta), _token_span(deriv)
+            variable,
+            str(op),
+            expr,
+            _flags(flags),
+            unit,
+            _meta_span(meta),
+            _token_span(deriv),
+            _flags_span(flags),
         )
 
     @lark.v_args(meta=True)
     def subexpression(self, meta, children):
         name, op, expr, flags, unit = children
         return S.Subexpression(
-            str(name), str(op), expr, _flags(flags), unit, _meta_span(meta), _token_span(name)
+            str(name),
+            str(op),
+            expr,
+            _flags(flags),
+            unit,
+            _meta_span(meta),
+            _token_span(name),
+            _flags_span(flags),
         )
 
     @lark.v_args(meta=True)
@@ -217,6 +258,12 @@ class _ChainedComparison(Exception):
         self.token = token
 
 
+class _BadDedent(Exception):
+    def __init__(self, line, column):
+        self.line = line
+        self.column = column
+
+
 class _BadOperator(Exception):
     def __init__(self, token, hint):
         self.token = token
@@ -226,10 +273,10 @@ class _BadOperator(Exception):
 def description_of(text: str) -> str:
     """The leading comment lines of a file, without the `#`."""
     lines = []
-    for line in text.splitlines():
+    for line in source_lines(text):
         stripped = line.strip()
         if stripped.startswith("#"):
-            lines.append(stripped.lstrip("#").strip())
+            lines.append(printable_line(stripped.lstrip("#")).strip())
         elif stripped:
             break
         elif lines:
@@ -243,6 +290,17 @@ def parse(text: str, filename: str = "<string>") -> S.ModelSyntax:
     body = text if text.endswith("\n") else text + "\n"
     try:
         tree = _parser().parse(body)
+    except _BadDedent as error:
+        raise EqError(
+            "the indentation does not match any enclosing block",
+            Span(error.line, error.column),
+            source,
+            hint="indent every statement of a block by the same amount; block keywords start at column 1",
+        ) from None
+    except lark.exceptions.UnexpectedInput as error:
+        raise _syntax_error(error, source) from None
+    _check_depth(tree, source)
+    try:
         items = _ToSyntax().transform(tree)
     except lark.exceptions.VisitError as error:
         original = error.orig_exc
@@ -261,8 +319,6 @@ def parse(text: str, filename: str = "<string>") -> S.ModelSyntax:
                 hint=original.hint,
             ) from None
         raise
-    except lark.exceptions.UnexpectedInput as error:
-        raise _syntax_error(error, source) from None
 
     model = S.ModelSyntax(source=source, description=description_of(text))
     for item in items:
@@ -289,6 +345,23 @@ def parse(text: str, filename: str = "<string>") -> S.ModelSyntax:
                 )
             model.blocks[item.keyword] = item
     return model
+
+
+def _check_depth(tree: lark.Tree, source: Source) -> None:
+    """Refuse expressions nested more than `MAX_DEPTH` deep (walked without recursion)."""
+    stack = [(tree, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise EqError(
+                f"expression nested more than {MAX_DEPTH} levels deep",
+                Span(node.meta.line, node.meta.column),
+                source,
+                hint="split it into subexpressions (`name = expr` under `equations:`)",
+            )
+        for child in node.children:
+            if isinstance(child, lark.Tree):
+                stack.append((child, depth + 1))
 
 
 # ---- friendly syntax errors ----------------------------------------------------
@@ -326,6 +399,20 @@ def _describe_expected(expected) -> str:
     return ", ".join(words[:8])
 
 
+def _end_of_text(source: Source) -> Span:
+    """Just after the last non-blank line (where an unexpected end of file is felt)."""
+    lines = source.lines()
+    number = max((k for k, line in enumerate(lines, 1) if line.strip()), default=1)
+    return Span(number, len(lines[number - 1]) + 1)
+
+
+def _describe_char(char: str) -> str:
+    if char.isprintable() and not char.isspace():
+        return f"`{char}`"
+    name = unicodedata.name(char, "")
+    return f"U+{ord(char):04X}" + (f" ({name})" if name else "")
+
+
 def _syntax_error(error: lark.exceptions.UnexpectedInput, source: Source) -> EqError:
     line = getattr(error, "line", None) or 1
     column = getattr(error, "column", None) or 1
@@ -334,27 +421,32 @@ def _syntax_error(error: lark.exceptions.UnexpectedInput, source: Source) -> EqE
         hint = "expressions use Python syntax: names, numbers, + - * / ** and function calls"
         if char in "!&|^~" or char == "'" or char == '"':
             hint = "strings and bitwise operators are not part of the language; " + hint
-        return EqError(f"unexpected character `{char}`", Span(line, column), source, hint=hint)
+        return EqError(f"unexpected character {_describe_char(char)}", Span(line, column), source, hint=hint)
 
-    if isinstance(error, lark.exceptions.UnexpectedEOF) or getattr(error, "token", None) is None:
+    token = getattr(error, "token", None)
+    # tokens made up by the indenter or the parser at the end of the input have no position
+    if (
+        isinstance(error, lark.exceptions.UnexpectedEOF)
+        or token is None
+        or token.type == "$END"
+        or not token.line
+    ):
         return EqError(
             "unexpected end of file",
-            Span(max(1, len(source.text.splitlines())), 1),
+            _end_of_text(source),
             source,
             hint="a block header (e.g. `reset:`) needs a body after it",
         )
 
-    token = error.token
     expected = set(getattr(error, "expected", ()) or ())
-    span = _token_span(token) if token.line is not None else Span(line, column)
-    if token.type == "$END":
-        span = Span(max(1, len(source.text.splitlines())), 1)
+    span = _token_span(token)
     text = str(token)
 
     if token.type == "_INDENT":
+        indented = token.end_line or line
         return EqError(
             "unexpected indentation",
-            Span(span.line + 1 if token.line else line, 1),
+            Span(indented, len(source.line(indented)) - len(source.line(indented).lstrip(" \t")) + 1),
             source,
             hint="block keywords start at column 1 and their statements share one indentation",
         )
@@ -381,8 +473,7 @@ def _syntax_error(error: lark.exceptions.UnexpectedInput, source: Source) -> EqE
             f"unknown block `{text}`",
             span,
             source,
-            hint=hint
-            or "top-level lines are block headers: " + ", ".join(f"`{k}:`" for k in BLOCK_KEYWORDS),
+            hint=hint or "top-level lines are block headers: " + ", ".join(f"`{k}:`" for k in BLOCK_KEYWORDS),
         )
     if token.type == "ASSIGN_OP" and "COMP_OP" in expected:
         return EqError(
@@ -403,8 +494,8 @@ def _syntax_error(error: lark.exceptions.UnexpectedInput, source: Source) -> EqE
             "unknown flags",
             span,
             source,
-            hint="known flags are `(per_neuron)`, `(trainable)`, `(per_neuron, trainable)`, "
-            "`(unless refractory)`, `(constant)`",
+            hint="known flags are `(per_neuron)`, `(trainable)`, `(per_neuron, trainable)` "
+            "for parameters and `(constant)` for subexpressions",
         )
     if token.type == "NAME" and "ASSIGN_OP" in expected and len(expected) <= 2:
         return EqError(
@@ -420,9 +511,7 @@ def _syntax_error(error: lark.exceptions.UnexpectedInput, source: Source) -> EqE
             source,
             hint="write differential equations under `equations:`",
         )
-    if token.type == "ASSIGN_OP" and str(token) != "=" and "ASSIGN_OP" in expected:
-        pass
-    what = "end of line" if token.type == "_NL" else f"`{text}`"
+    what = _TOKEN_WORDS[token.type] if token.type in ("_NL", "_INDENT", "_DEDENT") else f"`{text}`"
     expected_words = _describe_expected(expected)
     return EqError(
         f"unexpected {what}",

@@ -62,23 +62,6 @@ class BoolOp:
 Expr = Num | Name | BinOp | UnaryOp | Call | Compare | BoolOp
 
 
-def walk_names(expr: Expr):
-    """Every `Name` node in an expression, in source order."""
-    if isinstance(expr, Name):
-        yield expr
-    elif isinstance(expr, BinOp | Compare):
-        yield from walk_names(expr.left)
-        yield from walk_names(expr.right)
-    elif isinstance(expr, UnaryOp):
-        yield from walk_names(expr.operand)
-    elif isinstance(expr, Call):
-        for arg in expr.args:
-            yield from walk_names(arg)
-    elif isinstance(expr, BoolOp):
-        for operand in expr.operands:
-            yield from walk_names(operand)
-
-
 # ---- statements --------------------------------------------------------------
 
 
@@ -91,6 +74,7 @@ class ParameterDecl:
     unit: Expr | None
     span: Span
     name_span: Span
+    flags_span: Span | None = None
 
 
 @dataclass(frozen=True)
@@ -114,6 +98,7 @@ class Differential:
     unit: Expr | None
     span: Span
     name_span: Span
+    flags_span: Span | None = None
 
 
 @dataclass(frozen=True)
@@ -127,6 +112,7 @@ class Subexpression:
     unit: Expr | None
     span: Span
     name_span: Span
+    flags_span: Span | None = None
 
 
 @dataclass(frozen=True)

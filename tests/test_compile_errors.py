@@ -1,0 +1,209 @@
+"""Edge cases of compilation that once crashed or hung: each is a model or a located EqError.
+
+Found by fuzzing (tests/test_fuzz.py, benchmarks/fuzz.py); each test is one
+minimal example.
+"""
+
+import time
+import warnings
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import eqneuron as eqn
+
+
+def compiles(source: str) -> eqn.CompiledModel:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", eqn.EqWarning)
+        return eqn.compile_model(source)
+
+
+def error_at(source, line, column, *words) -> eqn.EqError:
+    with pytest.raises(eqn.EqError) as info:
+        compiles(source)
+    error = info.value
+    text = str(error)
+    assert (error.line, error.column) == (line, column), text
+    for word in words:
+        assert word in text, f"{word!r} not in:\n{text}"
+    return error
+
+
+def model(rhs: str, extra: str = "") -> str:
+    return f"equations:\n    dv/dt = {rhs}\nthreshold: v > 1\nreset:\n    v = 0\n{extra}"
+
+
+# ---- blocks the engine does not simulate yet --------------------------------------
+
+
+def test_refractory_block_is_rejected_at_its_line():
+    error = error_at(model("(2 - v) / 10", "refractory: 2.0\n"), 6, 1, "`refractory:` is not simulated yet")
+    assert error.hint
+
+
+def test_delay_block_is_rejected_at_its_line():
+    error_at(model("(2 - v) / 10", "delay: 1.0\n"), 6, 1, "`delay:` is not simulated yet")
+
+
+def test_event_block_is_rejected_at_its_line():
+    error_at(
+        model("(2 - v) / 10", "event burst: v > 0.5\n    v = 0\n"),
+        6,
+        1,
+        "`event burst:` is not simulated yet",
+    )
+
+
+def test_unless_refractory_flag_is_rejected_at_the_flag():
+    error_at(model("(2 - v) / 10 (unless refractory)"), 2, 26, "`(unless refractory)` is not simulated yet")
+
+
+# ---- models that crashed the compiler -----------------------------------------------
+
+
+def test_state_with_a_constant_derivative_is_linear():
+    m = compiles("equations:\n    dw/dt = 2\n    dv/dt = w\nthreshold: v > 1\nreset:\n    v = 0\n")
+    assert m.states == ("w", "v")
+
+
+def test_where_with_a_constant_condition_takes_the_branch():
+    m = compiles(model("where(0 > 1, 0, 3)"))
+    assert str(m.ir.derivatives["v"]) == "3"
+
+
+def test_clip_with_a_constant_function_bound():
+    compiles(model("clip(v, 0, relu(5)) + sigmoid(2) - softplus(1)"))
+
+
+def test_long_sums_and_redundant_parentheses_compile():
+    compiles(model(" + ".join(["v"] * 2000)))
+    compiles(model("(" * 200 + "2 - v" + ")" * 200))
+
+
+def test_deep_nesting_is_an_error_not_a_recursion_error():
+    with pytest.raises(eqn.EqError, match="nested more than 64 levels deep") as info:
+        compiles(model("exp(" * 80 + "v" + ")" * 80))
+    assert info.value.line == 2
+
+
+def test_inconsistent_dedent_points_at_the_line():
+    error_at("parameters:\n    a = 1\n  b = 2\n" + model("a - v"), 3, 3, "indentation does not match")
+
+
+def test_empty_text_is_a_model_without_equations():
+    error_at("", 1, 1, "no `equations:` block")
+
+
+# ---- constants that are not finite real float64 numbers ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    "rhs,column,words",
+    [
+        ("log(0)", 13, "`log(0)` is infinite or undefined"),
+        ("tan(pi/2)", 13, "`tan(pi/2)` is infinite or undefined"),
+        ("(2 - v)/10 + log(-1)", 26, "`log(-1)` is not a real number"),
+        ("sqrt(-2) * v", 13, "`sqrt(-2)` is not a real number"),
+        ("9**9**9", 13, "`9**9**9` overflows float64"),
+        ("exp(exp(exp(20)))", 17, "`exp(exp(20))` overflows float64"),
+        ("1e999 * v", 13, "number too large for float64"),
+        ("inf - v", 13, "`inf - v` is infinite"),
+    ],
+)
+def test_constant_that_is_not_a_finite_real_number(rhs, column, words):
+    error_at(model(rhs), 2, column, words)
+
+
+def test_inf_in_a_threshold_never_fires():
+    m = compiles("equations:\n    dv/dt = (2 - v) / 10\nthreshold: v > inf\nreset:\n    v = 0\n")
+    assert "inf" in m.ir.threshold_text
+
+
+def test_huge_integer_exponent_compiles_quickly():
+    start = time.perf_counter()
+    compiles(model("(v**2**3**4) * 0 + (2 - v) / 10"))
+    assert time.perf_counter() - start < 5
+
+
+def test_nonlinear_threshold_with_reset_compiles_quickly():
+    start = time.perf_counter()
+    compiles("equations:\n    dv/dt = 1\nthreshold: (v*v + v) * (5 + abs(v)) > 25\nreset:\n    v = 0\n")
+    assert time.perf_counter() - start < 5
+
+
+# ---- lines: one notion for the lexer, the errors and the summary ---------------------------------
+
+
+@pytest.mark.parametrize("separator", ["\u2029", "\u2028", "\x0c", "\x0b", "\x85", "\r"])
+def test_odd_line_separators_in_comments_do_not_shift_lines(separator):
+    source = f"# a comment{separator}with a separator\n" + model("(2 - q) / 10")
+    error = error_at(source, 3, 18, "unknown name `q`")
+    assert "\n        dv/dt = (2 - q) / 10\n" in str(error)
+
+
+def test_crlf_file_quotes_the_named_line():
+    source = model("(2 - q) / 10").replace("\n", "\r\n")
+    error = error_at(source, 2, 18, "unknown name `q`")
+    assert "\n        dv/dt = (2 - q) / 10\n" in str(error)
+
+
+def test_caret_under_a_token_after_tabs():
+    error = error_at("equations:\n\tdv/dt = q\nthreshold: v > 1\n", 2, 10, "unknown name `q`")
+    assert "\n    \tdv/dt = q\n    \t        ^\n" in str(error)
+
+
+def test_description_has_no_line_separators():
+    m = compiles("# first\u2029still the first line\n" + model("(2 - v) / 10"))
+    assert m.ir.description == "first still the first line"
+
+
+def test_latin1_file_points_at_the_byte(tmp_path):
+    path = tmp_path / "latin1.eq"
+    path.write_bytes(model("(2 - v) / 10").encode() + "# caf\u00e9\n".encode("latin-1"))
+    error = error_at(path, 6, 6, "not UTF-8", "0xe9", f"offset {len(model('(2 - v) / 10')) + 5}")
+    assert error.filename == str(path)
+
+
+def test_a_directory_is_not_a_model(tmp_path):
+    with pytest.raises(eqn.EqError, match="is a directory"):
+        eqn.compile_model(tmp_path)
+
+
+# ---- the functions and constants of SPEC §2 ------------------------------------------------
+
+
+def test_new_functions_and_constants_compile_to_jax():
+    m = compiles(
+        model("sinh(v) - cosh(v) + log1p(v) - expm1(v) + exprel(v) + heaviside(v - 1) + e - pi + 0 * t")
+    )
+    y = jnp.array([[0.0, 0.5]])
+    (dv,) = m.fn.vector_field(0.0, y, m.params)
+    v = np.array([0.0, 0.5])
+    exprel = np.where(v == 0, 1.0, np.expm1(v) / np.where(v == 0, 1, v))
+    expected = np.sinh(v) - np.cosh(v) + np.log1p(v) - np.expm1(v) + exprel + 0 + np.e - np.pi
+    np.testing.assert_allclose(dv, expected, rtol=1e-12)
+
+
+def test_exprel_is_smooth_at_zero():
+    m = compiles(model("exprel(v)"))
+
+    def rate(v):
+        return m.fn.vector_field(0.0, jnp.reshape(v, (1, 1)), m.params)[0, 0]
+
+    for v in (0.0, 1e-9, -1e-6, 1e-3):
+        value, slope = jax.value_and_grad(rate)(v)
+        np.testing.assert_allclose(value, np.expm1(v) / v if v else 1.0, rtol=1e-12)
+        np.testing.assert_allclose(slope, 0.5 + v / 3, rtol=1e-5)
+
+
+def test_heaviside_has_derivative_zero():
+    m = compiles(model("heaviside(v - 0.5)"))
+
+    def rate(v):
+        return m.fn.vector_field(0.0, jnp.reshape(v, (1, 1)), m.params)[0, 0]
+
+    assert [float(rate(v)) for v in (0.0, 0.5, 1.0)] == [0.0, 0.0, 1.0]
+    assert float(jax.grad(rate)(1.0)) == 0.0

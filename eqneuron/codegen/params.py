@@ -132,7 +132,7 @@ def _parameter_subexpressions(ir: ModelIR):
     for where, expr in _model_expressions(ir):
         for node in sp.postorder_traversal(sp.sympify(expr)):
             if (
-                isinstance(node, sp.Basic)
+                isinstance(node, sp.Expr)  # not the (value, condition) pairs of a Piecewise
                 and not node.is_Symbol
                 and not node.is_Number
                 and node.free_symbols

@@ -21,7 +21,7 @@ BUILTINS = {"t", "fan_in", "value", *CONSTANTS}
 KNOWN_FLAGS = {
     "parameters": {"per_neuron", "trainable"},
     "equations": set(),
-    "subexpressions": {"constant"},
+    "subexpressions": set(),
 }
 _COMPARE = {">": sp.Gt, ">=": sp.Ge, "<": sp.Lt, "<=": sp.Le, "==": sp.Eq, "!=": sp.Ne}
 _FLOAT_MAX_LOG = math.log(1.7976931348623157e308)
@@ -523,7 +523,7 @@ class Checker:
                         raise self.error(
                             f"flag `{flag}` does not apply to a subexpression",
                             decl.flags_span,
-                            hint="only `(constant)` applies",
+                            hint="subexpressions take no flags (a subexpression of parameters only is constant anyway)",
                         )
                 subexprs[decl.name] = decl
         return odes, subexprs

@@ -11,6 +11,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+import sympy as sp
 
 import eqneuron as eqn
 
@@ -207,3 +208,8 @@ def test_heaviside_has_derivative_zero():
 
     assert [float(rate(v)) for v in (0.0, 0.5, 1.0)] == [0.0, 0.0, 1.0]
     assert float(jax.grad(rate)(1.0)) == 0.0
+
+
+def test_where_of_parameters_only_compiles():
+    m = compiles("parameters:\n    a = 2\nstate:\n    v = where(a > 1, a, 0)\n" + model("(2 - v) / 10"))
+    assert m.ir.initial["v"].has(sp.Piecewise)

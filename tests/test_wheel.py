@@ -96,7 +96,7 @@ def test_wheel_installs_into_a_fresh_venv_and_compiles_a_zoo_model(tmp_path):
     venv = tmp_path / "venv"
     python = _venv_on_this_environment(venv)
     subprocess.run(
-        [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "-q", str(wheel)],
+        [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "--ignore-installed", "-q", str(wheel)],
         check=True,
     )
     outside = tmp_path / "elsewhere"

@@ -22,6 +22,7 @@ import optax
 from . import datasets, losses
 from ..engine import simulate
 from ..model import compile_model
+from ..compilation_cache import enable_compilation_cache
 from ..errors import EqError, did_you_mean
 from ..network import Network, Spikes
 

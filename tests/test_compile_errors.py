@@ -118,6 +118,23 @@ def test_constant_that_is_not_a_finite_real_number(rhs, column, words):
     error_at(model(rhs), 2, column, words)
 
 
+def test_division_by_zero_in_a_branch_of_where():
+    error_at(model("v / where(v > 0, 0, 1)"), 2, 13, "infinite or undefined where it divides by zero")
+
+
+def test_parameter_defaults_through_functions_of_parameters():
+    m = compiles("parameters:\n    a = 2\n    b = min(a, softplus(a))\n" + model("(b - v) / 10"))
+    assert m.params["b"] == 2.0
+
+
+def test_subexpression_of_a_constant_subexpression():
+    compiles(
+        model("(d - v) / 10", "").replace(
+            "equations:\n", "equations:\n    s = 2\n    d = min(v, softplus(s))\n"
+        )
+    )
+
+
 def test_inf_in_a_threshold_never_fires():
     m = compiles("equations:\n    dv/dt = (2 - v) / 10\nthreshold: v > inf\nreset:\n    v = 0\n")
     assert "inf" in m.ir.threshold_text

@@ -124,6 +124,12 @@ class Checker:
     def lower_finite(self, expr: S.Expr, scope: _Scope) -> sp.Expr:
         """`lower`, for a value the engine computes with: `inf` may appear in its conditions only."""
         result = self.lower(expr, scope)
+        if result.has(sp.zoo, sp.nan):  # e.g. `u / where(u > 0, 0, 1)`: SymPy divides branch by branch
+            raise self.error(
+                f"`{self._text_of(expr)}` is infinite or undefined where it divides by zero",
+                expr.span,
+                hint="make sure no branch of a `where` or `min`/`max` makes a denominator 0",
+            )
         if _infinite_outside_conditions(result):
             raise self.error(
                 f"`{self._text_of(expr)}` is infinite",
@@ -169,6 +175,12 @@ class Checker:
         """`build(*args, **kwargs)`, with SymPy's exceptions and non-finite constants as errors at `node`."""
         try:
             result = build(*args, **kwargs)
+        except RecursionError:  # SymPy's canonicalisation of some nested conditions never settles
+            raise self.error(
+                f"`{self._text_of(node)}` is too complex for SymPy to simplify",
+                node.span,
+                hint="simplify the expression or split it into subexpressions",
+            ) from None
         except (TypeError, ValueError, ArithmeticError, NotImplementedError) as error:
             raise self.error(
                 f"cannot evaluate `{self._text_of(node)}`: {error}",
@@ -202,11 +214,10 @@ class Checker:
                 if math.isfinite(value):
                     return
                 problem = "is infinite or undefined"
-        raise self.error(
-            f"`{self._text_of(node)}` {problem}",
-            node.span,
-            hint="check the arguments: e.g. `log` and `sqrt` need positive ones, `tan` is infinite at pi/2",
-        )
+        hint = "check the arguments: e.g. `log` and `sqrt` need positive ones, `tan` is infinite at pi/2"
+        if problem == "overflows float64":
+            hint = "the largest float64 is about 1.8e308"
+        raise self.error(f"`{self._text_of(node)}` {problem}", node.span, hint=hint)
 
     def _text_of(self, node) -> str:
         span = node.span
@@ -452,7 +463,7 @@ class Checker:
             }
             later.update(self._states_forbidden_in_constants())
             scope = _Scope({**{n: symbol(n) for n in parameters}, **CONSTANTS}, later)
-            default = self.lower(decl.expr, scope)
+            default = self.lower_finite(decl.expr, scope)
             parameters[decl.name] = Parameter(
                 decl.name,
                 default,
@@ -562,15 +573,12 @@ class Checker:
         }
 
     def _subexpressions(self, decls, dynamic, forbidden):
-        placeholders = {name: sp.Symbol(f"__sub_{name}") for name in decls}
-        scope = _Scope({**dynamic, **placeholders}, forbidden)
-        raw = {name: self.lower_finite(decl.expr, scope) for name, decl in decls.items()}
-        by_placeholder = {v: k for k, v in placeholders.items()}
+        """Lower each subexpression after the ones it uses (so none is substituted into afterwards)."""
         resolved: dict[str, sp.Expr] = {}
 
         def visit(name, path):
             if name in resolved:
-                return resolved[name]
+                return
             if name in path:
                 cycle = path[path.index(name) :] + [name]
                 raise self.error(
@@ -578,11 +586,11 @@ class Checker:
                     decls[cycle[0]].name_span,
                     hint="a subexpression may not depend on itself; make one of them a state variable",
                 )
-            expr = raw[name]
-            deps = [by_placeholder[s] for s in expr.free_symbols if s in by_placeholder]
-            values = {placeholders[d]: visit(d, path + [name]) for d in deps}
-            resolved[name] = expr.xreplace(values) if values else expr
-            return resolved[name]
+            for used in S.names_in(decls[name].expr):
+                if used in decls:
+                    visit(used, path + [name])
+            scope = _Scope({**dynamic, **resolved}, forbidden)
+            resolved[name] = self.lower_finite(decls[name].expr, scope)
 
         for name in decls:
             visit(name, [])
@@ -605,6 +613,12 @@ class Checker:
             )
         left, right = self.lower(expr.left, scope), self.lower(expr.right, scope)
         g = left - right if expr.op in (">", ">=") else right - left
+        if g.has(sp.zoo, sp.nan):
+            raise self.error(
+                f"the {what} is infinite or undefined where it divides by zero",
+                expr.span,
+                hint="make sure no branch of a `where` or `min`/`max` makes a denominator 0",
+            )
         return g, self._text(expr)
 
     def _too_many(self, lines, what):
@@ -696,9 +710,10 @@ class Checker:
         crossing = _linear_crossing(g, [symbol(n) for n in model.states])
         if crossing is None:
             return  # no cheap closed form for the crossing: checked at run time
-        margin = after.xreplace(crossing).xreplace(evaluate_defaults(model.parameters))
+        margin = after.xreplace(crossing)
+        defaults = {s: float(v) for s, v in evaluate_defaults(model.parameters).items() if v.is_Number}
         try:
-            value = float_value(margin)
+            value = float_value(margin, defaults)
         except (ArithmeticError, ValueError):
             return  # depends on other states, or not a float64 number: checked at run time
         if not math.isfinite(value):
@@ -772,12 +787,30 @@ def _stem(filename: str) -> str:
 
 
 def evaluate_defaults(parameters: dict[str, Parameter], overrides=None) -> dict:
-    values = {}
+    """`{symbol: value}` of every parameter: its override, else its default evaluated in float64.
+
+    A default that depends on a parameter without a number (a per-neuron
+    array) stays symbolic.  Numbers are computed by `float_value`, not by
+    substituting into SymPy, which re-evaluates `min(x, softplus(2))` and
+    cannot compare the unevaluated function.
+    """
+    values: dict = {}
+    numbers: dict = {}
     for name, p in parameters.items():
         if overrides and name in overrides:
-            values[symbol(name)] = overrides[name]
+            value = sp.sympify(overrides[name])
         else:
-            values[symbol(name)] = p.default.xreplace(values)
+            try:
+                value = sp.Float(float_value(p.default, numbers))
+            except NotReal:
+                value = sp.nan
+            except Overflow:
+                value = sp.oo
+            except Unknown:
+                value = p.default
+        values[symbol(name)] = value
+        if value.is_Number:
+            numbers[symbol(name)] = float(value)
     return values
 
 

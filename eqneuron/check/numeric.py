@@ -28,8 +28,12 @@ class Unknown(ValueError):
     """An expression this evaluator does not know how to compute."""
 
 
-def float_value(expr: sp.Basic) -> float:
-    """The float64 value of a constant expression; raises `NotReal`, `Overflow` or `Unknown`."""
+def float_value(expr: sp.Basic, values: dict | None = None) -> float:
+    """The float64 value of `expr` with symbols from `values`; raises `NotReal`, `Overflow` or `Unknown`."""
+    if expr.is_Symbol:
+        if values is None or expr not in values:
+            raise Unknown(expr.name)
+        return values[expr]
     if expr.is_Number or expr in (sp.oo, -sp.oo, sp.nan):
         try:
             return float(expr)
@@ -42,23 +46,23 @@ def float_value(expr: sp.Basic) -> float:
     if expr is sp.I:
         raise NotReal
     if expr.is_Add:
-        return _finite(sum, [float_value(a) for a in expr.args])
+        return _finite(sum, [float_value(a, values) for a in expr.args])
     if expr.is_Mul:
-        return _finite(math.prod, [float_value(a) for a in expr.args])
+        return _finite(math.prod, [float_value(a, values) for a in expr.args])
     if expr.is_Pow:
-        return _power(float_value(expr.base), float_value(expr.exp))
+        return _power(float_value(expr.base, values), float_value(expr.exp, values))
     if isinstance(expr, sp.Piecewise):
         for value, condition in expr.args:
-            if _truth(condition):
-                return float_value(value)
+            if _truth(condition, values):
+                return float_value(value, values)
         return math.nan
     if isinstance(expr, sp.Min | sp.Max):
-        values = [float_value(a) for a in expr.args]
-        return min(values) if isinstance(expr, sp.Min) else max(values)
+        candidates = [float_value(a, values) for a in expr.args]
+        return min(candidates) if isinstance(expr, sp.Min) else max(candidates)
     function = _FUNCTIONS.get(type(expr))
     if function is None or len(expr.args) != 1:
         raise Unknown(type(expr).__name__)
-    return function(float_value(expr.args[0]))
+    return function(float_value(expr.args[0], values))
 
 
 def _finite(operation, values):
@@ -161,18 +165,18 @@ _COMPARISONS = {
 }
 
 
-def _truth(condition) -> bool:
+def _truth(condition, values) -> bool:
     if condition is sp.true or condition is True:
         return True
     if condition is sp.false or condition is False:
         return False
     if isinstance(condition, sp.And):
-        return all(_truth(c) for c in condition.args)
+        return all(_truth(c, values) for c in condition.args)
     if isinstance(condition, sp.Or):
-        return any(_truth(c) for c in condition.args)
+        return any(_truth(c, values) for c in condition.args)
     if isinstance(condition, sp.Not):
-        return not _truth(condition.args[0])
+        return not _truth(condition.args[0], values)
     compare = _COMPARISONS.get(type(condition))
     if compare is None:
         raise Unknown(type(condition).__name__)
-    return compare(float_value(condition.lhs), float_value(condition.rhs))
+    return compare(float_value(condition.lhs, values), float_value(condition.rhs, values))

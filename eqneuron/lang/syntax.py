@@ -62,6 +62,24 @@ class BoolOp:
 Expr = Num | Name | BinOp | UnaryOp | Call | Compare | BoolOp
 
 
+def names_in(expr: Expr) -> list[str]:
+    """The names an expression uses, in source order (walked without recursion)."""
+    names, stack = [], [expr]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, Name):
+            names.append(node.id)
+        elif isinstance(node, BinOp | Compare):
+            stack += [node.right, node.left]
+        elif isinstance(node, UnaryOp):
+            stack.append(node.operand)
+        elif isinstance(node, Call):
+            stack += reversed(node.args)
+        elif isinstance(node, BoolOp):
+            stack += reversed(node.operands)
+    return names
+
+
 # ---- statements --------------------------------------------------------------
 
 

@@ -175,24 +175,29 @@ def test_a_batch_of_inputs_must_be_vmapped(pop):
         check(pop, inputs=eqn.Spikes([[1.0], [2.0]], [[0], [1]]))
 
 
-def test_traced_bad_channel_raises_at_run_time(pop):
-    run = eqx.filter_jit(lambda s: check(pop, inputs=s).inputs.times)
-    run(eqn.Spikes([1.0, 2.0], [0, 1]))
-    with pytest.raises(Exception, match="`inputs.channels` must be in 0..1"):
-        jax.block_until_ready(run(eqn.Spikes([1.0, 2.0], [0, 5])))
+def _traced_code(pop, spikes, t1=10.0, throw=False):
+    run = eqx.filter_jit(lambda s, t1: eqn.simulate(pop, s, t1=t1, max_spikes=8, throw=throw).results[0])
+    return run(spikes, jnp.asarray(t1))
 
 
-def test_traced_t1_raises_at_run_time(pop):
-    run = eqx.filter_jit(lambda t1: check(pop, t1=t1).t1)
-    with pytest.raises(Exception, match="`t1` must be finite and > 0"):
-        jax.block_until_ready(run(jnp.asarray(-1.0)))
+def test_traced_bad_channel_sets_the_invalid_arguments_code(pop):
+    assert _traced_code(pop, eqn.Spikes([1.0, 2.0], [0, 1])) == eqn.RESULTS.ok
+    assert _traced_code(pop, eqn.Spikes([1.0, 2.0], [0, 5])) == eqn.RESULTS.invalid_arguments
 
 
-def test_nan_in_one_sample_of_a_vmapped_batch_raises(pop):
+def test_traced_t1_sets_the_invalid_arguments_code(pop):
+    assert _traced_code(pop, eqn.Spikes([1.0, 2.0], [0, 1]), t1=-1.0) == eqn.RESULTS.invalid_arguments
+
+
+def test_traced_invalid_arguments_raise_with_throw(pop):
+    with pytest.raises(Exception, match="failed its check under `jit`"):
+        jax.block_until_ready(_traced_code(pop, eqn.Spikes([1.0, jnp.nan], [0, 1]), throw=True))
+
+
+def test_nan_in_one_sample_of_a_vmapped_batch_flags_that_sample(pop):
     batch = eqn.Spikes(jnp.array([[1.0], [jnp.nan]]), jnp.array([[0], [0]]))
-    run = eqx.filter_jit(jax.vmap(lambda s: check(pop, inputs=s).inputs.times))
-    with pytest.raises(Exception, match="`inputs.times` contains NaN"):
-        jax.block_until_ready(run(batch))
+    run = eqx.filter_jit(jax.vmap(lambda s: eqn.simulate(pop, s, t1=10.0, max_spikes=8).invalid_arguments))
+    np.testing.assert_array_equal(np.asarray(run(batch)), [False, True])
 
 
 # ---- Spikes

@@ -15,6 +15,7 @@ class RESULTS(eqx.Enumeration):
     """A population's outcome; the first that applies, in this order of severity."""
 
     ok = ""
+    invalid_arguments = "an argument of `simulate` failed its check under `jit` (NaN or negative input times, channels out of range, t1 or save_at out of range): call it outside `jit` once to see which"
     non_finite = "a state became NaN or infinite (or the step size collapsed): see `nonfinite_neuron`, `nonfinite_time`"
     step_budget = "the event loop ran out of iterations before t1: raise `max_solver_steps`"
     spike_budget = "more spikes than the buffers hold: raise `max_spikes` (or `max_spikes_per_neuron`)"
@@ -58,6 +59,7 @@ class SimulationResult(eqx.Module):
     nonfinite_time: Float[Array, ""]
     nonfinite_neuron: Int[Array, ""]  # global id, -1 if none
     reset_failed: Bool[Array, ""]
+    invalid_arguments: Bool[Array, ""]  # a traced argument failed its check (see `RESULTS.invalid_arguments`)
     n_neurons: int = eqx.field(static=True)
 
     def first_spike_times(self) -> Float[Array, " neurons"]:
@@ -95,5 +97,7 @@ def warn_if_concrete(result: SimulationResult, max_spikes: int) -> None:
             RuntimeWarning,
             stacklevel=3,
         )
+    if bool(np.any(result.invalid_arguments)):
+        warnings.warn(RESULTS[RESULTS.invalid_arguments], RuntimeWarning, stacklevel=3)
     if bool(np.any(result.reset_failed)):
         warnings.warn(RESULTS[RESULTS.reset_failed], RuntimeWarning, stacklevel=3)

@@ -22,7 +22,7 @@ from .controller import AdaptiveStepSize, ConstantStepSize
 from .integrator import AbstractIntegrator
 from .lanes import earliest
 from .loop import PopulationLoop
-from .result import SimulationResult, raise_on_failure, warn_if_concrete
+from .result import RESULTS, SimulationResult, raise_on_failure, warn_if_concrete
 from .runge_kutta import RungeKuttaIntegrator, tableau
 from .validate import check_simulate_arguments
 
@@ -197,12 +197,13 @@ def simulate(
         outcomes = [
             eqx.tree_at(lambda o: o.states, o, {k: v[checked.restore_order] for k, v in o.states.items()}) for o in outcomes
         ]
-    result = _collect(net, outcomes, max_spikes, dtype)
+    invalid = jnp.asarray(False) if checked.invalid is None else checked.invalid
+    result = _collect(net, outcomes, max_spikes, dtype, invalid)
     warn_if_concrete(result, max_spikes)
     return raise_on_failure(result) if throw else result
 
 
-def _collect(net: Network, outcomes, max_spikes: int, dtype) -> SimulationResult:
+def _collect(net: Network, outcomes, max_spikes: int, dtype, invalid) -> SimulationResult:
     """The network's result from its populations' outcomes: one time-ordered spike list, global ids."""
     offsets = net.offsets
     all_times = jnp.concatenate([o.spike_times for o in outcomes])
@@ -231,10 +232,11 @@ def _collect(net: Network, outcomes, max_spikes: int, dtype) -> SimulationResult
         counts=counts,
         first_spikes=firsts,
         states=[o.states for o in outcomes],
-        results=[o.result for o in outcomes],
+        results=[RESULTS.where(invalid, RESULTS.invalid_arguments, o.result) for o in outcomes],
         nonfinite=jnp.any(jnp.stack([o.nonfinite for o in outcomes])),
         nonfinite_time=bad_time,
         nonfinite_neuron=bad_neuron,
         reset_failed=jnp.any(jnp.stack([o.reset_failed for o in outcomes])),
+        invalid_arguments=invalid,
         n_neurons=net.n_neurons,
     )

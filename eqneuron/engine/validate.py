@@ -2,9 +2,11 @@
 
 Values known in Python (outside `jit`, or static under it) are checked here
 and raise an `EqError` naming the argument.  Values that are traced (under
-`jit` or `vmap`: input spikes, `t1`, `save_at`) are checked at run time with
-`eqx.error_if`; the checks are attached to the returned arrays, so `simulate`
-must use those, not the ones it was given.
+`jit` or `vmap`: input spikes, `t1`, `save_at`) are checked at run time: the
+result is `invalid`, a traced boolean that `simulate` turns into the result
+code `RESULTS.invalid_arguments` of every population (raised with
+`throw=True`).  A host callback (`eqx.error_if`) in every compiled simulation
+would keep JAX's persistent compilation cache from storing it.
 
 Documented behaviours (not errors): input spikes with `time = inf` are padding
 (their channel may be anything); input spikes after `t1` are ignored; `save_at`
@@ -16,7 +18,6 @@ from __future__ import annotations
 import math
 from typing import NamedTuple
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -30,11 +31,12 @@ from .config import METHODS
 class SimulateArguments(NamedTuple):
     """What `check_simulate_arguments` returns: the arguments ready for the engine."""
 
-    inputs: Spikes | None  # the input spikes, with their run-time checks attached
-    t1: float | jax.Array  # the end time, with its run-time check attached when traced
+    inputs: Spikes | None  # the input spikes
+    t1: float | jax.Array  # the end time
     save_at: jax.Array | None  # (n_save,) the save times in ascending order
     restore_order: jax.Array | None  # (n_save,) int: `sorted_states[restore_order]` is in the user's order;
     # None when `save_at` is None or already ascending
+    invalid: jax.Array | None = None  # traced: True when a traced argument fails its check
 
 
 def check_simulate_arguments(
@@ -69,7 +71,7 @@ def check_simulate_arguments(
       `states_sorted[restore_order]` (along the time axis) is in the user's order.
 
     **Raises** `EqError` (naming the argument, what was expected and a hint) for
-    concrete values; `eqx.error_if` raises at run time for traced ones.
+    concrete values; traced ones set `invalid`.
 
     Checks: `net` a Network or Population; `t1` finite and > 0; `max_spikes` an
     int >= 1; `save_at` 1-D, non-empty, finite and within [0, t1]; input spike
@@ -82,10 +84,12 @@ def check_simulate_arguments(
     """
     net = _check_net(net)
     _check_static_options(max_spikes, method, rtol, atol, dt, root_tol, max_solver_steps, max_spikes_per_neuron)
-    t1 = _check_t1(t1)
-    inputs = _check_inputs(inputs, net.populations[0].in_size)
-    save_at, restore_order = _prepare_save_at(save_at, t1)
-    return SimulateArguments(inputs, t1, save_at, restore_order)
+    failed = []  # traced conditions, each True when its check fails
+    t1 = _check_t1(t1, failed)
+    inputs = _check_inputs(inputs, net.populations[0].in_size, failed)
+    save_at, restore_order = _prepare_save_at(save_at, t1, failed)
+    invalid = jnp.any(jnp.stack([jnp.asarray(f) for f in failed])) if failed else None
+    return SimulateArguments(inputs, t1, save_at, restore_order, invalid)
 
 
 # ---------------------------------------------------------------------------
@@ -158,7 +162,7 @@ def _concrete(*values) -> bool:
     return not any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree_util.tree_leaves(values))
 
 
-def _check_t1(t1):
+def _check_t1(t1, failed: list):
     if np.ndim(t1) != 0:
         raise EqError(f"simulate: `t1` must be a scalar, got shape {np.shape(t1)}", hint="the end time in ms, e.g. t1=100.0")
     if _concrete(t1):
@@ -166,10 +170,11 @@ def _check_t1(t1):
         if not (math.isfinite(number) and number > 0):
             raise EqError(f"simulate: `t1` must be finite and > 0, got {number:g}", hint="the end time in ms, e.g. t1=100.0")
         return t1
-    return eqx.error_if(t1, ~(jnp.isfinite(t1) & (t1 > 0)), "simulate: `t1` must be finite and > 0")
+    failed.append(~(jnp.isfinite(t1) & (t1 > 0)))  # `t1` must be finite and > 0
+    return t1
 
 
-def _check_inputs(inputs, in_size: int):
+def _check_inputs(inputs, in_size: int, failed: list):
     if inputs is None:
         return None
     if not isinstance(inputs, Spikes):
@@ -227,12 +232,11 @@ def _check_inputs(inputs, in_size: int):
                 where = f"entry {index} has time {float(times[index]):g} and channel {int(channels[index])}"
                 raise EqError(f"{message}: {where}", hint=hint)
         return inputs
-    for bad, message, _ in checks:
-        inputs = eqx.error_if(inputs, jnp.any(bad), message)
+    failed.extend(jnp.any(bad) for bad, _, _ in checks)
     return inputs
 
 
-def _prepare_save_at(save_at, t1):
+def _prepare_save_at(save_at, t1, failed: list):
     if save_at is None:
         return None, None
     if np.ndim(save_at) != 1 or np.shape(save_at)[0] == 0:
@@ -255,7 +259,7 @@ def _prepare_save_at(save_at, t1):
         order = np.argsort(times, kind="stable")
         return jnp.asarray(times[order]), jnp.asarray(np.argsort(order), dtype=jnp.int32)
     times = jnp.asarray(save_at, dtype)
-    times = eqx.error_if(times, ~jnp.all(jnp.isfinite(times)), "simulate: `save_at` must be finite")
-    times = eqx.error_if(times, jnp.any((times < 0) | (times > t1)), "simulate: `save_at` must be within [0, t1]")
+    failed.append(~jnp.all(jnp.isfinite(times)))  # `save_at` must be finite
+    failed.append(jnp.any((times < 0) | (times > t1)))  # `save_at` must be within [0, t1]
     order = jnp.argsort(times, stable=True)
     return times[order], jnp.argsort(order).astype(jnp.int32)

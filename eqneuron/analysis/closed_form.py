@@ -28,6 +28,8 @@ H = sp.Symbol("h", real=True)  # time since the segment's start
 # the closed form is derived for at most this many states (expm of larger
 # symbolic matrices takes SymPy minutes)
 MAX_STATES = 4
+# coefficients larger than this many operations make SymPy's matrix exponential slow (seconds to minutes)
+_MAX_COEFFICIENT_OPS = 24
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,8 @@ def derive_closed_form(ir: ModelIR, linear: LinearSystem | None) -> ClosedForm |
     g = ir.threshold
     if not _linear_in(g, states):
         return NoClosedForm("the threshold is not linear in the states")
+    if any(sp.count_ops(e) > _MAX_COEFFICIENT_OPS for e in [*linear.A, *linear.b]):
+        return NoClosedForm("the coefficients are too complex for a symbolic closed form")
     if _coupled_in_a_cycle(linear.A):
         # complex or coupled eigenvalues: oscillating modes, whose crossings cannot be bracketed by
         # a single extremum (and whose symbolic eigenvalues can take SymPy minutes)
@@ -88,7 +92,12 @@ def derive_closed_form(ir: ModelIR, linear: LinearSystem | None) -> ClosedForm |
         return ClosedForm(general, None, None, None)
     (factor,) = vanishing
     perturbed = sorted(factor.free_symbols & set(params), key=str)[-1]
-    solutions = sp.solve(factor, perturbed)
+    if not _linear_in(factor, [perturbed]):
+        return NoClosedForm("the solution's singularity is not linear in a parameter")
+    try:
+        solutions = sp.solve(factor, perturbed)
+    except (NotImplementedError, ValueError, TypeError):
+        solutions = []
     if len(solutions) != 1:
         return NoClosedForm("the solution's singularity has no unique limit")
     y_deg = [_tidy(sp.limit(e, perturbed, solutions[0])) for e in y_of_h]

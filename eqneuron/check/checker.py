@@ -698,14 +698,7 @@ class Checker:
         """Warn when, right after firing, the reset leaves the threshold condition satisfied."""
         g = model.threshold
         if not model.reset.updates:
-            block = self.model.blocks["threshold"]
-            warn_at(
-                "the model has no `reset:`, so the threshold stays satisfied after a spike",
-                block.span,
-                self.source,
-                hint="add a `reset:` block, e.g. `v = v_reset`",
-            )
-            return
+            return  # a spike detector: it fires once per upward crossing (docs/engine.md)
         after = g.xreplace({symbol(n): v for n, v in model.reset.updates.items()})
         crossing = _linear_crossing(g, [symbol(n) for n in model.states])
         if crossing is None:

@@ -101,6 +101,12 @@ def _flags_span(token) -> Span | None:
     return _token_span(token) if token is not None else None
 
 
+def _declaration(cls, name: str, meta, children):
+    """A `name op expr [flags] [: unit]` line (parameter, differential equation, subexpression)."""
+    token, op, expr, flags, unit = children
+    return cls(name, str(op), expr, _flags(flags), unit, _meta_span(meta), _token_span(token), _flags_span(flags))
+
+
 class _ToSyntax(lark.Transformer):
     """Lark parse tree -> eqneuron syntax dataclasses."""
 
@@ -156,17 +162,7 @@ class _ToSyntax(lark.Transformer):
     # ---- statements
     @lark.v_args(meta=True)
     def param_line(self, meta, children):
-        name, op, expr, flags, unit = children
-        return S.ParameterDecl(
-            str(name),
-            str(op),
-            expr,
-            _flags(flags),
-            unit,
-            _meta_span(meta),
-            _token_span(name),
-            _flags_span(flags),
-        )
+        return _declaration(S.ParameterDecl, str(children[0]), meta, children)
 
     @lark.v_args(meta=True)
     def state_line(self, meta, children):
@@ -175,32 +171,12 @@ class _ToSyntax(lark.Transformer):
 
     @lark.v_args(meta=True)
     def ode(self, meta, children):
-        deriv, op, expr, flags, unit = children
-        variable = str(deriv).split("/")[0].strip()[1:]
-        return S.Differential(
-            variable,
-            str(op),
-            expr,
-            _flags(flags),
-            unit,
-            _meta_span(meta),
-            _token_span(deriv),
-            _flags_span(flags),
-        )
+        variable = str(children[0]).split("/")[0].strip()[1:]  # `dX/dt` -> X
+        return _declaration(S.Differential, variable, meta, children)
 
     @lark.v_args(meta=True)
     def subexpression(self, meta, children):
-        name, op, expr, flags, unit = children
-        return S.Subexpression(
-            str(name),
-            str(op),
-            expr,
-            _flags(flags),
-            unit,
-            _meta_span(meta),
-            _token_span(name),
-            _flags_span(flags),
-        )
+        return _declaration(S.Subexpression, str(children[0]), meta, children)
 
     @lark.v_args(meta=True)
     def assignment(self, meta, children):

@@ -441,18 +441,17 @@ class Checker:
                         hint="remove the `: unit` annotation; all times are in ms",
                     )
 
+    def _check_flags(self, decl, kind: str, what: str, hint: str):
+        for flag in decl.flags:
+            if flag not in KNOWN_FLAGS[kind]:
+                raise self.error(f"flag `{flag}` does not apply to {what}", decl.flags_span, hint=hint)
+
     def _parameters(self) -> dict[str, Parameter]:
         parameters: dict[str, Parameter] = {}
         for decl in self.model.statements("parameters"):
             self._require_plain_assignment(decl, "parameters")
             self._define(decl.name, "parameter", decl.name_span)
-            for flag in decl.flags:
-                if flag not in KNOWN_FLAGS["parameters"]:
-                    raise self.error(
-                        f"flag `{flag}` does not apply to a parameter",
-                        decl.flags_span,
-                        hint="parameter flags are `per_neuron` and `trainable`",
-                    )
+            self._check_flags(decl, "parameters", "a parameter", "parameter flags are `per_neuron` and `trainable`")
             later = {
                 d.name: (
                     f"parameter `{d.name}` is used before it is defined",
@@ -519,23 +518,14 @@ class Checker:
                         decl.name_span,
                         hint=f"the first definition is at line {odes[name].span.line}",
                     )
-                for flag in decl.flags:
-                    if flag not in KNOWN_FLAGS["equations"]:
-                        raise self.error(
-                            f"flag `{flag}` does not apply to a differential equation",
-                            decl.flags_span,
-                            hint="differential equations take no flags",
-                        )
+                self._check_flags(decl, "equations", "a differential equation", "differential equations take no flags")
                 odes[name] = decl
             else:
                 self._define(decl.name, "subexpression", decl.name_span)
-                for flag in decl.flags:
-                    if flag not in KNOWN_FLAGS["subexpressions"]:
-                        raise self.error(
-                            f"flag `{flag}` does not apply to a subexpression",
-                            decl.flags_span,
-                            hint="subexpressions take no flags (a subexpression of parameters only is constant anyway)",
-                        )
+                self._check_flags(
+                    decl, "subexpressions", "a subexpression",
+                    "subexpressions take no flags (a subexpression of parameters only is constant anyway)",
+                )
                 subexprs[decl.name] = decl
         return odes, subexprs
 

@@ -361,3 +361,10 @@ def test_empty_network_is_an_error():
 def test_network_entries_must_be_populations(pop):
     with pytest.raises(eqn.EqError, match="entry 1 is a str, not a Population"):
         eqn.Network([pop, "readout"])
+
+
+def test_rounds_without_stop_after_first_spike_is_an_error(pop):
+    with pytest.raises(eqn.EqError, match="`rounds=True`.*stop_after_first_spike=True"):
+        eqn.simulate(pop, None, t1=10.0, rounds=True)
+    with pytest.raises(eqn.EqError, match="no save_at"):
+        eqn.simulate(pop, None, t1=10.0, rounds=True, stop_after_first_spike=True, save_at=[1.0])

@@ -113,7 +113,8 @@ def simulate(
       the rounds stop once the last population is done, so that earlier
       populations are not simulated to `t1` (their spikes, counts and states
       then end there too).  Pays off when an earlier population takes solver
-      steps and the outputs fire early; ignored otherwise and with `save_at`.
+      steps and the outputs fire early (where none does, the run is the same
+      as without rounds).  Needs `stop_after_first_spike=True` and no `save_at`.
     - `throw`: raise (also under `jit`) when a population's result code is not `ok`.
 
     **Returns:** a `SimulationResult`; `results` holds each population's `RESULTS` code.
@@ -122,6 +123,12 @@ def simulate(
         net, inputs, t1, max_spikes, save_at, method, rtol, atol, dt, root_tol, max_solver_steps, max_spikes_per_neuron
     )
     inputs, t1, save = checked.inputs, checked.t1, checked.save_at
+    if rounds and (not stop_after_first_spike or save is not None):
+        raise EqError(
+            "simulate: `rounds=True` stops earlier populations soon after the last one's first spikes; "
+            "it needs stop_after_first_spike=True and no save_at",
+            hint="pass stop_after_first_spike=True, or drop rounds=True",
+        )
     if isinstance(net, Population):
         net = Network([net])
     config = SolverConfig(method, rtol, atol, dt, root_tol, max_solver_steps)
@@ -178,7 +185,7 @@ def simulate(
     states = [loop.start() for loop in loops]
     rounds_exhausted = jnp.asarray(False)
     t1_ = jnp.asarray(t1, dtype)
-    if rounds and stop_after_first_spike and any(loop.takes_steps for loop in loops[:-1]) and save is None:
+    if rounds and any(loop.takes_steps for loop in loops[:-1]):
         max_rounds = _SHORT_ROUNDS + max(int(np.ceil(np.log2(max(loop.budget / loop.round, 1)))) for loop in loops[:-1]) + 1
         _, states = eqxi.while_loop(
             lambda s: ~jnp.all(s[1][-1].done),

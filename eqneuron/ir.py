@@ -101,6 +101,7 @@ class ModelIR:
     delay: sp.Expr | None = None
     frozen_when_refractory: tuple[str, ...] = ()
     pre_symbols: tuple[str, ...] = field(default=())  # names X with X_pre used in on_spike
+    units: dict[str, str] = field(default_factory=dict)  # quantity -> its declared unit (files with units)
 
     @property
     def trainable(self) -> tuple[str, ...]:

@@ -98,6 +98,7 @@ def describe(model: CompiledModel) -> str:
     rows = [
         ("states", ", ".join(f"{n} = {sp.sstr(ir.initial[n], full_prec=False)}" for n in ir.states)),
         ("parameters", ", ".join(fmt_param(n) for n in ir.parameters) or "none"),
+        *([("units", ", ".join(f"{n}: {unit}" for n, unit in ir.units.items()))] if ir.units else []),
         ("equations", "\n".join(ir.equation_text)),
         ("threshold", ir.threshold_text),
         ("reset", "; ".join(ir.reset.text) or "none"),

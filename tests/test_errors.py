@@ -160,11 +160,6 @@ def test_missing_equations_block():
     assert "no `equations:` block" in str(error)
 
 
-def test_units_are_reported_as_not_yet_supported():
-    src = BASE.replace("tau = 10.0", "tau = 10.0 : ms")
-    assert_error(src, 3, 18, "units are not supported yet")
-
-
 def test_reset_leaving_threshold_satisfied_warns():
     src = BASE.replace("    v = 0.0\nweights", "    v = v + 0.5\nweights")
     with pytest.warns(eqn.EqWarning, match="leaves the threshold satisfied"):

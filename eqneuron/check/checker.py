@@ -16,6 +16,7 @@ from ..ir import FAN_IN, VALUE, Jump, ModelIR, Parameter, T, normal, pre_symbol,
 from ..lang import syntax as S
 from .functions import CONSTANTS, FUNCTIONS, RANDOM_FUNCTIONS, SIGNATURES
 from .numeric import NotReal, Overflow, Unknown, float_value
+from .units import resolve_units
 
 BUILTINS = {"t", "fan_in", "value", *CONSTANTS}
 KNOWN_FLAGS = {
@@ -300,7 +301,6 @@ class Checker:
     def run(self) -> ModelIR:
         m = self.model
         self._reject_not_simulated()
-        self._reject_units()
         for keyword in ("equations", "threshold"):
             if keyword not in m.blocks:
                 raise self.error(
@@ -429,17 +429,6 @@ class Checker:
                 span,
                 hint="remove it: a model using it cannot be simulated yet (see docs/language.md)",
             )
-
-    def _reject_units(self):
-        for block in self.model.blocks.values():
-            for statement in block.statements:
-                unit = getattr(statement, "unit", None)
-                if unit is not None:
-                    raise self.error(
-                        "physical units are not supported yet",
-                        unit.span,
-                        hint="remove the `: unit` annotation; all times are in ms",
-                    )
 
     def _check_flags(self, decl, kind: str, what: str, hint: str):
         for flag in decl.flags:
@@ -798,5 +787,9 @@ def evaluate_defaults(parameters: dict[str, Parameter], overrides=None) -> dict:
 
 
 def check(model: S.ModelSyntax) -> ModelIR:
-    """Resolve and classify every name; lower the model to SymPy."""
-    return Checker(model).run()
+    """Check units (if the file has them), resolve and classify every name; lower the model to SymPy."""
+    units = resolve_units(model)
+    model_ir = Checker(units.model).run()
+    units.require_resolved()
+    model_ir.units = units.units
+    return model_ir

@@ -5,6 +5,8 @@ not against SymPy's unit tables that the compiler uses.
 """
 
 import re
+import subprocess
+import sys
 from fractions import Fraction
 from pathlib import Path
 
@@ -13,12 +15,19 @@ import pytest
 import sympy as sp
 
 import eqneuron as eqn
+from eqneuron.cli import main
 from eqneuron.ir import symbol
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 
 # SI prefixes, independent of the compiler's tables
-PICO, NANO, MICRO, MILLI, MEGA = (Fraction(1, 10**12), Fraction(1, 10**9), Fraction(1, 10**6), Fraction(1, 10**3), Fraction(10**6))
+PICO, NANO, MICRO, MILLI, MEGA = (
+    Fraction(1, 10**12),
+    Fraction(1, 10**9),
+    Fraction(1, 10**6),
+    Fraction(1, 10**3),
+    Fraction(10**6),
+)
 
 LIF = """neuron LIF
 parameters:
@@ -207,7 +216,7 @@ def test_weights_in_another_unit_are_converted_in_jumps():
 
 
 def test_square_root_of_mixed_units():
-    src = lif("reset:\n", "reset:\n").replace(
+    src = LIF.replace(
         "    v_th = -50 : mV\n", "    v_th = -50 : mV\n    g1 = 4 : nS\n    g2 = 9 : uS\n"
     ).replace("equations:\n", "equations:\n    G = sqrt(g1*g2) : nS\n")
     model = eqn.compile_model(src)
@@ -224,7 +233,9 @@ def test_a_constant_declaration_reads_a_plain_number_in_its_unit():
 
 
 def test_brian2_style_unit_names_in_expressions():
-    src = lif("E_L = -70*mV : mV", "E_L = -0.07*volt : mV").replace("v_th = -50 : mV", "v_th = E_L + 20*mV : mV")
+    src = lif("E_L = -70*mV : mV", "E_L = -0.07*volt : mV").replace(
+        "v_th = -50 : mV", "v_th = E_L + 20*mV : mV"
+    )
     model = eqn.compile_model(src)
     assert float(model.params["E_L"]) == pytest.approx(-70.0, rel=1e-15)
     assert float(model.params["v_th"]) == pytest.approx(-50.0, rel=1e-15)
@@ -238,9 +249,34 @@ def test_zero_fits_every_unit():
     assert model.ir.reset.updates["v"] == sp.Piecewise((0, symbol("v") > 0), (symbol("E_L"), True))
 
 
-def test_check_summary_lists_the_units():
-    text = repr(eqn.compile_model(LIF))
-    assert "units       tau: ms, E_L: mV, R: Mohm, I0: pA, v_th: mV, v: mV" in text
+def test_check_summary_lists_the_units(tmp_path, capsys):
+    path = tmp_path / "lif_units.eq"
+    path.write_text(LIF)
+    assert main(["check", str(path)]) == 0
+    assert "units       tau: ms, E_L: mV, R: Mohm, I0: pA, v_th: mV, v: mV" in capsys.readouterr().out
+
+
+def test_a_mismatch_from_the_command_line_is_located_without_a_traceback(tmp_path):
+    path = tmp_path / "bad_units.eq"
+    path.write_text(lif("(E_L - v + R*I0)/tau", "(E_L - v + I0)/tau"))
+    result = subprocess.run(
+        [sys.executable, "-m", "eqneuron", "check", str(path)], capture_output=True, text=True
+    )
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert f"{path}:11:14" in result.stderr and "current (pA)" in result.stderr
+
+
+def test_refractory_period_and_event_bodies_are_checked():
+    error = error_of(LIF + "refractory: E_L\n")
+    assert (error.line, error.column) == (15, 13)
+    assert "voltage (mV)" in error.message and "not a time" in error.message
+    error = error_of(LIF + "refractory: 2\n")
+    assert "dimensionless" in error.message and "`2*ms`" in error.hint
+    error = error_of(LIF + "refractory: 2 : mV\n")
+    assert (error.line, error.column) == (15, 17)
+    error = error_of(LIF + "event low: v < E_L - 5*mV\n    v = I0\n")
+    assert (error.line, error.column) == (16, 9)
+    assert "voltage (mV)" in error.message and "current (pA)" in error.message
 
 
 # ---- the same spike times as plain numbers -------------------------------------------

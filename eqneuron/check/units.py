@@ -2,7 +2,7 @@
 
 A file that writes `: unit` after any declaration declares a unit for every
 quantity (parameters, state variables, subexpressions, weights). Each
-quantity is then computed with in the unit declared for it, times in ms, so
+quantity is then computed in the unit declared for it, times in ms, so
 the rest of the pipeline sees plain numbers: this stage checks the
 dimensions of every equation, condition, jump and initialiser and rewrites
 the syntax tree, replacing unit names in expressions (`-70*mV`) by 1 and
@@ -419,7 +419,10 @@ class _UnitPass:
                 what=lambda t: (
                     f"`d{st.variable}/dt` is {describe(target)}, but `{self._text(st.expr)}` is {describe(t.unit)}"
                 ),
-                hint=f"the right-hand side of `d{st.variable}/dt` has the unit of `{st.variable}` per ms (e.g. divide by a time constant)",
+                hint=lambda t: (
+                    f"`d{st.variable}/dt` has the unit of `{st.variable}` per ms"
+                    + ("; divide by a time constant" if t.unit.dimension == (target * MS).dimension else "")
+                ),
             )
             return replace(st, expr=expr, unit=None)
         if isinstance(st, S.WeightDecl):
@@ -505,6 +508,8 @@ class _UnitPass:
         if constant and not typed.named and typed.unit.dimensionless:
             return typed.expr
         if typed.unit.dimension != target.dimension:
+            if callable(hint):
+                hint = hint(typed)
             if hint is None and not typed.named and typed.unit.dimensionless:
                 hint = f"a number needs a unit here, e.g. `{self._text(typed.expr)}*{target.text}`"
             raise self.error(what(typed), typed.expr.span, hint=hint)

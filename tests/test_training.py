@@ -101,11 +101,18 @@ def test_spike_count_and_state_losses():
 
 
 @pytest.mark.slow
-def test_short_yinyang_training_lowers_the_loss_and_checkpoints(tmp_path):
+def test_short_yinyang_training_lowers_the_loss_and_checkpoints(tmp_path, capsys):
     config = TrainConfig(task="yinyang", model="lif", hidden=20, epochs=2, batch_size=16, lr=5e-3,
                          train_size=256, test_size=64, out=str(tmp_path / "run"))
-    result = train(config, verbose=False)
+    result = train(config)
     history = result["history"]
+    # a progress bar per epoch, the running loss and accuracy in its postfix, then the epoch's line
+    shown = capsys.readouterr().err
+    for epoch in (1, 2):
+        assert f"epoch {epoch}/2: 100%" in shown and "16/16 [" in shown
+        assert f"epoch {epoch}/2: loss {history['loss'][epoch - 1]:.4f}" in shown
+        assert f"test acc {history['test_acc'][epoch - 1]:.4f}" in shown
+    assert f"loss={history['loss'][-1]:.4f}" in shown and f"acc={history['train_acc'][-1]:.3f}" in shown
     assert history["loss"][1] < history["loss"][0]
     assert all(np.isfinite(history["loss"]))
     assert (tmp_path / "run" / "checkpoint.eqx").exists() and (tmp_path / "run" / "curves.png").exists()

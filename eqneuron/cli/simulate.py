@@ -1,15 +1,34 @@
-"""`eqneuron simulate`: drive a population, plot membrane traces and a raster."""
+"""`eqneuron simulate`: drive a population, plot membrane traces and a raster, save the data."""
 
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
+from jaxtyping import Float, Int
 
+from .._resources import models_dir
 from ..errors import EqError
 
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
-def poisson_spikes(key, rate_hz: float, channels: int, duration: float, max_events: int | None = None):
+    from ..model import CompiledModel
+    from ..network import Population, Spikes
+
+# Zoo models whose states are in physical units (a copy of the zoo file, under any
+# parameters, keeps them; any other model is labelled with its state names only).
+ZOO_UNITS = {"izhikevich": {"v": "mV"}}
+# The arrays `--save` writes besides one array per state variable.
+SAVED_ARRAYS = ("spike_times", "spike_neurons", "save_at")
+SAVE_POINTS = 1001
+TRACES_SHOWN = 3
+
+
+def poisson_spikes(
+    key, rate_hz: float, channels: int, duration: float, max_events: int | None = None
+) -> Spikes:
     """Independent Poisson trains on `channels` channels (times in ms), padded with inf."""
     import jax
 
@@ -50,6 +69,12 @@ def run_simulate(args) -> int:
 
     overrides = dict(parse_param(item) for item in args.param)
     model = compile_model(args.model, params=overrides or None)
+    clashes = sorted(set(SAVED_ARRAYS) & set(model.states))
+    if args.save and clashes:
+        raise EqError(
+            f"--save: the state `{clashes[0]}` has the name of another array in the file",
+            hint=f"rename the state: {', '.join(SAVED_ARRAYS)} are the spikes and the save times",
+        )
     key = jax.random.key(args.seed)
     kw, ki = jax.random.split(key)
     pop_params = {}
@@ -68,47 +93,162 @@ def run_simulate(args) -> int:
         in_size = args.channels
         inputs = poisson_spikes(ki, args.poisson, args.channels, args.duration)
     pop = model.population(args.neurons, in_size, key=kw, params=pop_params or None)
-    save_at = jnp.linspace(0.0, args.duration, 1001)
-    out = simulate(pop, inputs, t1=args.duration, max_spikes=args.max_spikes, save_at=save_at, method=args.method)
+    save_at = jnp.linspace(0.0, args.duration, SAVE_POINTS)
+    out = simulate(
+        pop, inputs, t1=args.duration, max_spikes=args.max_spikes, save_at=save_at, method=args.method
+    )
     times = np.asarray(out.spike_times)
     ids = np.asarray(out.spike_neurons)
     valid = np.isfinite(times)
-    print(f"{model.name}: {int(out.n_spikes)} spikes from {args.neurons} neurons in {args.duration:g} ms"
-          f" ({model.integrator}){'  OVERFLOW' if bool(out.overflow) else ''}")
+    print(
+        f"{model.name}: {int(out.n_spikes)} spikes from {args.neurons} neurons in {args.duration:g} ms"
+        f" ({model.integrator}){'  OVERFLOW' if bool(out.overflow) else ''}"
+    )
     states = {k: np.asarray(v) for k, v in out.states[0].items()}
     if args.save:
-        np.savez(args.save, spike_times=times[valid], spike_neurons=ids[valid], t=np.asarray(save_at), **states)
+        np.savez(
+            args.save,
+            spike_times=times[valid],
+            spike_neurons=ids[valid],
+            save_at=np.asarray(save_at),
+            **states,
+        )
         print(f"wrote {args.save}")
     if args.plot:
-        plot_simulation(model, np.asarray(save_at), states, times[valid], ids[valid], args.neurons, args.plot)
+        figure = plot_simulation(pop, np.asarray(save_at), states, times[valid], ids[valid])
+        figure.savefig(args.plot, dpi=110)
         print(f"wrote {args.plot}")
     return 0
 
 
-def plot_simulation(model, t, states, spike_times, spike_ids, n_neurons, path):
-    import matplotlib
+def state_units(model: CompiledModel) -> dict[str, str]:
+    """The units of a model's states where they are known, by state name.
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    A file written with units declares them; a zoo model written in plain
+    numbers of physical units (an unchanged copy of its file, under any
+    parameters) has them listed in `ZOO_UNITS`. Any other model: `{}`.
+    """
+    declared = {name: unit for name, unit in model.ir.units.items() if name in model.states}
+    if declared:
+        return declared
+    for stem, units in ZOO_UNITS.items():
+        zoo_file = models_dir() / f"{stem}.eq"
+        if zoo_file.is_file() and zoo_file.read_text() == model.ir.source.text:
+            return dict(units)
+    return {}
 
+
+def axis_label(model: CompiledModel, state: str) -> str:
+    """`v (mV)` where the unit is known, else the state's name."""
+    unit = state_units(model).get(state)
+    return f"{state} ({unit})" if unit else state
+
+
+def spike_heights(
+    pop: Population,
+    state: str,
+    save_at: Float[np.ndarray, " saves"],
+    states: dict[str, Float[np.ndarray, "saves neurons"]],
+    spike_times: Float[np.ndarray, " spikes"],
+    spike_neurons: Int[np.ndarray, " spikes"],
+) -> Float[np.ndarray, " spikes"] | None:
+    """The value of `state` at which each spike's threshold was crossed, or None.
+
+    Defined when the threshold condition is `state` times a nonzero constant
+    plus terms without `state` (`v > v_th`, `v < 1 - w`): the height is where
+    the condition is zero. Terms of other states (an adaptive threshold) take
+    their values at the last save point before the spike. Another threshold
+    (`v**2 > 1`, or one without `state`) has no such height: None.
+    """
+    import jax
+    import jax.numpy as jnp
+    import sympy as sp
+
+    from ..ir import symbol
+
+    model = pop.model
+    x = symbol(state)
+    slope = sp.diff(model.ir.threshold, x)
+    if not (slope.is_number and slope != 0 and sp.diff(slope, x) == 0):
+        return None
+    slope = float(slope)
+    if len(spike_times) == 0:
+        return np.zeros(0)
+    row = model.states.index(state)
+    before = np.clip(np.searchsorted(save_at, spike_times, side="left") - 1, 0, len(save_at) - 1)
+    stacked = np.stack([states[name] for name in model.states], axis=1)  # (saves, states, neurons)
+    y = jnp.asarray(stacked[before]).at[:, row, :].set(0.0)  # the condition without its `state` term
+    params = pop.parameter_values()
+    condition = jax.vmap(lambda t, yt: model.fn.spike_condition(t, yt, params))(jnp.asarray(spike_times), y)
+    rest = np.asarray(condition)[np.arange(len(spike_times)), spike_neurons]
+    return -rest / slope
+
+
+def plot_simulation(
+    pop: Population,
+    save_at: Float[np.ndarray, " saves"],
+    states: dict[str, Float[np.ndarray, "saves neurons"]],
+    spike_times: Float[np.ndarray, " spikes"],
+    spike_neurons: Int[np.ndarray, " spikes"],
+) -> Figure:
+    """Traces of the first two states of up to three neurons, their spikes, and a raster.
+
+    Each spike is drawn where it happened: a dot at the spike time on the
+    threshold (`spike_heights`), the trace drawn up to it and then down to the
+    value after the reset, so a sampled trace reaches its threshold at every
+    spike. Where the threshold has no such height, a dotted line marks the
+    spike time. Time is in ms; states of zoo models in physical units carry
+    them (`v (mV)`), others are labelled by name.
+    """
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
+    model = pop.model
     first = model.states[0]
-    shown = min(3, n_neurons)
-    fig, axes = plt.subplots(3, 1, figsize=(9, 7), sharex=True, gridspec_kw={"height_ratios": [2, 1, 1.4]})
+    second = model.states[1] if len(model.states) > 1 else None
+    shown = min(TRACES_SHOWN, pop.n_neurons)
+    traced = spike_neurons < shown
+    spike_times_traced, spike_neurons_traced = spike_times[traced], spike_neurons[traced]
+    heights = spike_heights(pop, first, save_at, states, spike_times_traced, spike_neurons_traced)
+    figure = Figure(figsize=(9, 7 if second else 5.5))
+    rows = [2, 1, 1.4] if second else [2, 1.4]
+    axes = figure.subplots(len(rows), 1, sharex=True, gridspec_kw={"height_ratios": rows})
+    trace_axes, raster = axes[:-1], axes[-1]
     for k in range(shown):
-        axes[0].plot(t, states[first][:, k], lw=1, label=f"neuron {k}")
-        for s in spike_times[spike_ids == k]:
-            axes[0].axvline(s, color=f"C{k}", ls=":", lw=0.6)
-    axes[0].set_ylabel(first)
-    axes[0].legend(loc="upper right", fontsize=8)
-    axes[0].set_title(f"{model.name}: {len(spike_times)} spikes")
-    second = model.states[1] if len(model.states) > 1 else first
-    for k in range(shown):
-        axes[1].plot(t, states[second][:, k], lw=1)
-    axes[1].set_ylabel(second)
-    axes[2].plot(spike_times, spike_ids, "|", ms=6, color="k")
-    axes[2].set_ylabel("neuron")
-    axes[2].set_ylim(-0.5, n_neurons - 0.5)
-    axes[2].set_xlabel("time (ms)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+        colour = f"C{k}"
+        mine = spike_neurons_traced == k
+        t, v = save_at, states[first][:, k]
+        if heights is not None and mine.any():
+            # the trace passes through each spike's point; the next save point is after its reset
+            t = np.concatenate([t, spike_times_traced[mine]])
+            v = np.concatenate([v, heights[mine]])
+            order = np.argsort(t, kind="stable")
+            t, v = t[order], v[order]
+        trace_axes[0].plot(t, v, lw=1, color=colour, label=f"neuron {k}")
+        if heights is not None:
+            trace_axes[0].plot(
+                spike_times_traced[mine], heights[mine], "o", ms=4, color=colour, gid=f"spikes-{k}"
+            )
+        else:
+            for s in spike_times_traced[mine]:
+                trace_axes[0].axvline(s, color=colour, ls=":", lw=0.6)
+        if second:
+            trace_axes[1].plot(save_at, states[second][:, k], lw=1, color=colour)
+    trace_axes[0].set_ylabel(axis_label(model, first))
+    trace_axes[0].legend(loc="upper right", fontsize=8)
+    trace_axes[0].set_title(
+        f"{model.name}: {_count(len(spike_times), 'spike')} from {_count(pop.n_neurons, 'neuron')}"
+    )
+    if second:
+        trace_axes[1].set_ylabel(axis_label(model, second))
+    raster.plot(spike_times, spike_neurons, "|", ms=6, color="k")
+    raster.set_ylabel("neuron")
+    raster.set_ylim(-0.5, pop.n_neurons - 0.5)
+    raster.yaxis.set_major_locator(MaxNLocator(integer=True))
+    raster.set_xlabel("time (ms)")
+    figure.tight_layout()
+    return figure
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"

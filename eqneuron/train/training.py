@@ -18,13 +18,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from tqdm import tqdm
 
-from . import datasets, losses
-from ..engine import simulate
-from ..model import compile_model
 from ..compilation_cache import enable_compilation_cache
+from ..engine import simulate
 from ..errors import EqError, did_you_mean
+from ..model import compile_model
 from ..network import Network, Spikes
+from . import datasets, losses
 
 
 @dataclass
@@ -306,14 +307,23 @@ def trainable_filter(net: Network):
     return spec
 
 
-def accuracy(predict, net, data, batch_size: int) -> float:
-    correct = 0
-    for start in range(0, len(data), batch_size):
-        index = np.arange(start, min(start + batch_size, len(data)))
-        pad = batch_size - len(index)
-        padded = np.concatenate([index, np.zeros(pad, int)]) if pad else index
-        pred = np.asarray(predict(net, _batch_spikes(data, padded)))[: len(index)]
-        correct += int(np.sum(pred == data.labels[index]))
+def accuracy(predict, net: Network, data, batch_size: int, progress: bool = False, desc: str = "evaluate") -> float:
+    """The fraction of `data` that `predict` classifies correctly, in batches of `batch_size`.
+
+    With `progress`, a progress bar (on standard error) shows the batches and
+    the running accuracy.
+    """
+    correct, seen = 0, 0
+    starts = range(0, len(data), batch_size)
+    with tqdm(starts, desc=desc, unit="batch", disable=not progress, leave=False, dynamic_ncols=True) as bar:
+        for start in bar:
+            index = np.arange(start, min(start + batch_size, len(data)))
+            pad = batch_size - len(index)
+            padded = np.concatenate([index, np.zeros(pad, int)]) if pad else index
+            pred = np.asarray(predict(net, _batch_spikes(data, padded)))[: len(index)]
+            correct += int(np.sum(pred == data.labels[index]))
+            seen += len(index)
+            bar.set_postfix(acc=f"{correct / seen:.3f}", refresh=False)
     return correct / len(data)
 
 
@@ -370,16 +380,20 @@ def train(config: TrainConfig, resume: bool = False, verbose: bool = True) -> di
         t_start = time.time()
         order = rng.permutation(len(train_data))
         losses_, accs, overflows = [], [], []
-        for step in range(steps_per_epoch):
+        bar = tqdm(
+            range(steps_per_epoch), desc=f"epoch {epoch + 1}/{config.epochs}", unit="batch",
+            disable=not verbose, dynamic_ncols=True,
+        )
+        for step in bar:
             index = order[step * config.batch_size : (step + 1) * config.batch_size]
             params, opt_state, loss, acc, overflow = update(params, opt_state, _batch_spikes(train_data, index, jitter, rng, shift), jnp.asarray(train_data.labels[index]))
             losses_.append(float(loss))
             accs.append(float(acc))
             overflows.append(float(overflow))
-            if verbose:
-                _progress(epoch, config.epochs, step + 1, steps_per_epoch, np.mean(losses_), np.mean(accs))
+            bar.set_postfix(loss=f"{np.mean(losses_):.4f}", acc=f"{np.mean(accs):.3f}", refresh=False)
+        bar.close()
         net = eqx.combine(params, static)
-        test_acc = accuracy(predict, net, test_data, config.batch_size)
+        test_acc = accuracy(predict, net, test_data, config.batch_size, progress=verbose, desc="test")
         seconds = time.time() - t_start
         history["epoch"].append(epoch + 1)
         history["loss"].append(float(np.mean(losses_)))
@@ -389,8 +403,11 @@ def train(config: TrainConfig, resume: bool = False, verbose: bool = True) -> di
         if verbose:
             overflowed = np.mean(overflows)
             warning = f"  [spike buffer overflow in {overflowed:.0%} of the samples: raise --max-spikes]" if overflowed > 0 else ""
-            sys.stdout.write(f"  test acc {test_acc:.4f}  ({seconds:.1f} s){warning}\n")
-            sys.stdout.flush()
+            tqdm.write(
+                f"epoch {epoch + 1}/{config.epochs}: loss {history['loss'][-1]:.4f}  train acc "
+                f"{history['train_acc'][-1]:.4f}  test acc {test_acc:.4f}  ({seconds:.1f} s){warning}",
+                file=sys.stderr,
+            )
         checkpoints["checkpoint.eqx"] = write_checkpoint(out / "checkpoint.eqx", params, opt_state)
         # model selection on training data only: the epoch with the lowest mean training loss
         if _best_epoch(history) == epoch + 1:
@@ -409,14 +426,6 @@ def train(config: TrainConfig, resume: bool = False, verbose: bool = True) -> di
 def _best_epoch(history) -> int:
     """The (first) epoch with the lowest mean training loss, counted from 1: what best.eqx holds."""
     return int(np.argmin(history["loss"])) + 1
-
-
-def _progress(epoch, epochs, step, steps, loss, acc):
-    width = 24
-    filled = int(width * step / steps)
-    bar = "#" * filled + "-" * (width - filled)
-    sys.stdout.write(f"\repoch {epoch + 1}/{epochs} [{bar}] {step}/{steps} loss {loss:.4f} acc {acc:.3f}")
-    sys.stdout.flush()
 
 
 def plot_history(history, path, title=""):
@@ -640,6 +649,6 @@ def run_evaluate_cli(args) -> int:
     config, net = load_checkpoint(args.checkpoint, best=args.best)
     _, test = load_task(config)
     _, predict = make_functions(config, test.duration)
-    acc = accuracy(predict, net, test, config.batch_size)
+    acc = accuracy(predict, net, test, config.batch_size, progress=True)
     print(f"{config.task} / {config.model}: test accuracy {acc:.4f} on {len(test)} samples")
     return 0

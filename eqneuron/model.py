@@ -106,8 +106,11 @@ def describe(model: CompiledModel) -> str:
         ("on_spike", "; ".join(ir.on_spike.text) or "none"),
         ("on_input", "; ".join(ir.on_input.text) or "none"),
     ]
+    if ir.refractory is not None:
+        frozen = ", ".join(ir.frozen_when_refractory) or "none"
+        rows.append(("refractory", f"{sp.sstr(ir.refractory)} ms (frozen meanwhile: {frozen})"))
     for event in ir.events:
-        rows.append((f"event {event.name}", f"{event.condition_text}: " + "; ".join(event.reset.text)))
+        rows.append((f"event {event.name}", f"{event.condition_text}: " + ("; ".join(event.reset.text) or "no jump")))
     rows.append(("integrator", model.integrator))
     for label, text in rows:
         parts = text.splitlines() or [""]

@@ -40,26 +40,32 @@ def model(rhs: str, extra: str = "") -> str:
 # ---- blocks the engine does not simulate yet --------------------------------------
 
 
-def test_refractory_block_is_rejected_at_its_line():
-    error = error_at(model("(2 - v) / 10", "refractory: 2.0\n"), 6, 1, "`refractory:` is not simulated yet")
-    assert error.hint
-
-
 def test_delay_block_is_rejected_at_its_line():
     error_at(model("(2 - v) / 10", "delay: 1.0\n"), 6, 1, "`delay:` is not simulated yet")
 
 
-def test_event_block_is_rejected_at_its_line():
+def test_unless_refractory_without_a_period_is_an_error_at_the_flag():
+    error_at(model("(2 - v) / 10 (unless refractory)"), 2, 26, "without a refractory period")
+
+
+def test_refractory_period_of_a_state_is_an_error():
+    error_at(model("(2 - v) / 10", "refractory: v\n"), 6, 13, "cannot depend on `v`")
+
+
+def test_negative_refractory_period_is_an_error():
+    error_at(model("(2 - v) / 10", "refractory: -1\n"), 6, 13, "negative")
+
+
+def test_event_defined_twice_is_an_error():
     error_at(
-        model("(2 - v) / 10", "event burst: v > 0.5\n    v = 0\n"),
-        6,
-        1,
-        "`event burst:` is not simulated yet",
+        model("(2 - v) / 10", "event burst: v > 0.5\n    v = 0\nevent burst: v > 0.7\n    v = 0\n"),
+        8, 7, "defined twice",
     )
 
 
-def test_unless_refractory_flag_is_rejected_at_the_flag():
-    error_at(model("(2 - v) / 10 (unless refractory)"), 2, 26, "`(unless refractory)` is not simulated yet")
+def test_event_assigning_a_parameter_is_an_error():
+    src = "parameters:\n    a = 1\n" + model("(2 - v) / 10", "event burst: v > 0.5\n    a = 0\n")
+    error_at(src, 9, 5, "cannot assign to parameter `a`")
 
 
 # ---- models that crashed the compiler -----------------------------------------------

@@ -103,7 +103,7 @@ def test_throw_raises_under_jit():
     model = eqn.compile_model("izhikevich")
     pop = model.population(2, 0, params={"ic": 10.0})
     run = jax.jit(lambda p: eqn.simulate(p, None, t1=500.0, max_spikes=4, throw=True).n_spikes)
-    with pytest.raises(Exception, match="more spikes than the buffers hold"):
+    with pytest.raises(Exception, match="more spikes .*than the buffers hold"):
         jax.block_until_ready(run(pop))
 
 

@@ -48,6 +48,8 @@ class ClosedForm:
     degenerate: Form | None  # the limit where `vanishing` is zero
     vanishing: sp.Expr | None  # a factor of the parameters that vanishes in the degenerate regime
     perturbed: str | None  # the parameter nudged to keep the general form finite there
+    # y(h) while refractory (the `(unless refractory)` states frozen); None without such states
+    refractory_state: tuple[sp.Expr, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -76,20 +78,25 @@ def derive_closed_form(ir: ModelIR, linear: LinearSystem | None) -> ClosedForm |
         # complex or coupled eigenvalues: oscillating modes, whose crossings cannot be bracketed by
         # a single extremum (and whose symbolic eigenvalues can take SymPy minutes)
         return NoClosedForm("the linear dynamics couple states in a cycle (oscillating or coupled modes)")
+    refractory_state = None
+    if ir.refractory is not None and ir.frozen_when_refractory:
+        frozen = [ir.states.index(n) for n in ir.frozen_when_refractory]
+        A, b = sp.Matrix(linear.A), sp.Matrix(linear.b)
+        for k in frozen:
+            A[k, :] = sp.zeros(1, A.shape[1])
+            b[k] = 0
+        refractory_state = tuple(_propagate(ir, LinearSystem(A, b)))
+        if _removable_singularities(refractory_state) or not all(_supported(e) for e in refractory_state):
+            return NoClosedForm("the dynamics while refractory have no simple closed form")
     y_of_h = _propagate(ir, linear)
-    vanishing = set()
-    for e in y_of_h:
-        for factor, _ in sp.factor_list(sp.denom(sp.together(e)))[1]:
-            if factor.has(H) or not factor.free_symbols or factor.is_Symbol:
-                continue  # a single time constant in a denominator: assumed non-zero
-            vanishing.add(factor)
+    vanishing = _removable_singularities(y_of_h)
     if len(vanishing) > 1:
         return NoClosedForm("the solution has more than one removable singularity")
     general = _form(g, y_of_h, states)
     if general is None:
         return NoClosedForm("the threshold along the solution has more than one extremum")
     if not vanishing:
-        return ClosedForm(general, None, None, None)
+        return ClosedForm(general, None, None, None, refractory_state)
     (factor,) = vanishing
     perturbed = sorted(factor.free_symbols & set(params), key=str)[-1]
     if not _linear_in(factor, [perturbed]):
@@ -104,7 +111,19 @@ def derive_closed_form(ir: ModelIR, linear: LinearSystem | None) -> ClosedForm |
     degenerate = _form(g, y_deg, states)
     if degenerate is None:
         return NoClosedForm("the threshold along the degenerate solution has more than one extremum")
-    return ClosedForm(general, degenerate, factor, perturbed.name)
+    return ClosedForm(general, degenerate, factor, perturbed.name, refractory_state)
+
+
+def _removable_singularities(y_of_h) -> set:
+    """Factors of the parameters in the solution's denominators that may vanish (a single time
+    constant in a denominator is assumed non-zero)."""
+    vanishing = set()
+    for e in y_of_h:
+        for factor, _ in sp.factor_list(sp.denom(sp.together(e)))[1]:
+            if factor.has(H) or not factor.free_symbols or factor.is_Symbol:
+                continue
+            vanishing.add(factor)
+    return vanishing
 
 
 def _coupled_in_a_cycle(A: sp.Matrix) -> bool:

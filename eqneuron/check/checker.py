@@ -12,7 +12,7 @@ import math
 import sympy as sp
 
 from ..errors import EqError, Span, did_you_mean, printable_line, warn_at
-from ..ir import FAN_IN, VALUE, Jump, ModelIR, Parameter, T, normal, pre_symbol, symbol, uniform
+from ..ir import FAN_IN, VALUE, InternalEvent, Jump, ModelIR, Parameter, T, normal, pre_symbol, symbol, uniform
 from ..lang import syntax as S
 from .functions import CONSTANTS, FUNCTIONS, RANDOM_FUNCTIONS, SIGNATURES
 from .numeric import NotReal, Overflow, Unknown, float_value
@@ -21,7 +21,7 @@ from .units import resolve_units
 BUILTINS = {"t", "fan_in", "value", *CONSTANTS}
 KNOWN_FLAGS = {
     "parameters": {"per_neuron", "trainable"},
-    "equations": set(),
+    "equations": {"unless refractory"},
     "subexpressions": set(),
 }
 _COMPARE = {">": sp.Gt, ">=": sp.Ge, "<": sp.Lt, "<=": sp.Le, "==": sp.Eq, "!=": sp.Ne}
@@ -30,7 +30,6 @@ _FLOAT_MAX_LOG = math.log(1.7976931348623157e308)
 # exponent becomes a float, so that no analysis expands a huge polynomial.
 _MAX_EXACT_EXPONENT = 64
 _NOT_SIMULATED_YET = {
-    "refractory": "`refractory:` is not simulated yet: the engine has no refractory period",
     "delay": "`delay:` is not simulated yet: spikes reach their targets without delay",
 }
 
@@ -369,6 +368,8 @@ class Checker:
         on_input = self._jump(
             on_input_statements, input_scope, states, parameters, subexpressions, "on_input"
         )
+        refractory, frozen = self._refractory(param_symbols, odes)
+        events = self._events(scope, states, parameters, subexpressions)
         used_pre = sorted(
             {
                 s.name[: -len("_pre")]
@@ -397,6 +398,9 @@ class Checker:
             on_spike=on_spike,
             on_input=on_input,
             weights=weights,
+            events=events,
+            refractory=refractory,
+            frozen_when_refractory=frozen,
             pre_symbols=tuple(used_pre),
         )
         self._check_reset_clears_threshold(model_ir)
@@ -405,30 +409,13 @@ class Checker:
     # ---- pieces
     def _reject_not_simulated(self):
         """Blocks the grammar knows but the engine does not simulate: an error, never dropped."""
-        found = [
-            (event.span, f"`event {event.name}:` is not simulated yet: the engine has no internal events")
-            for event in self.model.events
-        ]
-        found += [
-            (self.model.blocks[keyword].span, message)
-            for keyword, message in _NOT_SIMULATED_YET.items()
-            if keyword in self.model.blocks
-        ]
-        found += [
-            (
-                decl.flags_span,
-                "`(unless refractory)` is not simulated yet: the engine has no refractory period",
-            )
-            for decl in self.model.statements("equations")
-            if "unless refractory" in decl.flags
-        ]
-        if found:
-            span, message = min(found, key=lambda item: (item[0].line, item[0].column))
-            raise self.error(
-                message,
-                span,
-                hint="remove it: a model using it cannot be simulated yet (see docs/language.md)",
-            )
+        for keyword, message in _NOT_SIMULATED_YET.items():
+            if keyword in self.model.blocks:
+                raise self.error(
+                    message,
+                    self.model.blocks[keyword].span,
+                    hint="remove it: a model using it cannot be simulated yet (see docs/language.md)",
+                )
 
     def _check_flags(self, decl, kind: str, what: str, hint: str):
         for flag in decl.flags:
@@ -507,7 +494,16 @@ class Checker:
                         decl.name_span,
                         hint=f"the first definition is at line {odes[name].span.line}",
                     )
-                self._check_flags(decl, "equations", "a differential equation", "differential equations take no flags")
+                self._check_flags(
+                    decl, "equations", "a differential equation",
+                    "the one flag of a differential equation is `(unless refractory)`",
+                )
+                if "unless refractory" in decl.flags and "refractory" not in self.model.blocks:
+                    raise self.error(
+                        "`(unless refractory)` in a model without a refractory period",
+                        decl.flags_span,
+                        hint="add a `refractory:` block (e.g. `refractory: 2` for 2 ms), or drop the flag",
+                    )
                 odes[name] = decl
             else:
                 self._define(decl.name, "subexpression", decl.name_span)
@@ -577,12 +573,32 @@ class Checker:
 
     def _condition(self, lines, scope, what):
         (line,) = lines if len(lines) == 1 else (self._too_many(lines, what),)
-        expr = line.expr
+        return self._condition_expr(line.expr, scope, what)
+
+    def _condition_expr(self, expr, scope, what):
+        """A condition as a function `g` that crosses zero upwards when it becomes true:
+        `a > b` is `a - b`; `c and d` is `min(g_c, g_d)`, `c or d` is `max(g_c, g_d)`,
+        `not c` is `-g_c`."""
+        g = self._crossing_function(expr, scope, what)
+        if g.has(sp.zoo, sp.nan):
+            raise self.error(
+                f"the {what} is infinite or undefined where it divides by zero",
+                expr.span,
+                hint="make sure no branch of a `where` or `min`/`max` makes a denominator 0",
+            )
+        return g, self._text(expr)
+
+    def _crossing_function(self, expr, scope, what):
+        if isinstance(expr, S.BoolOp):
+            parts = [self._crossing_function(o, scope, what) for o in expr.operands]
+            if expr.op == "not":
+                return -parts[0]
+            return self._sympy(expr, sp.Min if expr.op == "and" else sp.Max, *parts)
         if not isinstance(expr, S.Compare):
             raise self.error(
                 f"the {what} is not a comparison",
                 expr.span,
-                hint="write a comparison such as `v > v_th`",
+                hint="write a comparison such as `v > v_th` (comparisons may be combined with `and`/`or`)",
             )
         if expr.op in ("==", "!="):
             raise self.error(
@@ -591,14 +607,7 @@ class Checker:
                 hint="use `>`, `>=`, `<` or `<=`: an event is a crossing",
             )
         left, right = self.lower(expr.left, scope), self.lower(expr.right, scope)
-        g = left - right if expr.op in (">", ">=") else right - left
-        if g.has(sp.zoo, sp.nan):
-            raise self.error(
-                f"the {what} is infinite or undefined where it divides by zero",
-                expr.span,
-                hint="make sure no branch of a `where` or `min`/`max` makes a denominator 0",
-            )
-        return g, self._text(expr)
+        return left - right if expr.op in (">", ">=") else right - left
 
     def _too_many(self, lines, what):
         raise self.error(f"`{what}:` takes exactly one condition", lines[1].span if len(lines) > 1 else None)
@@ -652,6 +661,45 @@ class Checker:
                 updates[target] = {"=": rhs, "+=": x + rhs, "-=": x - rhs, "*=": x * rhs}[st.op]
             texts.append(f"{target} {st.op} {self._text(st.expr)}")
         return Jump(updates, tuple(texts))
+
+    def _refractory(self, param_symbols, odes):
+        """The refractory period (an expression of parameters) and the states it freezes."""
+        if "refractory" not in self.model.blocks:
+            return None, ()
+        lines = self.model.statements("refractory")
+        if len(lines) != 1:
+            raise self.error(
+                "`refractory:` takes exactly one expression (the period in ms)",
+                lines[1].span if len(lines) > 1 else self.model.blocks["refractory"].span,
+            )
+        others = {
+            name: (f"the refractory period cannot depend on `{name}`", "it is an expression of parameters and constants")
+            for name in self.defined
+            if name not in param_symbols
+        }
+        period = self.lower_finite(lines[0].expr, _Scope({**param_symbols, **CONSTANTS}, others))
+        if period.is_number and float(period) < 0:
+            raise self.error(
+                "the refractory period is negative", lines[0].expr.span, hint="a period is a duration ≥ 0 (ms)"
+            )
+        frozen = tuple(name for name, decl in odes.items() if "unless refractory" in decl.flags)
+        return period, frozen
+
+    def _events(self, scope, states, parameters, subexpressions):
+        events, seen = [], {}
+        for decl in self.model.events:
+            if decl.name in seen:
+                raise self.error(
+                    f"event `{decl.name}` is defined twice",
+                    decl.name_span,
+                    hint=f"the first definition is at line {seen[decl.name].line}; give each event its own name",
+                )
+            seen[decl.name] = decl.name_span
+            what = f"condition of event `{decl.name}`"
+            condition, text = self._condition_expr(decl.condition, scope, what)
+            body = self._jump(decl.body, scope, states, parameters, subexpressions, f"event {decl.name}")
+            events.append(InternalEvent(decl.name, condition, text, body, decl.span))
+        return tuple(events)
 
     def _weight_declarations(self):
         decls = {}

@@ -25,6 +25,7 @@ class ClosedFormFunctions:
     degenerate: FormFunctions | None
     vanishing: Callable | None  # (*parameters) -> (factor,)
     perturbed: str | None
+    refractory_state: Callable | None = None  # (h, *states, *parameters) -> y(h) while refractory
 
 
 def generate_closed_form(ir: ModelIR, closed_form: ClosedForm) -> ClosedFormFunctions:
@@ -46,4 +47,7 @@ def generate_closed_form(ir: ModelIR, closed_form: ClosedForm) -> ClosedFormFunc
         degenerate=functions(closed_form.degenerate),
         vanishing=None if closed_form.vanishing is None else lambdify(params, [closed_form.vanishing]),
         perturbed=closed_form.perturbed,
+        refractory_state=None
+        if closed_form.refractory_state is None
+        else lambdify([H, *states, *params], closed_form.refractory_state),
     )

@@ -70,18 +70,55 @@ class GeneratedFunctions:
     weight_names: tuple[str, ...]
     pre_names: tuple[str, ...]
     subexpression_names: tuple[str, ...]
+    event_names: tuple[str, ...] = ()
+    refractory_raw: Callable | None = None  # (*parameters) -> (period,); None: no refractory period
+    frozen: tuple[bool, ...] = ()  # per state: frozen while refractory (`(unless refractory)`)
 
     def _params(self, p):
         return [p[name] for name in self.parameters]
 
-    def vector_field(self, t, y, p):
-        """dy/dt, shape (states, neurons)."""
-        return _stack(self.vector_field_raw(t, *y, *self._params(p)), y[0])
+    @property
+    def n_conditions(self) -> int:
+        """The spike condition and one per internal event."""
+        return 1 + len(self.event_names)
+
+    @property
+    def freezes(self) -> bool:
+        return self.refractory_raw is not None and any(self.frozen)
+
+    def refractory_period(self, p, like):
+        """The refractory period per neuron (ms)."""
+        (period,) = self.refractory_raw(*self._params(p))
+        return jnp.broadcast_to(jnp.asarray(period, like.dtype), like.shape)
+
+    def vector_field(self, t, y, p, refractory=None):
+        """dy/dt, shape (states, neurons); the frozen states of `refractory` neurons do not move."""
+        f = _stack(self.vector_field_raw(t, *y, *self._params(p)), y[0])
+        if refractory is None or not self.freezes:
+            return f
+        frozen = jnp.asarray(self.frozen)[:, None] & refractory[None, :]
+        return jnp.where(frozen, 0.0, f)
 
     def spike_condition(self, t, y, p):
         """g(y), shape (neurons,): a neuron spikes when g crosses zero upwards."""
         (g,) = self.condition_raw(t, *y, *self._params(p))
         return jnp.broadcast_to(jnp.asarray(g, y.dtype), y[0].shape)
+
+    def conditions(self, t, y, p):
+        """The spike condition and every internal event's condition, shape (conditions, neurons)."""
+        gs = [self.spike_condition(t, y, p)]
+        for raw in self.event_conditions_raw:
+            (g,) = raw(t, *y, *self._params(p))
+            gs.append(jnp.broadcast_to(jnp.asarray(g, y.dtype), y[0].shape))
+        return jnp.stack(gs)
+
+    def apply_event_resets(self, t, y, p, fired):
+        """Each internal event's body on the neurons where `fired[e]` (values before the events)."""
+        out = y
+        for e, raw in enumerate(self.event_resets_raw):
+            new = _stack(raw(t, *y, *self._params(p)), y[0])
+            out = jnp.where(fired[e][None, :], new, out)
+        return out
 
     def apply_reset(self, t, y, p, mask):
         """Reset the neurons where `mask` is True (all right-hand sides use the values before)."""
@@ -148,6 +185,9 @@ def generate(model: ModelIR) -> GeneratedFunctions:
         weight_names=weights,
         pre_names=pre_names,
         subexpression_names=tuple(model.subexpressions),
+        event_names=tuple(e.name for e in model.events),
+        refractory_raw=None if model.refractory is None else lambdify(params, [model.refractory]),
+        frozen=tuple(n in model.frozen_when_refractory for n in model.states),
     )
 
 

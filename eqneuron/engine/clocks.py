@@ -31,7 +31,7 @@ class Advance(NamedTuple):
 
     t: Float[Array, "*lanes"]
     y: Float[Array, "states neurons"]
-    fired: Bool[Array, " neurons"]  # neurons that cross threshold at `t`
+    fired: Bool[Array, " neurons"]  # neurons at a crossing of an armed condition at `t`
     reached: Bool[Array, "*lanes"]  # reached the scheduled time `t_end`
     aux: PyTree
 
@@ -51,8 +51,8 @@ class AbstractClock(eqx.Module):
         """Event-free integrator steps per loop iteration."""
 
     @abc.abstractmethod
-    def advance(self, integrator, t, y, g, armed, t_end, p, still, aux) -> Advance:
-        """Advance towards `t_end`; a neuron armed and above threshold fires at once."""
+    def advance(self, integrator, t, y, G, armed, t_end, p, still, refractory, aux) -> Advance:
+        """Advance towards `t_end`; a neuron with an armed condition at or above zero fires at once."""
 
     @abc.abstractmethod
     def any(self, x: Bool[Array, " neurons"]) -> Bool[Array, "*lanes"]:
@@ -77,9 +77,9 @@ class OwnClocks(AbstractClock):
     def free_steps(self, integrator):
         return integrator.free_steps
 
-    def advance(self, integrator, t, y, g, armed, t_end, p, still, aux) -> Advance:
-        immediate = armed & (g >= 0) & ~still
-        step = integrator.step_own_clocks(t, y, g, t_end, p, armed & ~still & ~immediate, aux)
+    def advance(self, integrator, t, y, G, armed, t_end, p, still, refractory, aux) -> Advance:
+        immediate = jnp.any(armed & (G >= 0), axis=0) & ~still
+        step = integrator.step_own_clocks(t, y, G, t_end, p, armed & ~(still | immediate)[None], refractory, aux)
         stay = immediate | still
         t_new = jnp.where(stay, t, step.t)
         y_new = jnp.where(stay[None], y, step.y)
@@ -108,19 +108,19 @@ class SharedClock(AbstractClock):
     def free_steps(self, integrator):
         return 0
 
-    def advance(self, integrator, t, y, g, armed, t_end, p, still, aux) -> Advance:
-        n = g.shape[0]
+    def advance(self, integrator, t, y, G, armed, t_end, p, still, refractory, aux) -> Advance:
+        n = G.shape[1]
 
         def fire_now():
-            which = jnp.argmax(jnp.where(armed, g, -jnp.inf))
+            which = jnp.argmax(jnp.max(jnp.where(armed, G, -jnp.inf), axis=0))
             return t, y, jnp.asarray(True), which, jnp.asarray(False), aux
 
         def step():
-            s = integrator.step_shared_clock(t, y, g, t_end, p, armed, aux)
+            s = integrator.step_shared_clock(t, y, G, t_end, p, armed, refractory, aux)
             return s.t, s.y, s.hit, s.which, s.reached, s.aux
 
-        # simultaneous spikes: a neuron armed and above threshold fires before time moves on
-        t_new, y_new, hit, which, reached, aux = jax.lax.cond(jnp.any(armed & (g >= 0)), fire_now, step)
+        # simultaneous events: a neuron with an armed condition at or above zero fires before time moves on
+        t_new, y_new, hit, which, reached, aux = jax.lax.cond(jnp.any(armed & (G >= 0)), fire_now, step)
         fired = hit & (jnp.arange(n) == which)
         return Advance(t_new, y_new, fired, reached, aux)
 

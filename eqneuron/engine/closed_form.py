@@ -55,10 +55,16 @@ class ClosedFormIntegrator(AbstractIntegrator):
         special = getattr(self.forms.degenerate, which)(*args, *y, *raw)
         return [jnp.where(degenerate, b, a) for a, b in zip(general, special)]
 
-    def propagate(self, h, y, p):
-        """The state after `h` (per neuron) of free dynamics from `y`."""
+    def propagate(self, h, y, p, refractory=None):
+        """The state after `h` (per neuron) of free dynamics from `y` (refractory neurons: with
+        their `(unless refractory)` states frozen)."""
         out = self._evaluate("state", (h,), y, p)
-        return jnp.stack([jnp.broadcast_to(o, y.shape[1:]).astype(y.dtype) for o in out])
+        y_h = jnp.stack([jnp.broadcast_to(o, y.shape[1:]).astype(y.dtype) for o in out])
+        if refractory is None or self.forms.refractory_state is None:
+            return y_h
+        frozen = self.forms.refractory_state(h, *y, *[p[k] for k in self.fn.parameters])
+        y_r = jnp.stack([jnp.broadcast_to(o, y.shape[1:]).astype(y.dtype) for o in frozen])
+        return jnp.where(refractory[None], y_r, y_h)
 
     def condition(self, h, y, p):
         """`(g, dg/dh)` after `h` of free dynamics from `y`, per neuron."""
@@ -113,22 +119,28 @@ class ClosedFormIntegrator(AbstractIntegrator):
     def init(self, t, y, p):
         return None
 
-    def free_step(self, t0, y0, g0, t_end, p, armed, aux):
-        return t0, y0, g0, aux  # never called: free_steps = 0
+    def free_step(self, t0, y0, G0, t_end, p, armed, refractory, aux):
+        return t0, y0, G0, aux  # never called: free_steps = 0
 
-    def step_own_clocks(self, t0, y0, g0, t_end, p, armed, aux) -> OwnClockStep:
+    # a model with internal events has no closed form (`eqneuron.analysis`): one condition here,
+    # and a refractory neuron's threshold is disarmed by the loop
+
+    def step_own_clocks(self, t0, y0, G0, t_end, p, armed, refractory, aux) -> OwnClockStep:
         horizon = jnp.maximum(t_end - t0, 0.0)
-        crossing = jax.lax.stop_gradient(self.crossing_times(y0, horizon, p, armed))
+        crossing = jax.lax.stop_gradient(self.crossing_times(y0, horizon, p, armed[0]))
         hit, h_hit = self._implicit_h(crossing, y0, p)
         h = jnp.where(hit, h_hit, horizon)
-        return OwnClockStep(t0 + h, self.propagate(h, y0, p), hit, aux)
+        # a segment that reaches its end stops on it exactly (t0 + (t_end - t0) may round below)
+        t = jnp.where(hit, t0 + h, jnp.maximum(t_end, t0))
+        return OwnClockStep(t, self.propagate(h, y0, p, refractory), hit, aux)
 
-    def step_shared_clock(self, t0, y0, g0, t_end, p, armed, aux) -> SharedClockStep:
+    def step_shared_clock(self, t0, y0, G0, t_end, p, armed, refractory, aux) -> SharedClockStep:
         horizon = jnp.maximum(t_end - t0, 0.0)
-        crossing = jax.lax.stop_gradient(self.crossing_times(y0, horizon, p, armed))
+        crossing = jax.lax.stop_gradient(self.crossing_times(y0, horizon, p, armed[0]))
         hits, h_hit = self._implicit_h(crossing, y0, p)
         which = jnp.argmin(crossing)
         hit = hits[which]
         h = jnp.where(hit, h_hit[which], horizon)
-        y = self.propagate(jnp.broadcast_to(h, y0.shape[1:]), y0, p)
-        return SharedClockStep(t0 + h, y, hit, which, ~hit, aux)
+        y = self.propagate(jnp.broadcast_to(h, y0.shape[1:]), y0, p, refractory)
+        t = jnp.where(hit, t0 + h, jnp.maximum(t_end, t0))
+        return SharedClockStep(t, y, hit, which, ~hit, aux)

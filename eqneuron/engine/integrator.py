@@ -13,6 +13,7 @@ from typing import NamedTuple
 
 import equinox as eqx
 import jax
+import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, Int, PyTree
 
 from .config import Tolerances
@@ -34,9 +35,23 @@ class SharedClockStep(NamedTuple):
     aux: PyTree
 
 
+def combine(G: Float[Array, "conditions neurons"], armed: Bool[Array, "conditions neurons"]) -> Float[Array, " neurons"]:
+    """One function per neuron whose first upward zero crossing is the first crossing of any of
+    its armed conditions (the spike condition, then each internal event's): their maximum.
+    With the spike condition alone it is that condition (arming is then checked separately)."""
+    if G.shape[0] == 1:
+        return G[0]
+    return jnp.max(jnp.where(armed, G, -jnp.inf), axis=0)
+
+
 class AbstractIntegrator(eqx.Module):
-    """Advance the free dynamics from `t0` towards `t_end`, stopping at the first
-    upward crossing of an armed neuron's spike condition `g` (`g0`: its value at `t0`)."""
+    """Advance the free dynamics from `t0` towards `t_end`, stopping at the first upward crossing
+    of an armed condition of a neuron.
+
+    `G0` (conditions × neurons) holds the conditions at `t0`, `armed` which of them can fire;
+    `refractory` (per neuron, or None) freezes the `(unless refractory)` states, constant over a
+    call (the end of a refractory period is a scheduled time, never inside a step).
+    """
 
     tolerances: eqx.AbstractVar[Tolerances]
     # event-free steps per loop iteration on neurons' own clocks (`free_step`)
@@ -49,16 +64,16 @@ class AbstractIntegrator(eqx.Module):
         """The integrator's state per lane of `t` (`()` for one clock, `(neurons,)` for own clocks)."""
 
     @abc.abstractmethod
-    def step_own_clocks(self, t0, y0, g0, t_end, p, armed, aux) -> OwnClockStep:
+    def step_own_clocks(self, t0, y0, G0, t_end, p, armed, refractory, aux) -> OwnClockStep:
         """Every neuron towards its own `t_end` (all arguments per neuron)."""
 
     @abc.abstractmethod
-    def step_shared_clock(self, t0, y0, g0, t_end, p, armed, aux) -> SharedClockStep:
+    def step_shared_clock(self, t0, y0, G0, t_end, p, armed, refractory, aux) -> SharedClockStep:
         """All neurons together (scalar `t0`, `t_end`)."""
 
     @abc.abstractmethod
-    def free_step(self, t0, y0, g0, t_end, p, armed, aux):
-        """One step per neuron that is kept only where no armed neuron crosses in it.
+    def free_step(self, t0, y0, G0, t_end, p, armed, refractory, aux):
+        """One step per neuron that is kept only where no armed condition crosses in it.
 
-        Returns `(t, y, g, aux)`.  Called `free_steps` times per iteration.
+        Returns `(t, y, G, aux)`.  Called `free_steps` times per iteration.
         """

@@ -1,20 +1,26 @@
 """The population loop: one event loop for every clock and integrator.
 
 Each iteration advances the free dynamics from the current time to the next
-*scheduled* event (input spike, save point or the stop time), stopping early
-at the first upward zero crossing of an armed neuron's spike condition.
+*scheduled* event (input spike, save point, the end of a refractory period
+or the stop time), stopping early at the first upward zero crossing of an
+armed condition of a neuron: its spike condition or an internal event's.
 Then the events at that time are applied:
 
 * spikes: the firing neurons' reset and (in a recurrent population) their
-  targets' jumps, all computed from the values just before the event;
+  targets' jumps, all computed from the values just before the event; a
+  refractory period starts;
+* internal events: the event's own body, not sent to targets;
 * an input spike: the `on_input` jump with the row `W[N + channel, :]`;
 * a save point: the state is recorded.
 
-A neuron is *armed* while its condition is below zero; it can fire only
-when armed, and re-arms when its condition falls below zero again.  A jump
-that lifts an armed neuron above threshold makes it fire at once
-(zero-length segment), so simultaneous spikes are all emitted at the same
-time.  Arrays indexed by *lanes* have the clock's shape (`clocks.py`).
+Each condition of a neuron is *armed* while it is below zero; it can fire
+only when armed, and re-arms when it falls below zero again.  A jump that
+lifts an armed condition above zero makes it fire at once (zero-length
+segment), so simultaneous spikes are all emitted at the same time.  While a
+neuron is refractory its spike condition cannot fire and its
+`(unless refractory)` states are frozen; the end of the period is a
+scheduled time, so it is exact and differentiable.  Arrays indexed by
+*lanes* have the clock's shape (`clocks.py`).
 
 The loop can stop at an intermediate time `t_stop` and resume later
 (`start`, `run`, `spikes`, `finish`), so that a network can run in rounds.
@@ -34,14 +40,14 @@ from ..network import Population
 from .clocks import AbstractClock
 from .integrator import AbstractIntegrator
 from .lanes import earliest
-from .result import PopulationOutcome
+from .result import EventRecord, PopulationOutcome
 
 
 class LoopState(eqx.Module):
     t: Float[Array, "*lanes"]
     y: Float[Array, "states neurons"]
-    g: Float[Array, " neurons"]  # spike condition at (t, y): each iteration evaluates it once
-    armed: Bool[Array, " neurons"]
+    g: Float[Array, "conditions neurons"]  # spike and event conditions at (t, y): evaluated once per iteration
+    armed: Bool[Array, "conditions neurons"]
     input_index: Int[Array, "*lanes"]
     save_index: Int[Array, "*lanes"]
     saved: Float[Array, "saves states neurons"]
@@ -54,7 +60,13 @@ class LoopState(eqx.Module):
     nonfinite: Bool[Array, " neurons"]
     nonfinite_time: Float[Array, " neurons"]
     reset_failed: Bool[Array, " neurons"]
-    last_spike: Float[Array, " neurons"]  # time of each neuron's latest spike (-inf: none)
+    last_fired: Float[Array, "conditions neurons"]  # time each condition last fired (-inf: never)
+    refractory_until: Float[Array, " neurons"]  # end of the current refractory period (-inf: none)
+    event_times: Float[Array, " event_buffer"]  # internal events, in the order written
+    event_ids: Int[Array, " event_buffer"]
+    event_kinds: Int[Array, " event_buffer"]  # index into the model's events
+    n_events: Int[Array, ""]  # events so far (may exceed the buffer: overflow)
+    event_counts: Int[Array, "events neurons"]
     aux: PyTree  # the integrator's state
 
 
@@ -91,9 +103,14 @@ class PopulationLoop:
         # whole list (a readout stopping at its first spikes needs one slot per neuron)
         per_neuron = 1 if stop_after_first_spike else spikes_per_neuron
         self.buffer = min(max_spikes, pop.n_neurons * per_neuron)
+        self.n_events = len(self.fn.event_names)
+        self.event_buffer = max_spikes if self.n_events else 0
+        self.refractory = self.fn.refractory_raw is not None
         steps = max_solver_steps if integrator.takes_steps else 0
         lanes_spikes = spikes_per_neuron if clock.lanes(pop.n_neurons) else max_spikes
-        self.budget = n_inputs + self.n_save + lanes_spikes + 2 + steps
+        # iterations: inputs, saves, spikes (and the ends of their refractory periods), events, steps
+        per_spike = 2 if self.refractory else 1
+        self.budget = n_inputs + self.n_save + lanes_spikes * per_spike + (self.event_buffer and lanes_spikes) + 2 + steps
         self.takes_steps = integrator.takes_steps
         # a model without `reset:` detects spikes: its threshold fires once per upward crossing
         self.detector = not pop.model.ir.reset.updates
@@ -107,7 +124,7 @@ class PopulationLoop:
         lanes = self.clock.lanes(n)
         y = fn.initial_state(self.p, n, dtype)
         t = jnp.zeros(lanes, dtype)
-        g = fn.spike_condition(t, y, self.p)
+        g = self._conditions(t, y)
         return LoopState(
             t=t,
             y=y,
@@ -125,42 +142,74 @@ class PopulationLoop:
             nonfinite=jnp.zeros((n,), bool),
             nonfinite_time=jnp.full((n,), jnp.inf, dtype),
             reset_failed=jnp.zeros((n,), bool),
-            last_spike=jnp.full((n,), -jnp.inf, dtype),
+            last_fired=jnp.full(g.shape, -jnp.inf, dtype),
+            refractory_until=jnp.full((n,), -jnp.inf, dtype),
+            event_times=jnp.full((self.event_buffer,), jnp.inf, dtype),
+            event_ids=jnp.full((self.event_buffer,), -1, jnp.int32),
+            event_kinds=jnp.full((self.event_buffer,), -1, jnp.int32),
+            n_events=jnp.asarray(0),
+            event_counts=jnp.zeros((self.n_events, n), jnp.int32),
             aux=self.integrator.init(t, y, self.p),
         )
+
+    def _conditions(self, t, y):
+        if self.n_events:
+            return self.fn.conditions(t, y, self.p)
+        return self.fn.spike_condition(t, y, self.p)[None]
+
+    def _refractory(self, c: LoopState):
+        """Per neuron: whether it is refractory at its current time (None: the model has no period)."""
+        if not self.refractory:
+            return None
+        return c.t < c.refractory_until
+
+    @staticmethod
+    def _can_fire(armed, refractory):
+        """The conditions that can fire: the spike condition not while refractory."""
+        if refractory is None:
+            return armed
+        return armed.at[0].set(armed[0] & ~refractory)
 
     def run(self, c: LoopState, in_times, in_channels, in_values, t_stop, max_iterations=None) -> LoopState:
         """Every event up to `t_stop` (at most `max_iterations` iterations, when given)."""
         fn, p, weights, clock, integrator = self.fn, self.p, self.weights, self.clock, self.integrator
         n, n_inputs, n_save, save_times = self.pop.n_neurons, self.n_inputs, self.n_save, self.save_times
         in_size, recurrent = self.pop.in_size, self.pop.recurrent
+        n_events, event_buffer = self.n_events, self.event_buffer
         final_window = t_stop >= self.t1
         neurons = jnp.arange(n)
         buffer = self.buffer
+        shared = not clock.lanes(n)
 
         root_tol = integrator.tolerances.root_tol
 
-        def rearm(armed, g, t, last_spike):
-            """A disarmed neuron re-arms once its condition is below zero, at a time clearly
-            after its latest spike: at the spike's own time (within the spike-time tolerance)
-            the condition is zero up to roundoff, on either side."""
-            fired_before = jnp.isfinite(last_spike)
-            after = ~fired_before | (t > jnp.where(fired_before, last_spike, 0.0) * (1.0 + root_tol) + root_tol)
+        def rearm(armed, g, t, last_fired):
+            """A disarmed condition re-arms once it is below zero, at a time clearly after it
+            last fired: at that time itself (within the spike-time tolerance) it is zero up to
+            roundoff, on either side."""
+            fired_before = jnp.isfinite(last_fired)
+            after = ~fired_before | (t > jnp.where(fired_before, last_fired, 0.0) * (1.0 + root_tol) + root_tol)
             return armed | ((g < 0) & after)
 
         def schedule(c: LoopState):
-            """Each lane's next input (time, channel, value), save point, and the time it
-            advances to (its own time when finished or paused)."""
+            """Each lane's next input (time, channel, value), save point, end of a refractory
+            period, and the time it advances to (its own time when finished or paused)."""
             k = jnp.minimum(c.input_index, n_inputs - 1)
             t_in = jnp.where(c.input_index < n_inputs, in_times[k], jnp.inf)
             s = jnp.minimum(c.save_index, save_times.shape[0] - 1)
             t_save = jnp.where(c.save_index < n_save, save_times[s], jnp.inf)
+            t_next = jnp.minimum(t_in, t_save)
+            t_ref = jnp.inf
+            if self.refractory:
+                ends = jnp.where(c.refractory_until > c.t, c.refractory_until, jnp.inf)
+                t_ref = jnp.min(ends) if shared else ends
+                t_next = jnp.minimum(t_next, t_ref)
             still = c.done | c.paused
-            t_end = jnp.where(still, c.t, jnp.minimum(jnp.minimum(t_in, t_save), t_stop))
-            return t_in, in_channels[k], in_values[k], s, t_save, still, t_end
+            t_end = jnp.where(still, c.t, jnp.minimum(t_next, t_stop))
+            return t_in, in_channels[k], in_values[k], s, t_save, t_ref, still, t_end
 
-        def scheduled_events(c, t, y, reached, t_in, channel, value, s, t_save, t_end):
-            """The input spike or save point that a lane has reached at `t_end`."""
+        def scheduled_events(c, t, y, reached, t_in, channel, value, s, t_save, t_ref, t_end):
+            """The input spike, save point or end of a refractory period that a lane has reached at `t_end`."""
             is_input = reached & (t_in <= t_end) & jnp.isfinite(t_in)
             if in_size:
                 rows = {name: w[n + channel, neurons] for name, w in weights.items()}
@@ -170,7 +219,10 @@ class PopulationLoop:
             if n_save:
                 slot = jnp.where(is_save, s, c.saved.shape[0])  # out of range: dropped
                 saved = c.saved.at[slot, :, neurons].set(y.T, mode="drop")
-            return y, is_input, is_save, saved
+            is_stop = reached & ~is_input & ~is_save
+            if self.refractory:
+                is_stop = is_stop & ~((t_ref <= t_end) & jnp.isfinite(t_ref))
+            return y, is_input, is_save, is_stop, saved
 
         def free(c: LoopState) -> LoopState:
             """An event-free solver step and the input or save point it reaches; no spikes.
@@ -178,54 +230,100 @@ class PopulationLoop:
             A loop iteration (spike location, reset, spike list) costs far more
             than a solver step, while a neuron usually takes several steps (and
             sees several inputs) between two of its spikes.  A neuron whose
-            step would hold a crossing, or that is above threshold, waits.
+            step would hold a crossing, or that has an armed condition above zero, waits.
             """
-            t_in, channel, value, s, t_save, still, t_end = schedule(c)
-            waiting = still | (c.armed & (c.g >= 0))
+            t_in, channel, value, s, t_save, t_ref, still, t_end = schedule(c)
+            refractory = self._refractory(c)
+            armed = self._can_fire(c.armed, refractory)
+            waiting = still | jnp.any(armed & (c.g >= 0), axis=0)
             t_end = jnp.where(waiting, c.t, t_end)
-            t, y, g, aux = integrator.free_step(c.t, c.y, c.g, t_end, p, c.armed, c.aux)
+            t, y, g, aux = integrator.free_step(c.t, c.y, c.g, t_end, p, armed, refractory, c.aux)
             reached = ~waiting & (t >= t_end)
-            y, is_input, is_save, saved = scheduled_events(c, t, y, reached, t_in, channel, value, s, t_save, t_end)
-            g = jnp.where(is_input, fn.spike_condition(t, y, p), g)
+            y, is_input, is_save, is_stop, saved = scheduled_events(
+                c, t, y, reached, t_in, channel, value, s, t_save, t_ref, t_end
+            )
+            g = jnp.where(is_input[None], self._conditions(t, y), g)
             return eqx.tree_at(
                 lambda c: (c.t, c.y, c.g, c.aux, c.armed, c.input_index, c.save_index, c.saved, c.paused),
                 c,
-                (t, y, g, aux, rearm(c.armed, g, t, c.last_spike), c.input_index + is_input, c.save_index + is_save, saved,
-                 c.paused | (reached & ~is_input & ~is_save & ~final_window)),
+                (t, y, g, aux, rearm(c.armed, g, t, c.last_fired), c.input_index + is_input, c.save_index + is_save, saved,
+                 c.paused | (is_stop & ~final_window)),
             )
 
         def body(c: LoopState) -> LoopState:
             for _ in range(clock.free_steps(integrator)):
                 c = free(c)
-            t_in, channel, value, s, t_save, still, t_end = schedule(c)
-            step = clock.advance(integrator, c.t, c.y, c.g, c.armed, t_end, p, still, c.aux)
+            t_in, channel, value, s, t_save, t_ref, still, t_end = schedule(c)
+            refractory = self._refractory(c)
+            can_fire = self._can_fire(c.armed, refractory)
+            step = clock.advance(integrator, c.t, c.y, c.g, can_fire, t_end, p, still, refractory, c.aux)
             t, y, fired = step.t, step.y, step.fired
 
-            # spikes: reset, and the recurrent targets' jumps (one spike per iteration on a shared clock)
-            y_spike = fn.apply_reset(t, y, p, fired)
+            # which condition fired: the armed one at (or, by roundoff, nearest) zero
+            if n_events:
+                kind = jnp.argmax(jnp.where(can_fire, fn.conditions(t, y, p), -jnp.inf), axis=0)
+                spike = fired & (kind == 0)
+                event = fired[None] & (kind[None] == jnp.arange(1, n_events + 1)[:, None])
+            else:
+                spike = fired
+
+            # spikes: reset, and the recurrent targets' jumps (one spike per iteration on a shared clock);
+            # internal events: their own bodies
+            y_fired = fn.apply_reset(t, y, p, spike)
+            if n_events:
+                y_fired = jnp.where(spike[None], y_fired, fn.apply_event_resets(t, y, p, event))
             if recurrent:
-                which = jnp.argmax(fired)
+                which = jnp.argmax(spike)
                 rows = {k: w[which] for k, w in weights.items()}
                 p_pre = {k: (v[which] if jnp.ndim(v) else v) for k, v in p.items()}
-                y_spike = y_spike + fn.spike_jump(t, y, p, y[:, which], p_pre, rows)
-            spiking = clock.any(fired)
+                jump = fn.spike_jump(t, y, p, y[:, which], p_pre, rows)
+                y_fired = y_fired + jnp.where(jnp.any(spike), jump, 0.0) if n_events else y_fired + jump
+            any_fired = clock.any(fired)
 
-            y_input, is_input, is_save, saved = scheduled_events(c, t, y, step.reached, t_in, channel, value, s, t_save, t_end)
-            y_next = jnp.where(spiking[None], y_spike, y_input)
-            # one evaluation of the condition after the events re-arms every neuron below zero
-            g_next = fn.spike_condition(t, y_next, p)
+            y_input, is_input, is_save, is_stop, saved = scheduled_events(
+                c, t, y, step.reached, t_in, channel, value, s, t_save, t_ref, t_end
+            )
+            y_next = jnp.where(any_fired[None], y_fired, y_input)
+            # one evaluation of the conditions after the events re-arms every condition below zero
+            g_next = self._conditions(t, y_next)
+            rearmed = rearm(c.armed, g_next, t, c.last_fired)
             if self.detector:
                 # no reset: the condition sits at zero after the crossing (either side, by
                 # roundoff); the neuron re-arms only once the condition has fallen below zero
-                still_above = jnp.zeros_like(fired)
-                armed = jnp.where(fired, False, rearm(c.armed, g_next, t, c.last_spike))
+                still_above = jnp.zeros_like(spike)
+                armed_spike = jnp.where(spike, False, rearmed[0])
+            elif self.refractory:
+                # a reset that leaves the condition satisfied fires again when the period ends
+                still_above = jnp.zeros_like(spike)
+                armed_spike = jnp.where(spike, True, rearmed[0])
             else:
-                still_above = fired & (g_next >= 0)  # the reset left the condition satisfied
-                armed = jnp.where(fired, ~still_above, rearm(c.armed, g_next, t, c.last_spike))
-            slot = clock.spike_slots(fired, c.n_written, buffer)
-            n_spikes = c.n_spikes + fired
+                still_above = spike & (g_next[0] >= 0)  # the reset left the condition satisfied
+                armed_spike = jnp.where(spike, ~still_above, rearmed[0])
+            armed = rearmed.at[0].set(armed_spike)
+            fired_kinds = spike[None]
+            if n_events:
+                # an internal event is a detector: it re-arms once its condition falls below zero
+                armed = armed.at[1:].set(jnp.where(event, False, rearmed[1:]))
+                fired_kinds = jnp.concatenate([spike[None], event])
+            refractory_until = c.refractory_until
+            if self.refractory:
+                period = fn.refractory_period(p, c.refractory_until)
+                refractory_until = jnp.where(spike, t + period, refractory_until)
+
+            slot = clock.spike_slots(spike, c.n_written, buffer)
+            n_spikes = c.n_spikes + spike
+            event_times, event_ids, event_kinds, n_written_events, event_counts = (
+                c.event_times, c.event_ids, c.event_kinds, c.n_events, c.event_counts
+            )
+            if n_events:
+                happened = jnp.any(event, axis=0)
+                e_slot = clock.spike_slots(happened, c.n_events, event_buffer)
+                event_times = event_times.at[e_slot].set(jnp.broadcast_to(t, happened.shape), mode="drop")
+                event_ids = event_ids.at[e_slot].set(neurons.astype(jnp.int32), mode="drop")
+                event_kinds = event_kinds.at[e_slot].set((kind - 1).astype(jnp.int32), mode="drop")
+                n_written_events = n_written_events + jnp.sum(happened)
+                event_counts = event_counts + event
             bad = ~jnp.all(jnp.isfinite(y_next), axis=0) & ~still
-            reached_stop = step.reached & ~is_input & ~is_save
             return LoopState(
                 t=t,
                 y=y_next,
@@ -234,19 +332,25 @@ class PopulationLoop:
                 input_index=c.input_index + is_input,
                 save_index=c.save_index + is_save,
                 saved=saved,
-                spike_times=c.spike_times.at[slot].set(jnp.broadcast_to(t, fired.shape), mode="drop"),
+                spike_times=c.spike_times.at[slot].set(jnp.broadcast_to(t, spike.shape), mode="drop"),
                 spike_ids=c.spike_ids.at[slot].set(neurons.astype(jnp.int32), mode="drop"),
-                n_written=c.n_written + jnp.sum(fired),
+                n_written=c.n_written + jnp.sum(spike),
                 n_spikes=n_spikes,
                 done=c.done
-                | (reached_stop & final_window)
+                | (is_stop & final_window)
                 | clock.any(bad)
                 | (self.stop_after_first_spike & clock.all(n_spikes > 0)),
-                paused=c.paused | (reached_stop & ~final_window),
+                paused=c.paused | (is_stop & ~final_window),
                 nonfinite=c.nonfinite | bad,
                 nonfinite_time=jnp.where(bad & ~c.nonfinite, t, c.nonfinite_time),
                 reset_failed=c.reset_failed | still_above,
-                last_spike=jnp.where(fired, t, c.last_spike),
+                last_fired=jnp.where(fired_kinds, t, c.last_fired),
+                refractory_until=refractory_until,
+                event_times=event_times,
+                event_ids=event_ids,
+                event_kinds=event_kinds,
+                n_events=n_written_events,
+                event_counts=event_counts,
                 aux=step.aux,
             )
 
@@ -266,6 +370,17 @@ class PopulationLoop:
 
     def finish(self, c: LoopState) -> PopulationOutcome:
         spike_budget = (c.n_written > self.buffer) | jnp.any(c.n_spikes > self.spikes_per_neuron)
+        spike_budget = spike_budget | (c.n_events > self.event_buffer)
+        events = None
+        if self.n_events:
+            order = earliest(c.event_times, self.event_buffer)
+            events = EventRecord(
+                names=self.fn.event_names,
+                times=c.event_times[order],
+                neurons=c.event_ids[order],
+                kinds=c.event_kinds[order],
+                counts=c.event_counts,
+            )
         bad = jnp.any(c.nonfinite)
         states = None
         if self.n_save:
@@ -281,6 +396,7 @@ class PopulationLoop:
             nonfinite_neuron=jnp.where(bad, jnp.argmin(c.nonfinite_time), -1),
             reset_failed=jnp.any(c.reset_failed),
             states=states,
+            events=events,
         )
 
 

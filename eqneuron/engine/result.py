@@ -18,8 +18,29 @@ class RESULTS(eqx.Enumeration):
     invalid_arguments = "an argument of `simulate` failed its check under `jit` (NaN or negative input times, channels out of range, t1 or save_at out of range): call it outside `jit` once to see which"
     non_finite = "a state became NaN or infinite (or the step size collapsed): see `nonfinite_neuron`, `nonfinite_time`"
     step_budget = "the event loop ran out of iterations before t1: raise `max_solver_steps`"
-    spike_budget = "more spikes than the buffers hold: raise `max_spikes` (or `max_spikes_per_neuron`)"
+    spike_budget = "more spikes (or internal events) than the buffers hold: raise `max_spikes` (or `max_spikes_per_neuron`)"
     reset_failed = "a reset left the threshold condition satisfied; that neuron was not re-armed"
+
+
+class EventRecord(eqx.Module):
+    """A population's internal events, in time order (padded with `inf` / `-1`)."""
+
+    names: tuple[str, ...] = eqx.field(static=True)
+    times: Float[Array, " buffer"]
+    neurons: Int[Array, " buffer"]  # local neuron ids
+    kinds: Int[Array, " buffer"]  # index into `names`
+    counts: Int[Array, "events neurons"]
+
+    def of(self, name: str):
+        """`(times, neurons)` of the events called `name`, in time order, padded with `inf` / `-1`."""
+        k = self.names.index(name)
+        mine = self.kinds == k
+        order = jnp.argsort(jnp.where(mine, self.times, jnp.inf), stable=True)
+        return jnp.where(mine, self.times, jnp.inf)[order], jnp.where(mine, self.neurons, -1)[order]
+
+    def count(self, name: str) -> Int[Array, " neurons"]:
+        """How many times each neuron had the event `name`."""
+        return self.counts[self.names.index(name)]
 
 
 class PopulationOutcome(eqx.Module):
@@ -35,6 +56,7 @@ class PopulationOutcome(eqx.Module):
     nonfinite_neuron: Int[Array, ""]  # local id, -1 if none
     reset_failed: Bool[Array, ""]
     states: dict | None  # state name -> (len(save_at), neurons)
+    events: EventRecord | None = None  # None: the model has no internal events
 
     @property
     def result(self) -> RESULTS:
@@ -54,6 +76,7 @@ class SimulationResult(eqx.Module):
     counts: list  # per population: spikes per neuron, (N_k,)
     first_spikes: list  # per population: first spike time per neuron, (N_k,), inf where silent
     states: list  # per population: state name -> (len(save_at), N_k), or None
+    events: list  # per population: its internal events (`EventRecord`), or None without any
     results: list  # per population: a `RESULTS` code
     nonfinite: Bool[Array, ""]
     nonfinite_time: Float[Array, ""]

@@ -31,7 +31,7 @@ import numpy as np
 from ..codegen import GeneratedFunctions
 from .config import Tolerances
 from .controller import AbstractStepSizeController
-from .integrator import AbstractIntegrator, OwnClockStep, SharedClockStep
+from .integrator import AbstractIntegrator, OwnClockStep, SharedClockStep, combine
 from .lanes import Block, block_size, computed_once
 from .roots import along, implicit_root, locate_crossing
 
@@ -79,17 +79,19 @@ class RungeKuttaIntegrator(AbstractIntegrator):
 
     # --- one step
 
-    def _stages(self, t0, dt, y0, p):
+    def _stages(self, t0, dt, y0, p, refractory):
         """Stage increments k_i = dt f(t0 + c_i dt, y0 + sum_j a_ij k_j): a list of (S, N) arrays."""
-        f = self.fn.vector_field
-        ks = [dt * f(t0, y0, p)]
+        def f(t, y):
+            return self.fn.vector_field(t, y, p, refractory)
+
+        ks = [dt * f(t0, y0)]
         for c, a in zip(self.tableau.c, self.tableau.a_lower):
-            ks.append(dt * f(t0 + c * dt, y0 + _combine(a, ks), p))
+            ks.append(dt * f(t0 + c * dt, y0 + _combine(a, ks)))
         return ks
 
-    def _attempt(self, t0, dt, y0, p):
+    def _attempt(self, t0, dt, y0, p, refractory):
         """A trial step: stages, end state, and error ratio per neuron (<= 1: acceptable)."""
-        k = self._stages(t0, dt, y0, p)
+        k = self._stages(t0, dt, y0, p, refractory)
         y1 = y0 + _combine(self.tableau.b_sol, k)
         return k, y1, self.controller.error_ratio(y0, y1, _combine(self.tableau.b_error, k))
 
@@ -123,7 +125,15 @@ class RungeKuttaIntegrator(AbstractIntegrator):
         dt = jnp.where(active & last, remaining, jax.lax.stop_gradient(jnp.where(active, dt_next, 1.0)))
         return dt, jnp.where(active & last, t_end, t0 + dt), active, last
 
-    def _bracket(self, t0, dt, t1, y0, c, p, g1):
+    def _conditions(self, t, y, p, armed):
+        """All conditions (conditions × neurons) and their combination (`integrator.combine`)."""
+        if self.fn.n_conditions == 1:
+            g = self.fn.spike_condition(t, y, p)
+            return g[None], g
+        G = self.fn.conditions(t, y, p)
+        return G, combine(G, armed)
+
+    def _bracket(self, t0, dt, t1, y0, c, p, g1, armed):
         """Upper end of the first crossing bracket in a step: (t, g there) per neuron.
 
         A condition that rises above zero and falls back within one step has
@@ -133,7 +143,7 @@ class RungeKuttaIntegrator(AbstractIntegrator):
         t_hi, g_hi = jnp.broadcast_to(t1, g1.shape), g1
         for theta in (0.75, 0.5, 0.25):  # the earliest positive sample wins: scan backwards
             t = t0 + theta * dt
-            g = self.fn.spike_condition(t, self._dense(theta, y0, c), p)
+            _, g = self._conditions(t, self._dense(theta, y0, c), p, armed)
             t_hi = jnp.where(g >= 0, t, t_hi)
             g_hi = jnp.where(g >= 0, g, g_hi)
         return t_hi, g_hi
@@ -150,37 +160,40 @@ class RungeKuttaIntegrator(AbstractIntegrator):
     def init(self, t, y, p):
         return self.controller.init(t)
 
-    def free_step(self, t0, y0, g0, t_end, p, armed, state):
-        """One step per neuron towards `t_end`, kept only when no armed neuron crosses in it.
+    def free_step(self, t0, y0, G0, t_end, p, armed, refractory, state):
+        """One step per neuron towards `t_end`, kept only when no armed condition crosses in it.
 
         A step that would hold a crossing is left to `step_own_clocks`; no
         root find, no gather: cheap enough to take several per iteration.
         """
+        g0 = combine(G0, armed)
         dt, t1, active, last = self._interval(t0, t_end, state[0])
-        k, y1, ratio = self._attempt(t0, dt, y0, p)
+        k, y1, ratio = self._attempt(t0, dt, y0, p, refractory)
         accept = active & (ratio <= 1.0)
-        g1 = self.fn.spike_condition(t1, y1, p)
-        _, g_hi = self._bracket(t0, dt, t1, y0, self._coefficients(k), p, g1)
-        crossing = computed_once(accept & armed & (g0 < 0) & (g_hi >= 0))
+        G1, g1 = self._conditions(t1, y1, p, armed)
+        _, g_hi = self._bracket(t0, dt, t1, y0, self._coefficients(k), p, g1, armed)
+        crossing = computed_once(accept & jnp.any(armed, axis=0) & (g0 < 0) & (g_hi >= 0))
         keep = accept & ~crossing
         state = self.controller.adapt(state, dt, ratio, last, taken=keep, unchanged=~active | crossing, full=keep & ~last)
         t = jnp.where(keep, t1, t0)
         y = jnp.where(keep[None], y1, y0)
-        return t, y, jnp.where(keep, g1, g0), state
+        return t, y, jnp.where(keep[None], G1, G0), state
 
-    def step_own_clocks(self, t0, y0, g0, t_end, p, armed, state) -> OwnClockStep:
+    def step_own_clocks(self, t0, y0, G0, t_end, p, armed, refractory, state) -> OwnClockStep:
         fn = self.fn
         n_states = y0.shape[0]
+        n_conditions = fn.n_conditions
+        g0 = combine(G0, armed)
         dt, t1, active, last = self._interval(t0, t_end, state[0])
-        k, y1, ratio = self._attempt(t0, dt, y0, p)
+        k, y1, ratio = self._attempt(t0, dt, y0, p, refractory)
         c = self._coefficients(k)
         accept = active & (ratio <= 1.0)
 
-        # an armed neuron whose condition becomes positive within the accepted step spikes;
-        # the crossing is located only on those lanes (a block; more of them retry next step)
-        g1 = fn.spike_condition(t1, y1, p)
-        t_hi, g_hi = self._bracket(t0, dt, t1, y0, c, p, g1)
-        block = Block(accept & armed & (g0 < 0) & (g_hi >= 0), block_size(t0.shape[0]))
+        # a neuron with an armed condition that becomes positive within the accepted step stops
+        # there; the crossing is located only on those lanes (a block; more of them retry next step)
+        _, g1 = self._conditions(t1, y1, p, armed)
+        t_hi, g_hi = self._bracket(t0, dt, t1, y0, c, p, g1, armed)
+        block = Block(accept & jnp.any(armed, axis=0) & (g0 < 0) & (g_hi >= 0), block_size(t0.shape[0]))
         crossing = block.selected
         accept = accept & ~block.deferred
         state = self.controller.adapt(
@@ -189,12 +202,15 @@ class RungeKuttaIntegrator(AbstractIntegrator):
         # everything the block needs, gathered in one go: a gather per array (and the
         # relayout that follows each) would cost more than the root find itself
         per_neuron = [name for name, v in p.items() if jnp.ndim(v)]
+        flags = [armed.astype(y0.dtype)] if n_conditions > 1 else []
         packed = block.take(
-            jnp.concatenate([jnp.stack([t0, dt, g0, t_hi, g_hi, *(p[name] for name in per_neuron)]), y0, *c])
+            jnp.concatenate([jnp.stack([t0, dt, g0, t_hi, g_hi, *(p[name] for name in per_neuron)]), *flags, y0, *c])
         )
         t0_b, dt_b, g0_b, t_hi_b, g_hi_b = packed[:5]
         p_b = dict(p, **{name: packed[5 + j] for j, name in enumerate(per_neuron)})
         rest = packed[5 + len(per_neuron) :]
+        armed_b = rest[:n_conditions] > 0.5 if flags else None
+        rest = rest[n_conditions:] if flags else rest
         y0_b = rest[:n_states]
         c_b = [rest[n_states * (j + 1) : n_states * (j + 2)] for j in range(len(c))]
 
@@ -202,7 +218,7 @@ class RungeKuttaIntegrator(AbstractIntegrator):
             return self._dense((t - t0_b) / dt_b, y0_b, c_b)
 
         def g_at(t):
-            return fn.spike_condition(t, y_at(t), p_b)
+            return self._conditions(t, y_at(t), p_b, armed_b)[1]
 
         start = self._secant(t0_b, t_hi_b, g0_b, g_hi_b, block.valid)
         t_star = locate_crossing(along(g_at), t0_b, t_hi_b, start, block.valid, self.tolerances.root_tol, max_iterations=60)
@@ -218,17 +234,17 @@ class RungeKuttaIntegrator(AbstractIntegrator):
         y_new = jnp.where(collapsed[None], jnp.nan, y_new)
         return OwnClockStep(t_new, y_new, crossing, state)
 
-    def step_shared_clock(self, t0, y0, g0, t_end, p, armed, state) -> SharedClockStep:
-        fn = self.fn
+    def step_shared_clock(self, t0, y0, G0, t_end, p, armed, refractory, state) -> SharedClockStep:
+        g0 = combine(G0, armed)
         dt, t1, active, last = self._interval(t0, t_end, state[0])
-        k, y1, ratios = self._attempt(t0, dt, y0, p)
+        k, y1, ratios = self._attempt(t0, dt, y0, p, refractory)
         c = self._coefficients(k)
         ratio = jnp.max(ratios)  # one clock: the worst neuron decides
         accept = active & (ratio <= 1.0)
 
-        g1 = fn.spike_condition(t1, y1, p)
-        t_hi, g_hi = self._bracket(t0, dt, t1, y0, c, p, g1)
-        crossing = accept & armed & (g0 < 0) & (g_hi >= 0)
+        _, g1 = self._conditions(t1, y1, p, armed)
+        t_hi, g_hi = self._bracket(t0, dt, t1, y0, c, p, g1, armed)
+        crossing = accept & jnp.any(armed, axis=0) & (g0 < 0) & (g_hi >= 0)
         hit = jnp.any(crossing)
         state = self.controller.adapt(state, dt, ratio, last, taken=accept, unchanged=~active, full=accept & ~last & ~hit)
 
@@ -236,7 +252,7 @@ class RungeKuttaIntegrator(AbstractIntegrator):
             return self._dense((t - t0) / dt, y0, c)
 
         def g_at(t):
-            return fn.spike_condition(t, y_at(t), p)
+            return self._conditions(t, y_at(t), p, armed)[1]
 
         lanes = jnp.broadcast_to(t0, g0.shape)
         start = self._secant(lanes, t_hi, g0, g_hi, crossing)

@@ -239,6 +239,7 @@ def _collect(net: Network, outcomes, max_spikes: int, dtype, invalid) -> Simulat
         counts=counts,
         first_spikes=firsts,
         states=[o.states for o in outcomes],
+        events=[o.events for o in outcomes],
         results=[RESULTS.where(invalid, RESULTS.invalid_arguments, o.result) for o in outcomes],
         nonfinite=jnp.any(jnp.stack([o.nonfinite for o in outcomes])),
         nonfinite_time=bad_time,

@@ -101,6 +101,8 @@ class ModelIR:
     delay: sp.Expr | None = None
     frozen_when_refractory: tuple[str, ...] = ()
     pre_symbols: tuple[str, ...] = field(default=())  # names X with X_pre used in on_spike
+    # named input ports (`on_input NAME:`), in order; empty: the one default port `on_input`
+    ports: dict[str, Jump] = field(default_factory=dict)
     units: dict[str, str] = field(default_factory=dict)  # quantity -> its declared unit (files with units)
 
     @property

@@ -74,10 +74,16 @@ class CompiledModel(eqx.Module):
         params: dict | None = None,
         weights: dict | None = None,
         dtype=None,
+        ports: dict | None = None,
     ):
-        """A population of `n_neurons` of this model receiving `in_size` input channels."""
+        """A population of `n_neurons` of this model receiving `in_size` input channels.
+
+        `ports` assigns the input channels of a model with named input ports
+        (`on_input NAME:`) to them: `{"exc": 4, "inh": 1}` (consecutive channels,
+        in this order) or `{"exc": [0, 1, 2, 3], "inh": [4]}` (channel ids).
+        """
         return Population.create(
-            self, n_neurons, in_size, key, recurrent, wmask, params, weights, dtype
+            self, n_neurons, in_size, key, recurrent, wmask, params, weights, dtype, ports
         )
 
     def __repr__(self) -> str:
@@ -104,8 +110,11 @@ def describe(model: CompiledModel) -> str:
         ("reset", "; ".join(ir.reset.text) or "none"),
         ("weights", ", ".join(f"{n} = {sp.sstr(e)}" for n, e in ir.weights.items()) or "none"),
         ("on_spike", "; ".join(ir.on_spike.text) or "none"),
-        ("on_input", "; ".join(ir.on_input.text) or "none"),
     ]
+    if ir.ports:
+        rows += [(f"on_input {name}", "; ".join(jump.text) or "none") for name, jump in ir.ports.items()]
+    else:
+        rows.append(("on_input", "; ".join(ir.on_input.text) or "none"))
     if ir.refractory is not None:
         frozen = ", ".join(ir.frozen_when_refractory) or "none"
         rows.append(("refractory", f"{sp.sstr(ir.refractory)} ms (frozen meanwhile: {frozen})"))

@@ -65,9 +65,10 @@ class Population(eqx.Module):
     n_neurons: int = eqx.field(static=True)
     in_size: int = eqx.field(static=True)
     recurrent: bool = eqx.field(static=True)
+    ports: tuple[int, ...] = eqx.field(static=True, default=())  # per input channel: its port's index
 
     @classmethod
-    def create(cls, model, n_neurons, in_size, key, recurrent, wmask, params, weights, dtype):
+    def create(cls, model, n_neurons, in_size, key, recurrent, wmask, params, weights, dtype, ports=None):
         dtype = dtype or default_dtype()
         _check_count("n_neurons", n_neurons, minimum=1, hint="the number of neurons of the population")
         _check_count("in_size", in_size, minimum=0, hint="the number of input channels K (0: no external input)")
@@ -115,7 +116,7 @@ class Population(eqx.Module):
         if not recurrent:
             own = jnp.arange(n_rows)[:, None] < n_neurons
             drawn = {k: jnp.where(own, 0.0, w).astype(dtype) for k, w in drawn.items()}
-        return cls(model, drawn, values, wmask, n_neurons, in_size, recurrent)
+        return cls(model, drawn, values, wmask, n_neurons, in_size, recurrent, _channel_ports(model, in_size, ports))
 
     def replace(self, weights: dict | None = None, params: dict | None = None) -> Population:
         """A new population with some weights or parameter values replaced.
@@ -206,6 +207,52 @@ class Network(eqx.Module):
             out.append(total)
             total += p.n_neurons
         return out
+
+
+def _channel_ports(model, in_size: int, ports) -> tuple[int, ...]:
+    """The port index of every input channel, from `{port: count}` or `{port: [channels]}`."""
+    names = model.fn.port_names
+    if not names:
+        if ports is not None:
+            raise EqError(
+                f"`ports=` given, but {model.name} has no named input ports",
+                hint="declare them in the model (`on_input exc:`, `on_input inh:`), or drop `ports=`",
+            )
+        return ()
+    if ports is None:
+        if len(names) == 1 or in_size == 0:
+            return (0,) * in_size
+        raise EqError(
+            f"{model.name} has input ports {', '.join(names)}: say which channels go to which",
+            hint=f"e.g. ports={{{', '.join(repr(n) + ': ...' for n in names)}}} with channel counts or lists of channel ids",
+        )
+    if not isinstance(ports, dict):
+        raise EqError(f"`ports` must be a dict of port name -> channel count or channel ids, got {type(ports).__name__}")
+    out = [-1] * in_size
+    start = 0
+    for name, channels in ports.items():
+        if name not in names:
+            raise EqError(
+                f"`{name}` is not an input port of {model.name}",
+                hint=did_you_mean(name, names) or f"ports: {', '.join(names)}",
+            )
+        if isinstance(channels, (int, np.integer)) and not isinstance(channels, bool):
+            channels = list(range(start, start + int(channels)))
+        channels = [int(c) for c in np.asarray(channels).reshape(-1)]
+        for c in channels:
+            if not 0 <= c < in_size:
+                raise EqError(f"port `{name}`: channel {c} is not one of the {in_size} input channels",
+                              hint=f"channel ids are 0..{in_size - 1}")
+            if out[c] != -1:
+                raise EqError(f"channel {c} is assigned to two ports ({names[out[c]]} and {name})",
+                              hint="every channel belongs to exactly one port")
+            out[c] = names.index(name)
+        start = max(channels, default=start - 1) + 1
+    missing = [c for c, k in enumerate(out) if k == -1]
+    if missing:
+        raise EqError(f"input channels {missing[:8]} are not assigned to a port",
+                      hint=f"ports={{...}} must cover all {in_size} channels")
+    return tuple(out)
 
 
 def _scalars(values: dict) -> dict:

@@ -368,6 +368,9 @@ class Checker:
         on_input = self._jump(
             on_input_statements, input_scope, states, parameters, subexpressions, "on_input"
         )
+        ports = self._ports(input_scope, states, parameters, subexpressions)
+        if ports:
+            on_input = Jump({}, ())
         refractory, frozen = self._refractory(param_symbols, odes)
         events = self._events(scope, states, parameters, subexpressions)
         used_pre = sorted(
@@ -402,6 +405,7 @@ class Checker:
             refractory=refractory,
             frozen_when_refractory=frozen,
             pre_symbols=tuple(used_pre),
+            ports=ports,
         )
         self._check_reset_clears_threshold(model_ir)
         return model_ir
@@ -700,6 +704,27 @@ class Checker:
             body = self._jump(decl.body, scope, states, parameters, subexpressions, f"event {decl.name}")
             events.append(InternalEvent(decl.name, condition, text, body, decl.span))
         return tuple(events)
+
+    def _ports(self, scope, states, parameters, subexpressions) -> dict[str, Jump]:
+        """Named input ports (`on_input NAME:`): each group of input channels with its own jump."""
+        ports: dict[str, Jump] = {}
+        seen: dict[str, Span] = {}
+        if self.model.ports and "on_input" in self.model.blocks:
+            raise self.error(
+                "a model has either one plain `on_input:` or named ports (`on_input NAME:`), not both",
+                self.model.blocks["on_input"].span,
+                hint="give the plain block a name too, e.g. `on_input exc:`",
+            )
+        for port in self.model.ports:
+            if port.name in seen:
+                raise self.error(
+                    f"input port `{port.name}` is defined twice",
+                    port.name_span,
+                    hint=f"the first definition is at line {seen[port.name].line}; merge the two bodies",
+                )
+            seen[port.name] = port.name_span
+            ports[port.name] = self._jump(port.body, scope, states, parameters, subexpressions, "on_input")
+        return ports
 
     def _weight_declarations(self):
         decls = {}

@@ -228,7 +228,7 @@ _DIMENSIONLESS_FUNCTIONS = {
 }
 _SAME_UNIT_FUNCTIONS = {"abs", "relu", "min", "max", "clip", "normal", "uniform"}
 _DIMENSIONLESS_BUILTINS = {"pi", "e", "fan_in", "value"}
-_KNOWN_SYNTAX_FIELDS = {"source", "name", "name_span", "description", "blocks", "events"}
+_KNOWN_SYNTAX_FIELDS = {"source", "name", "name_span", "description", "blocks", "events", "ports"}
 _TIME_BLOCKS = {"refractory": "the refractory period", "delay": "the delay"}
 _CONDITION_BLOCKS = {"threshold"}
 
@@ -280,7 +280,8 @@ class _UnitPass:
             )
             for ev in self.model.events
         ]
-        rewritten = replace(self.model, blocks=blocks, events=events)
+        ports = [replace(port, body=tuple(self._statement(st, "on_input") for st in port.body)) for port in self.model.ports]
+        rewritten = replace(self.model, blocks=blocks, events=events, ports=ports)
         units = {name: unit.text for name, unit in self.quantities.items()}
         return UnitResolution(rewritten, units, tuple(self.unresolved))
 
@@ -352,6 +353,8 @@ class _UnitPass:
         for event in self.model.events:
             yield event.condition
             yield from (st.expr for st in event.body)
+        for port in self.model.ports:
+            yield from (st.expr for st in port.body)
 
     def parse_unit(self, expr: S.Expr) -> Unit:
         """A unit annotation: unit names, `1`, `*`, `/` and integer powers (`mV`, `1/ms`, `uS/cm**2`)."""

@@ -90,6 +90,9 @@ def _check_simulate(args):
 
     for item in args.param:
         parse_param(item)
+    from .simulate import parse_ports
+
+    parse_ports(args.port, args.channels)
     if args.plot is not None:
         from matplotlib.backend_bases import FigureCanvasBase
 
@@ -162,6 +165,8 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--channels", type=int, default=20)
     sim.add_argument("--bias-param", default="ic", help="parameter that --current sets")
     sim.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
+    sim.add_argument("--port", action="append", default=[], metavar="NAME=COUNT",
+                     help="input channels of a named input port (consecutive, in the order given), e.g. --port exc=16 --port inh=4")
     sim.add_argument("--max-spikes", type=int, default=4096)
     sim.add_argument("--seed", type=int, default=0)
     sim.add_argument("--method", default="auto", help="auto | exact | tsit5 | dopri5 | dopri8 | heun | euler")

@@ -59,6 +59,24 @@ def parse_param(item: str) -> tuple[str, float]:
     return name.strip(), number
 
 
+def parse_ports(items: list[str], channels: int) -> dict[str, int] | None:
+    """`--port NAME=COUNT` options -> `{name: count}` (consecutive channels, in order)."""
+    if not items:
+        return None
+    ports = {}
+    for item in items:
+        name, _, count = item.partition("=")
+        if not name.isidentifier() or not count.strip().isdigit():
+            raise EqError(f"--port expects NAME=COUNT, got {item!r}", hint="e.g. --port exc=16 --port inh=4")
+        ports[name] = int(count)
+    if sum(ports.values()) != channels:
+        raise EqError(
+            f"--port counts add up to {sum(ports.values())}, but there are {channels} input channels",
+            hint="make the counts add up to --channels",
+        )
+    return ports
+
+
 def run_simulate(args) -> int:
     """`eqneuron simulate` (float64 with `--x64`: `main` runs it in a `jax.enable_x64` context)."""
     import jax
@@ -92,7 +110,8 @@ def run_simulate(args) -> int:
     if args.poisson is not None:
         in_size = args.channels
         inputs = poisson_spikes(ki, args.poisson, args.channels, args.duration)
-    pop = model.population(args.neurons, in_size, key=kw, params=pop_params or None)
+    ports = parse_ports(args.port, args.channels) if in_size else None
+    pop = model.population(args.neurons, in_size, key=kw, params=pop_params or None, ports=ports)
     save_at = jnp.linspace(0.0, args.duration, SAVE_POINTS)
     out = simulate(
         pop, inputs, t1=args.duration, max_spikes=args.max_spikes, save_at=save_at, method=args.method

@@ -71,6 +71,8 @@ class GeneratedFunctions:
     pre_names: tuple[str, ...]
     subexpression_names: tuple[str, ...]
     event_names: tuple[str, ...] = ()
+    port_names: tuple[str, ...] = ()  # named input ports; () : the one default port
+    ports_raw: tuple[Callable, ...] = ()
     refractory_raw: Callable | None = None  # (*parameters) -> (period,); None: no refractory period
     frozen: tuple[bool, ...] = ()  # per state: frozen while refractory (`(unless refractory)`)
 
@@ -136,10 +138,16 @@ class GeneratedFunctions:
         out = self.on_spike_raw(t, *y, *self._params(p), *rows, *pre, *pre_params)
         return _stack(out, y[0])
 
-    def input_jump(self, t, y, p, value, weight_rows):
-        """Increments of every target's state when an external input spike of `value` arrives."""
+    def input_jump(self, t, y, p, value, weight_rows, port=None):
+        """Increments of every target's state when an input spike of `value` arrives (at input
+        port `port`, an index into `port_names`, per lane: models with named ports)."""
         rows = [weight_rows[name] for name in self.weight_names]
-        return _stack(self.on_input_raw(t, *y, *self._params(p), *rows, value), y[0])
+        if not self.port_names:
+            return _stack(self.on_input_raw(t, *y, *self._params(p), *rows, value), y[0])
+        jump = 0.0
+        for k, raw in enumerate(self.ports_raw):
+            jump = jnp.where(port == k, _stack(raw(t, *y, *self._params(p), *rows, value), y[0]), jump)
+        return jump
 
     def initial_state(self, p, n_neurons, dtype):
         like = jnp.zeros((n_neurons,), dtype)
@@ -186,6 +194,10 @@ def generate(model: ModelIR) -> GeneratedFunctions:
         pre_names=pre_names,
         subexpression_names=tuple(model.subexpressions),
         event_names=tuple(e.name for e in model.events),
+        port_names=tuple(model.ports),
+        ports_raw=tuple(
+            lambdify([*base, *weight_syms, VALUE], updates_for(jump, identity=False)) for jump in model.ports.values()
+        ),
         refractory_raw=None if model.refractory is None else lambdify(params, [model.refractory]),
         frozen=tuple(n in model.frozen_when_refractory for n in model.states),
     )

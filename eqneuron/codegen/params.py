@@ -162,6 +162,9 @@ def _model_expressions(ir: ModelIR):
     for label, jump in (("reset", ir.reset), ("on_spike", ir.on_spike), ("on_input", ir.on_input)):
         for name, expr in jump.updates.items():
             yield f"{label} of `{name}`", expr
+    for port, jump in ir.ports.items():
+        for name, expr in jump.updates.items():
+            yield f"on_input {port} of `{name}`", expr
     for event in ir.events:
         yield f"the condition of event `{event.name}`", event.condition
         for name, expr in event.reset.updates.items():

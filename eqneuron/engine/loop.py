@@ -213,7 +213,8 @@ class PopulationLoop:
             is_input = reached & (t_in <= t_end) & jnp.isfinite(t_in)
             if in_size:
                 rows = {name: w[n + channel, neurons] for name, w in weights.items()}
-                y = y + jnp.where(is_input[None], fn.input_jump(t, y, p, value, rows), 0.0)
+                port = jnp.asarray(self.pop.ports, jnp.int32)[channel] if self.pop.ports else None
+                y = y + jnp.where(is_input[None], fn.input_jump(t, y, p, value, rows, port), 0.0)
             is_save = reached & ~is_input & (t_save <= t_end) & jnp.isfinite(t_save)
             saved = c.saved
             if n_save:

@@ -216,7 +216,12 @@ class _ToSyntax(lark.Transformer):
     reset_block = _block
     weights_block = _block
     on_spike_block = _block
-    on_input_block = _block
+
+    def on_input_block(self, children):
+        keyword, name, *statements = children
+        if name is None:
+            return S.Block(str(keyword), _token_span(keyword), tuple(statements))
+        return S.InputPort(str(name), tuple(statements), _token_span(keyword), _token_span(name))
     refractory_block = _block
     delay_block = _block
 
@@ -310,6 +315,8 @@ def parse(text: str, filename: str = "<string>") -> S.ModelSyntax:
             model.name, model.name_span = name, span
         elif isinstance(item, S.EventDecl):
             model.events.append(item)
+        elif isinstance(item, S.InputPort):
+            model.ports.append(item)
         else:
             if item.keyword in model.blocks:
                 first = model.blocks[item.keyword].span.line

@@ -171,6 +171,16 @@ class EventDecl:
 
 
 @dataclass(frozen=True)
+class InputPort:
+    """`on_input NAME:`: the jump of one named group of input channels."""
+
+    name: str
+    body: tuple[Assignment, ...]
+    span: Span
+    name_span: Span
+
+
+@dataclass(frozen=True)
 class Block:
     """One top-level block: its keyword, where it starts, and its statements."""
 
@@ -189,6 +199,7 @@ class ModelSyntax:
     description: str = ""
     blocks: dict[str, Block] = field(default_factory=dict)
     events: list[EventDecl] = field(default_factory=list)
+    ports: list[InputPort] = field(default_factory=list)  # named `on_input NAME:` blocks, in order
 
     def statements(self, keyword: str) -> tuple:
         block = self.blocks.get(keyword)

@@ -15,14 +15,26 @@ IZHIKEVICH_PATTERNS = {
     "resonator": dict(a=0.1, b=0.26, c=-65.0, d=2.0),
     "low_threshold_spiking": dict(a=0.02, b=0.25, c=-65.0, d=2.0),
 }
+# the paper's abbreviations
+IZHIKEVICH_ABBREVIATIONS = {
+    "RS": "regular_spiking",
+    "IB": "intrinsically_bursting",
+    "CH": "chattering",
+    "FS": "fast_spiking",
+    "TC": "thalamo_cortical",
+    "RZ": "resonator",
+    "LTS": "low_threshold_spiking",
+}
 
 
 def izhikevich_pattern(name: str) -> dict:
-    """Parameters of a named Izhikevich firing pattern (pass as `params=` to `compile_model`)."""
+    """Parameters `a, b, c, d` of a named Izhikevich (2003) firing pattern, by name or abbreviation
+    (`"chattering"` or `"CH"`); pass them as `params=` to `compile_model("izhikevich", ...)`."""
     try:
-        return dict(IZHIKEVICH_PATTERNS[name])
+        return dict(IZHIKEVICH_PATTERNS[IZHIKEVICH_ABBREVIATIONS.get(name, name)])
     except KeyError:
-        raise KeyError(f"unknown pattern {name!r}; known: {', '.join(IZHIKEVICH_PATTERNS)}") from None
+        known = ", ".join(f"{full} ({short})" for short, full in IZHIKEVICH_ABBREVIATIONS.items())
+        raise KeyError(f"unknown pattern {name!r}; known: {known}") from None
 
 
 def zoo() -> dict[str, str]:

@@ -1,10 +1,11 @@
 # Izhikevich (2003) neuron with an exponentially decaying synaptic current.
 # Source: E. M. Izhikevich, IEEE Trans. Neural Netw. 14 (2003) 1569; defaults,
 # gradient-preserving reset and synapse as eventax 0.1.0 `Izhikevich`.
-# Firing patterns (a, b, c, d) from the paper, Fig. 2: regular spiking
-# (0.02, 0.2, -65, 8), intrinsically bursting (0.02, 0.2, -55, 4), chattering
-# (0.02, 0.2, -50, 2), fast spiking (0.1, 0.2, -65, 2), low-threshold spiking
-# (0.02, 0.25, -65, 2): `eqneuron.izhikevich_pattern(name)` returns them.
+# Firing patterns (a, b, c, d) from the paper, Fig. 2: regular spiking RS
+# (0.02, 0.2, -65, 8), intrinsically bursting IB (0.02, 0.2, -55, 4), chattering CH
+# (0.02, 0.2, -50, 2), fast spiking FS (0.1, 0.2, -65, 2), low-threshold spiking LTS
+# (0.02, 0.25, -65, 2), thalamo-cortical TC (0.02, 0.25, -65, 0.05), resonator RZ
+# (0.1, 0.26, -65, 2): `eqneuron.izhikevich_pattern(name)` returns them.
 neuron Izhikevich
 
 parameters:

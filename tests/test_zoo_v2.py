@@ -8,6 +8,7 @@ also checks what its model is for (adaptation, resonance, bursting, ...).
 
 import jax.numpy as jnp
 import numpy as np
+import pytest
 from scipy.special import expit, exprel
 
 import eqneuron as eqn
@@ -429,3 +430,14 @@ def test_izhikevich_firing_patterns_match_scipy_and_differ_as_published():
         "LTS fires faster than RS"
     )
     assert all(len(train) >= 5 for train in ours)
+
+
+def test_izhikevich_patterns_by_abbreviation():
+    assert (
+        eqn.izhikevich_pattern("CH")
+        == eqn.izhikevich_pattern("chattering")
+        == dict(a=0.02, b=0.2, c=-50.0, d=2.0)
+    )
+    assert eqn.izhikevich_pattern("RZ") == dict(a=0.1, b=0.26, c=-65.0, d=2.0)
+    with pytest.raises(KeyError, match="chattering \\(CH\\)"):
+        eqn.izhikevich_pattern("XX")

@@ -21,3 +21,20 @@ from .zoo import izhikevich_pattern as izhikevich_pattern
 from .zoo import zoo as zoo
 
 __version__ = "0.2.0"
+
+__all__ = [
+    "CompiledModel",
+    "EqError",
+    "EqWarning",
+    "Network",
+    "Population",
+    "RESULTS",
+    "SimulationResult",
+    "Spikes",
+    "compile_model",
+    "datasets",
+    "izhikevich_pattern",
+    "losses",
+    "simulate",
+    "zoo",
+]

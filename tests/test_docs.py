@@ -8,11 +8,14 @@ import pytest
 
 import eqneuron as eqn
 
+from .docs_runner import read_page
+
 DOCS = Path(__file__).resolve().parent.parent / "docs"
+# every page of the site, its snippets (zoo pages include models/*.eq) included
 BLOCKS = [
-    (path.name, k, block)
-    for path in sorted(DOCS.glob("*.md"))
-    for k, block in enumerate(re.findall(r"```eq\n(.*?)```", path.read_text(), re.S))
+    (path.relative_to(DOCS).as_posix(), k, block)
+    for path in sorted(DOCS.rglob("*.md"))
+    for k, block in enumerate(re.findall(r"```eq\n(.*?)```", read_page(path), re.S))
 ]
 
 

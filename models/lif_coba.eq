@@ -1,9 +1,9 @@
 # Leaky integrate-and-fire neuron with exponentially decaying excitatory and inhibitory conductances (COBA).
 # Source: Brette et al., J. Comput. Neurosci. 23 (2007) 349, benchmark 1 (after Vogels & Abbott 2005),
 # as in Brian's COBA example: taum = 20 ms, taue = 5 ms, taui = 10 ms, El = Vr = -60 mV,
-# Vt = -50 mV, Ee = 0 mV, Ei = -80 mV, conductances in units of the leak conductance
-# (benchmark weights 0.6 excitatory, 6.7 inhibitory).  The benchmark's 5 ms refractory period
-# is left out for now.  A positive weight opens the excitatory conductance, a negative one the
+# Vt = -50 mV, Ee = 0 mV, Ei = -80 mV, refractory period 5 ms (v held at Vr, the conductances
+# decaying), conductances in units of the leak conductance (benchmark weights 0.6 excitatory,
+# 6.7 inhibitory).  A positive weight opens the excitatory conductance, a negative one the
 # inhibitory conductance.
 neuron LIF_COBA
 
@@ -16,6 +16,7 @@ parameters:
     Vr = -60.0           # reset potential (mV)
     Ee = 0.0             # excitatory reversal potential (mV)
     Ei = -80.0           # inhibitory reversal potential (mV)
+    tau_ref = 5.0        # refractory period (ms)
     ic = 0.0 (per_neuron, trainable)   # bias drive R*I (mV)
 
 state:
@@ -24,7 +25,7 @@ state:
     gi = 0.0
 
 equations:
-    dv/dt = (El - v + ge * (Ee - v) + gi * (Ei - v) + ic) / taum
+    dv/dt = (El - v + ge * (Ee - v) + gi * (Ei - v) + ic) / taum (unless refractory)
     dge/dt = -ge / taue
     dgi/dt = -gi / taui
 
@@ -32,6 +33,8 @@ threshold: v > Vt
 
 reset:
     v = Vr
+
+refractory: tau_ref
 
 weights:
     w = normal(0.5, 1.0) / sqrt(fan_in)

@@ -11,7 +11,19 @@ from scipy.integrate import solve_ivp
 from scipy.optimize import brentq
 
 
-def scipy_spike_trains(rhs, y0, t1, condition, on_spike=None, inputs=(), tol=1e-12, substeps=16, chunk=20.0):
+def scipy_spike_trains(
+    rhs,
+    y0,
+    t1,
+    condition,
+    on_spike=None,
+    inputs=(),
+    refractory=None,
+    frozen=(),
+    tol=1e-12,
+    substeps=16,
+    chunk=20.0,
+):
     """Spike trains of n neurons (state array `y` of shape (states, n)) by scipy.
 
     `rhs(t, y)` returns dy/dt; `condition(y)` (shape (n,), a spike at an upward zero
@@ -19,15 +31,20 @@ def scipy_spike_trains(rhs, y0, t1, condition, on_spike=None, inputs=(), tol=1e-
     state after neuron k fired (its reset and its targets' jumps, from the values before);
     `on_spike=None` makes every threshold a detector.  A condition is armed while below
     zero and re-arms when it falls below zero again; an input jump that lifts an armed
-    condition to zero or above fires it at once.  `inputs` is a list of (time, jump(y));
-    `tol` is the solver's rtol and atol (DOP853); each solve covers at most `chunk` ms.
-    Returns one array of spike times per neuron.
+    condition to zero or above fires it at once.  `inputs` is a list of (time, jump(y)).
+    With a `refractory` period (ms), a neuron that fired cannot fire again for that long,
+    its states `frozen` (row indices) stand still meanwhile, and it fires at the end of
+    the period if its condition is then at or above zero.  `tol` is the solver's rtol and
+    atol (DOP853); each solve covers at most `chunk` ms.  Returns one array of spike times
+    per neuron.
     """
     y0 = np.asarray(y0, float)
     shape, n = y0.shape, y0.shape[1]
-    inputs = sorted(inputs, key=lambda event: event[0])
+    inputs = sorted((event for event in inputs if event[0] <= t1), key=lambda event: event[0])
     trains = [[] for _ in range(n)]
     armed = condition(y0) < 0
+    refractory_until = np.full(n, -np.inf)
+    frozen = list(frozen)
 
     def fire(t, y, k):
         trains[k].append(t)
@@ -35,21 +52,24 @@ def scipy_spike_trains(rhs, y0, t1, condition, on_spike=None, inputs=(), tol=1e-
             armed[k] = False
             return y
         y = np.asarray(on_spike(y.copy(), k), float)
-        armed[k] = condition(y)[k] < 0
+        if refractory is None:
+            armed[k] = condition(y)[k] < 0
+        else:
+            armed[k], refractory_until[k] = True, t + refractory
         return fire_at_once(t, y)
 
     def fire_at_once(t, y):
-        above = np.flatnonzero(armed & (condition(y) >= 0))
+        above = np.flatnonzero(armed & (refractory_until <= t) & (condition(y) >= 0))
         return fire(t, y, above[0]) if len(above) else y
 
     def g_at(sol, s, k):
         return condition(sol.sol(s).reshape(shape))[k]
 
-    def stoppers(armed):
+    def stoppers(can_fire):
         # end a solve soon after an armed condition exceeds zero (past a spike AdEx and Izhikevich
         # blow up); the crossing itself is located on the dense output, so a missed stop costs time only
         events = []
-        for k in np.flatnonzero(armed):
+        for k in np.flatnonzero(can_fire):
 
             def stop(s, flat, k=k):
                 return condition(flat.reshape(shape))[k] - 1e-6
@@ -61,23 +81,32 @@ def scipy_spike_trains(rhs, y0, t1, condition, on_spike=None, inputs=(), tol=1e-
     t, y, next_input = 0.0, y0, 0
     while True:
         t_input = inputs[next_input][0] if next_input < len(inputs) else np.inf
-        t_end = min(t_input, t1, t + chunk)
+        still = refractory_until > t
+        t_end = min(t_input, t1, t + chunk, np.min(refractory_until[still], initial=np.inf))
+        can_fire = armed & ~still
         first = None
         if t_end > t:
+
+            def field(s, flat, still=still):
+                dy = np.array(rhs(s, flat.reshape(shape)))
+                if frozen:
+                    dy[np.ix_(frozen, still)] = 0.0
+                return dy.ravel()
+
             sol = solve_ivp(
-                lambda s, flat: rhs(s, flat.reshape(shape)).ravel(),
+                field,
                 (t, t_end),
                 y.ravel(),
                 method="DOP853",
                 rtol=tol,
                 atol=tol,
                 dense_output=True,
-                events=stoppers(armed),
+                events=stoppers(can_fire),
             )
             theta = np.linspace(0.0, 1.0, substeps, endpoint=False)
             grid = np.concatenate([a + (b - a) * theta for a, b in zip(sol.t[:-1], sol.t[1:])] + [sol.t[-1:]])
             G = condition(sol.sol(grid).reshape(*shape, -1)).T  # (grid, neurons)
-            for k in range(n):
+            for k in np.flatnonzero(~still):
                 g = G[:, k]
                 start = 0 if armed[k] else 1 + np.argmax(g[1:] < 0) if np.any(g[1:] < 0) else len(g)
                 above = np.flatnonzero(g[start + 1 :] >= 0)
@@ -95,8 +124,9 @@ def scipy_spike_trains(rhs, y0, t1, condition, on_spike=None, inputs=(), tol=1e-
             armed |= np.any(G[1:] < 0, axis=0)
             y = sol.y[:, -1].reshape(shape)
         t = t_end
-        if t == t1 and t_input > t1:
-            return [np.array(train) for train in trains]
         if t == t_input:
-            y = fire_at_once(t, np.asarray(inputs[next_input][1](y.copy()), float))
+            y = np.asarray(inputs[next_input][1](y.copy()), float)
             next_input += 1
+        y = fire_at_once(t, y)  # lifted by an input, or at the end of a refractory period
+        if t == t1 and next_input == len(inputs):
+            return [np.array(train) for train in trains]

@@ -179,14 +179,24 @@ def test_hodgkin_huxley_detector_matches_scipy_and_fires_faster_with_more_curren
     assert np.any(np.abs(ours[0] - 35.0) < 5.0), "the synaptic input makes neuron 0 fire"
 
 
-def test_conductance_based_lif_matches_scipy_and_inhibition_shunts():
+def test_conductance_based_lif_matches_scipy_with_refractory_period_and_shunting_inhibition():
     """Brette et al. (2007) benchmark 1 neuron (Brian's COBA); a weight's sign picks the conductance."""
-    taum, taue, taui, El, Vt, Vr, Ee, Ei = 20.0, 5.0, 10.0, -60.0, -50.0, -60.0, 0.0, -80.0
-    ic = np.array([12.0, 9.0, 12.0])  # mV: neurons 0 and 2 fire on their own, neuron 1 needs input
+    taum, taue, taui, El, Vt, Vr, Ee, Ei, tau_ref = 20.0, 5.0, 10.0, -60.0, -50.0, -60.0, 0.0, -80.0, 5.0
+    ic = np.array([20.0, 9.0, 20.0])  # mV: neurons 0 and 2 fire on their own, neuron 1 needs input
     W = np.zeros((5, 3))
     W[3] = [0.0, 0.6, 0.0]  # channel 0: excitatory (the benchmark's 0.6)
     W[4] = [0.0, 0.0, -6.7]  # channel 1: inhibitory (the benchmark's 6.7)
-    events = [(15.0, 0), (18.0, 0), (21.0, 0), (40.0, 1), (60.0, 0), (62.0, 0), (64.0, 0), (70.0, 1)]
+    events = [
+        (15.0, 0),
+        (17.0, 0),
+        (19.0, 0),
+        (21.0, 0),
+        (40.0, 1),
+        (60.0, 0),
+        (62.0, 0),
+        (64.0, 0),
+        (70.0, 1),
+    ]
 
     def rhs(t, y):
         v, ge, gi = y
@@ -204,13 +214,26 @@ def test_conductance_based_lif_matches_scipy_and_inhibition_shunts():
     y0 = np.zeros((3, 3))
     y0[0] = El
     reference = scipy_spike_trains(
-        rhs, y0, 100.0, lambda y: y[0] - Vt, on_spike, jumps_of(events, 3, W, conductances)
+        rhs,
+        y0,
+        100.0,
+        lambda y: y[0] - Vt,
+        on_spike,
+        jumps_of(events, 3, W, conductances),
+        refractory=tau_ref,
+        frozen=[0],
     )
     ours = eqneuron_spike_trains(
         eqn.compile_model("lif_coba"), 3, 2, 100.0, {"ic": jnp.asarray(ic)}, {"w": W}, events
     )
     assert_same_trains(ours, reference)
-    assert len(ours[1]) >= 1 and ours[1][0] > 15.0, "neuron 1 fires only with excitatory input"
+    # neuron 0 alone: from Vr, v = El + ic - ic exp(-t/taum) reaches Vt after taum log 2; then 5 ms at Vr
+    to_threshold = taum * np.log(ic[0] / (ic[0] - (Vt - El)))
+    np.testing.assert_allclose(
+        ours[0], to_threshold + np.arange(len(ours[0])) * (to_threshold + tau_ref), atol=1e-6
+    )
+    assert len(ours[1]) >= 2 and ours[1][0] > 15.0, "neuron 1 fires only with excitatory input"
+    assert np.min(np.diff(ours[1])) >= tau_ref, "no spike within the refractory period"
     assert len(ours[2]) < len(ours[0]), "inhibition delays neuron 2"
 
 

@@ -12,6 +12,7 @@ import numpy as np
 from .codegen import sample_weights
 from .codegen.params import check_parameter_values, parameter_values
 from .errors import EqError, did_you_mean
+from .waveforms import population_waveforms, waveform_parameters
 
 if TYPE_CHECKING:
     from .model import CompiledModel
@@ -56,6 +57,7 @@ class Population(eqx.Module):
     Weight matrix rows are sources (rows 0..N-1 the population's own neurons,
     rows N..N+K-1 its K input channels), columns the N target neurons.
     Parameters are scalars (all neurons) or `(N,)` arrays (one per neuron).
+    `waveforms` holds the samples of each input of the model (`inputs:`), a `Waveform`.
     """
 
     model: CompiledModel
@@ -66,9 +68,10 @@ class Population(eqx.Module):
     in_size: int = eqx.field(static=True)
     recurrent: bool = eqx.field(static=True)
     ports: tuple[int, ...] = eqx.field(static=True, default=())  # per input channel: its port's index
+    waveforms: dict = eqx.field(default_factory=dict)  # input name -> Waveform (array leaves: gradients reach them)
 
     @classmethod
-    def create(cls, model, n_neurons, in_size, key, recurrent, wmask, params, weights, dtype, ports=None):
+    def create(cls, model, n_neurons, in_size, key, recurrent, wmask, params, weights, dtype, ports=None, waveforms=None):
         dtype = dtype or default_dtype()
         _check_count("n_neurons", n_neurons, minimum=1, hint="the number of neurons of the population")
         _check_count("in_size", in_size, minimum=0, hint="the number of input channels K (0: no external input)")
@@ -116,16 +119,17 @@ class Population(eqx.Module):
         if not recurrent:
             own = jnp.arange(n_rows)[:, None] < n_neurons
             drawn = {k: jnp.where(own, 0.0, w).astype(dtype) for k, w in drawn.items()}
-        return cls(model, drawn, values, wmask, n_neurons, in_size, recurrent, _channel_ports(model, in_size, ports))
+        waveforms = population_waveforms(model, waveforms, n_neurons, dtype)
+        return cls(model, drawn, values, wmask, n_neurons, in_size, recurrent, _channel_ports(model, in_size, ports), waveforms)
 
-    def replace(self, weights: dict | None = None, params: dict | None = None) -> Population:
-        """A new population with some weights or parameter values replaced.
+    def replace(self, weights: dict | None = None, params: dict | None = None, waveforms: dict | None = None) -> Population:
+        """A new population with some weights, parameter values or input waveforms replaced.
 
         Weights must have the shape `(N+K, N)`; parameters are scalars or `(N,)`
         arrays (a scalar for a `per_neuron` parameter is given to every neuron).
         The other parameters keep their values: defaults that depend on a
         replaced parameter are not re-evaluated (use `model.population(params=...)`
-        for that).
+        for that).  Waveforms are `{name: (times, values)}` as in `model.population`.
         """
         new_weights = dict(self.weights)
         for name, value in (weights or {}).items():
@@ -145,7 +149,11 @@ class Population(eqx.Module):
                 value = jnp.broadcast_to(jnp.asarray(value, like), np.shape(old) if np.ndim(old) else np.shape(value))
             new_params[name] = value
         check_parameter_values(self.model.ir, new_params)
-        return eqx.tree_at(lambda p: (p.weights, p.params), self, (new_weights, new_params))
+        new = eqx.tree_at(lambda p: (p.weights, p.params), self, (new_weights, new_params))
+        if waveforms is None:
+            return new
+        new_waveforms = population_waveforms(self.model, waveforms, self.n_neurons, default_dtype(), self.waveforms)
+        return eqx.tree_at(lambda p: p.waveforms, new, new_waveforms)
 
     def effective_weights(self) -> dict:
         """Weights with the mask (and, without recurrence, the own-neuron rows) zeroed."""
@@ -160,41 +168,94 @@ class Population(eqx.Module):
         return out
 
     def parameter_values(self) -> dict:
-        """Parameter values as used in simulation: only trainable ones carry gradients."""
+        """Parameter values as used in simulation (only trainable ones carry gradients), and the
+        samples of the input waveforms (`eqneuron.codegen.waveforms`)."""
         out = {}
         for name, value in self.params.items():
             if self.model.ir.parameters[name].trainable:
                 out[name] = value
             else:
                 out[name] = jax.lax.stop_gradient(value)
+        out.update(waveform_parameters(self.model, self.waveforms))  # samples: differentiable
         return out
 
 
+class Projection(eqx.Module):
+    """Connections from population `source` to population `target` of a `Network` graph.
+
+    `weights`: by name of the target model's weights, each `(N_source, N_target)` (or a
+    scalar for every connection); `mask`: which connections exist (`(N_source, N_target)`
+    booleans, e.g. from `eqneuron.connect`), all when None; `delay` (ms): a scalar or
+    one per source neuron, `None` for the source model's `delay:` (0 without one);
+    `port`: the target's input port (`on_input NAME:`) for models with named ports.
+    Weights and delays are array leaves: gradients reach them.
+    """
+
+    weights: dict
+    delay: jax.Array | None
+    mask: jax.Array | None
+    source: str = eqx.field(static=True)
+    target: str = eqx.field(static=True)
+    port: str | None = eqx.field(static=True)
+
+    def __init__(self, source: str, target: str, weights: dict, delay=None, mask=None, port: str | None = None):
+        self.source, self.target, self.port = str(source), str(target), port
+        self.weights = {k: jnp.asarray(v, default_dtype()) for k, v in dict(weights).items()}
+        self.delay = None if delay is None else jnp.asarray(delay, default_dtype())
+        self.mask = None if mask is None else jnp.asarray(mask, bool)
+
+
 class Network(eqx.Module):
-    """A feed-forward stack of populations; population k's neurons are k+1's input channels."""
+    """Populations and the connections between them.
+
+    `Network([a, b, c])`: a feed-forward stack, population k's neurons are k+1's
+    input channels.  `Network({"exc": a, "inh": b}, projections=[...], input="exc")`:
+    a graph of named populations and `Projection`s (cycles and self-connections
+    allowed when they have a delay > 0); the external input spikes of `simulate`
+    go to the population `input` (default: the first).
+    """
 
     populations: list
+    projections: list
+    names: tuple[str, ...] = eqx.field(static=True)
+    input: int = eqx.field(static=True)  # the population receiving the external input spikes
+    graph: bool = eqx.field(static=True)
 
-    def __init__(self, populations):
+    def __init__(self, populations, projections=None, input: str | None = None):
         if isinstance(populations, Population):
             populations = [populations]
-        self.populations = list(populations)
+        graph = isinstance(populations, dict) or projections is not None
+        if isinstance(populations, dict):
+            names = tuple(str(k) for k in populations)
+            populations = list(populations.values())
+        else:
+            populations = list(populations)
+            names = tuple(str(k) for k in range(len(populations)))
+        self.populations, self.names, self.graph = populations, names, graph
+        self.projections = list(projections or [])
         if not self.populations:
             raise EqError("Network needs at least one population", hint="Network([population, ...])")
         for k, pop in enumerate(self.populations):
             if not isinstance(pop, Population):
                 raise EqError(
-                    f"Network: entry {k} is a {type(pop).__name__}, not a Population",
+                    f"Network: entry {names[k]!r} is a {type(pop).__name__}, not a Population",
                     hint="make populations with model.population(n_neurons, in_size, key=...)",
                 )
-        for k in range(1, len(self.populations)):
-            before, after = self.populations[k - 1], self.populations[k]
-            if after.in_size != before.n_neurons:
-                raise EqError(
-                    f"Network: population {k} has in_size={after.in_size} but population {k - 1} "
-                    f"has {before.n_neurons} neurons",
-                    hint=f"population {k} receives the spikes of population {k - 1}: give it in_size={before.n_neurons}",
-                )
+        if input is not None and input not in names:
+            raise EqError(f"Network: `input` {input!r} is not a population", hint=did_you_mean(input, names) or f"populations: {', '.join(names)}")
+        self.input = 0 if input is None else names.index(input)
+        if not graph:
+            for k in range(1, len(self.populations)):
+                before, after = self.populations[k - 1], self.populations[k]
+                if after.in_size != before.n_neurons:
+                    raise EqError(
+                        f"Network: population {k} has in_size={after.in_size} but population {k - 1} "
+                        f"has {before.n_neurons} neurons",
+                        hint=f"population {k} receives the spikes of population {k - 1}: give it in_size={before.n_neurons}",
+                    )
+            return
+        for k, proj in enumerate(self.projections):
+            _check_projection(self, k, proj)
 
     @property
     def n_neurons(self) -> int:
@@ -207,6 +268,51 @@ class Network(eqx.Module):
             out.append(total)
             total += p.n_neurons
         return out
+
+    def population(self, name: str) -> Population:
+        if name not in self.names:
+            raise EqError(f"no population {name!r}", hint=did_you_mean(name, self.names) or f"populations: {', '.join(self.names)}")
+        return self.populations[self.names.index(name)]
+
+
+def _check_projection(net: Network, k: int, proj) -> None:
+    where = f"Network: projection {k}"
+    if not isinstance(proj, Projection):
+        raise EqError(f"{where} is a {type(proj).__name__}, not a Projection",
+                      hint="eqn.Projection(source, target, weights={...}, delay=...)")
+    for end in (proj.source, proj.target):
+        if end not in net.names:
+            raise EqError(f"{where}: no population {end!r}", hint=did_you_mean(end, net.names) or f"populations: {', '.join(net.names)}")
+    src, tgt = net.population(proj.source), net.population(proj.target)
+    model = tgt.model
+    shape = (src.n_neurons, tgt.n_neurons)
+    for name, w in proj.weights.items():
+        if name not in model.weight_names:
+            raise EqError(f"{where}: `{name}` is not a weight of {model.name}",
+                          hint=did_you_mean(name, model.weight_names) or f"weights: {', '.join(model.weight_names) or 'none'}")
+        if np.ndim(w) and tuple(np.shape(w)) != shape:
+            raise EqError(f"{where}: weight `{name}` must be a scalar or have shape {shape} (source, target), got {tuple(np.shape(w))}")
+        if _is_concrete(w) and not np.all(np.isfinite(np.asarray(w))):
+            raise EqError(f"{where}: weight `{name}` has non-finite entries", hint="give finite weights")
+    missing = [n for n in model.weight_names if n not in proj.weights]
+    if missing:
+        raise EqError(f"{where}: no value for weight {', '.join(f'`{n}`' for n in missing)} of {model.name}",
+                      hint="give every weight of the target model (a scalar is allowed)")
+    if proj.mask is not None and tuple(proj.mask.shape) != shape:
+        raise EqError(f"{where}: `mask` must have shape {shape} (source, target), got {tuple(proj.mask.shape)}")
+    if proj.delay is not None:
+        if proj.delay.ndim and tuple(proj.delay.shape) != (src.n_neurons,):
+            hint = ("per-synapse delays are not simulated yet: give one delay per source neuron"
+                    if tuple(proj.delay.shape) == shape else f"a scalar or one per source neuron ({src.n_neurons},)")
+            raise EqError(f"{where}: `delay` must be a scalar or have shape ({src.n_neurons},), got {tuple(proj.delay.shape)}", hint=hint)
+        if _is_concrete(proj.delay) and not np.all(np.asarray(proj.delay) >= 0):
+            raise EqError(f"{where}: delays must be finite and >= 0 (ms)")
+    ports = model.fn.port_names
+    if proj.port is not None and proj.port not in ports:
+        raise EqError(f"{where}: {proj.port!r} is not an input port of {model.name}",
+                      hint=did_you_mean(proj.port, ports) or (f"ports: {', '.join(ports)}" if ports else f"{model.name} has no named ports"))
+    if proj.port is None and len(ports) > 1:
+        raise EqError(f"{where}: {model.name} has input ports {', '.join(ports)}: say which one with `port=`")
 
 
 def _channel_ports(model, in_size: int, ports) -> tuple[int, ...]:

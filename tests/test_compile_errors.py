@@ -40,8 +40,8 @@ def model(rhs: str, extra: str = "") -> str:
 # ---- blocks the engine does not simulate yet --------------------------------------
 
 
-def test_delay_block_is_rejected_at_its_line():
-    error_at(model("(2 - v) / 10", "delay: 1.0\n"), 6, 1, "`delay:` is not simulated yet")
+def test_delay_of_a_state_is_an_error():
+    error_at(model("(2 - v) / 10", "delay: v\n"), 6, 8, "the delay cannot depend on `v`")
 
 
 def test_unless_refractory_without_a_period_is_an_error_at_the_flag():

@@ -359,7 +359,7 @@ def test_empty_network_is_an_error():
 
 
 def test_network_entries_must_be_populations(pop):
-    with pytest.raises(eqn.EqError, match="entry 1 is a str, not a Population"):
+    with pytest.raises(eqn.EqError, match="entry .1. is a str, not a Population"):
         eqn.Network([pop, "readout"])
 
 

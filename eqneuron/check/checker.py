@@ -12,7 +12,23 @@ import math
 import sympy as sp
 
 from ..errors import EqError, Span, did_you_mean, printable_line, warn_at
-from ..ir import FAN_IN, VALUE, InternalEvent, Jump, ModelIR, Parameter, T, normal, pre_symbol, symbol, uniform
+from ..ir import (
+    FAN_IN,
+    INTERPOLATIONS,
+    VALUE,
+    Input,
+    InternalEvent,
+    Jump,
+    ModelIR,
+    Parameter,
+    T,
+    input_function,
+    normal,
+    pre_input_function,
+    pre_symbol,
+    symbol,
+    uniform,
+)
 from ..lang import syntax as S
 from .functions import CONSTANTS, FUNCTIONS, RANDOM_FUNCTIONS, SIGNATURES
 from .numeric import NotReal, Overflow, Unknown, float_value
@@ -29,9 +45,7 @@ _FLOAT_MAX_LOG = math.log(1.7976931348623157e308)
 # Exact integer powers of symbols are kept up to this exponent; above it the
 # exponent becomes a float, so that no analysis expands a huge polynomial.
 _MAX_EXACT_EXPONENT = 64
-_NOT_SIMULATED_YET = {
-    "delay": "`delay:` is not simulated yet: spikes reach their targets without delay",
-}
+_NOT_SIMULATED_YET: dict[str, str] = {}
 
 
 class _Scope:
@@ -48,6 +62,7 @@ class Checker:
         self.model = model
         self.source = model.source
         self.defined: dict[str, tuple[str, Span]] = {}  # name -> (kind, span)
+        self.model_inputs = {d.name for d in model.statements("inputs")}
 
     # ---- errors
     def error(self, message, span, hint=None):
@@ -310,6 +325,8 @@ class Checker:
 
         parameters = self._parameters()
         param_symbols = {name: symbol(name) for name in parameters}
+        inputs = self._inputs()
+        input_symbols = {name: input_function(name)(T) for name in inputs}
         odes, subexpr_decls = self._equation_declarations(parameters)
         states = self._states(odes)
         state_symbols = {name: symbol(name) for name in states}
@@ -326,7 +343,7 @@ class Checker:
             "value": ("`value` is only defined in `on_input`", "it is the input event's value"),
             "fan_in": ("`fan_in` is only defined in weight initialisers", None),
         }
-        dynamic = {**param_symbols, **state_symbols, "t": T, **CONSTANTS}
+        dynamic = {**param_symbols, **state_symbols, **input_symbols, "t": T, **CONSTANTS}
         forbidden = {**weight_forbidden, **builtin_forbidden}
 
         subexpressions = self._subexpressions(subexpr_decls, dynamic, forbidden)
@@ -351,7 +368,10 @@ class Checker:
             value = pre_symbol(name) if name in states else subexpressions[name]
             if name not in states:
                 value = value.subs({state_symbols[s]: pre_symbol(s) for s in states})
+                value = value.xreplace({input_function(i)(T): pre_input_function(i)(T) for i in inputs})
             pre_scope_symbols[f"{name}_pre"] = value
+        for name in inputs:
+            pre_scope_symbols[f"{name}_pre"] = pre_input_function(name)(T)
         weight_symbols = {name: symbol(name) for name in weight_decls}
         spike_scope = _Scope({**pre_scope_symbols, **weight_symbols}, builtin_forbidden)
         on_spike = self._jump(
@@ -372,6 +392,7 @@ class Checker:
         if ports:
             on_input = Jump({}, ())
         refractory, frozen = self._refractory(param_symbols, odes)
+        delay = self._period("delay", "the delay", param_symbols)
         events = self._events(scope, states, parameters, subexpressions)
         used_pre = sorted(
             {
@@ -404,8 +425,10 @@ class Checker:
             events=events,
             refractory=refractory,
             frozen_when_refractory=frozen,
+            delay=delay,
             pre_symbols=tuple(used_pre),
             ports=ports,
+            inputs=inputs,
         )
         self._check_reset_clears_threshold(model_ir)
         return model_ir
@@ -452,8 +475,35 @@ class Checker:
             )
         return parameters
 
+    def _inputs(self) -> dict[str, Input]:
+        """The input waveforms (`inputs:`): names defined for the equations, each with its interpolation."""
+        inputs: dict[str, Input] = {}
+        for decl in self.model.statements("inputs"):
+            self._define(decl.name, "waveform input", decl.name_span)
+            interpolation = decl.interpolation or "linear"
+            if interpolation not in INTERPOLATIONS:
+                raise self.error(
+                    f"unknown interpolation `{interpolation}` for input `{decl.name}`",
+                    decl.interpolation_span,
+                    hint=did_you_mean(interpolation, INTERPOLATIONS)
+                    or "an input is interpolated `(linear)` or `(cubic)`; whether it is per neuron "
+                    "follows from its samples, (T,) or (T, N)",
+                )
+            inputs[decl.name] = Input(decl.name, interpolation, decl.name_span)
+        return inputs
+
+    def _inputs_forbidden_in_constants(self):
+        return {
+            d.name: (
+                f"input `{d.name}` used in a constant expression",
+                "an input is a waveform of time, usable in `equations:`, conditions and jumps; "
+                "parameter defaults, initial values, weight initialisers and periods are constants",
+            )
+            for d in self.model.statements("inputs")
+        }
+
     def _states_forbidden_in_constants(self):
-        names = {}
+        names = self._inputs_forbidden_in_constants()
         for d in self.model.statements("state"):
             names[d.name] = (
                 f"state variable `{d.name}` used in a constant expression",
@@ -485,6 +535,13 @@ class Checker:
                         f"`d{name}/dt` given for parameter `{name}`",
                         decl.name_span,
                         hint=f"a parameter is constant; move `{name}` to `state:` to make it a state variable",
+                    )
+                if name in self.model_inputs:
+                    raise self.error(
+                        f"`d{name}/dt` given for input `{name}`",
+                        decl.name_span,
+                        hint=f"`{name}` is a waveform given as samples; remove it from `inputs:` "
+                        "to make it a state variable",
                     )
                 if name in sub_names:
                     raise self.error(
@@ -544,6 +601,7 @@ class Checker:
             n: (f"initial value uses state variable `{n}`", "initial values are expressions of parameters")
             for n in state_symbols
         }
+        forbidden.update(self._inputs_forbidden_in_constants())
         scope = _Scope({**param_symbols, **CONSTANTS}, forbidden)
         decls = {d.name: d for d in self.model.statements("state")}
         return {
@@ -627,6 +685,13 @@ class Checker:
                     st.target_span,
                     hint="parameters are constant; make it a state variable to change it at events",
                 )
+            if target in self.model_inputs:
+                raise self.error(
+                    f"cannot assign to input `{target}` in `{block}:`",
+                    st.target_span,
+                    hint="an input is a waveform given as samples (`population(waveforms=...)`); "
+                    "make a state variable that follows it to change something at events",
+                )
             if target in subexpressions:
                 raise self.error(
                     f"cannot assign to subexpression `{target}` in `{block}:`",
@@ -668,26 +733,31 @@ class Checker:
 
     def _refractory(self, param_symbols, odes):
         """The refractory period (an expression of parameters) and the states it freezes."""
-        if "refractory" not in self.model.blocks:
+        period = self._period("refractory", "the refractory period", param_symbols)
+        if period is None:
             return None, ()
-        lines = self.model.statements("refractory")
+        frozen = tuple(name for name, decl in odes.items() if "unless refractory" in decl.flags)
+        return period, frozen
+
+    def _period(self, keyword, what, param_symbols):
+        """A duration block (`refractory:`, `delay:`): one expression of parameters, >= 0 ms."""
+        if keyword not in self.model.blocks:
+            return None
+        lines = self.model.statements(keyword)
         if len(lines) != 1:
             raise self.error(
-                "`refractory:` takes exactly one expression (the period in ms)",
-                lines[1].span if len(lines) > 1 else self.model.blocks["refractory"].span,
+                f"`{keyword}:` takes exactly one expression ({what} in ms)",
+                lines[1].span if len(lines) > 1 else self.model.blocks[keyword].span,
             )
         others = {
-            name: (f"the refractory period cannot depend on `{name}`", "it is an expression of parameters and constants")
+            name: (f"{what} cannot depend on `{name}`", "it is an expression of parameters and constants")
             for name in self.defined
             if name not in param_symbols
         }
         period = self.lower_finite(lines[0].expr, _Scope({**param_symbols, **CONSTANTS}, others))
         if period.is_number and float(period) < 0:
-            raise self.error(
-                "the refractory period is negative", lines[0].expr.span, hint="a period is a duration ≥ 0 (ms)"
-            )
-        frozen = tuple(name for name, decl in odes.items() if "unless refractory" in decl.flags)
-        return period, frozen
+            raise self.error(f"{what} is negative", lines[0].expr.span, hint="a duration is ≥ 0 (ms)")
+        return period
 
     def _events(self, scope, states, parameters, subexpressions):
         events, seen = [], {}

@@ -16,7 +16,8 @@ import jax.numpy as jnp
 import sympy as sp
 from sympy.logic.boolalg import ITE
 
-from ..ir import FAN_IN, VALUE, ModelIR, T, normal, pre_symbol, symbol, uniform
+from ..ir import FAN_IN, VALUE, ModelIR, T, input_function, normal, pre_input_function, pre_symbol, symbol, uniform
+from .waveforms import waveform_at
 
 _JAX_FUNCTIONS = {
     "sigmoid": jax.nn.sigmoid,
@@ -74,10 +75,21 @@ class GeneratedFunctions:
     port_names: tuple[str, ...] = ()  # named input ports; () : the one default port
     ports_raw: tuple[Callable, ...] = ()
     refractory_raw: Callable | None = None  # (*parameters) -> (period,); None: no refractory period
+    delay_raw: Callable | None = None  # (*parameters) -> (delay,); None: no `delay:`
     frozen: tuple[bool, ...] = ()  # per state: frozen while refractory (`(unless refractory)`)
+    inputs: tuple[str, ...] = ()  # input waveforms (`inputs:`)
+    interpolations: tuple[str, ...] = ()  # of each input: "linear" | "cubic"
+    pre_input_names: tuple[str, ...] = ()  # inputs whose firing neuron's value `on_spike` uses
 
     def _params(self, p):
         return [p[name] for name in self.parameters]
+
+    def _args(self, t, p):
+        """The parameters, then each input waveform at `t`."""
+        return [*self._params(p), *(self._input_at(name, t, p) for name in self.inputs)]
+
+    def _input_at(self, name, t, p):
+        return waveform_at(name, self.interpolations[self.inputs.index(name)], t, p)
 
     @property
     def n_conditions(self) -> int:
@@ -93,9 +105,14 @@ class GeneratedFunctions:
         (period,) = self.refractory_raw(*self._params(p))
         return jnp.broadcast_to(jnp.asarray(period, like.dtype), like.shape)
 
+    def delay_of(self, p, like):
+        """The transmission delay of each neuron's spikes (ms), from `delay:`."""
+        (delay,) = self.delay_raw(*self._params(p))
+        return jnp.broadcast_to(jnp.asarray(delay, like.dtype), like.shape)
+
     def vector_field(self, t, y, p, refractory=None):
         """dy/dt, shape (states, neurons); the frozen states of `refractory` neurons do not move."""
-        f = _stack(self.vector_field_raw(t, *y, *self._params(p)), y[0])
+        f = _stack(self.vector_field_raw(t, *y, *self._args(t, p)), y[0])
         if refractory is None or not self.freezes:
             return f
         frozen = jnp.asarray(self.frozen)[:, None] & refractory[None, :]
@@ -103,14 +120,14 @@ class GeneratedFunctions:
 
     def spike_condition(self, t, y, p):
         """g(y), shape (neurons,): a neuron spikes when g crosses zero upwards."""
-        (g,) = self.condition_raw(t, *y, *self._params(p))
+        (g,) = self.condition_raw(t, *y, *self._args(t, p))
         return jnp.broadcast_to(jnp.asarray(g, y.dtype), y[0].shape)
 
     def conditions(self, t, y, p):
         """The spike condition and every internal event's condition, shape (conditions, neurons)."""
         gs = [self.spike_condition(t, y, p)]
         for raw in self.event_conditions_raw:
-            (g,) = raw(t, *y, *self._params(p))
+            (g,) = raw(t, *y, *self._args(t, p))
             gs.append(jnp.broadcast_to(jnp.asarray(g, y.dtype), y[0].shape))
         return jnp.stack(gs)
 
@@ -118,13 +135,13 @@ class GeneratedFunctions:
         """Each internal event's body on the neurons where `fired[e]` (values before the events)."""
         out = y
         for e, raw in enumerate(self.event_resets_raw):
-            new = _stack(raw(t, *y, *self._params(p)), y[0])
+            new = _stack(raw(t, *y, *self._args(t, p)), y[0])
             out = jnp.where(fired[e][None, :], new, out)
         return out
 
     def apply_reset(self, t, y, p, mask):
         """Reset the neurons where `mask` is True (all right-hand sides use the values before)."""
-        new = _stack(self.reset_raw(t, *y, *self._params(p)), y[0])
+        new = _stack(self.reset_raw(t, *y, *self._args(t, p)), y[0])
         return jnp.where(mask[None, :], new, y)
 
     def spike_jump(self, t, y, p, y_pre, p_pre, weight_rows):
@@ -135,7 +152,8 @@ class GeneratedFunctions:
         rows = [weight_rows[name] for name in self.weight_names]
         pre = [y_pre[self.states.index(n)] for n in self.pre_names]
         pre_params = [p_pre[name] for name in self.parameters]
-        out = self.on_spike_raw(t, *y, *self._params(p), *rows, *pre, *pre_params)
+        pre_inputs = [self._input_at(name, t, p_pre) for name in self.pre_input_names]
+        out = self.on_spike_raw(t, *y, *self._args(t, p), *rows, *pre, *pre_params, *pre_inputs)
         return _stack(out, y[0])
 
     def input_jump(self, t, y, p, value, weight_rows, port=None):
@@ -143,10 +161,10 @@ class GeneratedFunctions:
         port `port`, an index into `port_names`, per lane: models with named ports)."""
         rows = [weight_rows[name] for name in self.weight_names]
         if not self.port_names:
-            return _stack(self.on_input_raw(t, *y, *self._params(p), *rows, value), y[0])
+            return _stack(self.on_input_raw(t, *y, *self._args(t, p), *rows, value), y[0])
         jump = 0.0
         for k, raw in enumerate(self.ports_raw):
-            jump = jnp.where(port == k, _stack(raw(t, *y, *self._params(p), *rows, value), y[0]), jump)
+            jump = jnp.where(port == k, _stack(raw(t, *y, *self._args(t, p), *rows, value), y[0]), jump)
         return jump
 
     def initial_state(self, p, n_neurons, dtype):
@@ -157,7 +175,7 @@ class GeneratedFunctions:
         """Subexpressions (e.g. a membrane voltage derived from a phase), by name."""
         if not self.subexpression_names:
             return {}
-        out = _stack(self.observables_raw(t, *y, *self._params(p)), y[0])
+        out = _stack(self.observables_raw(t, *y, *self._args(t, p)), y[0])
         return dict(zip(self.subexpression_names, out))
 
 
@@ -170,7 +188,14 @@ def generate(model: ModelIR) -> GeneratedFunctions:
     # parameters of the firing neuron, for `_pre` subexpressions that use per-neuron parameters
     pre_param_syms = [sp.Symbol(f"{n}__pre_param", real=True) for n in model.parameters]
 
-    base = [T, *states, *params]
+    # an input `I(t)` is an argument: its value at t, interpolated by `GeneratedFunctions` from the samples
+    inputs = [input_function(n)(T) for n in model.inputs]
+    pre_inputs = [
+        call
+        for call in (pre_input_function(n)(T) for n in model.inputs)
+        if any(e.has(call) for e in model.on_spike.updates.values())
+    ]
+    base = [T, *states, *params, *inputs]
 
     def updates_for(jump, identity):
         return [jump.updates.get(n, symbol(n) if identity else sp.Integer(0)) for n in model.states]
@@ -182,7 +207,7 @@ def generate(model: ModelIR) -> GeneratedFunctions:
         condition_raw=lambdify(base, [model.threshold]),
         reset_raw=lambdify(base, updates_for(model.reset, identity=True)),
         on_spike_raw=lambdify(
-            [*base, *weight_syms, *[pre_symbol(n) for n in pre_names], *pre_param_syms],
+            [*base, *weight_syms, *[pre_symbol(n) for n in pre_names], *pre_param_syms, *pre_inputs],
             updates_for(model.on_spike, identity=False),
         ),
         on_input_raw=lambdify([*base, *weight_syms, VALUE], updates_for(model.on_input, identity=False)),
@@ -199,7 +224,11 @@ def generate(model: ModelIR) -> GeneratedFunctions:
             lambdify([*base, *weight_syms, VALUE], updates_for(jump, identity=False)) for jump in model.ports.values()
         ),
         refractory_raw=None if model.refractory is None else lambdify(params, [model.refractory]),
+        delay_raw=None if model.delay is None else lambdify(params, [model.delay]),
         frozen=tuple(n in model.frozen_when_refractory for n in model.states),
+        inputs=tuple(model.inputs),
+        interpolations=tuple(i.interpolation for i in model.inputs.values()),
+        pre_input_names=tuple(call.func.__name__[: -len("_pre")] for call in pre_inputs),
     )
 
 

@@ -84,6 +84,22 @@ class SimulationResult(eqx.Module):
     reset_failed: Bool[Array, ""]
     invalid_arguments: Bool[Array, ""]  # a traced argument failed its check (see `RESULTS.invalid_arguments`)
     n_neurons: int = eqx.field(static=True)
+    names: tuple[str, ...] = eqx.field(static=True, default=())  # the populations' names
+    offsets: tuple[int, ...] = eqx.field(static=True, default=())  # each population's first global id
+
+    def spikes_of(self, name: str):
+        """`(times, neurons)` of population `name`'s spikes in time order (local neuron ids),
+        padded with `inf` / `-1`."""
+        if name not in self.names:
+            from ..errors import EqError, did_you_mean
+
+            raise EqError(f"no population {name!r}", hint=did_you_mean(name, self.names) or f"populations: {', '.join(self.names)}")
+        k = self.names.index(name)
+        start = self.offsets[k]
+        stop = self.offsets[k + 1] if k + 1 < len(self.offsets) else self.n_neurons
+        mine = (self.spike_neurons >= start) & (self.spike_neurons < stop)
+        order = jnp.argsort(jnp.where(mine, self.spike_times, jnp.inf), stable=True)
+        return jnp.where(mine, self.spike_times, jnp.inf)[order], jnp.where(mine, self.spike_neurons - start, -1)[order]
 
     def first_spike_times(self) -> Float[Array, " neurons"]:
         """First spike time of every neuron of the network, inf where silent."""

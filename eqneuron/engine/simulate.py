@@ -21,6 +21,7 @@ from .config import METHODS, SolverConfig
 from .controller import AdaptiveStepSize, ConstantStepSize
 from .integrator import AbstractIntegrator
 from .lanes import earliest
+from .graph import as_graph, model_delay, needs_graph, run_graph
 from .loop import PopulationLoop
 from .result import RESULTS, SimulationResult, raise_on_failure, warn_if_concrete
 from .runge_kutta import RungeKuttaIntegrator, tableau
@@ -144,6 +145,29 @@ def simulate(
         channels = inputs.channels[order]
         values = jnp.ones_like(times) if inputs.values is None else inputs.values[order]
 
+    if needs_graph(net):
+        net = as_graph(net)
+    if net.graph:
+        if stop_after_first_spike or rounds:
+            raise EqError(
+                "simulate: stop_after_first_spike and rounds apply to feed-forward stacks, not to graph networks",
+                hint="drop them, or build the network as Network([a, b, ...])",
+            )
+
+        def make_loop(pop, n_inputs):
+            clock = clock_for(pop)
+            return PopulationLoop(
+                pop, clock, make_integrator(pop.model, config, dtype), n_inputs=n_inputs, t1=t1, save_at=save,
+                max_spikes=max_spikes,
+                spikes_per_neuron=(max_spikes_per_neuron or min(max_spikes, 64)) if clock.lanes(pop.n_neurons) else max_spikes,
+                max_solver_steps=max_solver_steps, stop_after_first_spike=False, dtype=dtype,
+            )
+
+        states, loops, bad_window = run_graph(net, make_loop, times, channels, values, t1, max_spikes)
+        outcomes = [loop.finish(state) for loop, state in zip(loops, states)]
+        invalid = bad_window if checked.invalid is None else checked.invalid | bad_window
+        return _finish(net, outcomes, checked, max_spikes, dtype, invalid, throw)
+
     loops = []
     n_in = times.shape[0]
     for k, pop in enumerate(net.populations):
@@ -179,6 +203,11 @@ def simulate(
                 if r is not None:
                     t_stop = jnp.minimum(t_stop, loop.horizon(state))
                 spike_times, spike_ids = loop.spikes(state)
+                delay = model_delay(loop.pop)
+                if delay is not None:  # the model's `delay:`: spikes reach the next population later
+                    spike_times = jnp.where(spike_ids >= 0, spike_times + delay[jnp.maximum(spike_ids, 0)], jnp.inf)
+                    order = earliest(spike_times, spike_times.shape[0])
+                    spike_times, spike_ids = spike_times[order], spike_ids[order]
                 inputs = (spike_times, jnp.maximum(spike_ids, 0), jnp.ones_like(spike_times))
         return out
 
@@ -200,11 +229,15 @@ def simulate(
     outcomes = [loop.finish(state) for loop, state in zip(loops, states)]
     # rounds that ran out leave the last population short of its first spikes
     outcomes[-1] = eqx.tree_at(lambda o: o.step_budget, outcomes[-1], outcomes[-1].step_budget | rounds_exhausted)
+    return _finish(net, outcomes, checked, max_spikes, dtype, checked.invalid, throw)
+
+
+def _finish(net: Network, outcomes, checked, max_spikes, dtype, invalid, throw) -> SimulationResult:
     if checked.restore_order is not None:  # states in the order of the user's save_at
         outcomes = [
             eqx.tree_at(lambda o: o.states, o, {k: v[checked.restore_order] for k, v in o.states.items()}) for o in outcomes
         ]
-    invalid = jnp.asarray(False) if checked.invalid is None else checked.invalid
+    invalid = jnp.asarray(False) if invalid is None else invalid
     result = _collect(net, outcomes, max_spikes, dtype, invalid)
     warn_if_concrete(result, max_spikes)
     return raise_on_failure(result) if throw else result
@@ -247,4 +280,6 @@ def _collect(net: Network, outcomes, max_spikes: int, dtype, invalid) -> Simulat
         reset_failed=jnp.any(jnp.stack([o.reset_failed for o in outcomes])),
         invalid_arguments=invalid,
         n_neurons=net.n_neurons,
+        names=net.names,
+        offsets=tuple(offsets),
     )

@@ -86,7 +86,7 @@ def check_simulate_arguments(
     _check_static_options(max_spikes, method, rtol, atol, dt, root_tol, max_solver_steps, max_spikes_per_neuron)
     failed = []  # traced conditions, each True when its check fails
     t1 = _check_t1(t1, failed)
-    inputs = _check_inputs(inputs, net.populations[0].in_size, failed)
+    inputs = _check_inputs(inputs, net.populations[net.input].in_size, failed)
     save_at, restore_order = _prepare_save_at(save_at, t1, failed)
     invalid = jnp.any(jnp.stack([jnp.asarray(f) for f in failed])) if failed else None
     return SimulateArguments(inputs, t1, save_at, restore_order, invalid)

@@ -1,0 +1,292 @@
+"""Networks as graphs: populations connected by projections with delays, run in windows.
+
+A spike emitted at t by a source neuron reaches a projection's targets at
+t + delay (a scalar or one delay per source neuron).  The populations are
+ordered so that every projection without delay goes forward; a projection
+that goes backward (or from a population to itself) must have a delay, and
+the shortest such delay d_min is the length of a *window* (NEST's scheme):
+no spike emitted inside a window can reach any neuron inside the same
+window through a backward projection.  So, window after window, each
+population in turn advances to the window's end with the input spikes that
+are known by then — its own loop, on its own clocks unless it is coupled
+without delay — and its new spikes become input spikes of its targets.
+A network without backward projections is one window.
+
+Each population's loop sees one list of input spikes: the external inputs
+(if it is the `input` population) and, per incoming projection, the source's
+spikes shifted by their delays, as channels `offset + source id`; the rows
+of its weight matrix are the projections' weights.  Arrival times are
+differentiable in the emission times and the delays.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import NamedTuple
+
+import equinox.internal as eqxi
+import jax
+import jax.numpy as jnp
+import numpy as np
+import sympy
+
+from ..errors import EqError
+from ..network import Network, Population, Projection
+from .lanes import earliest
+from .loop import PopulationLoop
+
+
+class Incoming(NamedTuple):
+    source: int  # index of the source population
+    projection: int | None  # index in `net.projections`; None: a population's own delayed recurrence
+    offset: int  # first input channel of this projection at the target
+
+
+class Plan(NamedTuple):
+    order: tuple[int, ...]  # populations in the order they run within a window
+    incoming: tuple[tuple[Incoming, ...], ...]  # per population
+    external: tuple[int, ...]  # per population: external input channels (its in_size, or 0)
+    delayed_self: tuple[bool, ...]  # per population: its own recurrence delayed by the model's `delay:`
+    backward: tuple[tuple[int, int | None], ...]  # (target, projection) of the projections that need a delay
+
+
+def needs_graph(net: Network) -> bool:
+    """A feed-forward stack whose recurrent population has a `delay:` runs as a graph (in windows)."""
+    return not net.graph and any(p.recurrent and p.model.fn.delay_raw is not None for p in net.populations)
+
+
+def as_graph(net: Network) -> Network:
+    """A feed-forward stack as a graph: population k-1 projects to k with k's input rows."""
+    pops, projections = {}, []
+    for k, pop in enumerate(net.populations):
+        name = net.names[k]
+        if k == 0:
+            pops[name] = pop
+            continue
+        if len(set(pop.ports)) > 1:
+            raise EqError(
+                f"population {k} splits its input channels between ports, and the stack has a delayed "
+                "recurrent population: build it as a graph with one Projection per port",
+                hint="eqn.Network({...}, projections=[eqn.Projection(..., port=...), ...])",
+            )
+        n = pop.n_neurons
+        w = pop.effective_weights()
+        mask = None if pop.wmask is None else pop.wmask[n:]
+        port = pop.model.fn.port_names[pop.ports[0]] if pop.ports else None
+        projections.append(Projection(net.names[k - 1], name, {m: v[n:] for m, v in w.items()}, mask=mask, port=port))
+        pops[name] = dataclasses.replace(pop, in_size=0, ports=())
+    return Network(pops, projections=projections, input=net.names[0])
+
+
+def model_delay(pop: Population):
+    """The delay of spikes from `pop` given by its model's `delay:` (None without one)."""
+    fn = pop.model.fn
+    if fn.delay_raw is None:
+        return None
+    return fn.delay_of(pop.parameter_values(), jnp.zeros((pop.n_neurons,), jnp.asarray(0.0).dtype))
+
+
+def projection_delay(net: Network, k: int):
+    proj = net.projections[k]
+    if proj.delay is not None:
+        return proj.delay
+    return model_delay(net.population(proj.source))
+
+
+def plan(net: Network) -> Plan:
+    """The run order of the populations and the input channels of every projection."""
+    n = len(net.populations)
+    delayed_self = tuple(p.recurrent and p.model.fn.delay_raw is not None for p in net.populations)
+    for k, pop in enumerate(net.populations):
+        ir = pop.model.ir
+        if delayed_self[k] and (ir.pre_symbols or not _same_jump(ir.on_spike, ir.on_input) or ir.ports):
+            raise EqError(
+                f"Network: {net.names[k]!r} is recurrent with a delay, but its model's `on_spike` differs from "
+                "its `on_input`: delayed spikes arrive as input spikes, and `on_spike` with `_pre` values "
+                "(or named ports) is not simulated with a delay yet",
+                hint="drop `delay:`, or write the recurrence as a Projection of the population to itself",
+            )
+    edges = []  # (source, target, projection index or None, has a delay)
+    for k, proj in enumerate(net.projections):
+        s, t = net.names.index(proj.source), net.names.index(proj.target)
+        edges.append((s, t, k, _may_be_positive(projection_delay(net, k))))
+    for k in range(n):
+        if delayed_self[k]:
+            edges.append((k, k, None, True))
+    for s, t, k, delayed in edges:
+        if s == t and not delayed:
+            raise EqError(
+                f"Network: projection {k} connects {net.names[s]!r} to itself without a delay",
+                hint="give it a delay > 0, or make the population recurrent (population(..., recurrent=True))",
+            )
+    # order: a topological order of the projections without delay (ties: the user's order)
+    zero = {(s, t) for s, t, _, delayed in edges if not delayed and s != t}
+    order, placed = [], set()
+    while len(order) < n:
+        ready = [k for k in range(n) if k not in placed and all(s in placed for s, t in zero if t == k)]
+        if not ready:
+            cycle = sorted({net.names[t] for s, t in zero if t not in placed})
+            raise EqError(
+                f"Network: the populations {', '.join(repr(c) for c in cycle)} are connected in a cycle without delay",
+                hint="give a projection of the cycle a delay > 0 (the engine then runs windows of the shortest one), "
+                "or merge them into one recurrent population",
+            )
+        order.append(ready[0])
+        placed.add(ready[0])
+    position = {k: i for i, k in enumerate(order)}
+    backward = tuple((t, k) for s, t, k, _ in edges if position[s] >= position[t])
+    incoming, external = [], []
+    for target in range(n):
+        pop = net.populations[target]
+        k_ext = pop.in_size if target == net.input else 0
+        if target != net.input and pop.in_size:
+            raise EqError(
+                f"Network: population {net.names[target]!r} has in_size={pop.in_size} but only "
+                f"{net.names[net.input]!r} receives the external input",
+                hint="in a graph, connections between populations are Projections: give it in_size=0",
+            )
+        offset, mine = k_ext, []
+        for s, t, k, _ in edges:
+            if t == target:
+                mine.append(Incoming(s, k, offset))
+                offset += net.populations[s].n_neurons
+        incoming.append(tuple(mine))
+        external.append(k_ext)
+    return Plan(tuple(order), tuple(incoming), tuple(external), delayed_self, backward)
+
+
+def _same_jump(on_spike, on_input) -> bool:
+    """Whether an input spike of value 1 jumps as a recurrent spike does."""
+    from ..ir import VALUE
+
+    keys = set(on_spike.updates) | set(on_input.updates)
+    return all(
+        sympy.simplify(on_spike.updates.get(k, 0) - sympy.sympify(on_input.updates.get(k, 0)).subs(VALUE, 1)) == 0
+        for k in keys
+    )
+
+
+def _may_be_positive(delay) -> bool:
+    """Whether a delay is (or may be, when traced) positive: a projection with a delay."""
+    if delay is None:
+        return False
+    if isinstance(delay, jax.core.Tracer):
+        return True
+    return bool(np.all(np.asarray(delay) > 0))
+
+
+def loop_population(net: Network, p: Plan, target: int) -> Population:
+    """The population as its loop sees it: every projection into it as rows of its weights."""
+    pop = net.populations[target]
+    n, k_ext = pop.n_neurons, p.external[target]
+    own = pop.recurrent and not p.delayed_self[target]
+    base = pop.effective_weights() if own or p.delayed_self[target] else pop.weights
+    weights = {}
+    for name in pop.model.weight_names:
+        w = base[name]
+        rows = [w[:n] if own else jnp.zeros((n, n), w.dtype), w[n : n + k_ext]]
+        for inc in p.incoming[target]:
+            if inc.projection is None:  # the population's own recurrence, delayed
+                rows.append(w[:n])
+                continue
+            proj = net.projections[inc.projection]
+            v = jnp.broadcast_to(proj.weights[name], (net.populations[inc.source].n_neurons, n)).astype(w.dtype)
+            rows.append(v if proj.mask is None else jnp.where(proj.mask, v, 0.0))
+        weights[name] = jnp.concatenate(rows)
+    names = pop.model.fn.port_names
+    ports = ()
+    if names:
+        ports = tuple(pop.ports[:k_ext]) if pop.ports else (0,) * k_ext
+        for inc in p.incoming[target]:
+            port = 0 if inc.projection is None else names.index(net.projections[inc.projection].port or names[0])
+            ports += (port,) * net.populations[inc.source].n_neurons
+    in_size = k_ext + sum(net.populations[inc.source].n_neurons for inc in p.incoming[target])
+    return dataclasses.replace(pop, weights=weights, wmask=None, in_size=in_size, recurrent=own, ports=ports)
+
+
+def window_length(net: Network, p: Plan):
+    """The shortest delay of a backward projection (None: no backward projection, one window)."""
+    if not p.backward:
+        return None
+    delays = []
+    for target, k in p.backward:
+        d = model_delay(net.populations[target]) if k is None else projection_delay(net, k)
+        delays.append(jnp.min(d))
+    return jnp.min(jnp.stack(delays))
+
+
+def run_graph(net: Network, make_loop, times, channels, values, t1, max_spikes: int):
+    """Every population of a graph network from 0 to `t1`; returns their final loop states and loops.
+
+    `make_loop(pop, n_inputs)` builds the `PopulationLoop` of a population.
+    """
+    p = plan(net)
+    n = len(net.populations)
+    pops = [loop_population(net, p, k) for k in range(n)]
+    # each loop's spike buffer size, then its input list's size
+    buffers = [make_loop(pop, 1).buffer for pop in pops]
+    n_inputs = []
+    for k in range(n):
+        size = (times.shape[0] if p.external[k] else 0) + sum(buffers[inc.source] for inc in p.incoming[k])
+        n_inputs.append(max(size, 1))
+    loops: list[PopulationLoop] = [make_loop(pops[k], n_inputs[k]) for k in range(n)]
+    dtype = times.dtype
+    delays = [
+        tuple(
+            model_delay(net.populations[k]) if inc.projection is None else projection_delay(net, inc.projection)
+            for inc in p.incoming[k]
+        )
+        for k in range(n)
+    ]
+
+    def inputs_of(k, states):
+        parts_t, parts_c, parts_v = [], [], []
+        if p.external[k]:
+            parts_t, parts_c, parts_v = [times], [channels], [values]
+        for inc, d in zip(p.incoming[k], delays[k]):
+            st, sid = loops[inc.source].spikes(states[inc.source])
+            src = jnp.maximum(sid, 0)
+            shift = 0.0 if d is None else (d[src] if jnp.ndim(d) else d)
+            parts_t.append(jnp.where(sid >= 0, st + shift, jnp.inf).astype(dtype))
+            parts_c.append((inc.offset + src).astype(jnp.int32))
+            parts_v.append(jnp.ones_like(st, dtype))
+        if not parts_t:
+            return jnp.full((1,), jnp.inf, dtype), jnp.zeros((1,), jnp.int32), jnp.ones((1,), dtype)
+        t_all, c_all, v_all = jnp.concatenate(parts_t), jnp.concatenate(parts_c), jnp.concatenate(parts_v)
+        order = earliest(t_all, t_all.shape[0])
+        return t_all[order], c_all[order], v_all[order]
+
+    def window(states, t_stop):
+        states = list(states)
+        for k in p.order:
+            states[k] = loops[k].run(states[k], *inputs_of(k, states), t_stop)
+        return states
+
+    states = [loop.start() for loop in loops]
+    t1 = jnp.asarray(t1, dtype)
+    d = window_length(net, p)
+    if d is None:
+        return window(states, t1), loops, jnp.asarray(False)
+    d = jnp.asarray(d, dtype)
+    invalid = ~(d > 0)  # a backward delay traced to 0: no window can be formed
+    step = jnp.where(invalid, t1, d)
+    concrete = not isinstance(d, jax.core.Tracer) and not isinstance(t1, jax.core.Tracer)
+    max_windows = int(math.ceil(float(t1) / float(d))) + 2 if concrete and float(d) > 0 else None
+
+    def body(carry):
+        i, t_start, states = carry
+        t_stop = jnp.minimum(t_start + step, t1)
+        # the last window ends on t1 exactly (a sum of window lengths may round below it)
+        t_stop = jnp.where(t1 - t_stop <= 1e-9 * t1, t1, t_stop)
+        return i + 1, t_stop, window(states, t_stop)
+
+    _, _, states = eqxi.while_loop(
+        lambda c: c[1] < t1,
+        body,
+        (jnp.asarray(0), jnp.asarray(0.0, dtype), states),
+        max_steps=max_windows,
+        kind="checkpointed",
+        checkpoints=None if max_windows is not None else 64,
+    )
+    return states, loops, invalid

@@ -1,0 +1,221 @@
+"""Networks as graphs: projections with delays, cycles run in windows of the shortest delay.
+
+The reference is an event-driven simulation written here with scipy: all
+neurons integrated together by `solve_ivp` between events, threshold
+crossings located on the dense output, each spike's arrivals queued at
+emission time + delay and applied when they are due.
+"""
+
+import heapq
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from scipy.integrate import solve_ivp
+from scipy.optimize import brentq
+
+import eqneuron as eqn
+
+TMEM, TSYN = 10.0, 5.0
+
+
+def reference(w_rec, delays, w_in, inputs, t1, ic):
+    """LIF neurons (eqneuron's `lif`: v' = (-v + i + ic)/tmem, i' = -i/tsyn, v > 1 -> v -= 1)
+    with recurrent weights `w_rec[source, target]` arriving after `delays[source]`."""
+    n = w_rec.shape[0]
+
+    def rhs(t, y):
+        v, i = y[:n], y[n:]
+        return np.concatenate([(-v + i + ic) / TMEM, -i / TSYN])
+
+    queue = [(t, -1, c) for t, c in inputs]  # (time, source, channel): source -1 is an external input
+    heapq.heapify(queue)
+    y, t, spikes = np.zeros(2 * n), 0.0, []
+    while t < t1:
+        t_next = min(queue[0][0] if queue else t1, t1)
+        if t_next > t:
+            sol = solve_ivp(rhs, (t, t_next), y, method="DOP853", rtol=1e-12, atol=1e-12, dense_output=True)
+            grid = np.linspace(t, t_next, 200)
+            vs = sol.sol(grid)[:n] - 1.0
+            first = np.inf
+            for j in range(n):
+                above = np.nonzero(vs[j] >= 0)[0]
+                if len(above) and above[0] > 0:
+                    k = above[0]
+                    first = min(first, brentq(lambda s: sol.sol(s)[j] - 1.0, grid[k - 1], grid[k], xtol=1e-14))
+            if first < np.inf:
+                t, y = first, sol.sol(first)
+                fired = [j for j in range(n) if y[j] >= 1.0 - 1e-9]
+                for j in fired:
+                    y[j] -= 1.0
+                    spikes.append((t, j))
+                    heapq.heappush(queue, (t + delays[j], j, j))
+                continue
+            t, y = t_next, sol.y[:, -1]
+        if t >= t1:
+            break
+        while queue and queue[0][0] <= t:
+            _, source, channel = heapq.heappop(queue)
+            y[n:] += w_in[channel] if source < 0 else w_rec[source]
+    return spikes
+
+
+def lif_graph(w_rec, delays, w_in, as_projection=True):
+    n = w_rec.shape[0]
+    lif = eqn.compile_model("lif")
+    k = w_in.shape[0]
+    weights = jnp.concatenate([jnp.zeros((n, n)), jnp.asarray(w_in)])
+    pop = lif.population(n, k, weights={"w": weights}, params={"ic": jnp.full((n,), 0.3)})
+    proj = eqn.Projection("net", "net", weights={"w": jnp.asarray(w_rec)}, delay=jnp.asarray(delays))
+    return eqn.Network({"net": pop}, projections=[proj])
+
+
+def case(seed, n=5, k=3):
+    rng = np.random.default_rng(seed)
+    w_rec = rng.normal(0.0, 0.8, (n, n)) * (rng.random((n, n)) < 0.6)
+    delays = rng.uniform(0.7, 2.0, n)
+    w_in = rng.uniform(1.0, 3.0, (k, n))
+    inputs = [(float(t), int(c)) for t, c in zip(np.sort(rng.uniform(0, 25, 12)), rng.integers(0, k, 12))]
+    return w_rec, delays, w_in, inputs
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_recurrent_network_with_delays_matches_an_event_driven_reference(seed):
+    w_rec, delays, w_in, inputs = case(seed)
+    net = lif_graph(w_rec, delays, w_in)
+    spikes = eqn.Spikes(jnp.array([t for t, _ in inputs]), jnp.array([c for _, c in inputs]))
+    out = eqn.simulate(net, spikes, t1=40.0, max_spikes=128)
+    ref = reference(w_rec, delays, w_in, inputs, 40.0, 0.3)
+    n = int(out.n_spikes)
+    assert n == len(ref) >= 8
+    got = sorted(zip(np.asarray(out.spike_times[:n]), np.asarray(out.spike_neurons[:n])))
+    np.testing.assert_allclose([t for t, _ in got], [t for t, _ in ref], atol=1e-8)
+    assert [j for _, j in got] == [j for _, j in ref]
+
+
+def test_model_delay_of_a_recurrent_population_is_the_same_network():
+    """`delay:` in the model + recurrent=True is the self-projection with that delay."""
+    w_rec, delays, w_in, inputs = case(0)
+    n, k = w_rec.shape[0], w_in.shape[0]
+    src = eqn.compile_model("lif").ir.source.text
+    delayed = eqn.compile_model(src.replace("ic = 0.0 (per_neuron, trainable)", "ic = 0.0 (per_neuron, trainable)\n    d = 1.0 (per_neuron)") + "\ndelay: d\n")
+    weights = jnp.concatenate([jnp.asarray(w_rec), jnp.asarray(w_in)])
+    pop = delayed.population(n, k, weights={"w": weights}, recurrent=True,
+                             params={"ic": jnp.full((n,), 0.3), "d": jnp.asarray(delays)})
+    spikes = eqn.Spikes(jnp.array([t for t, _ in inputs]), jnp.array([c for _, c in inputs]))
+    out = eqn.simulate(pop, spikes, t1=40.0, max_spikes=128)
+    ref = reference(w_rec, delays, w_in, inputs, 40.0, 0.3)
+    assert int(out.n_spikes) == len(ref)
+    np.testing.assert_allclose(np.sort(np.asarray(out.spike_times[: len(ref)])), [t for t, _ in ref], atol=1e-8)
+
+
+def test_feedforward_delay_from_the_model_shifts_the_next_population():
+    lif = eqn.compile_model("lif")
+    delayed = eqn.compile_model(lif.ir.source.text + "\ndelay: 2.5\n")
+    a = delayed.population(2, 2, weights={"w": jnp.array([[0, 0], [0, 0], [5.0, 0], [0, 4.0]])})
+    b = lif.population(1, 2, weights={"w": jnp.array([[0.0], [3.0], [3.0]])})
+    plain = lif.population(2, 2, weights={"w": a.weights["w"]})
+    spikes = eqn.Spikes(jnp.array([0.0, 1.0]), jnp.array([0, 1]))
+    out = eqn.simulate(eqn.Network([a, b]), spikes, t1=30.0, max_spikes=16)
+    first = np.asarray(eqn.simulate(plain, spikes, t1=30.0, max_spikes=16).first_spikes[0])
+    # b's input arrives 2.5 ms after each spike of a: b's spike equals b driven by the shifted spikes
+    b_alone = eqn.simulate(b, eqn.Spikes(jnp.asarray(first + 2.5), jnp.array([0, 1])), t1=30.0, max_spikes=16)
+    np.testing.assert_allclose(np.asarray(out.first_spikes[1]), np.asarray(b_alone.first_spikes[0]), atol=1e-10)
+
+
+def test_gradients_with_respect_to_delays_and_weights_match_finite_differences():
+    w_rec, delays, w_in, inputs = case(1)
+    spikes = eqn.Spikes(jnp.array([t for t, _ in inputs]), jnp.array([c for _, c in inputs]))
+    net = lif_graph(w_rec, delays, w_in)
+
+    def loss(d, w):
+        proj = eqx.tree_at(lambda p: (p.delay, p.weights["w"]), net.projections[0], (d, w))
+        out = eqn.simulate(eqx.tree_at(lambda n: n.projections, net, [proj]), spikes, t1=40.0, max_spikes=128)
+        t = jnp.where(jnp.isfinite(out.spike_times), out.spike_times, 0.0)
+        return jnp.sum(t[:10] * jnp.linspace(1.0, 0.1, 10))
+
+    d0, w0 = net.projections[0].delay, net.projections[0].weights["w"]
+    g_d, g_w = jax.grad(loss, argnums=(0, 1))(d0, w0)
+    eps = 1e-6
+    for j in range(3):
+        e = jnp.zeros_like(d0).at[j].set(eps)
+        fd = (loss(d0 + e, w0) - loss(d0 - e, w0)) / (2 * eps)
+        np.testing.assert_allclose(float(g_d[j]), float(fd), rtol=1e-5, atol=1e-7)
+    i, j = np.unravel_index(np.argmax(np.abs(np.asarray(g_w))), w0.shape)
+    e = jnp.zeros_like(w0).at[i, j].set(eps)
+    fd = (loss(d0, w0 + e) - loss(d0, w0 - e)) / (2 * eps)
+    assert abs(float(fd)) > 1e-3
+    np.testing.assert_allclose(float(g_w[i, j]), float(fd), rtol=1e-5)
+
+
+def test_two_populations_in_a_cycle_with_ports():
+    """Excitatory and inhibitory populations with different models, connected both ways."""
+    ei = eqn.compile_model("""
+parameters:
+    tmem = 10.0
+    ic = 1.2 (per_neuron)
+equations:
+    dv/dt = (-v + ge - gi + ic) / tmem
+    dge/dt = -ge / 5
+    dgi/dt = -gi / 10
+threshold: v > 1
+reset:
+    v = 0
+weights:
+    w = 1.0
+on_input exc:
+    ge += w
+on_input inh:
+    gi += w
+""")
+    key = jax.random.key(3)
+    k1, k2 = jax.random.split(key)
+    exc = ei.population(4, 0, params={"ic": jnp.linspace(1.1, 1.4, 4)}, key=k1)
+    inh = eqn.compile_model("lif").population(2, 0, params={"ic": jnp.array([0.0, 0.0])}, key=k2)
+    mask = eqn.connect.fixed_probability(jax.random.key(1), 4, 2, 0.8)
+    net = eqn.Network({"exc": exc, "inh": inh}, projections=[
+        eqn.Projection("exc", "inh", weights={"w": 0.9}, mask=mask),
+        eqn.Projection("inh", "exc", weights={"w": 2.0}, delay=1.0, port="inh"),
+        eqn.Projection("exc", "exc", weights={"w": 0.2}, delay=1.5, port="exc"),
+    ])
+    out = eqn.simulate(net, None, t1=60.0, max_spikes=256)
+    assert int(out.n_spikes) > 10 and str(out.results[0]) == str(eqn.RESULTS.ok)
+    # the same network without inhibition fires more: the inh -> exc projection acts
+    free = eqx.tree_at(lambda n: n.projections[1].weights["w"], net, jnp.asarray(0.0))
+    out_free = eqn.simulate(free, None, t1=60.0, max_spikes=256)
+    e_inh = int(jnp.sum(out.spikes_of("exc")[1] >= 0))
+    e_free = int(jnp.sum(out_free.spikes_of("exc")[1] >= 0))
+    assert e_free > e_inh
+
+
+@pytest.mark.parametrize(
+    "build, words",
+    [
+        (lambda a, b: [eqn.Projection("a", "b", weights={"w": 1.0}), eqn.Projection("b", "a", weights={"w": 1.0})], "cycle without delay"),
+        (lambda a, b: [eqn.Projection("a", "a", weights={"w": 1.0})], "itself without a delay"),
+        (lambda a, b: [eqn.Projection("a", "c", weights={"w": 1.0})], "no population 'c'"),
+        (lambda a, b: [eqn.Projection("a", "b", weights={"v": 1.0})], "not a weight"),
+        (lambda a, b: [eqn.Projection("a", "b", weights={"w": jnp.ones((3, 3))})], "must be a scalar or have shape (2, 3)"),
+        (lambda a, b: [eqn.Projection("a", "b", weights={"w": 1.0}, delay=jnp.ones((2, 3)))], "per-synapse delays"),
+    ],
+)
+def test_bad_graphs_are_errors(build, words):
+    lif = eqn.compile_model("lif")
+    a, b = lif.population(2, 0, key=jax.random.key(0)), lif.population(3, 0, key=jax.random.key(1))
+    with pytest.raises(eqn.EqError, match=words.replace("(", r"\(").replace(")", r"\)")):
+        net = eqn.Network({"a": a, "b": b}, projections=build(a, b))
+        eqn.simulate(net, None, t1=10.0)
+
+
+def test_connectivity_masks_have_their_counts():
+    key = jax.random.key(0)
+    assert np.all(np.asarray(eqn.connect.fixed_fan_in(key, 20, 7, 5)).sum(axis=0) == 5)
+    assert np.all(np.asarray(eqn.connect.fixed_fan_out(key, 20, 7, 3)).sum(axis=1) == 3)
+    no_self = np.asarray(eqn.connect.fixed_fan_in(key, 10, 10, 9, allow_self=False))
+    assert not np.any(np.diag(no_self)) and np.all(no_self.sum(axis=0) == 9)
+    p = np.asarray(eqn.connect.fixed_probability(key, 200, 200, 0.1)).mean()
+    assert 0.09 < p < 0.11
+    m = np.asarray(eqn.connect.from_indices([0, 2], [1, 1], 3, 2))
+    assert m.tolist() == [[False, True], [False, False], [False, True]]

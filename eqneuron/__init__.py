@@ -12,7 +12,9 @@ from .errors import EqError as EqError
 from .errors import EqWarning as EqWarning
 from .model import CompiledModel as CompiledModel
 from .model import compile_model as compile_model
+from . import connect as connect
 from .network import Network as Network
+from .network import Projection as Projection
 from .network import Population as Population
 from .network import Spikes as Spikes
 from .train import datasets as datasets
@@ -28,10 +30,12 @@ __all__ = [
     "EqWarning",
     "Network",
     "Population",
+    "Projection",
     "RESULTS",
     "SimulationResult",
     "Spikes",
     "compile_model",
+    "connect",
     "datasets",
     "izhikevich_pattern",
     "losses",

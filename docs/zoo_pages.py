@@ -25,8 +25,8 @@ import sympy as sp
 
 DOCS = Path(__file__).resolve().parent
 ROOT = DOCS.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))  # run from a checkout
+if __name__ == "__main__" and str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))  # run as a script from a checkout
 
 import eqneuron as eqn  # noqa: E402
 from eqneuron._resources import models_dir  # noqa: E402
@@ -64,6 +64,52 @@ PICTURES = {
         "Three cells with the update gate half open (`b_u = 0`) and the modulation drive "
         "`b_z = 1`, driven by Poisson input on 20 channels at 50 Hz: the cell state `c` relaxes "
         "towards `tanh(a_z)`, fires at `thresh` and drops by `thresh`.",
+    ),
+    "egru_pregated": (
+        "--neurons 3 --poisson 50 --channels 20 --duration 200 --param b_u=0 --param b_z=2",
+        "Three cells with the update gate half open (`b_u = 0`) and the modulation drive `b_z = 2`, "
+        "driven by Poisson input on 20 channels at 50 Hz. The model differs from `egru` in what a "
+        "spike does to its targets (scaled by the firing cell's `c`) and in ungated input jumps.",
+    ),
+    "adex": (
+        "--neurons 1 --current 800 --duration 300",
+        "The regular-spiking cell of Brette & Gerstner (2005) under a constant current of 800 pA: "
+        "the adaptation current `w` jumps by `b` at every spike and the intervals grow. Every spike "
+        "is cut at `V_peak` = -40.4 mV and reset to `EL`.",
+    ),
+    "alif": (
+        "--neurons 1 --current 0.05 --duration 300",
+        "One neuron under a constant drive of 0.05: each spike raises the threshold "
+        "`A = b0 + beta a` through `a`, which decays with `tau_a` = 200 ms, so the spikes thin out. "
+        "The dots are at the threshold the neuron crossed (`A` at that time).",
+    ),
+    "hh": (
+        "--neurons 1 --current 1000 --duration 100",
+        "One neuron under a constant current of 1 nA fires repetitively. The model has no reset: "
+        "a spike is registered when `v` crosses `v_spike` = -40 mV upwards (the dots), and the "
+        "detector re-arms once `v` is below it again.",
+    ),
+    "lif_coba": (
+        "--neurons 3 --poisson 60 --channels 20 --duration 200",
+        "Three neurons driven by Poisson input on 20 channels at 60 Hz through excitatory and "
+        "inhibitory conductances (`ge`, `gi`; the sign of a weight picks the synapse). After a "
+        "spike `v` is held at `Vr` for `tau_ref` = 5 ms.",
+    ),
+    "resonate_fire": (
+        "--neurons 1 --current 0.3 --duration 200",
+        "One neuron under a constant drive of 0.3: `(x, y)` spirals towards a fixed point beyond "
+        "the threshold `y = 1`, fires on the way, is reset to `(0, 0.9)` and spirals out again.",
+    ),
+    "morris_lecar": (
+        "--neurons 3 --poisson 20 --channels 20 --duration 300",
+        "Three neurons driven by Poisson input on 20 channels at 20 Hz: a volley of inputs sets "
+        "off a calcium spike, smaller ones stay subthreshold. No reset: a spike is registered when "
+        "`V` crosses `V_spike` = 0 mV upwards (the dots), and the detector re-arms below it.",
+    ),
+    "fitzhugh_nagumo": (
+        "--neurons 1 --current 0.5 --duration 200",
+        "One neuron under a constant drive of 0.5 oscillates on its limit cycle; a spike is "
+        "registered when `v` crosses 1 upwards (no reset).",
     ),
 }
 DEFAULT_PICTURE = (

@@ -19,7 +19,13 @@ if TYPE_CHECKING:
 
 # Zoo models whose states are in physical units (a copy of the zoo file, under any
 # parameters, keeps them; any other model is labelled with its state names only).
-ZOO_UNITS = {"izhikevich": {"v": "mV"}}
+ZOO_UNITS = {
+    "adex": {"V": "mV", "w": "pA", "i": "pA"},
+    "hh": {"v": "mV", "i": "pA"},
+    "izhikevich": {"v": "mV"},
+    "lif_coba": {"v": "mV"},
+    "morris_lecar": {"V": "mV", "i": "µA"},
+}
 # The arrays `--save` writes besides one array per state variable.
 SAVED_ARRAYS = ("spike_times", "spike_neurons", "save_at")
 SAVE_POINTS = 1001
@@ -163,6 +169,34 @@ def axis_label(model: CompiledModel, state: str) -> str:
     return f"{state} ({unit})" if unit else state
 
 
+def _threshold_slope(model: CompiledModel, state: str) -> float | None:
+    """The constant factor of `state` in the threshold condition, or None if it is not linear in it."""
+    import sympy as sp
+
+    from ..ir import symbol
+
+    x = symbol(state)
+    slope = sp.diff(model.ir.threshold, x)
+    if slope.is_number and slope != 0 and sp.diff(slope, x) == 0:
+        return float(slope)
+    return None
+
+
+def plotted_states(model: CompiledModel) -> tuple[str, str | None]:
+    """The states `plot_simulation` draws: the one the threshold is a condition on, and one more.
+
+    The first is the first state in which the threshold condition is linear
+    (`v` of `v > v_th`, `y` of resonate-and-fire's `y > a_thresh`), so each
+    spike can be drawn at its threshold; else the first state. The second is
+    another state of the threshold (an adaptive threshold's `a`), else the
+    next state of the model; None for a model with one state.
+    """
+    in_threshold = [s for s in model.states if s in {str(x) for x in model.ir.threshold.free_symbols}]
+    first = next((s for s in in_threshold if _threshold_slope(model, s) is not None), model.states[0])
+    others = [s for s in in_threshold if s != first] + [s for s in model.states if s != first]
+    return first, (others[0] if others else None)
+
+
 def spike_heights(
     pop: Population,
     state: str,
@@ -181,16 +215,11 @@ def spike_heights(
     """
     import jax
     import jax.numpy as jnp
-    import sympy as sp
-
-    from ..ir import symbol
 
     model = pop.model
-    x = symbol(state)
-    slope = sp.diff(model.ir.threshold, x)
-    if not (slope.is_number and slope != 0 and sp.diff(slope, x) == 0):
+    slope = _threshold_slope(model, state)
+    if slope is None:
         return None
-    slope = float(slope)
     if len(spike_times) == 0:
         return np.zeros(0)
     row = model.states.index(state)
@@ -210,7 +239,7 @@ def plot_simulation(
     spike_times: Float[np.ndarray, " spikes"],
     spike_neurons: Int[np.ndarray, " spikes"],
 ) -> Figure:
-    """Traces of the first two states of up to three neurons, their spikes, and a raster.
+    """Traces of two states (`plotted_states`) of up to three neurons, their spikes, and a raster.
 
     Each spike is drawn where it happened: a dot at the spike time on the
     threshold (`spike_heights`), the trace drawn up to it and then down to the
@@ -223,8 +252,7 @@ def plot_simulation(
     from matplotlib.ticker import MaxNLocator
 
     model = pop.model
-    first = model.states[0]
-    second = model.states[1] if len(model.states) > 1 else None
+    first, second = plotted_states(model)
     shown = min(TRACES_SHOWN, pop.n_neurons)
     traced = spike_neurons < shown
     spike_times_traced, spike_neurons_traced = spike_times[traced], spike_neurons[traced]
@@ -263,7 +291,7 @@ def plot_simulation(
     raster.plot(spike_times, spike_neurons, "|", ms=6, color="k")
     raster.set_ylabel("neuron")
     raster.set_ylim(-0.5, pop.n_neurons - 0.5)
-    raster.yaxis.set_major_locator(MaxNLocator(integer=True))
+    raster.yaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
     raster.set_xlabel("time (ms)")
     figure.tight_layout()
     return figure

@@ -1,5 +1,6 @@
 """The population loop's event semantics, on both clocks, against analytic solutions."""
 
+import warnings
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -59,3 +60,30 @@ def test_save_points_a_neuron_never_reached_read_nan():
     assert 1.0 < first < 10.0 and np.isinf(float(out.first_spike_times()[1]))
     assert np.isfinite(v[0, 0]) and np.isnan(v[1, 0])  # neuron 0 stopped before t = 10
     assert np.all(np.isfinite(v[:, 1]))  # neuron 1 never fired: saved at both points
+
+
+@pytest.mark.parametrize("recurrent", [False, True])
+def test_a_reset_onto_the_threshold_is_not_a_failure(recurrent):
+    """`v > 1` with `reset: v = 1` and a falling condition after the reset (u < 0 there): the
+    neuron re-arms once v falls below 1 and fires at every upward crossing.  v = sin(t/2 + ...)
+    style oscillator: x' = -u, u' = x (period 4π); the threshold x > 1 at amplitude 2."""
+    source = """
+equations:
+    dx/dt = -0.5 * u
+    du/dt = 0.5 * x
+state:
+    x = 0
+    u = -2
+threshold: x > 1
+reset:
+    x = 1
+"""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no compile-time warning either
+        model = eqn.compile_model(source)
+    pop = model.population(1, 0, recurrent=recurrent, weights={}) if recurrent else model.population(1, 0)
+    out = eqn.simulate(pop, None, t1=30.0, max_spikes=16, rtol=1e-11, atol=1e-11)
+    assert out.results[0] == eqn.RESULTS.ok
+    # x = 2 sin(t/2): x crosses 1 upwards at t = π/3 + 4πk; the reset to 1 leaves the orbit unchanged
+    expected = np.pi / 3 + 4 * np.pi * np.arange(3)
+    np.testing.assert_allclose(np.asarray(out.spike_times[: int(out.n_spikes)]), expected, atol=1e-7)

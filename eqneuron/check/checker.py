@@ -68,6 +68,11 @@ class Checker:
     def error(self, message, span, hint=None):
         return EqError(message, span, self.source, hint=hint)
 
+    def _line_of(self, span: Span) -> str:
+        """`line 3`, or `line 3 of lif.eq` for a line inherited from another file."""
+        inherited = span.source is not None and span.source.filename != self.source.filename
+        return f"line {span.line}" + (f" of {span.source.filename}" if inherited else "")
+
     def _define(self, name: str, kind: str, span: Span):
         if name in BUILTINS or name in FUNCTIONS or name in RANDOM_FUNCTIONS:
             what = "builtin" if name in BUILTINS else "function"
@@ -87,7 +92,7 @@ class Checker:
             raise self.error(
                 f"`{name}` is defined twice",
                 span,
-                hint=f"it is already a {first_kind} at line {first_span.line}; rename one of them",
+                hint=f"it is already a {first_kind} at {self._line_of(first_span)}; rename one of them",
             )
         self.defined[name] = (kind, span)
 
@@ -237,7 +242,7 @@ class Checker:
     def _text_of(self, node) -> str:
         span = node.span
         if span.end_line == span.line and span.end_column is not None:
-            return self.source.line(span.line)[span.column - 1 : span.end_column - 1]
+            return (span.source or self.source).line(span.line)[span.column - 1 : span.end_column - 1]
         return self._text(node)
 
     def _call(self, call: S.Call, scope: _Scope) -> sp.Expr:
@@ -356,7 +361,7 @@ class Checker:
             derivatives[name] = sp.Integer(0) if decl is None else self.lower_finite(decl.expr, scope)
         for decl in m.statements("equations"):
             label = f"d{decl.variable}/dt" if isinstance(decl, S.Differential) else decl.name
-            equation_text.append(f"{label} = {self._text(decl.expr)}")
+            equation_text.append(f"{label} = {decl.text or self._text(decl.expr)}")
 
         threshold, threshold_text = self._condition(m.statements("threshold"), scope, "threshold")
         reset = self._jump(m.statements("reset"), scope, states, parameters, subexpressions, "reset")
@@ -833,10 +838,10 @@ class Checker:
             return  # depends on other states, or not a float64 number: checked at run time
         if not math.isfinite(value):
             return
-        if value >= 0:
+        if value > 0:
             reset_block = self.model.blocks["reset"]
             warn_at(
-                f"the reset leaves the threshold satisfied (threshold − rhs = {value:g} ≥ 0 after reset)",
+                f"the reset leaves the threshold satisfied (threshold − rhs = {value:g} > 0 after reset)",
                 reset_block.span,
                 self.source,
                 hint="reset below the threshold, e.g. `v = v_reset` with v_reset < v_th",
@@ -844,7 +849,7 @@ class Checker:
 
     def _text(self, expr) -> str:
         """The source text of an expression, from its first column to the end of its line."""
-        full = self.source.line(expr.span.line)
+        full = (expr.span.source or self.source).line(expr.span.line)
         start = expr.span.column - 1
         while start > 0 and full[start - 1] in "( \t" and "=" not in full[start - 1 : start]:
             if full[start - 1] != "(" and not full[: start - 1].rstrip().endswith("("):

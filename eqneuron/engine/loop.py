@@ -298,8 +298,10 @@ class PopulationLoop:
                 still_above = jnp.zeros_like(spike)
                 armed_spike = jnp.where(spike, True, rearmed[0])
             else:
-                still_above = spike & (g_next[0] >= 0)  # the reset left the condition satisfied
-                armed_spike = jnp.where(spike, ~still_above, rearmed[0])
+                # the reset left the condition satisfied; a reset onto the threshold itself (g = 0)
+                # is not: the neuron re-arms once its condition falls below zero
+                still_above = spike & (g_next[0] > 0)
+                armed_spike = jnp.where(spike, g_next[0] < 0, rearmed[0])
             armed = rearmed.at[0].set(armed_spike)
             fired_kinds = spike[None]
             if n_events:

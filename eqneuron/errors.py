@@ -4,17 +4,23 @@ from __future__ import annotations
 
 import difflib
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 
 @dataclass(frozen=True)
 class Span:
-    """A region of a source file (1-based line and column, end exclusive)."""
+    """A region of a source file (1-based line and column, end exclusive).
+
+    `source` names the file when it is not the one being checked: the lines a
+    model inherits with `extends` keep the file they were written in.
+    """
 
     line: int
     column: int
     end_line: int | None = None
     end_column: int | None = None
+    source: Source | None = field(default=None, compare=False, repr=False)
 
 
 def source_lines(text: str) -> list[str]:
@@ -35,10 +41,22 @@ def printable_line(line: str) -> str:
 
 @dataclass(frozen=True)
 class Source:
-    """The text of a model file and the name used for it in messages."""
+    """The text of a model file and the name used for it in messages.
+
+    `path` is the file it was read from (None for text); `bases` are the
+    files it extends, nearest first (`extends`), which a compiled model
+    depends on as much as on `text`.
+    """
 
     text: str
     filename: str = "<string>"
+    path: Path | None = field(default=None, compare=False)
+    bases: tuple[Source, ...] = ()
+
+    @property
+    def text_with_bases(self) -> str:
+        """This file's text and every base's name and text: what a compiled model depends on."""
+        return "\0".join([self.text, *(f"{base.filename}\0{base.text}" for base in self.bases)])
 
     def lines(self) -> list[str]:
         return source_lines(self.text)
@@ -50,6 +68,7 @@ class Source:
 
 def format_location(source: Source | None, span: Span | None) -> str:
     """`file:line:col`, the source line and a caret under the offending token."""
+    source = span.source if span is not None and span.source is not None else source
     if source is None or span is None:
         return source.filename if source is not None else "<string>"
     text_line = source.line(span.line)
@@ -73,6 +92,8 @@ class EqError(ValueError):
         source: Source | None = None,
         hint: str | None = None,
     ):
+        if span is not None and span.source is not None:
+            source = span.source  # a line inherited from another file (`extends`)
         self.message = message
         self.span = span
         self.source = source

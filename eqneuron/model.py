@@ -15,7 +15,8 @@ from .check import check
 from .codegen import ClosedFormFunctions, GeneratedFunctions, generate, generate_closed_form, parameter_values
 from .errors import EqError, Source, Span, did_you_mean
 from .ir import ModelIR
-from .lang import parse, read_file
+from .lang import compose, parse, read_file
+from .lang.syntax import ModelSyntax
 from .network import Population
 
 
@@ -102,6 +103,7 @@ def describe(model: CompiledModel) -> str:
 
     lines = [f"neuron {ir.name}" + (f" — {ir.description.splitlines()[0]}" if ir.description else "")]
     rows = [
+        *([("extends", " → ".join(base.filename for base in ir.source.bases))] if ir.source.bases else []),
         ("states", ", ".join(f"{n} = {sp.sstr(ir.initial[n], full_prec=False)}" for n in ir.states)),
         ("parameters", ", ".join(fmt_param(n) for n in ir.parameters) or "none"),
         *([("units", ", ".join(f"{n}: {unit}" for n, unit in ir.units.items()))] if ir.units else []),
@@ -159,9 +161,8 @@ def _is_file(path: Path) -> bool:
         return False
 
 
-def _compile(source: Source) -> Compiled:
-    """The pipeline: parse → check → analyse → generate."""
-    syntax = parse(source.text, source.filename)
+def _compile(syntax: ModelSyntax) -> Compiled:
+    """The pipeline after parse → compose: check → analyse → generate."""
     ir = check(syntax)
     analysis = analyse(ir)
     functions = generate(ir)
@@ -178,9 +179,11 @@ def compile_model(source: str | Path, params: dict | None = None) -> CompiledMod
     models that share their generated functions, so `jit` does not retrace.
     """
     source = _read_source(source)
-    key = hashlib.sha256(f"{source.filename}\0{source.text}".encode("utf-8", "surrogatepass")).hexdigest()
+    syntax = compose(parse(source.text, source.filename), source.path)
+    text = syntax.source.text_with_bases
+    key = hashlib.sha256(f"{source.filename}\0{text}".encode("utf-8", "surrogatepass")).hexdigest()
     if key not in _CACHE:
-        _CACHE[key] = _compile(source)
+        _CACHE[key] = _compile(syntax)
     compiled = _CACHE[key]
     return CompiledModel(compiled, parameter_values(compiled.ir, params))
 

@@ -32,7 +32,7 @@ class Analysis:
 
 def analyse(ir: ModelIR) -> Analysis:
     """Linearity, closed form and integrator of a checked model (cached on disk by its source)."""
-    key = cache.content_key(ir.source.text if ir.source is not None else repr(ir))
+    key = cache.content_key(ir.source.text_with_bases if ir.source is not None else repr(ir))
     cached = cache.load(key)
     if isinstance(cached, Analysis):
         return cached

@@ -228,7 +228,7 @@ _DIMENSIONLESS_FUNCTIONS = {
 }
 _SAME_UNIT_FUNCTIONS = {"abs", "relu", "min", "max", "clip", "normal", "uniform"}
 _DIMENSIONLESS_BUILTINS = {"pi", "e", "fan_in", "value"}
-_KNOWN_SYNTAX_FIELDS = {"source", "name", "name_span", "description", "blocks", "events", "ports"}
+_KNOWN_SYNTAX_FIELDS = {"source", "name", "name_span", "description", "blocks", "events", "ports", "extends"}
 _TIME_BLOCKS = {"refractory": "the refractory period", "delay": "the delay"}
 _CONDITION_BLOCKS = {"threshold"}
 
@@ -684,7 +684,7 @@ class _UnitPass:
     def _text(self, node) -> str:
         """The source text of a node, with the parentheses its span leaves out (`(a/b)**2`)."""
         span = node.span
-        line = self.source.line(span.line)
+        line = (span.source or self.source).line(span.line)
         end = span.end_column - 1 if span.end_line == span.line and span.end_column is not None else len(line)
         start = span.column - 1
         text = line[start:end]

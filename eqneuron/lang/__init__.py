@@ -1,5 +1,6 @@
-"""Stage 1: `.eq` text → syntax tree (Lark grammar, indentation, located syntax errors)."""
+"""Stage 1: `.eq` text → syntax tree (Lark grammar, indentation, located syntax errors; `extends` merged)."""
 
+from .compose import compose as compose
 from .parse import BLOCK_KEYWORDS as BLOCK_KEYWORDS
 from .parse import description_of as description_of
 from .parse import parse as parse

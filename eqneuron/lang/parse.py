@@ -13,6 +13,7 @@ from ..errors import EqError, Source, Span, did_you_mean, printable_line, source
 from . import syntax as S
 
 BLOCK_KEYWORDS = (
+    "extends",
     "neuron",
     "parameters",
     "state",
@@ -205,6 +206,10 @@ class _ToSyntax(lark.Transformer):
         (name,) = children
         return ("neuron", str(name), _token_span(name))
 
+    def extends_decl(self, children):
+        _, base = children
+        return S.Extends(str(base).strip('"'), _token_span(base))
+
     def _block(self, children):
         keyword, *statements = children
         return S.Block(str(keyword), _token_span(keyword), tuple(statements))
@@ -313,6 +318,16 @@ def parse(text: str, filename: str = "<string>") -> S.ModelSyntax:
                     hint=f"keep one `neuron` line (first at line {model.name_span.line})",
                 )
             model.name, model.name_span = name, span
+        elif isinstance(item, S.Extends):
+            if model.extends is not None:
+                raise EqError(
+                    "the model extends two bases",
+                    item.span,
+                    source,
+                    hint=f"a model extends one base (line {model.extends.span.line}); "
+                    "chain them instead: a base may itself extend another",
+                )
+            model.extends = item
         elif isinstance(item, S.EventDecl):
             model.events.append(item)
         elif isinstance(item, S.InputPort):
@@ -404,6 +419,8 @@ def _syntax_error(error: lark.exceptions.UnexpectedInput, source: Source) -> EqE
         hint = "expressions use Python syntax: names, numbers, + - * / ** and function calls"
         if char in "!&|^~" or char == "'" or char == '"':
             hint = "strings and bitwise operators are not part of the language; " + hint
+        if source.line(line).split()[:1] == ["extends"]:
+            hint = 'write `extends lif` (a zoo model) or `extends base.eq`; quote other paths: `extends "my base.eq"`'
         return EqError(f"unexpected character {_describe_char(char)}", Span(line, column), source, hint=hint)
 
     token = getattr(error, "token", None)
@@ -457,6 +474,13 @@ def _syntax_error(error: lark.exceptions.UnexpectedInput, source: Source) -> EqE
             span,
             source,
             hint=hint or "top-level lines are block headers: " + ", ".join(f"`{k}:`" for k in BLOCK_KEYWORDS),
+        )
+    if "BASE" in expected:
+        return EqError(
+            "`extends` needs the model it extends",
+            span,
+            source,
+            hint="write `extends lif` (a zoo model) or `extends base.eq` (a file beside this one)",
         )
     if token.type == "ASSIGN_OP" and "COMP_OP" in expected:
         return EqError(

@@ -22,7 +22,7 @@ def read_file(path: Path, filename: str | None = None) -> Source:
     skipped = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0
     data = data[skipped:]
     try:
-        return Source(data.decode("utf-8"), filename)
+        return Source(data.decode("utf-8"), filename, path)
     except UnicodeDecodeError as error:
         line_start = data.rfind(b"\n", 0, error.start) + 1
         span = Span(

@@ -117,6 +117,7 @@ class Differential:
     span: Span
     name_span: Span
     flags_span: Span | None = None
+    text: str | None = None  # the right-hand side as written, when it is not one span (`+=`)
 
 
 @dataclass(frozen=True)
@@ -131,6 +132,7 @@ class Subexpression:
     span: Span
     name_span: Span
     flags_span: Span | None = None
+    text: str | None = None  # the right-hand side as written, when it is not one span (`+=`)
 
 
 @dataclass(frozen=True)
@@ -181,6 +183,14 @@ class InputPort:
 
 
 @dataclass(frozen=True)
+class Extends:
+    """`extends BASE`: the model inherits every block of BASE (a zoo name or a `.eq` file)."""
+
+    base: str
+    span: Span
+
+
+@dataclass(frozen=True)
 class Block:
     """One top-level block: its keyword, where it starts, and its statements."""
 
@@ -200,6 +210,7 @@ class ModelSyntax:
     blocks: dict[str, Block] = field(default_factory=dict)
     events: list[EventDecl] = field(default_factory=list)
     ports: list[InputPort] = field(default_factory=list)  # named `on_input NAME:` blocks, in order
+    extends: Extends | None = None  # resolved by `lang.compose`, which leaves None
 
     def statements(self, keyword: str) -> tuple:
         block = self.blocks.get(keyword)

@@ -468,7 +468,7 @@ def make_meta(config: TrainConfig, net: Network, checkpoints: dict) -> dict:
 
 
 def model_source_hash(model) -> str:
-    return hashlib.sha256(model.ir.source.text.encode()).hexdigest()
+    return hashlib.sha256(model.ir.source.text_with_bases.encode()).hexdigest()
 
 
 def network_shapes(net: Network) -> list:

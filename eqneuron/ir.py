@@ -61,6 +61,18 @@ class Parameter:
 
 
 @dataclass(frozen=True)
+class Input:
+    """An input waveform (`inputs:`): a function of time the population gives as samples."""
+
+    name: str
+    interpolation: str  # "linear" | "cubic"
+    span: Span
+
+
+INTERPOLATIONS = ("linear", "cubic")
+
+
+@dataclass(frozen=True)
 class Jump:
     """State updates of one event body: `variable -> new value` (reset) or increment (on_spike)."""
 
@@ -104,6 +116,8 @@ class ModelIR:
     # named input ports (`on_input NAME:`), in order; empty: the one default port `on_input`
     ports: dict[str, Jump] = field(default_factory=dict)
     units: dict[str, str] = field(default_factory=dict)  # quantity -> its declared unit (files with units)
+    # input waveforms (`inputs:`), in order; in expressions each is `input_function(name)(t)`
+    inputs: dict[str, Input] = field(default_factory=dict)
 
     @property
     def trainable(self) -> tuple[str, ...]:
@@ -121,3 +135,19 @@ def symbol(name: str) -> sp.Symbol:
 
 def pre_symbol(name: str) -> sp.Symbol:
     return sp.Symbol(f"{name}_pre", real=True)
+
+
+def input_function(name: str) -> sp.FunctionClass:
+    """The undefined function `I(t)` an input waveform `I` is in expressions: the analyses see that it
+    depends on time (no closed form), the code generator evaluates the interpolation at `t`."""
+    return sp.Function(name, real=True)
+
+
+def pre_input_function(name: str) -> sp.FunctionClass:
+    """The firing neuron's input `I_pre(t)` in `on_spike` (per-neuron waveforms differ by neuron)."""
+    return sp.Function(f"{name}_pre", real=True)
+
+
+def input_calls(expr: sp.Basic) -> set:
+    """The inputs `I(t)` (and `I_pre(t)`) an expression uses."""
+    return {f for f in sp.sympify(expr).atoms(sp.core.function.AppliedUndef)}

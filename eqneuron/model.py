@@ -76,15 +76,21 @@ class CompiledModel(eqx.Module):
         weights: dict | None = None,
         dtype=None,
         ports: dict | None = None,
+        waveforms: dict | None = None,
     ):
         """A population of `n_neurons` of this model receiving `in_size` input channels.
 
         `ports` assigns the input channels of a model with named input ports
         (`on_input NAME:`) to them: `{"exc": 4, "inh": 1}` (consecutive channels,
         in this order) or `{"exc": [0, 1, 2, 3], "inh": [4]}` (channel ids).
+
+        `waveforms` gives the samples of every input of the model (`inputs:`):
+        `{"I_ext": (times, values)}`, times in ms (strictly increasing, at least
+        two), values `(T,)` for all neurons or `(T, N)` for one column per neuron;
+        interpolated as the model declares, holding the end values outside the samples.
         """
         return Population.create(
-            self, n_neurons, in_size, key, recurrent, wmask, params, weights, dtype, ports
+            self, n_neurons, in_size, key, recurrent, wmask, params, weights, dtype, ports, waveforms
         )
 
     def __repr__(self) -> str:
@@ -106,6 +112,7 @@ def describe(model: CompiledModel) -> str:
         *([("extends", " → ".join(base.filename for base in ir.source.bases))] if ir.source.bases else []),
         ("states", ", ".join(f"{n} = {sp.sstr(ir.initial[n], full_prec=False)}" for n in ir.states)),
         ("parameters", ", ".join(fmt_param(n) for n in ir.parameters) or "none"),
+        *([("inputs", ", ".join(f"{n} ({i.interpolation})" for n, i in ir.inputs.items()))] if ir.inputs else []),
         *([("units", ", ".join(f"{n}: {unit}" for n, unit in ir.units.items()))] if ir.units else []),
         ("equations", "\n".join(ir.equation_text)),
         ("threshold", ir.threshold_text),

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from ..ir import ModelIR, symbol
+from ..ir import ModelIR, input_calls, symbol
 from .linear import LinearSystem
 
 H = sp.Symbol("h", real=True)  # time since the segment's start
@@ -61,6 +61,10 @@ class NoClosedForm:
 
 def derive_closed_form(ir: ModelIR, linear: LinearSystem | None) -> ClosedForm | NoClosedForm:
     """The closed form of the free dynamics and the spike condition along it."""
+    driven = _inputs_in([*ir.derivatives.values(), ir.threshold, *(e.condition for e in ir.events)])
+    if driven:
+        names = ", ".join(f"`{name}`" for name in driven)
+        return NoClosedForm(f"the free dynamics depend on the input waveform{'s' if len(driven) > 1 else ''} {names}")
     if linear is None:
         return NoClosedForm("the free dynamics are not linear with constant coefficients")
     if ir.events:
@@ -201,3 +205,8 @@ def _form(g: sp.Expr, y_of_h, states) -> Form | None:
     if not all(_supported(e) for e in parts):
         return None
     return form
+
+
+def _inputs_in(exprs) -> list[str]:
+    """The input waveforms (`I(t)`) the expressions use, by name, sorted."""
+    return sorted({call.func.__name__ for expr in exprs for call in input_calls(expr)})

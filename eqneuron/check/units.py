@@ -292,6 +292,7 @@ class _UnitPass:
             *self.model.statements("state"),
             *self.model.statements("equations"),
             *self.model.statements("weights"),
+            *self.model.statements("inputs"),
         ]
         seen: dict[str, Span] = {}
         for decl in declarations:
@@ -441,6 +442,8 @@ class _UnitPass:
                 ),
             )
             return replace(st, init=init, unit=None)
+        if isinstance(st, S.InputDecl):
+            return replace(st, unit=None)  # samples are given in the declared unit
         if isinstance(st, S.Assignment):
             return self._assignment(st, keyword)
         if isinstance(st, S.ExprLine) and keyword in _CONDITION_BLOCKS:

@@ -26,6 +26,7 @@ BLOCK_KEYWORDS = (
     "event",
     "refractory",
     "delay",
+    "inputs",
 )
 
 
@@ -194,6 +195,14 @@ class _ToSyntax(lark.Transformer):
         return S.WeightDecl(str(name), init, unit, _meta_span(meta), _token_span(name))
 
     @lark.v_args(meta=True)
+    def input_line(self, meta, children):
+        name, interpolation, unit = children
+        word = None if interpolation is None else str(interpolation).strip()[1:-1].strip()
+        return S.InputDecl(
+            str(name), word, unit, _meta_span(meta), _token_span(name), _flags_span(interpolation)
+        )
+
+    @lark.v_args(meta=True)
     def expr_line(self, meta, children):
         expr, unit = children
         return S.ExprLine(expr, unit, _meta_span(meta))
@@ -229,6 +238,7 @@ class _ToSyntax(lark.Transformer):
         return S.InputPort(str(name), tuple(statements), _token_span(keyword), _token_span(name))
     refractory_block = _block
     delay_block = _block
+    inputs_block = _block
 
     @lark.v_args(meta=True)
     def event_block(self, meta, children):
@@ -378,6 +388,7 @@ _TOKEN_WORDS = {
     "COMMA": "`,`",
     "DERIV": "`dX/dt`",
     "FLAGS": "flags such as `(per_neuron, trainable)`",
+    "INTERPOLATION": "an interpolation, `(linear)` or `(cubic)`",
     "ADD_OP": "`+` or `-`",
     "MUL_OP": "`*` or `/`",
     "POW": "`**`",

@@ -183,6 +183,18 @@ class InputPort:
 
 
 @dataclass(frozen=True)
+class InputDecl:
+    """`NAME [(interpolation)] [: unit]` in `inputs:`: a waveform of time the user gives as samples."""
+
+    name: str
+    interpolation: str | None  # the word in parentheses, checked by the checker; None: not given
+    unit: Expr | None
+    span: Span
+    name_span: Span
+    interpolation_span: Span | None = None
+
+
+@dataclass(frozen=True)
 class Extends:
     """`extends BASE`: the model inherits every block of BASE (a zoo name or a `.eq` file)."""
 

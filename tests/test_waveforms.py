@@ -1,0 +1,390 @@
+"""Input waveforms (`inputs:`): sampled currents interpolated by Diffrax, against scipy.
+
+The references integrate the same equations with `solve_ivp` (DOP853, tolerance
+1e-12), restarting at every sample time (where a piecewise-linear current has a
+kink), with the current computed by NumPy (`np.interp`) or SciPy
+(`CubicHermiteSpline` with the backward-difference slopes of Diffrax's
+`backward_hermite_coefficients`), crossings located on the dense output
+(`tests/scipy_reference.py`).
+"""
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from scipy.interpolate import CubicHermiteSpline
+
+import eqneuron as eqn
+from eqneuron.codegen.waveforms import waveform_at, waveform_entries
+
+from .scipy_reference import scipy_spike_trains
+
+SPIKE_TIME_TOL = 1e-6  # ms
+ENGINE_TOL = dict(rtol=1e-12, atol=1e-12)  # the kinks of a piecewise-linear current cost accuracy at 1e-10
+
+LIF = """
+# A LIF neuron driven by an injected current.
+neuron DrivenLIF
+parameters:
+    tau = 10.0
+    v_th = 1.0
+inputs:
+    I_ext ({interpolation})
+equations:
+    dv/dt = (-v + I_ext) / tau
+threshold: v > v_th
+reset:
+    v = 0.0
+"""
+TIMES = np.linspace(0.0, 60.0, 13)  # a sample every 5 ms; simulated to 80 ms, beyond the last
+CURRENT = np.array([0.0, 1.5, 2.5, 1.8, 3.0, 0.5, 0.2, 2.8, 3.5, 1.0, 2.0, 2.2, 1.6])
+GAINS = np.array([0.8, 1.0, 1.3])  # per-neuron waveforms: one column per neuron
+T1 = 80.0
+
+
+def lif(interpolation="linear"):
+    return eqn.compile_model(LIF.format(interpolation=interpolation))
+
+
+def hermite_slopes(times, values):
+    """The knot slopes of Diffrax's `backward_hermite_coefficients`: backward differences
+    (a forward difference at the first knot)."""
+    slopes = np.diff(values, axis=0) / np.diff(times)[(...,) + (None,) * (values.ndim - 1)]
+    return np.concatenate([slopes[:1], slopes])
+
+
+def current_function(interpolation, times, values):
+    """I(t) of every neuron by NumPy / SciPy, holding the end values outside the samples."""
+    values = values.reshape(len(times), -1)
+    if interpolation == "linear":
+        return lambda t: np.array([np.interp(t, times, column) for column in values.T])
+    spline = CubicHermiteSpline(times, values, hermite_slopes(times, values), axis=0)
+    return lambda t: spline(np.clip(t, times[0], times[-1])).T
+
+
+def restarts(times):
+    """Reference integrations stop and restart at every sample (a no-op jump)."""
+    return [(float(s), lambda y: y) for s in times[1:-1]]
+
+
+def lif_reference(interpolation, values, n, tau=10.0, v_th=1.0, t1=T1):
+    current = current_function(interpolation, TIMES, np.asarray(values))
+
+    def rhs(t, y):
+        return (-y + np.broadcast_to(current(t), (n,))[None, :]) / tau
+
+    def on_spike(y, k):
+        y[0, k] = 0.0
+        return y
+
+    return scipy_spike_trains(rhs, np.zeros((1, n)), t1, lambda y: y[0] - v_th, on_spike, restarts(TIMES))
+
+
+def trains(out, n):
+    assert out.results[0] == eqn.RESULTS.ok, eqn.RESULTS[out.results[0]]
+    times, ids = np.asarray(out.spike_times), np.asarray(out.spike_neurons)
+    return [np.sort(times[ids == k]) for k in range(n)]
+
+
+def assert_same_trains(ours, reference, tol=SPIKE_TIME_TOL):
+    for k, (a, b) in enumerate(zip(ours, reference)):
+        assert len(a) == len(b), f"neuron {k}: {len(a)} spikes, reference {len(b)}: {a} vs {b}"
+        np.testing.assert_allclose(a, b, rtol=0, atol=tol, err_msg=f"neuron {k}")
+
+
+# ---- the interpolation itself
+
+
+@pytest.mark.parametrize("interpolation", ["linear", "cubic"])
+def test_waveform_is_the_interpolant_and_holds_its_end_values(interpolation):
+    per_neuron = CURRENT[:, None] * GAINS
+    grid = np.linspace(-10.0, 75.0, 1701)
+    reference = current_function(interpolation, TIMES, per_neuron)(grid)  # (neurons, times)
+    entries = waveform_entries("I", interpolation, jnp.asarray(TIMES), jnp.asarray(per_neuron))
+    # one time per neuron (own clocks), the neurons at different times, and one shared time
+    shifted = np.stack([grid, grid[::-1], grid], axis=1)
+    ours = jax.vmap(lambda t: waveform_at("I", interpolation, t, entries))(jnp.asarray(shifted))
+    np.testing.assert_allclose(np.asarray(ours), np.stack([reference[0], reference[1][::-1], reference[2]], 1), atol=1e-12)
+    ours = jax.vmap(lambda t: waveform_at("I", interpolation, t, entries))(jnp.asarray(grid))
+    np.testing.assert_allclose(np.asarray(ours), reference.T, rtol=0, atol=1e-12)
+    shared = waveform_entries("I", interpolation, jnp.asarray(TIMES), jnp.asarray(CURRENT))
+    ours = np.asarray(jax.vmap(lambda t: waveform_at("I", interpolation, t, shared))(jnp.asarray(grid)))
+    np.testing.assert_allclose(ours, reference[1], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(ours[grid <= 0], CURRENT[0], rtol=0, atol=1e-12, err_msg="holds the first value")
+    np.testing.assert_allclose(ours[grid >= 60], CURRENT[-1], rtol=0, atol=1e-12, err_msg="holds the last value")
+
+
+# ---- spike times against scipy
+
+
+@pytest.mark.parametrize("interpolation", ["linear", "cubic"])
+@pytest.mark.parametrize("per_neuron", [False, True], ids=["shared", "per_neuron"])
+def test_lif_driven_by_a_waveform_matches_scipy(interpolation, per_neuron):
+    values = CURRENT[:, None] * GAINS if per_neuron else CURRENT
+    pop = lif(interpolation).population(3, waveforms={"I_ext": (TIMES, values)})
+    ours = trains(eqn.simulate(pop, None, t1=T1, max_spikes=128, **ENGINE_TOL), 3)
+    reference = lif_reference(interpolation, values, 3)
+    assert_same_trains(ours, reference)
+    assert len(ours[1]) >= 8 and np.any(ours[1] > TIMES[-1]), "fires through the waveform and after (held)"
+    if per_neuron:
+        assert len(ours[0]) < len(ours[1]) < len(ours[2]), "more current, more spikes"
+    else:
+        assert all(np.array_equal(ours[0], train) for train in ours)
+
+
+RECURRENT = """
+neuron CoupledLIF
+parameters:
+    tau = 10.0
+    tau_syn = 2.0
+inputs:
+    I_ext (cubic)
+    theta (linear)
+equations:
+    dv/dt = (-v + I_ext + i_syn) / tau
+    di_syn/dt = -i_syn / tau_syn
+threshold: v > 1.0 + theta
+reset:
+    v = 0.0
+weights:
+    w
+on_spike:
+    i_syn += w * I_ext
+"""
+
+
+def test_recurrent_population_with_waveforms_in_threshold_and_jumps_matches_scipy():
+    """One shared clock; a time-varying threshold and a synaptic jump scaled by the target's input."""
+    n = 3
+    model = eqn.compile_model(RECURRENT)
+    values = CURRENT[:, None] * GAINS
+    theta = np.array([0.0, 0.2, -0.1, 0.3, 0.0, 0.1, 0.4, 0.0, 0.2, -0.2, 0.1, 0.0, 0.3])
+    W = np.array([[0.0, 1.5, -1.0], [1.0, 0.0, 2.0], [-2.0, 1.0, 0.0]])
+    pop = model.population(
+        n, recurrent=True, weights={"w": jnp.asarray(W)}, waveforms={"I_ext": (TIMES, values), "theta": (TIMES, theta)}
+    )
+    ours = trains(eqn.simulate(pop, None, t1=T1, max_spikes=128, **ENGINE_TOL), n)
+
+    current = current_function("cubic", TIMES, values)
+
+    def rhs(t, y):  # the reference carries the time as a third state row: its condition sees y only
+        v, i_syn, _ = y
+        return np.stack([(-v + current(t) + i_syn) / 10.0, -i_syn / 2.0, np.ones(n)])
+
+    def on_spike(y, k):
+        y[1] += W[k] * current(y[2, k])
+        y[0, k] = 0.0
+        return y
+
+    reference = scipy_spike_trains(
+        rhs, np.zeros((3, n)), T1, lambda y: y[0] - 1.0 - np.interp(y[2], TIMES, theta), on_spike, restarts(TIMES)
+    )
+    assert_same_trains(ours, reference)
+    assert sum(len(train) for train in ours) >= 20
+
+
+def test_cubic_interpolation_of_a_smooth_current_converges_to_the_analytic_current():
+    """Samples of I(t) = 1.6 + sin(2πt/25): spike times within a bound derived from the interpolation error."""
+
+    def analytic(t):
+        return 1.6 + np.sin(2 * np.pi * np.asarray(t) / 25.0)
+
+    reference = scipy_spike_trains(
+        lambda t, y: (-y + analytic(t)) / 10.0, np.zeros((1, 1)), T1, lambda y: y[0] - 1.0,
+        lambda y, k: np.zeros_like(y),
+    )[0]
+    model = lif("cubic")
+    errors = []
+    for dt in (1.0, 0.5):
+        times = np.arange(0.0, T1 + dt / 2, dt)
+        grid = np.linspace(0.0, T1, 20001)
+        # sup |I - I_h| (SciPy's spline of the same samples): a current error e moves v by at most e
+        # (dv/dt = (-v + I)/tau contracts), hence a crossing by e / (dv/dt at the crossing), and
+        # each reset restarts from 0: errors add over the spikes so far
+        interpolation_error = np.max(np.abs(current_function("cubic", times, analytic(times))(grid)[0] - analytic(grid)))
+        pop = model.population(1, waveforms={"I_ext": (times, analytic(times))})
+        ours = trains(eqn.simulate(pop, None, t1=T1, max_spikes=64, **ENGINE_TOL), 1)[0]
+        assert len(ours) == len(reference)
+        slopes = (-1.0 + analytic(reference)) / 10.0
+        bound = np.cumsum(interpolation_error / slopes)
+        assert np.all(np.abs(ours - reference) <= bound), (np.abs(ours - reference), bound)
+        errors.append(np.max(np.abs(ours - reference)))
+    assert errors[1] < errors[0] / 3, f"halving the sample spacing: {errors}"  # O(h^2) for backward Hermite
+
+
+# ---- gradients, jit, vmap, float32
+
+
+def test_gradient_of_a_spike_time_with_respect_to_samples_matches_finite_differences():
+    """d t_1 / d values[k], exact (engine) against central differences of the scipy reference."""
+    model = lif("linear")
+
+    def first_spike(values):
+        pop = model.population(1, waveforms={"I_ext": (jnp.asarray(TIMES), values)})
+        out = eqn.simulate(pop, None, t1=T1, max_spikes=8, stop_after_first_spike=True, **ENGINE_TOL)
+        return out.first_spike_times()[0]
+
+    values = jnp.asarray(CURRENT)
+    t_first = float(first_spike(values))
+    grads = np.asarray(jax.grad(first_spike)(values))
+    h = 1e-4
+    for k in range(len(TIMES)):
+        if k > 0 and TIMES[k - 1] >= t_first:
+            assert grads[k] == 0.0, f"sample {k} comes after the spike at {t_first}"
+            continue
+        up, down = CURRENT.copy(), CURRENT.copy()
+        up[k] += h
+        down[k] -= h
+        fd = (lif_reference("linear", up, 1)[0][0] - lif_reference("linear", down, 1)[0][0]) / (2 * h)
+        np.testing.assert_allclose(grads[k], fd, rtol=1e-5, atol=1e-8, err_msg=f"sample {k}")
+    assert np.sum(grads != 0) >= 3 and np.all(grads[: int(t_first // 5) + 1] <= 0), "more current, earlier spike"
+
+
+def test_jit_and_vmap_over_a_batch_of_waveforms_equal_single_runs():
+    model = lif("cubic")
+    pop = model.population(2, waveforms={"I_ext": (TIMES, CURRENT)})
+    batch = jnp.stack([CURRENT * g for g in (0.9, 1.0, 1.2)])
+
+    @eqx.filter_jit
+    def first_spikes(pop, values):
+        out = eqn.simulate(pop.replace(waveforms={"I_ext": (TIMES, values)}), None, t1=T1, max_spikes=64, **ENGINE_TOL)
+        return out.first_spike_times(), out.n_spikes
+
+    firsts, counts = eqx.filter_vmap(first_spikes, in_axes=(None, 0))(pop, batch)
+    for values, first, count in zip(batch, firsts, counts):
+        single = eqn.simulate(pop.replace(waveforms={"I_ext": (TIMES, values)}), None, t1=T1, max_spikes=64, **ENGINE_TOL)
+        np.testing.assert_allclose(first, single.first_spike_times(), rtol=0, atol=1e-9)
+        assert int(count) == int(single.n_spikes)
+    assert firsts[0, 0] > firsts[1, 0] > firsts[2, 0]
+
+
+def test_float32_waveform_simulation_agrees_with_the_reference():
+    reference = lif_reference("linear", CURRENT, 1)[0]
+    with jax.enable_x64(False):
+        pop = lif("linear").population(1, waveforms={"I_ext": (TIMES, CURRENT)})
+        assert pop.waveforms["I_ext"].values.dtype == jnp.float32
+        out = eqn.simulate(pop, None, t1=T1, max_spikes=64, rtol=1e-6, atol=1e-6)  # measured: 5e-4 ms off
+        ours = trains(out, 1)[0]
+        assert out.spike_times.dtype == jnp.float32
+    assert len(ours) == len(reference)
+    np.testing.assert_allclose(ours, reference, rtol=0, atol=2e-3)
+
+
+def test_units_on_an_input_are_checked_and_scaled():
+    with_units = eqn.compile_model(
+        """
+neuron DrivenLIFUnits
+parameters:
+    tau = 10 : ms
+    R = 100 : Mohm
+    v_th = 10 : mV
+inputs:
+    I_ext (linear) : pA
+equations:
+    dv/dt = (-v + R*I_ext) / tau : mV
+threshold: v > v_th
+reset:
+    v = 0*mV
+"""
+    )
+    assert "I_ext: pA" in repr(with_units)
+    # 100 Mohm * 100 pA = 10 mV: the unitless model with I in units of the threshold
+    pop = with_units.population(1, waveforms={"I_ext": (TIMES, 100.0 * CURRENT)})
+    ours = trains(eqn.simulate(pop, None, t1=T1, max_spikes=64, **ENGINE_TOL), 1)
+    assert_same_trains(ours, lif_reference("linear", CURRENT, 1))
+    with pytest.raises(eqn.EqError, match="dimension mismatch") as info:
+        eqn.compile_model(
+            "inputs:\n    I (linear) : pA\nparameters:\n    tau = 10 : ms\n"
+            "equations:\n    dv/dt = (-v + I) / tau : mV\nthreshold: v > 1*mV\n"
+        )
+    assert "current (pA)" in str(info.value) and info.value.line == 6
+    with pytest.raises(eqn.EqError, match="`I` has no unit") as info:
+        eqn.compile_model(
+            "inputs:\n    I\nparameters:\n    tau = 10 : ms\nequations:\n    dv/dt = (-v + I) / tau : mV\nthreshold: v > 1*mV\n"
+        )
+    assert info.value.line == 2
+
+
+# ---- errors
+
+
+def test_population_without_samples_for_an_input_is_an_error_naming_it():
+    with pytest.raises(eqn.EqError, match=r"has the input `I_ext` \(line 8\), but no samples") as info:
+        lif().population(2)
+    assert "waveforms={'I_ext': (times, values)}" in info.value.hint
+
+
+def test_unknown_waveform_names_and_misplaced_waveforms_are_errors():
+    with pytest.raises(eqn.EqError, match="`I_ex` is not an input of DrivenLIF") as info:
+        lif().population(2, waveforms={"I_ex": (TIMES, CURRENT)})
+    assert "did you mean `I_ext`" in info.value.hint
+    with pytest.raises(eqn.EqError, match="`waveforms=` given, but LIF has no inputs"):
+        eqn.compile_model("lif").population(2, 1, key=jax.random.key(0), waveforms={"I_ext": (TIMES, CURRENT)})
+    pop = lif().population(2, waveforms={"I_ext": (TIMES, CURRENT)})
+    with pytest.raises(eqn.EqError, match="`I` is not an input"):
+        pop.replace(waveforms={"I": (TIMES, CURRENT)})
+    with pytest.raises(eqn.EqError, match="must be a pair \\(times, values\\), got ndarray"):
+        lif().population(2, waveforms={"I_ext": CURRENT})
+    with pytest.raises(eqn.EqError, match="`waveforms` must be a dict"):
+        lif().population(2, waveforms=[(TIMES, CURRENT)])
+
+
+@pytest.mark.parametrize(
+    "times,values,message",
+    [
+        (TIMES[:1], CURRENT[:1], r"times of waveform `I_ext` must have shape \(T,\) with T >= 2 samples, got \(1,\)"),
+        (np.stack([TIMES, TIMES]), CURRENT, r"must have shape \(T,\) with T >= 2 samples, got \(2, 13\)"),
+        (TIMES, CURRENT[:-1], r"values of waveform `I_ext` must have shape \(13,\) or \(13, 2\), got \(12,\)"),
+        (TIMES, np.stack([CURRENT, CURRENT]), r"got \(2, 13\)"),
+        (TIMES, np.stack([CURRENT] * 3, 1), r"got \(13, 3\)"),
+        (TIMES[::-1], CURRENT, r"must increase strictly: times\[1\] = 55 is not after times\[0\] = 60"),
+        (np.where(TIMES == 10.0, np.nan, TIMES), CURRENT, "times of waveform `I_ext` are not all finite"),
+        (TIMES, np.where(TIMES == 10.0, np.inf, CURRENT), "1 non-finite entries"),
+    ],
+)
+def test_samples_of_the_wrong_shape_or_order_are_errors(times, values, message):
+    with pytest.raises(eqn.EqError, match=message) as info:
+        lif().population(2, waveforms={"I_ext": (times, values)})
+    if np.shape(values) == (2, 13):
+        assert "it looks transposed" in info.value.hint
+
+
+@pytest.mark.parametrize(
+    "body,message,line,column",
+    [
+        ("inputs:\n    I (cubc)\n", "unknown interpolation `cubc` for input `I`", 2, 7),
+        ("inputs:\n    I (per_neuron)\n", "unknown interpolation `per_neuron`", 2, 7),
+        ("inputs:\n    I\n    I\n", "`I` is defined twice", 3, 5),
+        ("parameters:\n    I = 1.0\ninputs:\n    I\n", "`I` is defined twice", 4, 5),
+        ("inputs:\n    I\nparameters:\n    a = I\n", "input `I` used in a constant expression", 4, 9),
+        ("inputs:\n    I\nstate:\n    v = I\n", "input `I` used in a constant expression", 4, 9),
+        ("inputs:\n    I\nreset:\n    I = 0\n", "cannot assign to input `I` in `reset:`", 4, 5),
+        ("inputs:\n    I\nequations:\n    dv/dt = -v\n    dI/dt = 1\n", "`dI/dt` given for input `I`", 5, 5),
+        ("inputs:\n    I\nrefractory: I\n", "the refractory period cannot depend on `I`", 3, 13),
+        ("inputs:\n    t\n", "`t` shadows the builtin `t`", 2, 5),
+    ],
+)
+def test_bad_input_declarations_are_located_errors(body, message, line, column):
+    source = "neuron Bad\nthreshold: v > 1\n" + body
+    if "equations:" not in body:
+        source += "equations:\n    dv/dt = -v\n"
+    with pytest.raises(eqn.EqError, match=message) as info:
+        eqn.compile_model(source)
+    assert (info.value.line, info.value.column) == (line + 2, column)
+
+
+def test_input_pre_in_on_spike_is_the_firing_neurons_input():
+    """`I_pre` in `on_spike` is the firing neuron's waveform (per neuron): the jump it sends."""
+    model = eqn.compile_model(
+        "inputs:\n    I\nequations:\n    dv/dt = (I - v) / 10.0\n    dr/dt = 0\nthreshold: v > 1\n"
+        "reset:\n    v = 0\nweights:\n    w\non_spike:\n    r += w * I_pre\non_input:\n    r += w\n"
+    )
+    times = np.array([0.0, 100.0])
+    values = np.array([[3.0, 0.0], [3.0, 0.0]])  # neuron 0 driven, neuron 1 silent
+    pop = model.population(2, recurrent=True, weights={"w": jnp.array([[0.0, 1.0], [0.0, 0.0]])},
+                           waveforms={"I": (times, values)})
+    out = eqn.simulate(pop, None, t1=20.0, max_spikes=16, save_at=jnp.array([20.0]), **ENGINE_TOL)
+    n_spikes = int(out.n_spikes)
+    assert n_spikes >= 2 and set(np.asarray(out.spike_neurons)[:n_spikes]) == {0}
+    np.testing.assert_allclose(out.states[0]["r"][0], [0.0, 3.0 * n_spikes], rtol=1e-12)

@@ -6,7 +6,7 @@ import math
 from typing import TYPE_CHECKING
 
 import numpy as np
-from jaxtyping import Float, Int
+from jaxtyping import Float, Int, PRNGKeyArray
 
 from .._resources import models_dir
 from ..errors import EqError
@@ -33,7 +33,7 @@ TRACES_SHOWN = 3
 
 
 def poisson_spikes(
-    key, rate_hz: float, channels: int, duration: float, max_events: int | None = None
+    key: PRNGKeyArray, rate_hz: float, channels: int, duration: float, max_events: int | None = None
 ) -> Spikes:
     """Independent Poisson trains on `channels` channels (times in ms), padded with inf."""
     import jax
@@ -83,6 +83,89 @@ def parse_ports(items: list[str], channels: int) -> dict[str, int] | None:
     return ports
 
 
+def parse_waveforms(items: list[str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """`--waveform NAME=FILE` options -> `{name: (times, values)}`.
+
+    FILE is a `.npy` array or a `.csv` file (comma-separated, an optional header
+    line), one row per sample: the time (ms), then one value (all neurons) or
+    one value per neuron.
+    """
+    waveforms = {}
+    for item in items:
+        name, equals, path = item.partition("=")
+        name = name.strip()
+        hint = "e.g. --waveform I_ext=current.csv: one row per sample, the time (ms) then one value or one per neuron"
+        if not equals or not name.isidentifier() or not path.strip():
+            raise EqError(f"--waveform expects NAME=FILE, got {item!r}", hint=hint)
+        if name in waveforms:
+            raise EqError(f"--waveform {name} is given twice", hint="give each input once")
+        table = _read_table(path.strip(), f"--waveform {item}")
+        if table.ndim != 2 or table.shape[1] < 2 or table.shape[0] < 2:
+            raise EqError(
+                f"--waveform {item}: expected rows of a time and its values (at least 2 rows, 2 columns), "
+                f"got an array of shape {table.shape}",
+                hint=hint,
+            )
+        values = table[:, 1] if table.shape[1] == 2 else table[:, 1:]
+        waveforms[name] = (table[:, 0], values)
+    return waveforms
+
+
+def waveforms_for(model: CompiledModel, items: list[str]) -> dict:
+    """The samples of every input of `model` from `--waveform` options (an error naming a missing one)."""
+    from ..errors import did_you_mean
+
+    waveforms = parse_waveforms(items)
+    inputs = model.ir.inputs
+    for name in waveforms:
+        if name not in inputs:
+            raise EqError(
+                f"--waveform {name}: `{name}` is not an input of {model.name}",
+                hint=did_you_mean(name, inputs)
+                or (f"inputs: {', '.join(inputs)}" if inputs else f"{model.name} has no inputs: drop --waveform"),
+            )
+    missing = [name for name in inputs if name not in waveforms]
+    if missing:
+        raise EqError(
+            f"{model.name} has the input `{missing[0]}` (line {model.ir.inputs[missing[0]].span.line}): "
+            "give its samples with --waveform",
+            hint=f"--waveform {missing[0]}=FILE, a .npy or .csv file with one row per sample: "
+            "the time (ms), then one value or one per neuron",
+        )
+    return waveforms
+
+
+def _read_table(path: str, option: str) -> np.ndarray:
+    from pathlib import Path
+
+    file = Path(path).expanduser()
+    if not file.is_file():
+        raise EqError(f"{option}: no file {path}", hint="give the path of a .npy or .csv file")
+    try:
+        if file.suffix.lower() == ".npy":
+            table = np.load(file, allow_pickle=False)
+        else:
+            lines = [line for line in file.read_text().splitlines() if line.strip() and not line.lstrip().startswith("#")]
+            header = bool(lines) and not _is_number(lines[0].split(",")[0])
+            table = np.loadtxt(lines[1:] if header else lines, delimiter=",", ndmin=2)
+    except (OSError, ValueError, UnicodeDecodeError) as error:
+        raise EqError(
+            f"{option}: cannot read {path}: {error}",
+            hint="a .npy array, or a .csv file of numbers separated by commas (an optional header line)",
+        ) from None
+    if not np.issubdtype(table.dtype, np.number):
+        raise EqError(f"{option}: {path} holds {table.dtype} values, not numbers", hint="save a float array")
+    return np.asarray(table, float)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 def run_simulate(args) -> int:
     """`eqneuron simulate` (float64 with `--x64`: `main` runs it in a `jax.enable_x64` context)."""
     import jax
@@ -117,7 +200,10 @@ def run_simulate(args) -> int:
         in_size = args.channels
         inputs = poisson_spikes(ki, args.poisson, args.channels, args.duration)
     ports = parse_ports(args.port, args.channels) if in_size else None
-    pop = model.population(args.neurons, in_size, key=kw, params=pop_params or None, ports=ports)
+    waveforms = waveforms_for(model, args.waveform)
+    pop = model.population(
+        args.neurons, in_size, key=kw, params=pop_params or None, ports=ports, waveforms=waveforms or None
+    )
     save_at = jnp.linspace(0.0, args.duration, SAVE_POINTS)
     out = simulate(
         pop, inputs, t1=args.duration, max_spikes=args.max_spikes, save_at=save_at, method=args.method

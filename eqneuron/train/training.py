@@ -10,6 +10,7 @@ import json
 import math
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -18,6 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from jaxtyping import Array, Int, PRNGKeyArray
 from tqdm import tqdm
 
 from ..compilation_cache import enable_compilation_cache
@@ -190,7 +192,7 @@ def load_task(config: TrainConfig):
     return train, test
 
 
-def build_network(config: TrainConfig, n_channels: int, n_classes: int, key) -> Network:
+def build_network(config: TrainConfig, n_channels: int, n_classes: int, key: PRNGKeyArray) -> Network:
     """A hidden population of the chosen model and a readout of the same model."""
     hidden = TASK_DEFAULTS[config.task]["hidden"] if config.hidden is None else config.hidden
     k1, k2 = jax.random.split(key)
@@ -241,8 +243,11 @@ def loss_kind(config: TrainConfig) -> str:
     return kind
 
 
-def make_functions(config: TrainConfig, t1: float):
-    """Jitted per-batch loss/gradient and prediction functions."""
+def make_functions(config: TrainConfig, t1: float) -> tuple[Callable, Predict]:
+    """Jitted per-batch loss/gradient and prediction functions: `(value_and_grad, predict)`.
+
+    `value_and_grad(net, spikes, labels)` returns `((loss, (accuracy, overflow)), grads)`
+    of a batch; `predict(net, spikes)` the predicted classes."""
 
     grid = jnp.linspace(0.0, t1, 25)
     by_state = loss_kind(config) == "state"
@@ -307,11 +312,27 @@ def trainable_filter(net: Network):
     return spec
 
 
-def accuracy(predict, net: Network, data, batch_size: int, progress: bool = False, desc: str = "evaluate") -> float:
+# `predict(net, spikes)`: the predicted class of each sample of a batch of input spikes
+Predict = Callable[[Network, Spikes], Int[Array, " batch"]]
+
+
+def accuracy(
+    predict: Predict,
+    net: Network,
+    data: datasets.EventDataset,
+    batch_size: int,
+    progress: bool = False,
+    desc: str = "evaluate",
+) -> float:
     """The fraction of `data` that `predict` classifies correctly, in batches of `batch_size`.
 
-    With `progress`, a progress bar (on standard error) shows the batches and
-    the running accuracy.
+    **Arguments:**
+
+    - `predict`: the batched classifier of `make_functions`.
+    - `net`: the network it classifies with.
+    - `data`: the samples and their labels; the last batch is padded.
+    - `progress`: show a progress bar (on standard error) with the running accuracy.
+    - `desc`: the bar's label.
     """
     correct, seen = 0, 0
     starts = range(0, len(data), batch_size)
@@ -329,6 +350,18 @@ def accuracy(predict, net: Network, data, batch_size: int, progress: bool = Fals
 
 def train(config: TrainConfig, resume: bool = False, verbose: bool = True) -> dict:
     """Train and evaluate; writes `checkpoint.eqx`, `meta.json`, `history.json`, `curves.png` to `out`.
+
+    **Arguments:**
+
+    - `config`: the task, the model and every training setting (`eqneuron train`'s options).
+    - `resume`: continue from the checkpoint in `config.out` up to `config.epochs` epochs.
+    - `verbose`: a progress bar per epoch (loss and accuracy so far) and one for the
+      test evaluation, on standard error, and a line per epoch.
+
+    **Returns:** `{"test_acc", "history", "best_epoch", "best_test_acc"}`: the final
+    test accuracy, the per-epoch history (`epoch`, `loss`, `train_acc`, `test_acc`,
+    `seconds`), and the epoch with the lowest training loss (`best.eqx`) with its test
+    accuracy.
 
     `meta.json` records the configuration, the model's source hash, the
     network's shapes and the checkpoints' hashes; `resume` and `load_checkpoint`
@@ -601,7 +634,7 @@ def _check_finite_network(net: Network, path: Path) -> None:
                     )
 
 
-def load_checkpoint(directory, best: bool = False):
+def load_checkpoint(directory: str | Path, best: bool = False) -> tuple[TrainConfig, Network]:
     """(config, trained network) from a directory written by `train`: the final
     parameters, or with `best` those of the epoch with the lowest training loss.
 

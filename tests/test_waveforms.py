@@ -388,3 +388,49 @@ def test_input_pre_in_on_spike_is_the_firing_neurons_input():
     n_spikes = int(out.n_spikes)
     assert n_spikes >= 2 and set(np.asarray(out.spike_neurons)[:n_spikes]) == {0}
     np.testing.assert_allclose(out.states[0]["r"][0], [0.0, 3.0 * n_spikes], rtol=1e-12)
+
+
+# ---- the command line
+
+
+def test_cli_simulate_reads_waveform_files_and_matches_the_python_api(tmp_path, capsys):
+    from eqneuron.cli import main
+
+    model = tmp_path / "driven.eq"
+    model.write_text(LIF.format(interpolation="linear"))
+    shared, per_neuron = tmp_path / "current.csv", tmp_path / "current.npy"
+    shared.write_text("time,I_ext\n" + "".join(f"{t},{i}\n" for t, i in zip(TIMES, CURRENT)))
+    np.save(per_neuron, np.column_stack([TIMES, CURRENT[:, None] * GAINS[:2]]))
+    save_at = np.linspace(0.0, T1, 1001)  # the CLI's save points
+    for path, values in ((shared, CURRENT), (per_neuron, CURRENT[:, None] * GAINS[:2])):
+        data = tmp_path / "out.npz"
+        argv = ["simulate", str(model), "--neurons", "2", "--duration", str(T1), "--waveform", f"I_ext={path}"]
+        assert main([*argv, "--save", str(data)]) == 0, capsys.readouterr().err
+        saved = np.load(data)
+        pop = lif("linear").population(2, waveforms={"I_ext": (TIMES, values)})
+        out = eqn.simulate(pop, None, t1=T1, max_spikes=4096, save_at=jnp.asarray(save_at))
+        times = np.asarray(out.spike_times)
+        np.testing.assert_allclose(saved["spike_times"], times[np.isfinite(times)], rtol=0, atol=1e-9)
+        assert len(saved["spike_times"]) >= 10
+
+
+def test_cli_refuses_missing_or_unreadable_waveforms(tmp_path, capsys):
+    from eqneuron.cli import main
+
+    model = tmp_path / "driven.eq"
+    model.write_text(LIF.format(interpolation="linear"))
+    assert main(["simulate", str(model), "--duration", "10"]) == 1
+    err = capsys.readouterr().err
+    assert "has the input `I_ext` (line 8): give its samples with --waveform" in err and "--waveform I_ext=FILE" in err
+    assert main(["simulate", str(model), "--waveform", f"I_ext={tmp_path / 'none.csv'}"]) == 1
+    assert "no file" in capsys.readouterr().err
+    flat = tmp_path / "flat.npy"
+    np.save(flat, CURRENT)
+    assert main(["simulate", str(model), "--waveform", f"I_ext={flat}"]) == 1
+    assert "expected rows of a time and its values" in capsys.readouterr().err
+    assert main(["simulate", str(model), "--waveform", "I_ext"]) == 1
+    assert "expects NAME=FILE" in capsys.readouterr().err
+    table = tmp_path / "current.csv"
+    table.write_text("".join(f"{t},{i}\n" for t, i in zip(TIMES, CURRENT)))
+    assert main(["simulate", str(model), "--duration", "10", "--waveform", f"I_et={table}"]) == 1
+    assert "did you mean `I_ext`" in capsys.readouterr().err

@@ -93,6 +93,9 @@ def _check_simulate(args):
     from .simulate import parse_ports
 
     parse_ports(args.port, args.channels)
+    from .simulate import parse_waveforms
+
+    parse_waveforms(args.waveform)
     if args.plot is not None:
         from matplotlib.backend_bases import FigureCanvasBase
 
@@ -103,6 +106,9 @@ def _check_simulate(args):
 def _check_gradcheck(args):
     _integer("--neurons", args.neurons, 1, "the number of neurons, e.g. --neurons 4")
     _integer("--channels", args.channels, 1, "the number of input channels, e.g. --channels 3")
+    from .simulate import parse_waveforms
+
+    parse_waveforms(args.waveform)
 
 
 def _check_evaluate(args):
@@ -167,6 +173,9 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
     sim.add_argument("--port", action="append", default=[], metavar="NAME=COUNT",
                      help="input channels of a named input port (consecutive, in the order given), e.g. --port exc=16 --port inh=4")
+    sim.add_argument("--waveform", action="append", default=[], metavar="NAME=FILE",
+                     help="samples of the model's input NAME (inputs:): a .npy or .csv file, one row per sample: "
+                     "the time (ms), then one value or one per neuron")
     sim.add_argument("--max-spikes", type=int, default=4096)
     sim.add_argument("--seed", type=int, default=0)
     sim.add_argument("--method", default="auto", help="auto | exact | tsit5 | dopri5 | dopri8 | heun | euler")
@@ -180,6 +189,8 @@ def build_parser() -> argparse.ArgumentParser:
     grad.add_argument("--neurons", type=int, default=4)
     grad.add_argument("--channels", type=int, default=3)
     grad.add_argument("--seed", type=int, default=0)
+    grad.add_argument("--waveform", action="append", default=[], metavar="NAME=FILE",
+                      help="samples of the model's input NAME, as for simulate; their gradients are checked too")
     grad.set_defaults(run=_cmd_gradcheck, check=_check_gradcheck)
 
     train = sub.add_parser("train", help="train a network on a task")

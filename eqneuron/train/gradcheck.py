@@ -18,6 +18,7 @@ def _gradcheck(args) -> int:
     import jax
     import jax.numpy as jnp
 
+    from ..cli.simulate import waveforms_for
     from ..engine import simulate
     from ..model import compile_model
     from ..network import Spikes
@@ -25,7 +26,8 @@ def _gradcheck(args) -> int:
     model = compile_model(args.model)
     key = jax.random.key(args.seed)
     k_pop, k_in = jax.random.split(key)
-    pop = model.population(args.neurons, args.channels, key=k_pop)
+    waveforms = waveforms_for(model, getattr(args, "waveform", []))
+    pop = model.population(args.neurons, args.channels, key=k_pop, waveforms=waveforms or None)
     times = jnp.sort(jax.random.uniform(k_in, (3 * args.channels,), minval=0.0, maxval=20.0))
     inputs = Spikes(times, jnp.arange(times.shape[0]) % args.channels)
     t1 = 60.0
@@ -47,12 +49,13 @@ def _gradcheck(args) -> int:
     eps, worst, rows = 1e-6, 0.0, []
     flat = [leaf for _, leaf in leaves]
     for index, ((path, leaf), g) in enumerate(zip(leaves, g_leaves)):
-        if not model.ir.parameters.get(_name(path), None) and _name(path) not in model.weight_names:
+        samples = _name(path) == "values" and getattr(path[0], "name", None) == "waveforms"
+        if not model.ir.parameters.get(_name(path), None) and _name(path) not in model.weight_names and not samples:
             continue
         if _name(path) in model.ir.parameters and not model.ir.parameters[_name(path)].trainable:
             continue
         candidates = np.arange(leaf.size)
-        if leaf.ndim == 2 and not pop.recurrent:  # own-neuron rows carry no connections
+        if leaf.ndim == 2 and not pop.recurrent and not samples:  # own-neuron rows carry no connections
             candidates = candidates[candidates // leaf.shape[1] >= pop.n_neurons]
         for flat_index in rng.choice(candidates, size=min(4, candidates.size), replace=False):
             position = tuple(int(k) for k in np.unravel_index(flat_index, leaf.shape))
@@ -66,7 +69,8 @@ def _gradcheck(args) -> int:
             exact = float(g[position])
             error = abs(fd - exact) / max(abs(fd), 1e-8)
             worst = max(worst, error if abs(fd) > 1e-8 or abs(exact) > 1e-6 else 0.0)
-            rows.append((f"{_name(path)}{list(position)}", exact, fd, error))
+            label = _name(path[:2]) if samples else _name(path)  # a waveform: its input's name
+            rows.append((f"{label}{list(position)}", exact, fd, error))
     print(f"gradcheck {model.name}: loss = {float(value):.6g} ({model.integrator})")
     print(f"  {'leaf':<18} {'exact':>14} {'finite diff':>14} {'rel. error':>11}")
     for name, exact, fd, error in rows:

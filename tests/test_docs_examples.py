@@ -57,6 +57,10 @@ facts = {
     "grads": gradient_facts(grads),
     "batch_shape": list(np.shape(first)),
     "readout_spikes": int(np.isfinite(np.asarray(first)[:, -3:]).sum()),
+    "graph_names": list(graph_out.names),
+    "graph_inh_spikes": int(np.sum(np.asarray(inh_ids) >= 0)),
+    "graph_exc_spikes": int(np.sum(np.asarray(graph_out.spikes_of("exc")[1]) >= 0)),
+    "graph_ok": [str(r) == str(eqn.RESULTS.ok) for r in graph_out.results],
 }
 """
 
@@ -179,6 +183,8 @@ def test_tutorial_python_examples_run_in_order(runs):
     assert facts["ic_nonzero"] > 0
     assert facts["batch_shape"] == [8, 33]
     assert facts["readout_spikes"] > 0
+    assert facts["graph_names"] == ["exc", "inh"] and facts["graph_ok"] == [True, True]
+    assert facts["graph_exc_spikes"] > 0 and facts["graph_inh_spikes"] > 0
 
 
 def test_cli_page_commands_and_npz_example(runs):

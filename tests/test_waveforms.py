@@ -102,14 +102,19 @@ def test_waveform_is_the_interpolant_and_holds_its_end_values(interpolation):
     grid = np.linspace(-10.0, 75.0, 1701)
     reference = current_function(interpolation, TIMES, per_neuron)(grid)  # (neurons, times)
     entries = waveform_entries("I", interpolation, jnp.asarray(TIMES), jnp.asarray(per_neuron))
-    # one time per neuron (own clocks), the neurons at different times, and one shared time
+    # one time per neuron (own clocks): the neurons at different times
     shifted = np.stack([grid, grid[::-1], grid], axis=1)
-    ours = jax.vmap(lambda t: waveform_at("I", interpolation, t, entries))(jnp.asarray(shifted))
+    ours = jax.vmap(lambda t: waveform_at("I", t, entries))(jnp.asarray(shifted))
     np.testing.assert_allclose(np.asarray(ours), np.stack([reference[0], reference[1][::-1], reference[2]], 1), atol=1e-12)
-    ours = jax.vmap(lambda t: waveform_at("I", interpolation, t, entries))(jnp.asarray(grid))
+    # a subset of the neurons, as the engine gathers them (neurons 2 and 0), and one shared time
+    block = dict(entries, **{"I@neuron": entries["I@neuron"][jnp.array([2, 0])]})
+    ours = jax.vmap(lambda t: waveform_at("I", jnp.stack([t, t + 1.0]), block))(jnp.asarray(grid))
+    np.testing.assert_allclose(np.asarray(ours)[:, 0], reference[2], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(np.asarray(ours)[:, 1], current_function(interpolation, TIMES, per_neuron)(grid + 1.0)[0], atol=1e-12)
+    ours = jax.vmap(lambda t: waveform_at("I", t, entries))(jnp.asarray(grid))
     np.testing.assert_allclose(np.asarray(ours), reference.T, rtol=0, atol=1e-12)
     shared = waveform_entries("I", interpolation, jnp.asarray(TIMES), jnp.asarray(CURRENT))
-    ours = np.asarray(jax.vmap(lambda t: waveform_at("I", interpolation, t, shared))(jnp.asarray(grid)))
+    ours = np.asarray(jax.vmap(lambda t: waveform_at("I", t, shared))(jnp.asarray(grid)))
     np.testing.assert_allclose(ours, reference[1], rtol=0, atol=1e-12)
     np.testing.assert_allclose(ours[grid <= 0], CURRENT[0], rtol=0, atol=1e-12, err_msg="holds the first value")
     np.testing.assert_allclose(ours[grid >= 60], CURRENT[-1], rtol=0, atol=1e-12, err_msg="holds the last value")

@@ -78,7 +78,6 @@ class GeneratedFunctions:
     delay_raw: Callable | None = None  # (*parameters) -> (delay,); None: no `delay:`
     frozen: tuple[bool, ...] = ()  # per state: frozen while refractory (`(unless refractory)`)
     inputs: tuple[str, ...] = ()  # input waveforms (`inputs:`)
-    interpolations: tuple[str, ...] = ()  # of each input: "linear" | "cubic"
     pre_input_names: tuple[str, ...] = ()  # inputs whose firing neuron's value `on_spike` uses
 
     def _params(self, p):
@@ -86,10 +85,7 @@ class GeneratedFunctions:
 
     def _args(self, t, p):
         """The parameters, then each input waveform at `t`."""
-        return [*self._params(p), *(self._input_at(name, t, p) for name in self.inputs)]
-
-    def _input_at(self, name, t, p):
-        return waveform_at(name, self.interpolations[self.inputs.index(name)], t, p)
+        return [*self._params(p), *(waveform_at(name, t, p) for name in self.inputs)]
 
     @property
     def n_conditions(self) -> int:
@@ -152,7 +148,7 @@ class GeneratedFunctions:
         rows = [weight_rows[name] for name in self.weight_names]
         pre = [y_pre[self.states.index(n)] for n in self.pre_names]
         pre_params = [p_pre[name] for name in self.parameters]
-        pre_inputs = [self._input_at(name, t, p_pre) for name in self.pre_input_names]
+        pre_inputs = [waveform_at(name, t, p_pre) for name in self.pre_input_names]
         out = self.on_spike_raw(t, *y, *self._args(t, p), *rows, *pre, *pre_params, *pre_inputs)
         return _stack(out, y[0])
 
@@ -227,7 +223,6 @@ def generate(model: ModelIR) -> GeneratedFunctions:
         delay_raw=None if model.delay is None else lambdify(params, [model.delay]),
         frozen=tuple(n in model.frozen_when_refractory for n in model.states),
         inputs=tuple(model.inputs),
-        interpolations=tuple(i.interpolation for i in model.inputs.values()),
         pre_input_names=tuple(call.func.__name__[: -len("_pre")] for call in pre_inputs),
     )
 

@@ -1,82 +1,86 @@
-"""Input waveforms at run time: samples in the parameter dict, interpolated at `t` by Diffrax.
+"""Input waveforms at run time: Diffrax's interpolation of the samples, in the parameter dict.
 
-The engine treats every entry of the parameter dict `p` as a scalar (all
-neurons) or an `(N,)` array (one value per neuron): it gathers per-neuron
-entries along their last axis when it works on a few neurons only, and takes
-the firing neuron's entry for `on_spike`.  A waveform therefore enters `p` as
-one entry per sample, `"I@t3"` (the time of sample 3, a scalar) and `"I@y3"`
-(its value: a scalar for a waveform shared by all neurons, `(N,)` for one per
-neuron); a cubic one stores the coefficients of its spline per interval
-(`"I@d3"`, `"I@c3"`, `"I@b3"`, `"I@a3"`, Diffrax's order), computed once per
-simulation.  Names in `.eq` files have no `@`, so no key collides with a
-parameter.
+The engine reads every entry of the parameter dict `p` by its `ndim`: a
+scalar is the same for all neurons, an `(N,)` array holds one value per
+neuron, and where the engine works on a few neurons only (the lanes that
+cross threshold in a step) it gathers the per-neuron entries of those
+neurons.  A waveform enters `p` as two entries:
 
-Between samples the waveform is Diffrax's `LinearInterpolation`, or its
-`CubicInterpolation` through `backward_hermite_coefficients`; before the
-first sample and after the last it holds the end values.  Everything is
-differentiable with respect to the samples.
+- `"I@waveform"`: a `SampledWaveform`, Diffrax's `LinearInterpolation` of
+  the samples or its `CubicInterpolation` through
+  `backward_hermite_coefficients` (computed once per simulation).  It
+  declares `ndim = 0`, so the engine passes it whole, as a scalar;
+- `"I@neuron"` for a waveform with one column per neuron: the neuron
+  indices `0..N-1`, an `(N,)` entry that the engine gathers like a
+  per-neuron parameter, so a call on a subset of the neurons knows which
+  columns are theirs.
+
+Names in `.eq` files have no `@`, so no key collides with a parameter.
+Before the first sample and after the last the waveform holds its end
+values.  Everything is differentiable with respect to the samples.
 """
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import diffrax
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
 from ..errors import EqError
 
-_COEFFICIENTS = ("d", "c", "b", "a")  # diffrax.CubicInterpolation's order
+
+class SampledWaveform(eqx.Module):
+    """One input waveform in the parameter dict (a scalar to the engine: `ndim` is 0)."""
+
+    path: diffrax.LinearInterpolation | diffrax.CubicInterpolation
+    per_neuron: bool = eqx.field(static=True)  # one column of samples per neuron
+    ndim: ClassVar[int] = 0
 
 
 def waveform_entries(
     name: str, interpolation: str, times: Float[Array, " samples"], values: Float[Array, "samples *neurons"]
 ) -> dict:
     """The parameter-dict entries of one waveform (see the module docstring)."""
-    entries = {f"{name}@t{k}": times[k] for k in range(times.shape[0])}
     if interpolation == "linear":
-        rows = {"y": values}
+        path = diffrax.LinearInterpolation(times, values)
     else:
-        rows = dict(zip(_COEFFICIENTS, diffrax.backward_hermite_coefficients(times, values)))
-    for key, array in rows.items():
-        entries.update({f"{name}@{key}{k}": array[k] for k in range(array.shape[0])})
+        path = diffrax.CubicInterpolation(times, diffrax.backward_hermite_coefficients(times, values))
+    per_neuron = values.ndim == 2
+    entries = {f"{name}@waveform": SampledWaveform(path, per_neuron)}
+    if per_neuron:
+        entries[f"{name}@neuron"] = jnp.arange(values.shape[1], dtype=values.dtype)
     return entries
 
 
-def waveform_at(name: str, interpolation: str, t, p: dict):
-    """The waveform `name` at time `t`: a scalar or one time per neuron (lane), from the entries in `p`.
+def waveform_at(name: str, t, p: dict):
+    """The waveform `name` at time `t` (a scalar, or one time per neuron), from the entries in `p`.
 
-    Returns a scalar, or one value per neuron: `(N,)` for a per-neuron waveform or one time per neuron.
+    Returns a scalar or one value per neuron.
     """
-    times = _stacked(p, name, "t")
-    t = jnp.clip(t, times[0], times[-1])  # the end values hold outside the samples
-    if interpolation == "linear":
-        data = _stacked(p, name, "y")
-
-        def evaluate(data, s):
-            return diffrax.LinearInterpolation(times, data).evaluate(s)
-    else:
-        data = tuple(_stacked(p, name, key) for key in _COEFFICIENTS)
-
-        def evaluate(data, s):
-            return diffrax.CubicInterpolation(times, data).evaluate(s)
-
-    per_neuron = jax.tree_util.tree_leaves(data)[0].ndim == 2
-    if jnp.ndim(t) == 0:
-        return evaluate(data, t)
-    # one time per neuron (each neuron on its own clock)
-    data_axis = jax.tree_util.tree_map(lambda _: 1 if per_neuron else None, data)
-    return jax.vmap(evaluate, in_axes=(data_axis, 0))(data, t)
-
-
-def _stacked(p: dict, name: str, key: str):
-    rows = []
-    while f"{name}@{key}{len(rows)}" in p:
-        rows.append(p[f"{name}@{key}{len(rows)}"])
-    if not rows:
+    waveform = p.get(f"{name}@waveform")
+    if not isinstance(waveform, SampledWaveform):
         raise EqError(
             f"the parameter values have no samples of the input `{name}`",
             hint=f"use the values of a population made with `waveforms={{'{name}': (times, values)}}` "
             "(`population.parameter_values()`)",
         )
-    return jnp.stack(rows)
+    path = waveform.path
+    t = jnp.clip(t, path.t0, path.t1)  # the end values hold outside the samples
+    if not waveform.per_neuron:
+        return path.evaluate(t) if jnp.ndim(t) == 0 else jax.vmap(path.evaluate)(t)
+    # the neurons of this call (all of them, a block of them, or the one that fired)
+    neurons = jnp.round(p[f"{name}@neuron"]).astype(jnp.int32)
+    if jnp.ndim(t) == 0:
+        return path.evaluate(t)[neurons]
+    return jax.vmap(lambda i, s: _column(path, i).evaluate(s))(jnp.broadcast_to(neurons, t.shape), t)
+
+
+def _column(path, neuron):
+    """The interpolation of one neuron's column of samples."""
+    if isinstance(path, diffrax.LinearInterpolation):
+        return diffrax.LinearInterpolation(path.ts, path.ys[:, neuron])
+    return diffrax.CubicInterpolation(path.ts, tuple(c[:, neuron] for c in path.coeffs))

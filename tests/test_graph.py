@@ -219,3 +219,12 @@ def test_connectivity_masks_have_their_counts():
     assert 0.09 < p < 0.11
     m = np.asarray(eqn.connect.from_indices([0, 2], [1, 1], 3, 2))
     assert m.tolist() == [[False, True], [False, False], [False, True]]
+
+
+def test_more_input_spikes_in_a_window_than_its_list_holds_is_reported():
+    w_rec, delays, w_in, inputs = case(0)
+    net = lif_graph(w_rec, delays, w_in)
+    spikes = eqn.Spikes(jnp.array([t for t, _ in inputs]), jnp.array([c for _, c in inputs]))
+    with pytest.warns(RuntimeWarning, match="spike budget"):
+        out = eqn.simulate(net, spikes, t1=40.0, max_spikes=128, max_window_spikes=1)
+    assert bool(out.overflow) and out.results[0] == eqn.RESULTS.spike_budget

@@ -216,22 +216,29 @@ def window_length(net: Network, p: Plan):
     return jnp.min(jnp.stack(delays))
 
 
-def run_graph(net: Network, make_loop, times, channels, values, t1, max_spikes: int):
-    """Every population of a graph network from 0 to `t1`; returns their final loop states and loops.
+def run_graph(net: Network, make_loop, times, channels, values, t1, max_spikes: int, max_window_spikes: int):
+    """Every population of a graph network from 0 to `t1`.
 
     `make_loop(pop, n_inputs)` builds the `PopulationLoop` of a population.
+    Returns the populations' final loop states, their loops, a flag for an
+    invalid window length (a backward delay traced to 0) and a flag for a
+    window with more input spikes than `max_window_spikes`.
     """
     p = plan(net)
     n = len(net.populations)
     pops = [loop_population(net, p, k) for k in range(n)]
-    # each loop's spike buffer size, then its input list's size
+    dtype = times.dtype
+    t1 = jnp.asarray(t1, dtype)
+    d = window_length(net, p)
+    windowed = d is not None
+    # each loop's spike buffer, then the size of its input list: everything for one window,
+    # at most `max_window_spikes` per window (each window gets the list of its own inputs)
     buffers = [make_loop(pop, 1).buffer for pop in pops]
     n_inputs = []
     for k in range(n):
         size = (times.shape[0] if p.external[k] else 0) + sum(buffers[inc.source] for inc in p.incoming[k])
-        n_inputs.append(max(size, 1))
+        n_inputs.append(max(min(size, max_window_spikes) if windowed else size, 1))
     loops: list[PopulationLoop] = [make_loop(pops[k], n_inputs[k]) for k in range(n)]
-    dtype = times.dtype
     delays = [
         tuple(
             model_delay(net.populations[k]) if inc.projection is None else projection_delay(net, inc.projection)
@@ -240,34 +247,52 @@ def run_graph(net: Network, make_loop, times, channels, values, t1, max_spikes: 
         for k in range(n)
     ]
 
-    def inputs_of(k, states):
+    def arrivals(k, states):
+        """Every input spike of population k known so far: (times, channels, values), unsorted."""
         parts_t, parts_c, parts_v = [], [], []
         if p.external[k]:
             parts_t, parts_c, parts_v = [times], [channels], [values]
-        for inc, d in zip(p.incoming[k], delays[k]):
-            st, sid = loops[inc.source].spikes(states[inc.source])
+        for inc, delay in zip(p.incoming[k], delays[k]):
+            state = states[inc.source]
+            st, sid = state.spike_times, state.spike_ids  # in the order written
             src = jnp.maximum(sid, 0)
-            shift = 0.0 if d is None else (d[src] if jnp.ndim(d) else d)
+            shift = 0.0 if delay is None else (delay[src] if jnp.ndim(delay) else delay)
             parts_t.append(jnp.where(sid >= 0, st + shift, jnp.inf).astype(dtype))
             parts_c.append((inc.offset + src).astype(jnp.int32))
             parts_v.append(jnp.ones_like(st, dtype))
         if not parts_t:
             return jnp.full((1,), jnp.inf, dtype), jnp.zeros((1,), jnp.int32), jnp.ones((1,), dtype)
-        t_all, c_all, v_all = jnp.concatenate(parts_t), jnp.concatenate(parts_c), jnp.concatenate(parts_v)
-        order = earliest(t_all, t_all.shape[0])
-        return t_all[order], c_all[order], v_all[order]
+        return jnp.concatenate(parts_t), jnp.concatenate(parts_c), jnp.concatenate(parts_v)
 
-    def window(states, t_stop):
+    def inputs_of(k, states, t_start, t_stop):
+        """Population k's input spikes due in [t_start, t_stop) (the last window: from t_start
+        on), in time order; and whether there were more than its list holds."""
+        t_all, c_all, v_all = arrivals(k, states)
+        if windowed:
+            due = (t_all >= t_start) & ((t_all < t_stop) | (t_stop >= t1))
+            t_all = jnp.where(due, t_all, jnp.inf)
+            too_many = jnp.sum(due) > n_inputs[k]
+        else:
+            too_many = jnp.asarray(False)
+        order = earliest(t_all, n_inputs[k])
+        return (t_all[order], c_all[order], v_all[order]), too_many
+
+    def window(states, t_start, t_stop, overflow):
         states = list(states)
         for k in p.order:
-            states[k] = loops[k].run(states[k], *inputs_of(k, states), t_stop)
-        return states
+            (t_in, c_in, v_in), too_many = inputs_of(k, states, t_start, t_stop)
+            state = states[k]
+            if windowed:  # a fresh list of inputs each window
+                state = dataclasses.replace(state, input_index=jnp.zeros_like(state.input_index))
+            states[k] = loops[k].run(state, t_in, c_in, v_in, t_stop)
+            overflow = overflow | too_many
+        return states, overflow
 
     states = [loop.start() for loop in loops]
-    t1 = jnp.asarray(t1, dtype)
-    d = window_length(net, p)
-    if d is None:
-        return window(states, t1), loops, jnp.asarray(False)
+    no = jnp.asarray(False)
+    if not windowed:
+        states, _ = window(states, jnp.asarray(0.0, dtype), t1, no)
+        return states, loops, no, no
     d = jnp.asarray(d, dtype)
     invalid = ~(d > 0)  # a backward delay traced to 0: no window can be formed
     step = jnp.where(invalid, t1, d)
@@ -275,18 +300,19 @@ def run_graph(net: Network, make_loop, times, channels, values, t1, max_spikes: 
     max_windows = int(math.ceil(float(t1) / float(d))) + 2 if concrete and float(d) > 0 else None
 
     def body(carry):
-        i, t_start, states = carry
+        t_start, states, overflow = carry
         t_stop = jnp.minimum(t_start + step, t1)
         # the last window ends on t1 exactly (a sum of window lengths may round below it)
         t_stop = jnp.where(t1 - t_stop <= 1e-9 * t1, t1, t_stop)
-        return i + 1, t_stop, window(states, t_stop)
+        states, overflow = window(states, t_start, t_stop, overflow)
+        return t_stop, states, overflow
 
-    _, _, states = eqxi.while_loop(
-        lambda c: c[1] < t1,
+    _, states, overflow = eqxi.while_loop(
+        lambda c: c[0] < t1,
         body,
-        (jnp.asarray(0), jnp.asarray(0.0, dtype), states),
+        (jnp.asarray(0.0, dtype), states, no),
         max_steps=max_windows,
         kind="checkpointed",
         checkpoints=None if max_windows is not None else 64,
     )
-    return states, loops, invalid
+    return states, loops, invalid, overflow

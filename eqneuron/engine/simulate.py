@@ -83,6 +83,7 @@ def simulate(
     stop_after_first_spike: bool = False,
     rounds: bool = False,
     throw: bool = False,
+    max_window_spikes: int = 1024,
 ) -> SimulationResult:
     """Simulate a network (or one population) from t=0 to `t1` ms.
 
@@ -117,12 +118,18 @@ def simulate(
       steps and the outputs fire early (where none does, the run is the same
       as without rounds).  Needs `stop_after_first_spike=True` and no `save_at`.
     - `throw`: raise (also under `jit`) when a population's result code is not `ok`.
+    - `max_window_spikes`: in a graph network run in windows (a cycle with delays), the most
+      input spikes one population receives in one window; more set `overflow` and the
+      spike-budget result code.
 
     **Returns:** a `SimulationResult`; `results` holds each population's `RESULTS` code.
     """
     checked = check_simulate_arguments(
         net, inputs, t1, max_spikes, save_at, method, rtol, atol, dt, root_tol, max_solver_steps, max_spikes_per_neuron
     )
+    if isinstance(max_window_spikes, bool) or not isinstance(max_window_spikes, (int, np.integer)) or max_window_spikes < 1:
+        raise EqError(f"simulate: `max_window_spikes` must be an integer >= 1, got {max_window_spikes!r}",
+                      hint="the most input spikes of one population in one window, e.g. 1024")
     inputs, t1, save = checked.inputs, checked.t1, checked.save_at
     if rounds and (not stop_after_first_spike or save is not None):
         raise EqError(
@@ -163,8 +170,12 @@ def simulate(
                 max_solver_steps=max_solver_steps, stop_after_first_spike=False, dtype=dtype,
             )
 
-        states, loops, bad_window = run_graph(net, make_loop, times, channels, values, t1, max_spikes)
+        states, loops, bad_window, window_overflow = run_graph(
+            net, make_loop, times, channels, values, t1, max_spikes, max_window_spikes
+        )
         outcomes = [loop.finish(state) for loop, state in zip(loops, states)]
+        # a window with more input spikes than its list holds: reported as a spike budget
+        outcomes = [eqx.tree_at(lambda o: o.spike_budget, o, o.spike_budget | window_overflow) for o in outcomes]
         invalid = bad_window if checked.invalid is None else checked.invalid | bad_window
         return _finish(net, outcomes, checked, max_spikes, dtype, invalid, throw)
 

@@ -1,0 +1,204 @@
+"""eqneuron vs Brian2 on Brian2's CUBA example (Vogels & Abbott 2005), with a 0.1 ms synaptic delay.
+
+4000 LIF neurons (80 % excitatory), 2 % random connectivity, exponential
+excitatory and inhibitory currents, a 5 ms refractory period, every synapse
+delayed by 0.1 ms — in both simulators, with the same connectivity matrix and
+initial membrane potentials.  eqneuron runs it as a graph network: one
+population with two projections onto itself (input ports `exc` and `inh`),
+so in windows of the 0.1 ms delay, each neuron on its own clock.  Brian2
+(clock-driven) runs `cython` and `cpp_standalone` at dt = 0.1 and 0.01 ms in
+the interpreter named by $BRIAN2_PYTHON (default /tmp/brian_venv/bin/python).
+The network is chaotic, so its statistics are compared: population rate and
+the mean coefficient of variation of the inter-spike intervals.
+
+Run: python -m benchmarks.cuba [--neurons 4000] [--duration 1000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+MODEL = """
+neuron CUBA
+parameters:
+    taum = 20.0
+    taue = 5.0
+    taui = 10.0
+    Vt = -50.0
+    Vr = -60.0
+    El = -49.0
+    v0 = -60.0 (per_neuron)
+state:
+    v = v0
+equations:
+    dv/dt = (ge + gi - (v - El)) / taum (unless refractory)
+    dge/dt = -ge / taue
+    dgi/dt = -gi / taui
+threshold: v > Vt
+reset:
+    v = Vr
+refractory: 5.0
+weights:
+    w
+on_input exc:
+    ge += w
+on_input inh:
+    gi += w
+"""
+
+WE, WI = 60 * 0.27 / 10, -20 * 4.5 / 10  # mV, as in Brian2's example
+
+BRIAN_SCRIPT = r"""
+import json, sys, time, numpy as np
+from brian2 import *
+case = json.loads(sys.argv[1])
+d = np.load(case["path"])
+if case["target"] == "cpp_standalone":
+    set_device("cpp_standalone", directory=case["build"], build_on_run=False)
+else:
+    prefs.codegen.target = case["target"]
+defaultclock.dt = case["dt"] * ms
+taum, taue, taui = 20*ms, 5*ms, 10*ms
+Vt, Vr, El = -50*mV, -60*mV, -49*mV
+eqs = '''dv/dt = (ge+gi-(v-El))/taum : volt (unless refractory)
+         dge/dt = -ge/taue : volt
+         dgi/dt = -gi/taui : volt'''
+N = len(d["v0"])
+P = NeuronGroup(N, eqs, threshold='v>Vt', reset='v = Vr', refractory=5*ms, method='exact')
+P.v = d["v0"] * mV
+Ce = Synapses(P, P, on_pre='ge += %g*mV' % case["we"], delay=0.1*ms)
+Ci = Synapses(P, P, on_pre='gi += %g*mV' % case["wi"], delay=0.1*ms)
+Ce.connect(i=d["ei"], j=d["ej"])
+Ci.connect(i=d["ii"], j=d["ij"])
+M = SpikeMonitor(P)
+t0 = time.perf_counter()
+run(case["duration"] * ms)
+if case["target"] == "cpp_standalone":
+    t1 = time.perf_counter()
+    device.build(directory=case["build"], compile=True, run=False)
+    t2 = time.perf_counter()
+    device.run(directory=case["build"])
+    t3 = time.perf_counter()
+    first, rest = (t3 - t0), (t3 - t2)
+else:
+    first = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    run(case["duration"] * ms)  # a second run of the same network: no compilation
+    rest = time.perf_counter() - t0
+i, t = np.asarray(M.i), np.asarray(M.t / ms)
+keep = t < case["duration"]
+np.savez(case["out"], i=i[keep], t=t[keep])
+print(json.dumps({"first": first, "run": rest}))
+"""
+
+
+def brian_python() -> str | None:
+    candidate = os.environ.get("BRIAN2_PYTHON", "/tmp/brian_venv/bin/python")
+    return candidate if Path(candidate).exists() else None
+
+
+def network(n: int, seed: int = 0):
+    """Connectivity (source, target pairs) and initial potentials shared by both simulators."""
+    rng = np.random.default_rng(seed)
+    mask = rng.random((n, n)) < 0.02
+    n_exc = int(0.8 * n)
+    ei, ej = np.nonzero(mask[:n_exc])
+    ii, ij = np.nonzero(mask[n_exc:])
+    v0 = -60.0 + 10.0 * rng.random(n)
+    return mask, n_exc, (ei, ej), (ii + n_exc, ij), v0
+
+
+def statistics(i, t, n, duration):
+    rate = len(t) / n / (duration / 1000.0)
+    cvs = []
+    for k in np.unique(i):
+        isi = np.diff(np.sort(t[i == k]))
+        if len(isi) >= 2:
+            cvs.append(np.std(isi) / np.mean(isi))
+    return rate, float(np.mean(cvs)) if cvs else float("nan")
+
+
+def run_eqneuron(n, duration, mask, n_exc, v0):
+    import jax
+    import jax.numpy as jnp
+
+    import eqneuron as eqn
+
+    model = eqn.compile_model(MODEL)
+    pop = model.population(n, 0, params={"v0": jnp.asarray(v0, jnp.float32)}, key=jax.random.key(0))
+    exc = jnp.asarray(mask) & (jnp.arange(n) < n_exc)[:, None]
+    inh = jnp.asarray(mask) & (jnp.arange(n) >= n_exc)[:, None]
+    net = eqn.Network({"P": pop}, projections=[
+        eqn.Projection("P", "P", weights={"w": WE}, mask=exc, delay=0.1, port="exc"),
+        eqn.Projection("P", "P", weights={"w": WI}, mask=inh, delay=0.1, port="inh"),
+    ])
+    budget = int(n * duration / 1000 * 40) + 1000
+    run = jax.jit(lambda net: eqn.simulate(net, None, t1=duration, max_spikes=budget, max_spikes_per_neuron=256))
+    t0 = time.perf_counter()
+    out = run(net)
+    out.spike_times.block_until_ready()
+    first = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    out = run(net)
+    out.spike_times.block_until_ready()
+    rest = time.perf_counter() - t0
+    k = int(out.n_spikes)
+    return {"first": first, "run": rest, "overflow": bool(out.overflow), "integrator": model.integrator}, (
+        np.asarray(out.spike_neurons[:k]), np.asarray(out.spike_times[:k]))
+
+
+def run_brian(n, duration, target, dt, conn_e, conn_i, v0):
+    python = brian_python()
+    with tempfile.TemporaryDirectory() as tmp:
+        case = Path(tmp) / "case.npz"
+        out = Path(tmp) / "out.npz"
+        np.savez(case, ei=conn_e[0], ej=conn_e[1], ii=conn_i[0], ij=conn_i[1], v0=v0)
+        spec = json.dumps({"path": str(case), "out": str(out), "dt": dt, "target": target, "duration": duration,
+                           "we": WE, "wi": WI, "build": str(Path(tmp) / "build")})
+        result = subprocess.run([python, "-c", BRIAN_SCRIPT, spec], capture_output=True, text=True, cwd=tmp)
+        if result.returncode != 0:
+            raise RuntimeError(result.stderr[-3000:])
+        timing = json.loads(result.stdout.strip().splitlines()[-1])
+        data = np.load(out)
+        return timing, (data["i"], data["t"])
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--neurons", type=int, default=4000)
+    parser.add_argument("--duration", type=float, default=1000.0, help="ms")
+    args = parser.parse_args(argv)
+    n, duration = args.neurons, args.duration
+    mask, n_exc, conn_e, conn_i, v0 = network(n)
+    rows = []
+    timing, (i, t) = run_eqneuron(n, duration, mask, n_exc, v0)
+    rate, cv = statistics(i, t, n, duration)
+    rows.append(("eqneuron (graph, windows of 0.1 ms, exact event times)", timing["first"], timing["run"], rate, cv))
+    print(f"eqneuron: {timing}", file=sys.stderr)
+    if brian_python() is None:
+        print("Brian2 not found ($BRIAN2_PYTHON): eqneuron only", file=sys.stderr)
+    else:
+        for target in ("cython", "cpp_standalone"):
+            for dt in (0.1, 0.01):
+                bt, (bi, btimes) = run_brian(n, duration, target, dt, conn_e, conn_i, v0)
+                rate_b, cv_b = statistics(bi, btimes, n, duration)
+                rows.append((f"Brian2 {target}, dt = {dt} ms", bt["first"], bt["run"], rate_b, cv_b))
+    ours = rows[0][2]
+    print(f"CUBA, {n} neurons, {duration:g} ms, delay 0.1 ms, refractory 5 ms\n")
+    print("| simulator | first call (s) | run (s) | run time / eqneuron's | rate (Hz) | mean CV of ISI |")
+    print("|---|---|---|---|---|---|")
+    for name, first, run, rate, cv in rows:
+        print(f"| {name} | {first:.2f} | {run:.3f} | {run / ours:.3g} | {rate:.1f} | {cv:.2f} |")
+
+
+if __name__ == "__main__":
+    main()

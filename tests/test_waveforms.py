@@ -97,15 +97,17 @@ def assert_same_trains(ours, reference, tol=SPIKE_TIME_TOL):
 
 
 @pytest.mark.parametrize("interpolation", ["linear", "cubic"])
-def test_waveform_is_the_interpolant_and_holds_its_end_values(interpolation):
-    per_neuron = CURRENT[:, None] * GAINS
+@pytest.mark.parametrize("neurons", [3, 20])  # fewer or more neurons than samples: rows or columns picked per lane
+def test_waveform_is_the_interpolant_and_holds_its_end_values(interpolation, neurons):
+    per_neuron = CURRENT[:, None] * np.linspace(0.8, 1.3, neurons)
     grid = np.linspace(-10.0, 75.0, 1701)
     reference = current_function(interpolation, TIMES, per_neuron)(grid)  # (neurons, times)
     entries = waveform_entries("I", interpolation, jnp.asarray(TIMES), jnp.asarray(per_neuron))
     # one time per neuron (own clocks): the neurons at different times
-    shifted = np.stack([grid, grid[::-1], grid], axis=1)
+    shifted = np.stack([grid if k % 2 else grid[::-1] for k in range(neurons)], axis=1)
     ours = jax.vmap(lambda t: waveform_at("I", t, entries))(jnp.asarray(shifted))
-    np.testing.assert_allclose(np.asarray(ours), np.stack([reference[0], reference[1][::-1], reference[2]], 1), atol=1e-12)
+    expected = np.stack([reference[k] if k % 2 else reference[k][::-1] for k in range(neurons)], axis=1)
+    np.testing.assert_allclose(np.asarray(ours), expected, rtol=0, atol=1e-12)
     # a subset of the neurons, as the engine gathers them (neurons 2 and 0), and one shared time
     block = dict(entries, **{"I@neuron": entries["I@neuron"][jnp.array([2, 0])]})
     ours = jax.vmap(lambda t: waveform_at("I", jnp.stack([t, t + 1.0]), block))(jnp.asarray(grid))
@@ -115,7 +117,7 @@ def test_waveform_is_the_interpolant_and_holds_its_end_values(interpolation):
     np.testing.assert_allclose(np.asarray(ours), reference.T, rtol=0, atol=1e-12)
     shared = waveform_entries("I", interpolation, jnp.asarray(TIMES), jnp.asarray(CURRENT))
     ours = np.asarray(jax.vmap(lambda t: waveform_at("I", t, shared))(jnp.asarray(grid)))
-    np.testing.assert_allclose(ours, reference[1], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(ours, current_function(interpolation, TIMES, CURRENT)(grid)[0], rtol=0, atol=1e-12)
     np.testing.assert_allclose(ours[grid <= 0], CURRENT[0], rtol=0, atol=1e-12, err_msg="holds the first value")
     np.testing.assert_allclose(ours[grid >= 60], CURRENT[-1], rtol=0, atol=1e-12, err_msg="holds the last value")
 
@@ -216,6 +218,39 @@ def test_cubic_interpolation_of_a_smooth_current_converges_to_the_analytic_curre
         assert np.all(np.abs(ours - reference) <= bound), (np.abs(ours - reference), bound)
         errors.append(np.max(np.abs(ours - reference)))
     assert errors[1] < errors[0] / 3, f"halving the sample spacing: {errors}"  # O(h^2) for backward Hermite
+
+
+def test_an_input_used_only_in_jumps_keeps_the_closed_form():
+    """The input scales each input spike's jump: the same spikes as the weight scaled instead."""
+    source = (
+        "parameters:\n    tau = 10.0\n    tau_syn = 5.0\n{inputs}"
+        "equations:\n    dv/dt = (-v + i) / tau\n    di/dt = -i / tau_syn\nthreshold: v > 1.0\n"
+        "reset:\n    v = 0.0\nweights:\n    w\non_input:\n    i += w * {scale}\n"
+    )
+    model = eqn.compile_model(source.format(inputs="inputs:\n    gain (cubic)\n", scale="gain"))
+    assert model.integrator.startswith("exact")
+    spikes = eqn.Spikes(jnp.array([1.0, 2.0, 3.0, 20.0, 21.0, 22.0]), jnp.zeros(6, int))
+    gain = 2.0 + np.sin(TIMES / 9.0)
+    W = {"w": jnp.array([[0.0], [1.0]])}
+    ours = eqn.simulate(model.population(1, 1, weights=W, waveforms={"gain": (TIMES, gain)}), spikes, t1=40.0)
+    # the same spikes with the gain as each input spike's value
+    plain = eqn.compile_model(source.format(inputs="", scale="value"))
+    values = current_function("cubic", TIMES, gain)(np.asarray(spikes.times))[0]
+    reference = eqn.simulate(plain.population(1, 1, weights=W), eqn.Spikes(spikes.times, spikes.channels, values), t1=40.0)
+    ours, reference = ours.spike_times, reference.spike_times
+    assert np.sum(np.isfinite(ours)) >= 2
+    np.testing.assert_allclose(ours, reference, rtol=0, atol=1e-9)
+
+
+def test_a_model_extending_another_inherits_and_overrides_its_inputs(tmp_path):
+    (tmp_path / "base.eq").write_text(LIF.format(interpolation="linear"))
+    derived = tmp_path / "derived.eq"
+    derived.write_text("extends base.eq\nneuron Derived\ninputs:\n    I_ext (cubic)\n    I_2\nequations:\n    dv/dt += I_2 / tau\n")
+    model = eqn.compile_model(derived)
+    assert {name: i.interpolation for name, i in model.ir.inputs.items()} == {"I_ext": "cubic", "I_2": "linear"}
+    pop = model.population(3, waveforms={"I_ext": (TIMES, CURRENT), "I_2": (TIMES, np.zeros(13))})
+    ours = trains(eqn.simulate(pop, None, t1=T1, max_spikes=128, **ENGINE_TOL), 3)
+    assert_same_trains(ours, lif_reference("cubic", CURRENT, 3))
 
 
 # ---- gradients, jit, vmap, float32

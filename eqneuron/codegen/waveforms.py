@@ -76,7 +76,11 @@ def waveform_at(name: str, t, p: dict):
     neurons = jnp.round(p[f"{name}@neuron"]).astype(jnp.int32)
     if jnp.ndim(t) == 0:
         return path.evaluate(t)[neurons]
-    return jax.vmap(lambda i, s: _column(path, i).evaluate(s))(jnp.broadcast_to(neurons, t.shape), t)
+    neurons = jnp.broadcast_to(neurons, t.shape)
+    samples, columns = jax.tree_util.tree_leaves(path)[-1].shape
+    if samples <= columns:  # per lane, the cheaper of one neuron's column and one row of all neurons
+        return jax.vmap(lambda i, s: _column(path, i).evaluate(s))(neurons, t)
+    return jax.vmap(lambda i, s: path.evaluate(s)[i])(neurons, t)
 
 
 def _column(path, neuron):

@@ -1,6 +1,6 @@
 """Run every benchmark: python -m benchmarks"""
 
-from . import compile_time, scaling, vs_brian2, vs_eventax
+from . import compile_time, scaling, vs_brian2, vs_eventax, waveforms
 
 print("== compile time ==")
 compile_time.main()
@@ -10,3 +10,5 @@ print("\n== eqneuron vs Brian2 ==")
 vs_brian2.main()
 print("\n== scaling ==")
 scaling.main()
+print("\n== input waveforms ==")
+waveforms.main()

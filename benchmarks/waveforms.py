@@ -48,11 +48,12 @@ def measure(samples=(101, 1001, 10001)):
 
 
 def main():
+    with jax.enable_x64(True):
+        rows = measure()
     print(f"{'interpolation':<14} {'samples':>8} {'layout':<11} {'first call':>11} {'later':>9}   (seconds)")
-    for interpolation, count, layout, first, median in measure():
+    for interpolation, count, layout, first, median in rows:
         print(f"{interpolation:<14} {count:>8} {layout:<11} {first:>11.2f} {median:>9.4f}")
 
 
 if __name__ == "__main__":
-    jax.config.update("jax_enable_x64", True)
     main()

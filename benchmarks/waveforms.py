@@ -39,7 +39,10 @@ def measure(samples=(101, 1001, 10001)):
         for count in samples:
             times = np.linspace(0.0, T1, count)
             current = 1.5 + np.sin(times / 5.0)
-            for layout, values in (("shared", current), ("per neuron", current[:, None] * np.linspace(0.8, 1.3, NEURONS))):
+            for layout, values in (
+                ("shared", current),
+                ("per neuron", current[:, None] * np.linspace(0.8, 1.3, NEURONS)),
+            ):
                 pop = model.population(NEURONS, waveforms={"I_ext": (times, values)})
                 run = jax.jit(lambda pop: eqn.simulate(pop, None, t1=T1, max_spikes=4096).n_spikes)
                 first, median = timed(run, pop)

@@ -26,7 +26,7 @@ class Waveform(eqx.Module):
     """Samples of one input waveform: `values[k]` at `times[k]` (ms); `values` is `(T,)` or `(T, N)`."""
 
     times: Float[Array, " samples"]
-    values: Float[Array, "samples *neurons"]
+    values: Float[Array, " samples *neurons"]
 
 
 def population_waveforms(model, given, n_neurons: int, dtype, current: dict | None = None) -> dict:
@@ -70,7 +70,9 @@ def waveform_parameters(model, waveforms: dict) -> dict:
     """The parameter-dict entries of every waveform (read by the generated functions)."""
     entries = {}
     for name, waveform in waveforms.items():
-        entries.update(waveform_entries(name, model.ir.inputs[name].interpolation, waveform.times, waveform.values))
+        entries.update(
+            waveform_entries(name, model.ir.inputs[name].interpolation, waveform.times, waveform.values)
+        )
     return entries
 
 
@@ -120,7 +122,10 @@ def _waveform(name: str, samples, n_neurons: int, dtype) -> Waveform:
             )
     if _concrete(values) and not np.all(np.isfinite(np.asarray(values, float))):
         bad = int(np.sum(~np.isfinite(np.asarray(values, float))))
-        raise EqError(f"the values of waveform `{name}` have {bad} non-finite entries (NaN or inf)", hint="give finite values")
+        raise EqError(
+            f"the values of waveform `{name}` have {bad} non-finite entries (NaN or inf)",
+            hint="give finite values",
+        )
     return Waveform(jnp.asarray(times, dtype), jnp.asarray(values, dtype))
 
 

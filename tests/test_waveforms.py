@@ -96,8 +96,9 @@ def assert_same_trains(ours, reference, tol=SPIKE_TIME_TOL):
 # ---- the interpolation itself
 
 
+# fewer or more neurons than samples: each lane reads a row of all neurons or its own column
 @pytest.mark.parametrize("interpolation", ["linear", "cubic"])
-@pytest.mark.parametrize("neurons", [3, 20])  # fewer or more neurons than samples: rows or columns picked per lane
+@pytest.mark.parametrize("neurons", [3, 20])
 def test_waveform_is_the_interpolant_and_holds_its_end_values(interpolation, neurons):
     per_neuron = CURRENT[:, None] * np.linspace(0.8, 1.3, neurons)
     grid = np.linspace(-10.0, 75.0, 1701)
@@ -112,14 +113,22 @@ def test_waveform_is_the_interpolant_and_holds_its_end_values(interpolation, neu
     block = dict(entries, **{"I@neuron": entries["I@neuron"][jnp.array([2, 0])]})
     ours = jax.vmap(lambda t: waveform_at("I", jnp.stack([t, t + 1.0]), block))(jnp.asarray(grid))
     np.testing.assert_allclose(np.asarray(ours)[:, 0], reference[2], rtol=0, atol=1e-12)
-    np.testing.assert_allclose(np.asarray(ours)[:, 1], current_function(interpolation, TIMES, per_neuron)(grid + 1.0)[0], atol=1e-12)
+    np.testing.assert_allclose(
+        np.asarray(ours)[:, 1], current_function(interpolation, TIMES, per_neuron)(grid + 1.0)[0], atol=1e-12
+    )
     ours = jax.vmap(lambda t: waveform_at("I", t, entries))(jnp.asarray(grid))
     np.testing.assert_allclose(np.asarray(ours), reference.T, rtol=0, atol=1e-12)
     shared = waveform_entries("I", interpolation, jnp.asarray(TIMES), jnp.asarray(CURRENT))
     ours = np.asarray(jax.vmap(lambda t: waveform_at("I", t, shared))(jnp.asarray(grid)))
-    np.testing.assert_allclose(ours, current_function(interpolation, TIMES, CURRENT)(grid)[0], rtol=0, atol=1e-12)
-    np.testing.assert_allclose(ours[grid <= 0], CURRENT[0], rtol=0, atol=1e-12, err_msg="holds the first value")
-    np.testing.assert_allclose(ours[grid >= 60], CURRENT[-1], rtol=0, atol=1e-12, err_msg="holds the last value")
+    np.testing.assert_allclose(
+        ours, current_function(interpolation, TIMES, CURRENT)(grid)[0], rtol=0, atol=1e-12
+    )
+    np.testing.assert_allclose(
+        ours[grid <= 0], CURRENT[0], rtol=0, atol=1e-12, err_msg="holds the first value"
+    )
+    np.testing.assert_allclose(
+        ours[grid >= 60], CURRENT[-1], rtol=0, atol=1e-12, err_msg="holds the last value"
+    )
 
 
 # ---- spike times against scipy
@@ -169,7 +178,10 @@ def test_recurrent_population_with_waveforms_in_threshold_and_jumps_matches_scip
     theta = np.array([0.0, 0.2, -0.1, 0.3, 0.0, 0.1, 0.4, 0.0, 0.2, -0.2, 0.1, 0.0, 0.3])
     W = np.array([[0.0, 1.5, -1.0], [1.0, 0.0, 2.0], [-2.0, 1.0, 0.0]])
     pop = model.population(
-        n, recurrent=True, weights={"w": jnp.asarray(W)}, waveforms={"I_ext": (TIMES, values), "theta": (TIMES, theta)}
+        n,
+        recurrent=True,
+        weights={"w": jnp.asarray(W)},
+        waveforms={"I_ext": (TIMES, values), "theta": (TIMES, theta)},
     )
     ours = trains(eqn.simulate(pop, None, t1=T1, max_spikes=128, **ENGINE_TOL), n)
 
@@ -185,7 +197,12 @@ def test_recurrent_population_with_waveforms_in_threshold_and_jumps_matches_scip
         return y
 
     reference = scipy_spike_trains(
-        rhs, np.zeros((3, n)), T1, lambda y: y[0] - 1.0 - np.interp(y[2], TIMES, theta), on_spike, restarts(TIMES)
+        rhs,
+        np.zeros((3, n)),
+        T1,
+        lambda y: y[0] - 1.0 - np.interp(y[2], TIMES, theta),
+        on_spike,
+        restarts(TIMES),
     )
     assert_same_trains(ours, reference)
     assert sum(len(train) for train in ours) >= 20
@@ -198,7 +215,10 @@ def test_cubic_interpolation_of_a_smooth_current_converges_to_the_analytic_curre
         return 1.6 + np.sin(2 * np.pi * np.asarray(t) / 25.0)
 
     reference = scipy_spike_trains(
-        lambda t, y: (-y + analytic(t)) / 10.0, np.zeros((1, 1)), T1, lambda y: y[0] - 1.0,
+        lambda t, y: (-y + analytic(t)) / 10.0,
+        np.zeros((1, 1)),
+        T1,
+        lambda y: y[0] - 1.0,
         lambda y, k: np.zeros_like(y),
     )[0]
     model = lif("cubic")
@@ -209,7 +229,9 @@ def test_cubic_interpolation_of_a_smooth_current_converges_to_the_analytic_curre
         # sup |I - I_h| (SciPy's spline of the same samples): a current error e moves v by at most e
         # (dv/dt = (-v + I)/tau contracts), hence a crossing by e / (dv/dt at the crossing), and
         # each reset restarts from 0: errors add over the spikes so far
-        interpolation_error = np.max(np.abs(current_function("cubic", times, analytic(times))(grid)[0] - analytic(grid)))
+        interpolation_error = np.max(
+            np.abs(current_function("cubic", times, analytic(times))(grid)[0] - analytic(grid))
+        )
         pop = model.population(1, waveforms={"I_ext": (times, analytic(times))})
         ours = trains(eqn.simulate(pop, None, t1=T1, max_spikes=64, **ENGINE_TOL), 1)[0]
         assert len(ours) == len(reference)
@@ -236,7 +258,9 @@ def test_an_input_used_only_in_jumps_keeps_the_closed_form():
     # the same spikes with the gain as each input spike's value
     plain = eqn.compile_model(source.format(inputs="", scale="value"))
     values = current_function("cubic", TIMES, gain)(np.asarray(spikes.times))[0]
-    reference = eqn.simulate(plain.population(1, 1, weights=W), eqn.Spikes(spikes.times, spikes.channels, values), t1=40.0)
+    reference = eqn.simulate(
+        plain.population(1, 1, weights=W), eqn.Spikes(spikes.times, spikes.channels, values), t1=40.0
+    )
     ours, reference = ours.spike_times, reference.spike_times
     assert np.sum(np.isfinite(ours)) >= 2
     np.testing.assert_allclose(ours, reference, rtol=0, atol=1e-9)
@@ -245,9 +269,14 @@ def test_an_input_used_only_in_jumps_keeps_the_closed_form():
 def test_a_model_extending_another_inherits_and_overrides_its_inputs(tmp_path):
     (tmp_path / "base.eq").write_text(LIF.format(interpolation="linear"))
     derived = tmp_path / "derived.eq"
-    derived.write_text("extends base.eq\nneuron Derived\ninputs:\n    I_ext (cubic)\n    I_2\nequations:\n    dv/dt += I_2 / tau\n")
+    derived.write_text(
+        "extends base.eq\nneuron Derived\ninputs:\n    I_ext (cubic)\n    I_2\nequations:\n    dv/dt += I_2 / tau\n"
+    )
     model = eqn.compile_model(derived)
-    assert {name: i.interpolation for name, i in model.ir.inputs.items()} == {"I_ext": "cubic", "I_2": "linear"}
+    assert {name: i.interpolation for name, i in model.ir.inputs.items()} == {
+        "I_ext": "cubic",
+        "I_2": "linear",
+    }
     pop = model.population(3, waveforms={"I_ext": (TIMES, CURRENT), "I_2": (TIMES, np.zeros(13))})
     ours = trains(eqn.simulate(pop, None, t1=T1, max_spikes=128, **ENGINE_TOL), 3)
     assert_same_trains(ours, lif_reference("cubic", CURRENT, 3))
@@ -278,7 +307,9 @@ def test_gradient_of_a_spike_time_with_respect_to_samples_matches_finite_differe
         down[k] -= h
         fd = (lif_reference("linear", up, 1)[0][0] - lif_reference("linear", down, 1)[0][0]) / (2 * h)
         np.testing.assert_allclose(grads[k], fd, rtol=1e-5, atol=1e-8, err_msg=f"sample {k}")
-    assert np.sum(grads != 0) >= 3 and np.all(grads[: int(t_first // 5) + 1] <= 0), "more current, earlier spike"
+    assert np.sum(grads != 0) >= 3 and np.all(grads[: int(t_first // 5) + 1] <= 0), (
+        "more current, earlier spike"
+    )
 
 
 def test_jit_and_vmap_over_a_batch_of_waveforms_equal_single_runs():
@@ -288,12 +319,16 @@ def test_jit_and_vmap_over_a_batch_of_waveforms_equal_single_runs():
 
     @eqx.filter_jit
     def first_spikes(pop, values):
-        out = eqn.simulate(pop.replace(waveforms={"I_ext": (TIMES, values)}), None, t1=T1, max_spikes=64, **ENGINE_TOL)
+        out = eqn.simulate(
+            pop.replace(waveforms={"I_ext": (TIMES, values)}), None, t1=T1, max_spikes=64, **ENGINE_TOL
+        )
         return out.first_spike_times(), out.n_spikes
 
     firsts, counts = eqx.filter_vmap(first_spikes, in_axes=(None, 0))(pop, batch)
     for values, first, count in zip(batch, firsts, counts):
-        single = eqn.simulate(pop.replace(waveforms={"I_ext": (TIMES, values)}), None, t1=T1, max_spikes=64, **ENGINE_TOL)
+        single = eqn.simulate(
+            pop.replace(waveforms={"I_ext": (TIMES, values)}), None, t1=T1, max_spikes=64, **ENGINE_TOL
+        )
         np.testing.assert_allclose(first, single.first_spike_times(), rtol=0, atol=1e-9)
         assert int(count) == int(single.n_spikes)
     assert firsts[0, 0] > firsts[1, 0] > firsts[2, 0]
@@ -360,7 +395,9 @@ def test_unknown_waveform_names_and_misplaced_waveforms_are_errors():
         lif().population(2, waveforms={"I_ex": (TIMES, CURRENT)})
     assert "did you mean `I_ext`" in info.value.hint
     with pytest.raises(eqn.EqError, match="`waveforms=` given, but LIF has no inputs"):
-        eqn.compile_model("lif").population(2, 1, key=jax.random.key(0), waveforms={"I_ext": (TIMES, CURRENT)})
+        eqn.compile_model("lif").population(
+            2, 1, key=jax.random.key(0), waveforms={"I_ext": (TIMES, CURRENT)}
+        )
     pop = lif().population(2, waveforms={"I_ext": (TIMES, CURRENT)})
     with pytest.raises(eqn.EqError, match="`I` is not an input"):
         pop.replace(waveforms={"I": (TIMES, CURRENT)})
@@ -373,9 +410,17 @@ def test_unknown_waveform_names_and_misplaced_waveforms_are_errors():
 @pytest.mark.parametrize(
     "times,values,message",
     [
-        (TIMES[:1], CURRENT[:1], r"times of waveform `I_ext` must have shape \(T,\) with T >= 2 samples, got \(1,\)"),
+        (
+            TIMES[:1],
+            CURRENT[:1],
+            r"times of waveform `I_ext` must have shape \(T,\) with T >= 2 samples, got \(1,\)",
+        ),
         (np.stack([TIMES, TIMES]), CURRENT, r"must have shape \(T,\) with T >= 2 samples, got \(2, 13\)"),
-        (TIMES, CURRENT[:-1], r"values of waveform `I_ext` must have shape \(13,\) or \(13, 2\), got \(12,\)"),
+        (
+            TIMES,
+            CURRENT[:-1],
+            r"values of waveform `I_ext` must have shape \(13,\) or \(13, 2\), got \(12,\)",
+        ),
         (TIMES, np.stack([CURRENT, CURRENT]), r"got \(2, 13\)"),
         (TIMES, np.stack([CURRENT] * 3, 1), r"got \(13, 3\)"),
         (TIMES[::-1], CURRENT, r"must increase strictly: times\[1\] = 55 is not after times\[0\] = 60"),
@@ -422,8 +467,12 @@ def test_input_pre_in_on_spike_is_the_firing_neurons_input():
     )
     times = np.array([0.0, 100.0])
     values = np.array([[3.0, 0.0], [3.0, 0.0]])  # neuron 0 driven, neuron 1 silent
-    pop = model.population(2, recurrent=True, weights={"w": jnp.array([[0.0, 1.0], [0.0, 0.0]])},
-                           waveforms={"I": (times, values)})
+    pop = model.population(
+        2,
+        recurrent=True,
+        weights={"w": jnp.array([[0.0, 1.0], [0.0, 0.0]])},
+        waveforms={"I": (times, values)},
+    )
     out = eqn.simulate(pop, None, t1=20.0, max_spikes=16, save_at=jnp.array([20.0]), **ENGINE_TOL)
     n_spikes = int(out.n_spikes)
     assert n_spikes >= 2 and set(np.asarray(out.spike_neurons)[:n_spikes]) == {0}
@@ -444,7 +493,16 @@ def test_cli_simulate_reads_waveform_files_and_matches_the_python_api(tmp_path, 
     save_at = np.linspace(0.0, T1, 1001)  # the CLI's save points
     for path, values in ((shared, CURRENT), (per_neuron, CURRENT[:, None] * GAINS[:2])):
         data = tmp_path / "out.npz"
-        argv = ["simulate", str(model), "--neurons", "2", "--duration", str(T1), "--waveform", f"I_ext={path}"]
+        argv = [
+            "simulate",
+            str(model),
+            "--neurons",
+            "2",
+            "--duration",
+            str(T1),
+            "--waveform",
+            f"I_ext={path}",
+        ]
         assert main([*argv, "--save", str(data)]) == 0, capsys.readouterr().err
         saved = np.load(data)
         pop = lif("linear").population(2, waveforms={"I_ext": (TIMES, values)})
@@ -461,7 +519,10 @@ def test_cli_refuses_missing_or_unreadable_waveforms(tmp_path, capsys):
     model.write_text(LIF.format(interpolation="linear"))
     assert main(["simulate", str(model), "--duration", "10"]) == 1
     err = capsys.readouterr().err
-    assert "has the input `I_ext` (line 8): give its samples with --waveform" in err and "--waveform I_ext=FILE" in err
+    assert (
+        "has the input `I_ext` (line 8): give its samples with --waveform" in err
+        and "--waveform I_ext=FILE" in err
+    )
     assert main(["simulate", str(model), "--waveform", f"I_ext={tmp_path / 'none.csv'}"]) == 1
     assert "no file" in capsys.readouterr().err
     flat = tmp_path / "flat.npy"

@@ -16,7 +16,18 @@ import jax.numpy as jnp
 import sympy as sp
 from sympy.logic.boolalg import ITE
 
-from ..ir import FAN_IN, VALUE, ModelIR, T, input_function, normal, pre_input_function, pre_symbol, symbol, uniform
+from ..ir import (
+    FAN_IN,
+    VALUE,
+    ModelIR,
+    T,
+    input_function,
+    normal,
+    pre_input_function,
+    pre_symbol,
+    symbol,
+    uniform,
+)
 from .waveforms import waveform_at
 
 _JAX_FUNCTIONS = {

@@ -42,7 +42,7 @@ class SampledWaveform(eqx.Module):
 
 
 def waveform_entries(
-    name: str, interpolation: str, times: Float[Array, " samples"], values: Float[Array, "samples *neurons"]
+    name: str, interpolation: str, times: Float[Array, " samples"], values: Float[Array, " samples *neurons"]
 ) -> dict:
     """The parameter-dict entries of one waveform (see the module docstring)."""
     if interpolation == "linear":

@@ -483,10 +483,12 @@ def test_bad_input_declarations_are_located_errors(body, message, line, column):
 
 
 def test_input_pre_in_on_spike_is_the_firing_neurons_input():
-    """`I_pre` in `on_spike` is the firing neuron's waveform (per neuron): the jump it sends."""
+    """`I_pre` in `on_spike` is the firing neuron's waveform (per neuron), and so is the input
+    in a subexpression used as `drive_pre`: the jump it sends."""
     model = eqn.compile_model(
-        "inputs:\n    I\nequations:\n    dv/dt = (I - v) / 10.0\n    dr/dt = 0\nthreshold: v > 1\n"
-        "reset:\n    v = 0\nweights:\n    w\non_spike:\n    r += w * I_pre\non_input:\n    r += w\n"
+        "inputs:\n    I\nequations:\n    dv/dt = (I - v) / 10.0\n    dr/dt = 0\n    drive = 2 * I\n"
+        "threshold: v > 1\nreset:\n    v = 0\nweights:\n    w\non_spike:\n    r += w * (I_pre + drive_pre)\n"
+        "on_input:\n    r += w\n"
     )
     times = np.array([0.0, 100.0])
     values = np.array([[3.0, 0.0], [3.0, 0.0]])  # neuron 0 driven, neuron 1 silent
@@ -499,7 +501,7 @@ def test_input_pre_in_on_spike_is_the_firing_neurons_input():
     out = eqn.simulate(pop, None, t1=20.0, max_spikes=16, save_at=jnp.array([20.0]), **ENGINE_TOL)
     n_spikes = int(out.n_spikes)
     assert n_spikes >= 2 and set(np.asarray(out.spike_neurons)[:n_spikes]) == {0}
-    np.testing.assert_allclose(out.states[0]["r"][0], [0.0, 3.0 * n_spikes], rtol=1e-12)
+    np.testing.assert_allclose(out.states[0]["r"][0], [0.0, (3.0 + 6.0) * n_spikes], rtol=1e-12)
 
 
 # ---- the command line

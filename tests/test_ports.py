@@ -102,3 +102,6 @@ def test_cli_assigns_channels_to_ports(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "eqneuron", "simulate", str(path), "--poisson", "200",
                           "--channels", "4", "--port", "exc=3"], capture_output=True, text=True)
     assert bad.returncode == 1 and "add up to 3" in bad.stderr and "Traceback" not in bad.stderr
+    lonely = subprocess.run([sys.executable, "-m", "eqneuron", "simulate", str(path), "--port", "exc=3"],
+                            capture_output=True, text=True)
+    assert lonely.returncode == 1 and "no input" in lonely.stderr and "Traceback" not in lonely.stderr

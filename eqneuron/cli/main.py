@@ -92,6 +92,9 @@ def _check_simulate(args):
         parse_param(item)
     from .simulate import parse_ports
 
+    if args.port and args.poisson is None:
+        raise EqError("--port assigns input channels to ports, but there is no input (--poisson RATE)",
+                      hint="add --poisson RATE, or drop --port")
     parse_ports(args.port, args.channels)
     from .simulate import parse_waveforms
 

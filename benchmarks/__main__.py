@@ -1,6 +1,6 @@
 """Run every benchmark: python -m benchmarks"""
 
-from . import compile_time, scaling, vs_brian2, vs_eventax, waveforms
+from . import compile_time, cuba, scaling, vs_brian2, vs_eventax, waveforms
 
 print("== compile time ==")
 compile_time.main()
@@ -12,3 +12,5 @@ print("\n== scaling ==")
 scaling.main()
 print("\n== input waveforms ==")
 waveforms.main()
+print("\n== CUBA graph vs Brian2 ==")
+cuba.main([])

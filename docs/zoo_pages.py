@@ -106,6 +106,19 @@ PICTURES = {
         "off a calcium spike, smaller ones stay subthreshold. No reset: a spike is registered when "
         "`V` crosses `V_spike` = 0 mV upwards (the dots), and the detector re-arms below it.",
     ),
+    "iaf_psc_exp": (
+        "--neurons 3 --poisson 50 --channels 20 --duration 100",
+        "Three neurons with NEST's default parameters driven by Poisson input on 20 channels at 50 Hz "
+        "(weights in pA). After each spike `V_m` is clamped at `V_reset` = -70 mV for `t_ref` = 2 ms "
+        "while `I_syn` keeps decaying; between events the propagator is exact.",
+    ),
+    "dcaap": (
+        "--neurons 1 --current 0.2 --duration 150",
+        "A threshold-level current step of 0.2 nA into the dendrite (`ic`): `v_d` creeps up to the "
+        "dCaAP threshold `V_th_d` = -36 mV, the dCaAP current drives the dendrite for about 20 ms and "
+        "the soma fires twice. A stronger step brings an earlier, smaller dCaAP (amplitude `K`) that "
+        "leaves the soma silent: `examples/dendritic_xor.py` trains one neuron on XOR with it.",
+    ),
     "fitzhugh_nagumo": (
         "--neurons 1 --current 0.5 --duration 200",
         "One neuron under a constant drive of 0.5 oscillates on its limit cycle; a spike is "
@@ -167,6 +180,13 @@ def page(name: str) -> str:
     equations = " \\\\\n".join(equations_latex(model))
     jumps = "; ".join(model.ir.on_spike.text) or "nothing"
     reset = "; ".join(model.ir.reset.text) or "no reset (a spike detector)"
+    events = "".join(
+        f"\nAn internal event `{e.name}` when `{e.condition_text}` starts to hold: `{'; '.join(e.reset.text)}`."
+        for e in model.ir.events
+    )
+    if model.ir.refractory is not None:
+        frozen = ", ".join(f"`{n}`" for n in model.ir.frozen_when_refractory) or "no state"
+        events += f"\nRefractory for `{sp.sstr(model.ir.refractory)}` ms after a spike: {frozen} frozen, no spike."
     return f"""<!-- Written by docs/zoo_pages.py from models/{name}.eq: edit those, then run it. -->
 # {model.name}
 
@@ -185,7 +205,7 @@ $$
 $$
 
 A spike when `{model.ir.threshold_text}` starts to hold; then `{reset}`.
-A spike of this neuron arriving at a target: `{jumps}`.
+A spike of this neuron arriving at a target: `{jumps}`.{events}
 Integrator: {model.integrator}.
 
 ## Source

@@ -1,4 +1,4 @@
-# NEST's iaf_psc_exp: leaky integrate-and-fire neuron with an exponentially decaying synaptic current, an absolute refractory period and exact integration.
+# NEST's iaf_psc_exp: leaky integrate-and-fire neuron with an exponentially decaying synaptic current and an absolute refractory period.
 # Source: NEST Simulator model `iaf_psc_exp` (Tsodyks et al. 2000; exact integration after
 # Rotter & Diesmann 1999), with NEST's default parameters: C_m = 250 pF, tau_m = 10 ms,
 # E_L = -70 mV, V_th = -55 mV, V_reset = -70 mV, t_ref = 2 ms, tau_syn = 2 ms, I_e = 0 pA;

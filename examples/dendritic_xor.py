@@ -59,9 +59,14 @@ def loss_and_grad(theta):
 
 
 def main():
-    theta = {"w": jnp.array([0.16, 0.26]), "w_ca": jnp.array(1.5)}  # nA: X below threshold, Y above the window
+    theta = {
+        "w": jnp.array([0.16, 0.26]),
+        "w_ca": jnp.array(1.5),
+    }  # nA: X below threshold, Y above the window
     # steps of about 1 % of each parameter's size: 2 pA for the weights, 20 pA for w_ca
-    optimizer = optax.multi_transform({"w": optax.adam(2e-3), "w_ca": optax.adam(2e-2)}, {"w": "w", "w_ca": "w_ca"})
+    optimizer = optax.multi_transform(
+        {"w": optax.adam(2e-3), "w_ca": optax.adam(2e-2)}, {"w": "w", "w_ca": "w_ca"}
+    )
     state = optimizer.init(theta)
     for step in range(300):
         (loss, spiked), grads = loss_and_grad(theta)
@@ -82,7 +87,9 @@ def main():
     for k, (x, y) in enumerate(PATTERNS.tolist()):
         times = [float(t) for t, n in zip(dcaap_times, dcaap_neurons) if int(n) == k]
         amplitude = float(out.states[0]["K"][-1, k])
-        print(f"({x:.0f}, {y:.0f})   {bool(fired(out)[k])!s:5}  {', '.join(f'{t:.1f}' for t in times) or '-':13}  {amplitude:.3f}")
+        print(
+            f"({x:.0f}, {y:.0f})   {bool(fired(out)[k])!s:5}  {', '.join(f'{t:.1f}' for t in times) or '-':13}  {amplitude:.3f}"
+        )
     print(f"XOR accuracy {float(jnp.mean(fired(out) == TARGETS)):.2f}")
 
 

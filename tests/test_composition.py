@@ -144,7 +144,12 @@ def test_an_added_adaptation_current_fires_as_the_full_file_and_as_scipy():
         return y
 
     reference = scipy_spike_trains(
-        rhs, np.zeros((3, 2)), 60.0, lambda y: y[0] - 1.0, on_spike, [(float(t), synapse) for t in INPUTS.times]
+        rhs,
+        np.zeros((3, 2)),
+        60.0,
+        lambda y: y[0] - 1.0,
+        on_spike,
+        [(float(t), synapse) for t in INPUTS.times],
     )
     for a, b, c in zip(ours, full, reference):
         assert len(a) == len(b) == len(c) >= 3
@@ -176,11 +181,18 @@ def test_events_and_input_ports_are_replaced_by_name(tmp_path):
         "event up: v > 0.5\n    b += 1\nevent down: v < 0.1\n    b -= 1\n"
         "weights:\n    w\non_input exc:\n    v += w\non_input inh:\n    v -= w\n",
     )
-    derived = write(tmp_path, "derived.eq", "extends base.eq\nevent up: v > 0.7\n    b += 2\non_input inh:\n    v -= 2 * w\n")
+    derived = write(
+        tmp_path,
+        "derived.eq",
+        "extends base.eq\nevent up: v > 0.7\n    b += 2\non_input inh:\n    v -= 2 * w\n",
+    )
     model = eqn.compile_model(derived)
     assert [(e.name, e.condition_text) for e in model.ir.events] == [("up", "v > 0.7"), ("down", "v < 0.1")]
     assert model.ir.events[0].reset.text == ("b += 2",)
-    assert {name: jump.text for name, jump in model.ir.ports.items()} == {"exc": ("v += w",), "inh": ("v -= 2 * w",)}
+    assert {name: jump.text for name, jump in model.ir.ports.items()} == {
+        "exc": ("v += w",),
+        "inh": ("v -= 2 * w",),
+    }
 
 
 def test_a_chain_of_bases_and_the_repr_that_names_them(tmp_path):
@@ -193,7 +205,11 @@ def test_a_chain_of_bases_and_the_repr_that_names_them(tmp_path):
 
 
 def test_an_added_term_to_a_subexpression(tmp_path):
-    write(tmp_path, "base.eq", "equations:\n    I = -v\n    dv/dt = I + 2\nthreshold: v > 1\nreset:\n    v = 0\n")
+    write(
+        tmp_path,
+        "base.eq",
+        "equations:\n    I = -v\n    dv/dt = I + 2\nthreshold: v > 1\nreset:\n    v = 0\n",
+    )
     model = eqn.compile_model(write(tmp_path, "d.eq", "extends base.eq\nequations:\n    I -= 0.5 * v\n"))
     assert model.ir.equation_text[0] == "I = -v - (0.5 * v)"
     v = model.ir.derivatives["v"].free_symbols.pop()
@@ -201,7 +217,9 @@ def test_an_added_term_to_a_subexpression(tmp_path):
 
 
 def test_a_changed_base_is_compiled_again(tmp_path):
-    base = write(tmp_path, "base.eq", "parameters:\n    k = 1.0\nequations:\n    dv/dt = k\nthreshold: v > 1\n")
+    base = write(
+        tmp_path, "base.eq", "parameters:\n    k = 1.0\nequations:\n    dv/dt = k\nthreshold: v > 1\n"
+    )
     derived = write(tmp_path, "derived.eq", "extends base.eq\n")
     assert float(eqn.compile_model(derived).params["k"]) == 1.0
     base.write_text(base.read_text().replace("k = 1.0", "k = 3.0"))
@@ -254,7 +272,9 @@ def test_errors_in_a_middle_base_point_into_it(tmp_path):
     assert (error.filename, error.line, error.column) == (str(middle), 3, 9)
 
 
-@pytest.mark.parametrize("files", [{"a.eq": "extends b.eq\n", "b.eq": "extends a.eq\n"}, {"a.eq": "extends a.eq\n"}])
+@pytest.mark.parametrize(
+    "files", [{"a.eq": "extends b.eq\n", "b.eq": "extends a.eq\n"}, {"a.eq": "extends a.eq\n"}]
+)
 def test_circular_extends_is_an_error_at_the_line_that_closes_the_cycle(tmp_path, files):
     for name, text in files.items():
         write(tmp_path, name, text)

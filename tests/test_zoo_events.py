@@ -12,7 +12,6 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-import pytest
 from scipy.integrate import solve_ivp
 from scipy.optimize import brentq
 
@@ -144,7 +143,9 @@ def scipy_dcaap(ic, t1, inputs=(), p=DCAAP):
     while t < t1:
         t_end = min([t1] + [s for s, _ in pending if s > t])
         sol = solve_ivp(rhs, (t, t_end), y, method="DOP853", rtol=1e-12, atol=1e-12, dense_output=True)
-        grid = np.concatenate([np.linspace(a, b, 16, endpoint=False) for a, b in zip(sol.t[:-1], sol.t[1:])] + [[t_end]])
+        grid = np.concatenate(
+            [np.linspace(a, b, 16, endpoint=False) for a, b in zip(sol.t[:-1], sol.t[1:])] + [[t_end]]
+        )
         states = sol.sol(grid)
         first = None
         for k, c in enumerate(conditions):
@@ -179,8 +180,12 @@ def scipy_dcaap(ic, t1, inputs=(), p=DCAAP):
 def dcaap_run(ic, t1, weights=None, inputs=None, **options):
     model = eqn.compile_model("dcaap")
     n = len(ic)
-    pop = model.population(n, 0 if weights is None else 1, params={"ic": jnp.asarray(ic)},
-                           weights=None if weights is None else {"w": jnp.asarray(weights)})
+    pop = model.population(
+        n,
+        0 if weights is None else 1,
+        params={"ic": jnp.asarray(ic)},
+        weights=None if weights is None else {"w": jnp.asarray(weights)},
+    )
     out = eqn.simulate(pop, inputs, t1=t1, max_spikes=64, save_at=jnp.array([t1]), **ENGINE_TOL, **options)
     assert out.results[0] == eqn.RESULTS.ok
     return out
@@ -207,13 +212,19 @@ def test_dcaap_neuron_matches_scipy():
         (ref_spikes, ref_dcaaps, ref_inactivations), amplitudes = scipy_dcaap(
             ic[k], 260.0, [(t, W[6, k]) for t in times]
         )
-        for ours, reference in [(spikes[k], ref_spikes), (dcaaps[k], ref_dcaaps), (inactivations[k], ref_inactivations)]:
+        for ours, reference in [
+            (spikes[k], ref_spikes),
+            (dcaaps[k], ref_dcaaps),
+            (inactivations[k], ref_inactivations),
+        ]:
             assert len(ours) == len(reference), (k, ours, reference)
             np.testing.assert_allclose(ours, reference, rtol=0, atol=TIME_TOL)
         if len(amplitudes):
             np.testing.assert_allclose(float(out.states[0]["K"][0, k]), amplitudes[-1], rtol=1e-8)
     assert [len(d) for d in dcaaps] == [0, 2, 2, 2, 1, 2]
-    assert len(spikes[1]) >= 2 and len(spikes[3]) == 0, "a threshold-level dCaAP fires the soma, a strong one does not"
+    assert len(spikes[1]) >= 2 and len(spikes[3]) == 0, (
+        "a threshold-level dCaAP fires the soma, a strong one does not"
+    )
 
 
 def test_dcaap_amplitude_is_largest_for_threshold_level_stimuli():

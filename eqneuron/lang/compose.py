@@ -321,5 +321,11 @@ def _with_source(root, source: Source):
 
 
 def _children(node) -> list:
-    values = list(node) if isinstance(node, tuple) else [getattr(node, f.name) for f in dataclasses.fields(node)]
-    return [v for v in values if isinstance(v, Span | tuple) or (dataclasses.is_dataclass(v) and not isinstance(v, Source))]
+    values = (
+        list(node) if isinstance(node, tuple) else [getattr(node, f.name) for f in dataclasses.fields(node)]
+    )
+    return [
+        v
+        for v in values
+        if isinstance(v, Span | tuple) or (dataclasses.is_dataclass(v) and not isinstance(v, Source))
+    ]

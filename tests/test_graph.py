@@ -228,3 +228,15 @@ def test_more_input_spikes_in_a_window_than_its_list_holds_is_reported():
     with pytest.warns(RuntimeWarning, match="spike budget"):
         out = eqn.simulate(net, spikes, t1=40.0, max_spikes=128, max_window_spikes=1)
     assert bool(out.overflow) and out.results[0] == eqn.RESULTS.spike_budget
+
+
+def test_a_window_list_shorter_than_all_spikes_gives_the_same_spikes():
+    """Each window's list holds only that window's inputs: a list much shorter than all spikes
+    of the run (but longer than any window's share) changes nothing and reports nothing."""
+    w_rec, delays, w_in, inputs = case(0)
+    spikes = eqn.Spikes(jnp.array([t for t, _ in inputs]), jnp.array([c for _, c in inputs]))
+    out = eqn.simulate(lif_graph(w_rec, delays, w_in), spikes, t1=40.0, max_spikes=128, max_window_spikes=16)
+    ref = reference(w_rec, delays, w_in, inputs, 40.0, 0.3)
+    assert out.results[0] == eqn.RESULTS.ok and not bool(out.overflow)
+    assert int(out.n_spikes) == len(ref)
+    np.testing.assert_allclose(np.sort(np.asarray(out.spike_times[: len(ref)])), [t for t, _ in ref], atol=1e-8)

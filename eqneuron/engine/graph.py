@@ -269,7 +269,7 @@ def run_graph(net: Network, make_loop, times, channels, values, t1, max_spikes: 
         on), in time order; and whether there were more than its list holds."""
         t_all, c_all, v_all = arrivals(k, states)
         if windowed:
-            due = (t_all >= t_start) & ((t_all < t_stop) | (t_stop >= t1))
+            due = jnp.isfinite(t_all) & (t_all >= t_start) & ((t_all < t_stop) | (t_stop >= t1))
             t_all = jnp.where(due, t_all, jnp.inf)
             too_many = jnp.sum(due) > n_inputs[k]
         else:

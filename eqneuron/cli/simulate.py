@@ -216,20 +216,41 @@ def run_simulate(args) -> int:
         f" ({model.integrator}){'  OVERFLOW' if bool(out.overflow) else ''}"
     )
     states = {k: np.asarray(v) for k, v in out.states[0].items()}
+    events = internal_events(out.events[0])
+    if events:
+        counts = ", ".join(f"{len(t)} {name}" for name, (t, _) in events.items())
+        print(f"internal events: {counts}")
     if args.save:
+        event_arrays = {}
+        for name, (t, n) in events.items():
+            event_arrays[f"event_{name}_times"], event_arrays[f"event_{name}_neurons"] = t, n
         np.savez(
             args.save,
             spike_times=times[valid],
             spike_neurons=ids[valid],
             save_at=np.asarray(save_at),
             **states,
+            **event_arrays,
         )
         print(f"wrote {args.save}")
     if args.plot:
-        figure = plot_simulation(pop, np.asarray(save_at), states, times[valid], ids[valid])
+        figure = plot_simulation(pop, np.asarray(save_at), states, times[valid], ids[valid], events)
         figure.savefig(args.plot, dpi=110)
         print(f"wrote {args.plot}")
     return 0
+
+
+def internal_events(record) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """A population's internal events by name: (times, neurons) in time order, padding dropped."""
+    if record is None:
+        return {}
+    out = {}
+    for name in record.names:
+        t, n = record.of(name)
+        t, n = np.asarray(t), np.asarray(n)
+        keep = np.isfinite(t)
+        out[name] = (t[keep], n[keep])
+    return out
 
 
 def state_units(model: CompiledModel) -> dict[str, str]:
@@ -324,8 +345,10 @@ def plot_simulation(
     states: dict[str, Float[np.ndarray, "saves neurons"]],
     spike_times: Float[np.ndarray, " spikes"],
     spike_neurons: Int[np.ndarray, " spikes"],
+    events: dict | None = None,
 ) -> Figure:
-    """Traces of two states (`plotted_states`) of up to three neurons, their spikes, and a raster.
+    """Traces of two states (`plotted_states`) of up to three neurons, their spikes, and a raster
+    (with the internal events of `events`: name -> (times, neurons), if any).
 
     Each spike is drawn where it happened: a dot at the spike time on the
     threshold (`spike_heights`), the trace drawn up to it and then down to the
@@ -374,7 +397,17 @@ def plot_simulation(
     )
     if second:
         trace_axes[1].set_ylabel(axis_label(model, second))
-    raster.plot(spike_times, spike_neurons, "|", ms=6, color="k")
+    raster.plot(spike_times, spike_neurons, "|", ms=6, color="k", label="spikes")
+    markers = "x+1234"
+    for j, (name, (t, n)) in enumerate((events or {}).items()):
+        # internal events: on the raster, and as ticks at the bottom of the traced neurons' panel
+        raster.plot(t, n, markers[j % len(markers)], ms=5, color=f"C{(j + 3) % 10}", label=f"event {name}",
+                    gid=f"events-{name}")
+        for k in range(shown):
+            for s in t[n == k]:
+                trace_axes[0].axvline(s, ymax=0.06, color=f"C{k}", lw=1.2)
+    if events:
+        raster.legend(loc="upper right", fontsize=8)
     raster.set_ylabel("neuron")
     raster.set_ylim(-0.5, pop.n_neurons - 0.5)
     raster.yaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))

@@ -33,7 +33,8 @@ def corpus() -> list[str]:
     for path in sorted((ROOT / "docs").glob("*.md")):
         texts += re.findall(r"```eq\n(.*?)```", path.read_text(), re.S)
     for path in sorted((ROOT / "examples").glob("*.py")):
-        texts += [t for t in re.findall(r'"""(.*?)"""', path.read_text(), re.S) if "threshold" in t]
+        # a model has a `threshold:` block at the start of a line (docstrings may mention the word)
+        texts += [t for t in re.findall(r'"""(.*?)"""', path.read_text(), re.S) if re.search(r"^threshold:", t, re.M)]
     return texts
 
 

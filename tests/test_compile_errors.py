@@ -236,3 +236,19 @@ def test_heaviside_has_derivative_zero():
 def test_where_of_parameters_only_compiles():
     m = compiles("parameters:\n    a = 2\nstate:\n    v = where(a > 1, a, 0)\n" + model("(2 - v) / 10"))
     assert m.ir.initial["v"].has(sp.Piecewise)
+
+
+def test_two_modes_with_rates_in_an_integer_ratio_keep_the_closed_form():
+    """dv/dt = 7 v, dx/dt = -x with a linear threshold: the extremum of c1 e^(7h) + c2 e^(-h) is
+    written directly (SymPy's solve found 8 complex branches and took ~30 s on it)."""
+    start = time.process_time()
+    m = compiles("state:\n    v = -0.5\n    x = 1.7\nequations:\n    dv/dt = 7 * v\n    dx/dt = -x\n"
+                 "threshold: x + x + v + v + v > 1\nreset:\n    v = 0\n")
+    assert time.process_time() - start < 5.0
+    assert "exact" in m.integrator
+    # literal time constants 10 and 5 (rates in the ratio 2) are one closed form too
+    lif = eqn.compile_model("lif").ir.source.text
+    literal = compiles(lif.replace("tmem = 10.0", "tmem = 10").replace("tsyn = 5.0", "tsyn = 5"))
+    assert "exact" in literal.integrator
+    out = eqn.simulate(literal.population(1, params={"ic": jnp.array([3.0])}), None, t1=10.0, max_spikes=4)
+    np.testing.assert_allclose(float(out.spike_times[0]), -10.0 * np.log(2.0 / 3.0), rtol=1e-5)

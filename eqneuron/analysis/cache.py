@@ -18,7 +18,7 @@ from pathlib import Path
 
 import sympy as sp
 
-_VERSION = "6"  # bump when the pickled analysis changes shape
+_VERSION = "7"  # bump when the pickled analysis changes shape
 
 
 def cache_dir() -> Path | None:

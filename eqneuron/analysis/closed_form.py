@@ -123,7 +123,11 @@ def _removable_singularities(y_of_h) -> set:
     constant in a denominator is assumed non-zero)."""
     vanishing = set()
     for e in y_of_h:
-        for factor, _ in sp.factor_list(sp.denom(sp.together(e)))[1]:
+        try:
+            factors = sp.factor_list(sp.denom(sp.together(e)))[1]
+        except sp.PolynomialError:  # e.g. a denominator of non-polynomial functions
+            factors = [(sp.denom(sp.together(e)), 1)]
+        for factor, _ in factors:
             if factor.has(H) or not factor.free_symbols or factor.is_Symbol:
                 continue
             vanishing.add(factor)
@@ -194,10 +198,23 @@ def _form(g: sp.Expr, y_of_h, states) -> Form | None:
     slope = sp.diff(along, H)
     if len({e for e in slope.atoms(sp.exp) if e.has(H)}) > 2:
         return None  # three or more modes: SymPy cannot solve g'(h) = 0 (and may not return)
-    try:
-        roots = sp.solve(slope, H)
-    except (NotImplementedError, ValueError, TypeError):
-        return None
+    modes = _exponential_modes(slope)
+    if modes is not None:
+        # c1 e^(r1 h) + c2 e^(r2 h) = 0 at h = log(-c2 / c1) / (r1 - r2) (NaN where there is none);
+        # one mode: monotone.  (SymPy's `solve` finds spurious complex branches when the rates
+        # are in an integer ratio, and can take minutes on long coefficients.)
+        if len(modes) > 2:
+            return None
+        extremum = None
+        if len(modes) == 2:
+            (r1, c1), (r2, c2) = modes
+            extremum = sp.log(-c2 / c1) / (r1 - r2)
+        roots = [] if extremum is None else [extremum]
+    else:
+        try:
+            roots = sp.solve(slope, H)
+        except (NotImplementedError, ValueError, TypeError):
+            return None
     if len(roots) > 1:
         return None
     form = Form(tuple(y_of_h), along, slope, roots[0] if roots else None)
@@ -205,6 +222,21 @@ def _form(g: sp.Expr, y_of_h, states) -> Form | None:
     if not all(_supported(e) for e in parts):
         return None
     return form
+
+
+def _exponential_modes(expr: sp.Expr) -> list[tuple[sp.Expr, sp.Expr]] | None:
+    """`expr` as a sum of modes c_i e^(r_i h), c_i and r_i free of h: [(r_i, c_i)]; None if it
+    is not one (e.g. h e^(-h/tau) in a degenerate form)."""
+    groups: dict = {}
+    for term in sp.Add.make_args(sp.expand(expr)):
+        exps = [f for f in sp.Mul.make_args(term) if isinstance(f, sp.exp) and f.has(H)]
+        coefficient = sp.Mul(*[f for f in sp.Mul.make_args(term) if f not in exps])
+        exponent = sp.expand(sp.Add(*[f.args[0] for f in exps]))
+        rate = sp.simplify(exponent.diff(H)) if exps else sp.Integer(0)
+        if coefficient.has(H) or rate.has(H) or sp.expand(exponent - rate * H).has(H):
+            return None
+        groups[rate] = groups.get(rate, sp.Integer(0)) + coefficient
+    return [(rate, c) for rate, c in groups.items() if c != 0]
 
 
 def _inputs_in(exprs) -> list[str]:

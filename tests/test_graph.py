@@ -240,3 +240,17 @@ def test_a_window_list_shorter_than_all_spikes_gives_the_same_spikes():
     assert out.results[0] == eqn.RESULTS.ok and not bool(out.overflow)
     assert int(out.n_spikes) == len(ref)
     np.testing.assert_allclose(np.sort(np.asarray(out.spike_times[: len(ref)])), [t for t, _ in ref], atol=1e-8)
+
+
+def test_the_input_populations_mask_applies_in_a_graph():
+    """A `wmask` that cuts input channel 0 from neuron 0: that neuron's current stays 0 (it used to
+    be ignored for the external rows of a graph's input population)."""
+    lif = eqn.compile_model("lif")
+    weights = jnp.array([[0.0, 0.0], [0.0, 0.0], [4.0, 4.0]])
+    mask = jnp.array([[True, True], [True, True], [False, True]])
+    a = lif.population(2, 1, weights={"w": weights}, wmask=mask)
+    b = lif.population(1, 0, key=jax.random.key(0))
+    net = eqn.Network({"a": a, "b": b}, projections=[eqn.Projection("b", "a", weights={"w": 0.0}, delay=1.0),
+                                                     eqn.Projection("a", "b", weights={"w": 0.0})])
+    out = eqn.simulate(net, eqn.Spikes(jnp.array([0.0]), jnp.array([0])), t1=10.0, save_at=jnp.array([5.0]))
+    np.testing.assert_allclose(np.asarray(out.states[0]["i"][0]), [0.0, 4.0 * np.exp(-5.0 / 5.0)], rtol=1e-6)

@@ -181,7 +181,7 @@ def loop_population(net: Network, p: Plan, target: int) -> Population:
     pop = net.populations[target]
     n, k_ext = pop.n_neurons, p.external[target]
     own = pop.recurrent and not p.delayed_self[target]
-    base = pop.effective_weights() if own or p.delayed_self[target] else pop.weights
+    base = pop.effective_weights()  # the population's mask applied; own rows zero without recurrence
     weights = {}
     for name in pop.model.weight_names:
         w = base[name]

@@ -182,6 +182,8 @@ class PopulationLoop:
         shared = not clock.lanes(n)
 
         root_tol = integrator.tolerances.root_tol
+        # a function of the parameters only: computed once, outside the loop body
+        period = fn.refractory_period(p, jnp.zeros((n,), self.dtype)) if self.refractory else None
 
         def rearm(armed, g, t, last_fired):
             """A disarmed condition re-arms once it is below zero, at a time clearly after it
@@ -310,7 +312,6 @@ class PopulationLoop:
                 fired_kinds = jnp.concatenate([spike[None], event])
             refractory_until = c.refractory_until
             if self.refractory:
-                period = fn.refractory_period(p, c.refractory_until)
                 refractory_until = jnp.where(spike, t + period, refractory_until)
 
             slot = clock.spike_slots(spike, c.n_written, buffer)

@@ -9,13 +9,11 @@ import equinox as eqx
 import numpy as np
 import sympy as sp
 
-from ._resources import models_dir
 from .analysis import Analysis, ClosedForm, analyse
 from .check import check
 from .codegen import ClosedFormFunctions, GeneratedFunctions, generate, generate_closed_form, parameter_values
-from .errors import EqError, Source, Span, did_you_mean
 from .ir import ModelIR
-from .lang import compose, parse, read_file
+from .lang import compose, parse, read_source
 from .lang.syntax import ModelSyntax
 from .network import Population
 
@@ -140,34 +138,6 @@ def describe(model: CompiledModel) -> str:
 _CACHE: dict[str, Compiled] = {}
 
 
-def _read_source(source: str | Path) -> Source:
-    """`.eq` source text, a path to a `.eq` file, or a zoo name -> the model's text."""
-    if isinstance(source, Path):
-        return read_file(source)
-    text = str(source)
-    path = Path(text)
-    # text with a line break, a block colon, an `=` or a comment is a model, unless it names a file
-    if "\n" in text or not text.strip() or any(c in text for c in ":=#") and not _is_file(path):
-        return Source(text, "<string>")
-    if path.suffix == ".eq" or _is_file(path):
-        return read_file(path)
-    zoo_file = models_dir() / f"{text}.eq"
-    if _is_file(zoo_file):
-        return read_file(zoo_file, f"{text}.eq")
-    names = [p.stem for p in models_dir().glob("*.eq")]
-    raise EqError(
-        f"`{text}` is neither a file nor a zoo model",
-        hint=did_you_mean(text, names) or f"zoo models: {', '.join(sorted(names))}",
-    )
-
-
-def _is_file(path: Path) -> bool:
-    try:
-        return path.is_file()
-    except (OSError, ValueError):  # a name too long for the file system, a NUL character
-        return False
-
-
 def _compile(syntax: ModelSyntax) -> Compiled:
     """The pipeline after parse → compose: check → analyse → generate."""
     ir = check(syntax)
@@ -182,10 +152,15 @@ def _compile(syntax: ModelSyntax) -> Compiled:
 def compile_model(source: str | Path, params: dict | None = None) -> CompiledModel:
     """Compile a zoo name, a path to a `.eq` file, or `.eq` source text.
 
+    A string is model text if it has a line break or opens with a comment or a
+    language keyword (`compile_model("extends lif")`), unless it names an
+    existing file; otherwise it is a file path or a zoo name, and one that is
+    neither is an `EqError`.
+
     Compilation is cached by content: compiling the same text twice returns
     models that share their generated functions, so `jit` does not retrace.
     """
-    source = _read_source(source)
+    source = read_source(source)
     syntax = compose(parse(source.text, source.filename), source.path)
     text = syntax.source.text_with_bases
     key = hashlib.sha256(f"{source.filename}\0{text}".encode("utf-8", "surrogatepass")).hexdigest()

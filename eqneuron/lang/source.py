@@ -1,11 +1,66 @@
-"""Read a model file: UTF-8 text, or an `EqError` that points at the first byte that is not."""
+"""Where a model's text comes from: a `.eq` file, a zoo name, or the text itself.
+
+A file is UTF-8 text, or an `EqError` that points at the first byte that is not.
+"""
 
 from __future__ import annotations
 
 import codecs
+import re
 from pathlib import Path
 
-from ..errors import EqError, Source, Span
+from .._resources import models_dir
+from ..errors import EqError, Source, Span, did_you_mean
+from .parse import BLOCK_KEYWORDS
+
+_OPENING_WORD = re.compile(r"\s*([A-Za-z_]\w*)(?=[\s:]|$)")
+
+
+def read_source(source: str | Path) -> Source:
+    """The text of a model given as a path, a zoo name or `.eq` text.
+
+    A `Path` is a file. A string is, in this order: model text if it has a
+    line break or is blank; a file if it names an existing file; a zoo model
+    if it is a zoo name; model text if it opens with a comment (`#`) or a
+    language keyword (`extends lif`, `neuron X`, `equations: ...`). Anything
+    else is an `EqError` (a missing `.eq` path: no such file).
+    """
+    if isinstance(source, Path):
+        return read_file(source)
+    text = str(source)
+    if "\n" in text or not text.strip():
+        return Source(text, "<string>")
+    path = Path(text)
+    if _is_file(path):
+        return read_file(path)
+    zoo_file = models_dir() / f"{text}.eq"
+    if text.isidentifier() and _is_file(zoo_file):
+        return read_file(zoo_file, f"{text}.eq")
+    if is_model_text(text):
+        return Source(text, "<string>")
+    if path.suffix == ".eq":
+        return read_file(path)  # the "no such file" error
+    names = sorted(p.stem for p in models_dir().glob("*.eq"))
+    if any(c in text for c in ":="):
+        hint = "model text has a line break or opens with a keyword (`neuron`, `extends`, `equations:`, ...)"
+    else:
+        hint = did_you_mean(text, names) or f"zoo models: {', '.join(names)}"
+    raise EqError(f"`{text}` is neither a file nor a zoo model", hint=hint)
+
+
+def is_model_text(line: str) -> bool:
+    """Whether one line opens a model: a comment, or a keyword followed by a space, a colon or nothing."""
+    if line.lstrip().startswith("#"):
+        return True
+    opening = _OPENING_WORD.match(line)
+    return opening is not None and opening.group(1) in BLOCK_KEYWORDS
+
+
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except (OSError, ValueError):  # a name too long for the file system, a NUL character
+        return False
 
 
 def read_file(path: Path, filename: str | None = None) -> Source:

@@ -185,6 +185,8 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--plot", default=None, help="write a PNG of traces and raster")
     sim.add_argument("--save", default=None, help="write spikes and traces to .npz")
     sim.add_argument("--x64", action="store_true", help="simulate in float64 (a jax.enable_x64 context)")
+    sim.add_argument("--no-progress", action="store_true",
+                     help="no progress bar (by default one is drawn on stderr for runs longer than 2 s)")
     sim.set_defaults(run=_cmd_simulate, check=_check_simulate)
 
     grad = sub.add_parser("gradcheck", help="exact gradients against finite differences")

@@ -30,6 +30,8 @@ ZOO_UNITS = {
 SAVED_ARRAYS = ("spike_times", "spike_neurons", "save_at")
 SAVE_POINTS = 1001
 TRACES_SHOWN = 3
+# a run that lasts longer than this many seconds draws a progress bar on stderr
+PROGRESS_DELAY = 2.0
 
 
 def poisson_spikes(
@@ -206,7 +208,8 @@ def run_simulate(args) -> int:
     )
     save_at = jnp.linspace(0.0, args.duration, SAVE_POINTS)
     out = simulate(
-        pop, inputs, t1=args.duration, max_spikes=args.max_spikes, save_at=save_at, method=args.method
+        pop, inputs, t1=args.duration, max_spikes=args.max_spikes, save_at=save_at, method=args.method,
+        progress=False if args.no_progress else PROGRESS_DELAY,
     )
     times = np.asarray(out.spike_times)
     ids = np.asarray(out.spike_neurons)

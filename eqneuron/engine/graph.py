@@ -219,7 +219,7 @@ def window_length(net: Network, p: Plan):
 def run_graph(net: Network, make_loop, times, channels, values, t1, max_spikes: int, max_window_spikes: int):
     """Every population of a graph network from 0 to `t1`.
 
-    `make_loop(pop, n_inputs)` builds the `PopulationLoop` of a population.
+    `make_loop(pop, n_inputs, k)` builds the `PopulationLoop` of population k.
     Returns the populations' final loop states, their loops, a flag for an
     invalid window length (a backward delay traced to 0) and a flag for a
     window with more input spikes than `max_window_spikes`.
@@ -233,12 +233,12 @@ def run_graph(net: Network, make_loop, times, channels, values, t1, max_spikes: 
     windowed = d is not None
     # each loop's spike buffer, then the size of its input list: everything for one window,
     # at most `max_window_spikes` per window (each window gets the list of its own inputs)
-    buffers = [make_loop(pop, 1).buffer for pop in pops]
+    buffers = [make_loop(pop, 1, k).buffer for k, pop in enumerate(pops)]
     n_inputs = []
     for k in range(n):
         size = (times.shape[0] if p.external[k] else 0) + sum(buffers[inc.source] for inc in p.incoming[k])
         n_inputs.append(max(min(size, max_window_spikes) if windowed else size, 1))
-    loops: list[PopulationLoop] = [make_loop(pops[k], n_inputs[k]) for k in range(n)]
+    loops: list[PopulationLoop] = [make_loop(pops[k], n_inputs[k], k) for k in range(n)]
     delays = [
         tuple(
             model_delay(net.populations[k]) if inc.projection is None else projection_delay(net, inc.projection)

@@ -40,6 +40,7 @@ from ..network import Population
 from .clocks import AbstractClock
 from .integrator import AbstractIntegrator
 from .lanes import earliest
+from .progress import ProgressMeter
 from .result import EventRecord, PopulationOutcome
 
 
@@ -68,6 +69,7 @@ class LoopState(eqx.Module):
     n_events: Int[Array, ""]  # events so far (may exceed the buffer: overflow)
     event_counts: Int[Array, "events neurons"]
     aux: PyTree  # the integrator's state
+    iteration: Int[Array, ""]  # loop iterations so far (paces the progress reports)
 
 
 class PopulationLoop:
@@ -87,10 +89,13 @@ class PopulationLoop:
         max_solver_steps: int,
         stop_after_first_spike: bool,
         dtype,
+        meter: ProgressMeter | None = None,
+        index: int = 0,
     ):
         self.pop, self.clock, self.integrator = pop, clock, integrator
         self.fn = pop.model.fn
         self.dtype = dtype
+        self.meter, self.index = meter, index  # progress reports: the bar, and this population's place in it
         self.p = pop.parameter_values()
         self.weights = pop.effective_weights()
         self.n_inputs = n_inputs
@@ -150,6 +155,7 @@ class PopulationLoop:
             n_events=jnp.asarray(0),
             event_counts=jnp.zeros((self.n_events, n), jnp.int32),
             aux=self.integrator.init(t, y, self.p),
+            iteration=jnp.asarray(0),
         )
 
     def _conditions(self, t, y):
@@ -328,6 +334,9 @@ class PopulationLoop:
                 n_written_events = n_written_events + jnp.sum(happened)
                 event_counts = event_counts + event
             bad = ~jnp.all(jnp.isfinite(y_next), axis=0) & ~still
+            n_written = c.n_written + jnp.sum(spike)
+            if self.meter is not None:
+                self.meter.report(self.index, c.iteration + 1, jnp.min(jnp.where(c.done, self.t1, t)) / self.t1, n_written)
             return LoopState(
                 t=t,
                 y=y_next,
@@ -338,7 +347,7 @@ class PopulationLoop:
                 saved=saved,
                 spike_times=c.spike_times.at[slot].set(jnp.broadcast_to(t, spike.shape), mode="drop"),
                 spike_ids=c.spike_ids.at[slot].set(neurons.astype(jnp.int32), mode="drop"),
-                n_written=c.n_written + jnp.sum(spike),
+                n_written=n_written,
                 n_spikes=n_spikes,
                 done=c.done
                 | (is_stop & final_window)
@@ -356,6 +365,7 @@ class PopulationLoop:
                 n_events=n_written_events,
                 event_counts=event_counts,
                 aux=step.aux,
+                iteration=c.iteration + 1,
             )
 
         return _loop(lambda c: ~jnp.all(c.done | c.paused), body, c, self.budget, max_iterations)

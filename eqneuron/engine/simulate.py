@@ -8,6 +8,8 @@ and the chosen method give.
 
 from __future__ import annotations
 
+import math
+
 import equinox as eqx
 import equinox.internal as eqxi
 import jax.numpy as jnp
@@ -19,10 +21,11 @@ from .clocks import AbstractClock, OwnClocks, SharedClock
 from .closed_form import ClosedFormIntegrator
 from .config import METHODS, SolverConfig
 from .controller import AdaptiveStepSize, ConstantStepSize
+from .graph import as_graph, model_delay, needs_graph, run_graph
 from .integrator import AbstractIntegrator
 from .lanes import earliest
-from .graph import as_graph, model_delay, needs_graph, run_graph
 from .loop import PopulationLoop
+from .progress import progress_meter
 from .result import RESULTS, SimulationResult, raise_on_failure, warn_if_concrete
 from .runge_kutta import RungeKuttaIntegrator, tableau
 from .validate import check_simulate_arguments
@@ -84,6 +87,7 @@ def simulate(
     rounds: bool = False,
     throw: bool = False,
     max_window_spikes: int = 1024,
+    progress: bool | float = False,
 ) -> SimulationResult:
     """Simulate a network (or one population) from t=0 to `t1` ms.
 
@@ -121,6 +125,11 @@ def simulate(
     - `max_window_spikes`: in a graph network run in windows (a cycle with delays), the most
       input spikes one population receives in one window; more set `overflow` and the
       spike-budget result code.
+    - `progress`: `True` draws a progress bar (tqdm, on stderr) over simulated time, with
+      the spikes so far and spikes per second; a number of seconds draws it only for runs
+      that last longer (the CLI uses 2).  The loops report every 64 iterations; the bar
+      is meant for forward runs (under `jax.grad` the checkpointed loops report again as
+      they are recomputed).
 
     **Returns:** a `SimulationResult`; `results` holds each population's `RESULTS` code.
     """
@@ -131,6 +140,11 @@ def simulate(
         raise EqError(f"simulate: `max_window_spikes` must be an integer >= 1, got {max_window_spikes!r}",
                       hint="the most input spikes of one population in one window, e.g. 1024")
     inputs, t1, save = checked.inputs, checked.t1, checked.save_at
+    if isinstance(progress, bool) or progress is None:
+        progress = bool(progress)
+    elif not isinstance(progress, (int, float, np.integer, np.floating)) or not (0 <= progress < math.inf):
+        raise EqError(f"simulate: `progress` must be True, False or a number of seconds >= 0, got {progress!r}",
+                      hint="progress=True draws a bar; progress=2.0 draws it for runs longer than 2 s")
     if rounds and (not stop_after_first_spike or save is not None):
         raise EqError(
             "simulate: `rounds=True` stops earlier populations soon after the last one's first spikes; "
@@ -139,6 +153,7 @@ def simulate(
         )
     if isinstance(net, Population):
         net = Network([net])
+    meter = progress_meter(progress, len(net.populations))
     config = SolverConfig(method, rtol, atol, dt, root_tol, max_solver_steps)
     dtype = default_dtype()
 
@@ -161,19 +176,22 @@ def simulate(
                 hint="drop them, or build the network as Network([a, b, ...])",
             )
 
-        def make_loop(pop, n_inputs):
+        def make_loop(pop, n_inputs, index):
             clock = clock_for(pop)
             return PopulationLoop(
                 pop, clock, make_integrator(pop.model, config, dtype), n_inputs=n_inputs, t1=t1, save_at=save,
                 max_spikes=max_spikes,
                 spikes_per_neuron=(max_spikes_per_neuron or min(max_spikes, 64)) if clock.lanes(pop.n_neurons) else max_spikes,
                 max_solver_steps=max_solver_steps, stop_after_first_spike=False, dtype=dtype,
+                meter=meter, index=index,
             )
 
         states, loops, bad_window, window_overflow = run_graph(
             net, make_loop, times, channels, values, t1, max_spikes, max_window_spikes
         )
         outcomes = [loop.finish(state) for loop, state in zip(loops, states)]
+        if meter is not None:
+            meter.close(sum(o.n_spikes for o in outcomes))
         # a window with more input spikes than its list holds: reported as a spike budget
         outcomes = [eqx.tree_at(lambda o: o.spike_budget, o, o.spike_budget | window_overflow) for o in outcomes]
         invalid = bad_window if checked.invalid is None else checked.invalid | bad_window
@@ -195,6 +213,8 @@ def simulate(
             max_solver_steps=max_solver_steps,
             stop_after_first_spike=stop_after_first_spike and k == len(net.populations) - 1,
             dtype=dtype,
+            meter=meter,
+            index=k,
         )
         loops.append(loop)
         n_in = loop.buffer
@@ -238,6 +258,8 @@ def simulate(
     else:
         states = run_all(states, t1_)
     outcomes = [loop.finish(state) for loop, state in zip(loops, states)]
+    if meter is not None:
+        meter.close(sum(o.n_spikes for o in outcomes))
     # rounds that ran out leave the last population short of its first spikes
     outcomes[-1] = eqx.tree_at(lambda o: o.step_budget, outcomes[-1], outcomes[-1].step_budget | rounds_exhausted)
     return _finish(net, outcomes, checked, max_spikes, dtype, checked.invalid, throw)

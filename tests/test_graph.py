@@ -242,6 +242,20 @@ def test_a_window_list_shorter_than_all_spikes_gives_the_same_spikes():
     np.testing.assert_allclose(np.sort(np.asarray(out.spike_times[: len(ref)])), [t for t, _ in ref], atol=1e-8)
 
 
+def test_max_window_spikes_is_rejected_where_there_are_no_windows():
+    """Never accepted and ignored: a stack, or a graph without a delayed cycle, has no windows."""
+    lif = eqn.compile_model("lif")
+    a = lif.population(3, 2, key=jax.random.key(0))
+    b = lif.population(2, 3, key=jax.random.key(1))
+    spikes = eqn.Spikes(jnp.array([1.0]), jnp.array([0]))
+    with pytest.raises(eqn.EqError, match="max_window_spikes"):
+        eqn.simulate(eqn.Network([a, b]), spikes, t1=10.0, max_window_spikes=8)
+    c = lif.population(2, 0, key=jax.random.key(2))
+    graph = eqn.Network({"a": a, "c": c}, projections=[eqn.Projection("a", "c", weights={"w": 1.0}, delay=1.0)])
+    with pytest.raises(eqn.EqError, match="no cycle with a delay"):
+        eqn.simulate(graph, spikes, t1=10.0, max_window_spikes=8)
+
+
 def test_the_input_populations_mask_applies_in_a_graph():
     """A `wmask` that cuts input channel 0 from neuron 0: that neuron's current stays 0 (it used to
     be ignored for the external rows of a graph's input population)."""

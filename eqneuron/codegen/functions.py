@@ -8,6 +8,8 @@ vectorised over neurons by construction and traceable by `jit`, `vmap` and
 
 from __future__ import annotations
 
+import dis
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -57,6 +59,33 @@ def _without_ite(expr: sp.Basic) -> sp.Basic:
         lambda node: isinstance(node, ITE),
         lambda node: sp.Or(sp.And(node.args[0], node.args[1]), sp.And(sp.Not(node.args[0]), node.args[2])),
     )
+
+
+@functools.cache
+def _used_arguments(raw: Callable) -> frozenset[int] | None:
+    """Positions of the arguments a generated function reads (its code loads them by name);
+    None: not known, every argument counts."""
+    code = getattr(raw, "__code__", None)
+    if code is None or code.co_cellvars or any(isinstance(c, type(code)) for c in code.co_consts):
+        return None  # not a flat generated function
+    names = code.co_varnames[: code.co_argcount]
+    loaded: set[str] = set()
+    for ins in dis.get_instructions(code):
+        if ins.opname.startswith("LOAD_FAST"):  # LOAD_FAST_LOAD_FAST (3.13) loads a pair
+            loaded.update(ins.argval if isinstance(ins.argval, tuple) else (ins.argval,))
+    return frozenset(k for k, name in enumerate(names) if name in loaded)
+
+
+def _states(raw: Callable, y):
+    """The states of `y` as `raw`'s arguments after `t`: those it never reads are not sliced
+    (a slice is traced, differentiated and batched even when nothing uses it)."""
+    used = _used_arguments(raw)
+    return [y[k] if used is None or k + 1 in used else None for k in range(y.shape[0])]
+
+
+def _neurons(y):
+    """The shape and dtype of one state of `y` (no slice traced just to read them)."""
+    return jax.ShapeDtypeStruct(y.shape[1:], y.dtype)
 
 
 def _stack(outputs, like):
@@ -119,7 +148,7 @@ class GeneratedFunctions:
 
     def vector_field(self, t, y, p, refractory=None):
         """dy/dt, shape (states, neurons); the frozen states of `refractory` neurons do not move."""
-        f = _stack(self.vector_field_raw(t, *y, *self._args(t, p)), y[0])
+        f = _stack(self.vector_field_raw(t, *_states(self.vector_field_raw, y), *self._args(t, p)), _neurons(y))
         if refractory is None or not self.freezes:
             return f
         frozen = jnp.asarray(self.frozen)[:, None] & refractory[None, :]
@@ -127,28 +156,28 @@ class GeneratedFunctions:
 
     def spike_condition(self, t, y, p):
         """g(y), shape (neurons,): a neuron spikes when g crosses zero upwards."""
-        (g,) = self.condition_raw(t, *y, *self._args(t, p))
-        return jnp.broadcast_to(jnp.asarray(g, y.dtype), y[0].shape)
+        (g,) = self.condition_raw(t, *_states(self.condition_raw, y), *self._args(t, p))
+        return jnp.broadcast_to(jnp.asarray(g, y.dtype), y.shape[1:])
 
     def conditions(self, t, y, p):
         """The spike condition and every internal event's condition, shape (conditions, neurons)."""
         gs = [self.spike_condition(t, y, p)]
         for raw in self.event_conditions_raw:
-            (g,) = raw(t, *y, *self._args(t, p))
-            gs.append(jnp.broadcast_to(jnp.asarray(g, y.dtype), y[0].shape))
+            (g,) = raw(t, *_states(raw, y), *self._args(t, p))
+            gs.append(jnp.broadcast_to(jnp.asarray(g, y.dtype), y.shape[1:]))
         return jnp.stack(gs)
 
     def apply_event_resets(self, t, y, p, fired):
         """Each internal event's body on the neurons where `fired[e]` (values before the events)."""
         out = y
         for e, raw in enumerate(self.event_resets_raw):
-            new = _stack(raw(t, *y, *self._args(t, p)), y[0])
+            new = _stack(raw(t, *_states(raw, y), *self._args(t, p)), _neurons(y))
             out = jnp.where(fired[e][None, :], new, out)
         return out
 
     def apply_reset(self, t, y, p, mask):
         """Reset the neurons where `mask` is True (all right-hand sides use the values before)."""
-        new = _stack(self.reset_raw(t, *y, *self._args(t, p)), y[0])
+        new = _stack(self.reset_raw(t, *_states(self.reset_raw, y), *self._args(t, p)), _neurons(y))
         return jnp.where(mask[None, :], new, y)
 
     def spike_jump(self, t, y, p, y_pre, p_pre, weight_rows):
@@ -160,18 +189,18 @@ class GeneratedFunctions:
         pre = [y_pre[self.states.index(n)] for n in self.pre_names]
         pre_params = [p_pre[name] for name in self.parameters]
         pre_inputs = [waveform_at(name, t, p_pre) for name in self.pre_input_names]
-        out = self.on_spike_raw(t, *y, *self._args(t, p), *rows, *pre, *pre_params, *pre_inputs)
-        return _stack(out, y[0])
+        out = self.on_spike_raw(t, *_states(self.on_spike_raw, y), *self._args(t, p), *rows, *pre, *pre_params, *pre_inputs)
+        return _stack(out, _neurons(y))
 
     def input_jump(self, t, y, p, value, weight_rows, port=None):
         """Increments of every target's state when an input spike of `value` arrives (at input
         port `port`, an index into `port_names`, per lane: models with named ports)."""
         rows = [weight_rows[name] for name in self.weight_names]
         if not self.port_names:
-            return _stack(self.on_input_raw(t, *y, *self._args(t, p), *rows, value), y[0])
+            return _stack(self.on_input_raw(t, *_states(self.on_input_raw, y), *self._args(t, p), *rows, value), _neurons(y))
         jump = 0.0
         for k, raw in enumerate(self.ports_raw):
-            jump = jnp.where(port == k, _stack(raw(t, *y, *self._args(t, p), *rows, value), y[0]), jump)
+            jump = jnp.where(port == k, _stack(raw(t, *_states(raw, y), *self._args(t, p), *rows, value), _neurons(y)), jump)
         return jump
 
     def initial_state(self, p, n_neurons, dtype):
@@ -182,7 +211,7 @@ class GeneratedFunctions:
         """Subexpressions (e.g. a membrane voltage derived from a phase), by name."""
         if not self.subexpression_names:
             return {}
-        out = _stack(self.observables_raw(t, *y, *self._args(t, p)), y[0])
+        out = _stack(self.observables_raw(t, *_states(self.observables_raw, y), *self._args(t, p)), _neurons(y))
         return dict(zip(self.subexpression_names, out))
 
 

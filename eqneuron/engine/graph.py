@@ -36,6 +36,9 @@ from ..network import Network, Population, Projection
 from .lanes import earliest
 from .loop import PopulationLoop
 
+# the most input spikes of one population in one window, unless the user says otherwise
+DEFAULT_WINDOW_SPIKES = 1024
+
 
 class Incoming(NamedTuple):
     source: int  # index of the source population
@@ -216,7 +219,7 @@ def window_length(net: Network, p: Plan):
     return jnp.min(jnp.stack(delays))
 
 
-def run_graph(net: Network, make_loop, times, channels, values, t1, max_spikes: int, max_window_spikes: int):
+def run_graph(net: Network, make_loop, times, channels, values, t1, max_spikes: int, max_window_spikes: int | None):
     """Every population of a graph network from 0 to `t1`.
 
     `make_loop(pop, n_inputs, k)` builds the `PopulationLoop` of population k.
@@ -231,6 +234,14 @@ def run_graph(net: Network, make_loop, times, channels, values, t1, max_spikes: 
     t1 = jnp.asarray(t1, dtype)
     d = window_length(net, p)
     windowed = d is not None
+    if max_window_spikes is None:
+        max_window_spikes = DEFAULT_WINDOW_SPIKES
+    elif not windowed:
+        raise EqError(
+            f"simulate: max_window_spikes={max_window_spikes} applies to networks run in windows of the "
+            "shortest delay, and this one has no cycle with a delay: it runs event by event",
+            hint="drop max_window_spikes (max_spikes bounds the spike lists of this network)",
+        )
     # each loop's spike buffer, then the size of its input list: everything for one window,
     # at most `max_window_spikes` per window (each window gets the list of its own inputs)
     buffers = [make_loop(pop, 1, k).buffer for k, pop in enumerate(pops)]

@@ -80,27 +80,28 @@ class RungeKuttaIntegrator(AbstractIntegrator):
     # --- one step
 
     def _stages(self, t0, dt, y0, p, refractory):
-        """Stage increments k_i = dt f(t0 + c_i dt, y0 + sum_j a_ij k_j): a list of (S, N) arrays."""
+        """Stage increments k_i = dt f(t0 + c_i dt, y0 + sum_j a_ij k_j), shape (stages, S, N)."""
         def f(t, y):
             return self.fn.vector_field(t, y, p, refractory)
 
         ks = [dt * f(t0, y0)]
         for c, a in zip(self.tableau.c, self.tableau.a_lower):
             ks.append(dt * f(t0 + c * dt, y0 + _combine(a, ks)))
-        return ks
+        return jnp.stack(ks)
 
     def _attempt(self, t0, dt, y0, p, refractory):
         """A trial step: stages, end state, and error ratio per neuron (<= 1: acceptable)."""
         k = self._stages(t0, dt, y0, p, refractory)
-        y1 = y0 + _combine(self.tableau.b_sol, k)
-        return k, y1, self.controller.error_ratio(y0, y1, _combine(self.tableau.b_error, k))
+        increment, error = _combine(np.stack([self.tableau.b_sol, self.tableau.b_error]), k)
+        y1 = y0 + increment
+        return k, y1, self.controller.error_ratio(y0, y1, error)
 
     def _coefficients(self, k):
         """The step's dense output as a polynomial in θ: [c_1, ..., c_P] with
         y(θ) = y0 + Σ_p θ^p c_p, computed once per step so that every
         evaluation of the interpolant is a Horner scheme of P terms."""
         dense = self.tableau.dense
-        return [_combine(dense[:, power], k) for power in range(1, dense.shape[1])]
+        return list(_combine(dense[:, 1:].T, k))
 
     @staticmethod
     def _dense(theta, y0, c):
@@ -302,5 +303,7 @@ def _dense_polynomials(solver_cls) -> np.ndarray:
 
 
 def _combine(weights, k):
-    """Σ_i weights[i] k[i] with constant weights (zeros skipped)."""
-    return sum(float(w) * k[i] for i, w in enumerate(np.asarray(weights)) if w != 0)
+    """Σ_i weights[..., i] k[i] with constant weights: one contraction over the stages
+    (a sum of scaled terms traces, and differentiates, into two operations per term)."""
+    k = jnp.stack(k) if isinstance(k, (list, tuple)) else k
+    return jnp.tensordot(jnp.asarray(np.asarray(weights, dtype=np.float64), k.dtype), k, axes=1)

@@ -86,7 +86,7 @@ def simulate(
     stop_after_first_spike: bool = False,
     rounds: bool = False,
     throw: bool = False,
-    max_window_spikes: int = 1024,
+    max_window_spikes: int | None = None,
     progress: bool | float = False,
 ) -> SimulationResult:
     """Simulate a network (or one population) from t=0 to `t1` ms.
@@ -123,8 +123,8 @@ def simulate(
       as without rounds).  Needs `stop_after_first_spike=True` and no `save_at`.
     - `throw`: raise (also under `jit`) when a population's result code is not `ok`.
     - `max_window_spikes`: in a graph network run in windows (a cycle with delays), the most
-      input spikes one population receives in one window; more set `overflow` and the
-      spike-budget result code.
+      input spikes one population receives in one window (default 1024); more set `overflow`
+      and the spike-budget result code.  A network that runs without windows rejects it.
     - `progress`: `True` draws a progress bar (tqdm, on stderr) over simulated time, with
       the spikes so far and spikes per second; a number of seconds draws it only for runs
       that last longer (the CLI uses 2).  The loops report every 64 iterations; the bar
@@ -136,7 +136,9 @@ def simulate(
     checked = check_simulate_arguments(
         net, inputs, t1, max_spikes, save_at, method, rtol, atol, dt, root_tol, max_solver_steps, max_spikes_per_neuron
     )
-    if isinstance(max_window_spikes, bool) or not isinstance(max_window_spikes, (int, np.integer)) or max_window_spikes < 1:
+    if max_window_spikes is not None and (
+        isinstance(max_window_spikes, bool) or not isinstance(max_window_spikes, (int, np.integer)) or max_window_spikes < 1
+    ):
         raise EqError(f"simulate: `max_window_spikes` must be an integer >= 1, got {max_window_spikes!r}",
                       hint="the most input spikes of one population in one window, e.g. 1024")
     inputs, t1, save = checked.inputs, checked.t1, checked.save_at
@@ -197,6 +199,12 @@ def simulate(
         invalid = bad_window if checked.invalid is None else checked.invalid | bad_window
         return _finish(net, outcomes, checked, max_spikes, dtype, invalid, throw)
 
+    if max_window_spikes is not None:
+        raise EqError(
+            f"simulate: max_window_spikes={max_window_spikes} applies to graph networks run in windows of the "
+            "shortest delay; a feed-forward stack runs each population to t1 in turn",
+            hint="drop max_window_spikes (max_spikes bounds the spike lists of this network)",
+        )
     loops = []
     n_in = times.shape[0]
     for k, pop in enumerate(net.populations):

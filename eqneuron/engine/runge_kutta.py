@@ -19,10 +19,9 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-
-import diffrax
 from typing import ClassVar
 
+import diffrax
 import equinox as eqx
 import jax
 import jax.numpy as jnp

@@ -22,7 +22,7 @@ import optax
 from jaxtyping import Array, Int, PRNGKeyArray
 from tqdm import tqdm
 
-from ..compilation_cache import enable_compilation_cache
+from ..compilation_cache import enable_compilation_cache, persistent_jit
 from ..engine import simulate
 from ..errors import EqError, did_you_mean
 from ..model import compile_model
@@ -243,6 +243,15 @@ def loss_kind(config: TrainConfig) -> str:
     return kind
 
 
+def program_key(config: TrainConfig, t1: float, *extra: str) -> str:
+    """What determines the programs `train` and `evaluate` trace: every option but the output
+    folder, the model's source, the data's duration (for `persistent_jit`)."""
+    options = {k: v for k, v in asdict(config).items() if k != "out"}
+    model = compile_model(config.model)
+    material = [json.dumps(options, sort_keys=True, default=str), model_source_hash(model), repr(float(t1)), *extra]
+    return hashlib.sha256("\0".join(material).encode()).hexdigest()
+
+
 def make_functions(config: TrainConfig, t1: float) -> tuple[Callable, Predict]:
     """Jitted per-batch loss/gradient and prediction functions: `(value_and_grad, predict)`.
 
@@ -292,12 +301,13 @@ def make_functions(config: TrainConfig, t1: float) -> tuple[Callable, Predict]:
 
     value_and_grad = eqx.filter_jit(eqx.filter_value_and_grad(batch_loss, has_aux=True))
 
-    @eqx.filter_jit
     def predict(net, spikes):
         first, _, _, _ = jax.vmap(lambda s: sample_outputs(net, s))(spikes)
         return jax.vmap(prediction)(first)
 
-    return value_and_grad, predict
+    # traced once per configuration and kept on disk: a later process classifies without tracing
+    persistent = persistent_jit(predict, name="predict", key=program_key(config, t1), out_structure=lambda net, spikes: 0)
+    return value_and_grad, persistent
 
 
 def trainable_filter(net: Network):
@@ -395,7 +405,6 @@ def train(config: TrainConfig, resume: bool = False, verbose: bool = True) -> di
     t1 = train_data.duration
     value_and_grad, predict = make_functions(config, t1)
 
-    @eqx.filter_jit
     def update(params, opt_state, spikes, labels):
         def loss_of(p, spikes, labels):
             return value_and_grad(eqx.combine(p, static), spikes, labels)
@@ -405,6 +414,15 @@ def train(config: TrainConfig, resume: bool = False, verbose: bool = True) -> di
         grads = jax.tree_util.tree_map(lambda g: jnp.where(jnp.isfinite(g), g, 0.0), grads)
         updates, opt_state = optimizer.update(grads, opt_state, params)
         return eqx.apply_updates(params, updates), opt_state, loss, acc, overflow
+
+    # the training step's traced program is kept on disk: a second run of the same configuration
+    # (or a resumed one) neither traces nor compiles it again
+    update = persistent_jit(
+        update,
+        name="update",
+        key=program_key(config, t1, f"{len(train_data)}"),
+        out_structure=lambda params, opt_state, spikes, labels: (params, opt_state, 0.0, 0.0, 0.0),
+    )
 
     rng = np.random.default_rng(config.seed)
     jitter = config.jitter if config.jitter is not None else TASK_DEFAULTS[config.task].get("jitter", 0.0)

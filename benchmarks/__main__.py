@@ -1,11 +1,13 @@
 """Run every benchmark: python -m benchmarks"""
 
-from . import compile_time, cuba, scaling, vs_brian2, vs_eventax, waveforms
+from . import compile_time, cuba, scaling, vs_brian2, vs_eventax, warm_start, waveforms
 
 print("== compile time ==")
 compile_time.main()
 print("\n== eqneuron vs eventax ==")
 vs_eventax.main([])
+print("\n== a second process of the same training run ==")
+warm_start.main([])
 print("\n== eqneuron vs Brian2 ==")
 vs_brian2.main()
 print("\n== scaling ==")

@@ -2,8 +2,8 @@
 # Source: Subramoney et al., "Efficient recurrent architectures through activity
 # sparsity and sparse back-propagation through time", ICLR 2023; continuous-time
 # form, defaults and the target-gated modulation jump as eventax 0.1.0 `EGRU`.
-# The paper's eq. S10 gates with the firing neuron's reset gate instead:
-# replace the last jump by `a_z += w_z * sigmoid(a_r_pre)`.
+# The jump equations of the eventax documentation gate a_z by the firing unit's
+# reset gate and scale every jump by its output c instead: that is `egru_pregated`.
 neuron EGRU
 
 parameters:

@@ -1,11 +1,15 @@
 # Event-based gated recurrent unit (EGRU) in continuous time, pre-gated: a spike's jumps are scaled by the firing unit's output c and its reset gate.
-# Source: Subramoney et al., "Efficient recurrent architectures through activity sparsity and
-# sparse back-propagation through time", ICLR 2023, eq. S10 (the continuous-time EGRU of the
-# supplement; also the eventax documentation): a spike of unit n at t_s changes its targets m by
-# a_u += W_u[n, m]*c_n(t_s-), a_r += W_r[n, m]*c_n(t_s-), a_z += W_z[n, m]*r_n(t_s-)*c_n(t_s-)
-# with r = sigmoid(a_r) of the firing unit; c_n(t_s-) is the threshold at a crossing.  The
-# reset c -= thresh equals the paper's c = 0 at a crossing and keeps its gradient.  Input
-# spikes act ungated.  Defaults as `egru`.
+# Model of Subramoney et al., "Efficient recurrent architectures through activity sparsity
+# and sparse back-propagation through time", ICLR 2023 (arXiv:2206.06178), in the
+# continuous-time form written out in the eventax documentation: repository
+# Efficient-Scalable-Machine-Learning/eventax, docs-site/docs/neuron_models/egru.md, "Free
+# Dynamics" and "Jumps at Transition".  A spike of unit n at t_s changes each target m by
+# a_u += W_u[n, m]*c_n(t_s-), a_r += W_r[n, m]*c_n(t_s-), a_z += W_z[n, m]*r_n(t_s-)*c_n(t_s-),
+# with r_n = sigmoid(a_r) of the firing unit (as a GRU's reset gate multiplies the previous
+# output before the recurrent weights); c_n(t_s-) is the threshold at a crossing.  The reset
+# c -= thresh equals that page's c = 0 at a crossing and keeps its gradient.  Input spikes,
+# which carry no c or r, act ungated.  eventax's code (`EGRU.input_spike`) gates a_z by the
+# target's reset gate and scales no jump by c: that is `egru`.  Defaults as `egru`.
 neuron EGRUPreGated
 
 parameters:

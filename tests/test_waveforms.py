@@ -5,7 +5,9 @@ The references integrate the same equations with `solve_ivp` (DOP853, tolerance
 kink), with the current computed by NumPy (`np.interp`) or SciPy
 (`CubicHermiteSpline` with the backward-difference slopes of Diffrax's
 `backward_hermite_coefficients`), crossings located on the dense output
-(`tests/scipy_reference.py`).
+(`tests/scipy_reference.py`); a LIF neuron under a piecewise-linear current is
+also solved in closed form, segment by segment. The engine runs at its default
+tolerances: its steps stop at every sample time, so the kinks cost no accuracy.
 """
 
 import equinox as eqx
@@ -14,14 +16,14 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from scipy.interpolate import CubicHermiteSpline
+from scipy.optimize import brentq
 
 import eqneuron as eqn
-from eqneuron.codegen.waveforms import waveform_at, waveform_entries
+from eqneuron.codegen.waveforms import next_kink, waveform_at, waveform_entries
 
 from .scipy_reference import scipy_spike_trains
 
 SPIKE_TIME_TOL = 1e-6  # ms
-ENGINE_TOL = dict(rtol=1e-12, atol=1e-12)  # the kinks of a piecewise-linear current cost accuracy at 1e-10
 
 LIF = """
 # A LIF neuron driven by an injected current.
@@ -93,6 +95,35 @@ def assert_same_trains(ours, reference, tol=SPIKE_TIME_TOL):
         np.testing.assert_allclose(a, b, rtol=0, atol=tol, err_msg=f"neuron {k}")
 
 
+def analytic_lif_spikes(times, values, t1, tau=10.0, v_th=1.0):
+    """Spike times of dv/dt = (I(t) - v) / tau from v = 0, reset to 0, with I piecewise linear
+    through the samples and held after the last one.
+
+    Where I(t) = I_s + b (t - s): v(t) = I(t) - b tau + (v(s) - I_s + b tau) exp(-(t - s) / tau).
+    A crossing of v_th is bracketed on a grid of the segment and found by `brentq` on this formula.
+    """
+    knots = np.append(times, t1)
+    currents = np.append(values, values[-1])
+    spikes, v = [], 0.0
+    for s, e, i_s, i_e in zip(knots[:-1], knots[1:], currents[:-1], currents[1:]):
+        b = (i_e - i_s) / (e - s)
+        t0, v0, i0 = s, v, i_s
+        while True:
+
+            def v_at(t, t0=t0, v0=v0, i0=i0):
+                return i0 + b * (t - t0) - b * tau + (v0 - i0 + b * tau) * np.exp(-(t - t0) / tau)
+
+            grid = np.linspace(t0, e, 2001)
+            above = np.flatnonzero((v_at(grid[:-1]) < v_th) & (v_at(grid[1:]) >= v_th))
+            if above.size == 0:
+                v = v_at(e)
+                break
+            t0 = brentq(lambda t: v_at(t) - v_th, grid[above[0]], grid[above[0] + 1], xtol=1e-14, rtol=1e-15)
+            spikes.append(t0)
+            v0, i0 = 0.0, i_s + b * (t0 - s)
+    return np.array(spikes)
+
+
 # ---- the interpolation itself
 
 
@@ -139,7 +170,7 @@ def test_waveform_is_the_interpolant_and_holds_its_end_values(interpolation, neu
 def test_lif_driven_by_a_waveform_matches_scipy(interpolation, per_neuron):
     values = CURRENT[:, None] * GAINS if per_neuron else CURRENT
     pop = lif(interpolation).population(3, waveforms={"I_ext": (TIMES, values)})
-    ours = trains(eqn.simulate(pop, None, t1=T1, max_spikes=128, **ENGINE_TOL), 3)
+    ours = trains(eqn.simulate(pop, None, t1=T1, max_spikes=128), 3)
     reference = lif_reference(interpolation, values, 3)
     assert_same_trains(ours, reference)
     assert len(ours[1]) >= 8 and np.any(ours[1] > TIMES[-1]), "fires through the waveform and after (held)"
@@ -147,6 +178,33 @@ def test_lif_driven_by_a_waveform_matches_scipy(interpolation, per_neuron):
         assert len(ours[0]) < len(ours[1]) < len(ours[2]), "more current, more spikes"
     else:
         assert all(np.array_equal(ours[0], train) for train in ours)
+
+
+@pytest.mark.parametrize("recurrent", [False, True], ids=["own_clocks", "shared_clock"])
+def test_steps_stop_at_the_samples_of_a_piecewise_linear_current(recurrent):
+    """At the default tolerances, spike times as the closed-form solution of each linear piece."""
+    values = CURRENT[:, None] * GAINS
+    model = lif("linear")
+    if recurrent:  # the same neurons on one clock: coupled through zero weights
+        model = eqn.compile_model(
+            LIF.format(interpolation="linear") + "weights:\n    w\non_spike:\n    v += w\n"
+        )
+    weights = {"w": jnp.zeros((3, 3))} if recurrent else None
+    pop = model.population(3, recurrent=recurrent, weights=weights, waveforms={"I_ext": (TIMES, values)})
+    ours = trains(eqn.simulate(pop, None, t1=T1, max_spikes=128), 3)
+    reference = [analytic_lif_spikes(TIMES, values[:, k], T1) for k in range(3)]
+    assert_same_trains(ours, reference)
+    assert sum(len(train) for train in ours) >= 25
+
+
+def test_the_next_kink_is_the_first_sample_time_after_each_time():
+    times = np.array([0.0, 2.5, 5.0, 7.5])
+    query = np.array([-3.0, 0.0, 1.0, 2.5, 2.5 + 1e-12, 7.4, 7.5, 20.0])
+    expected = [times[times > t].min() if np.any(times > t) else np.inf for t in query]
+    for interpolation in ("linear", "cubic"):
+        entries = waveform_entries("I", interpolation, jnp.asarray(times), jnp.asarray(np.cos(times)))
+        np.testing.assert_array_equal(np.asarray(next_kink(entries, jnp.asarray(query))), expected)
+    assert next_kink({"tau": jnp.ones(3)}, jnp.asarray(query)) is None
 
 
 RECURRENT = """
@@ -183,7 +241,7 @@ def test_recurrent_population_with_waveforms_in_threshold_and_jumps_matches_scip
         weights={"w": jnp.asarray(W)},
         waveforms={"I_ext": (TIMES, values), "theta": (TIMES, theta)},
     )
-    ours = trains(eqn.simulate(pop, None, t1=T1, max_spikes=128, **ENGINE_TOL), n)
+    ours = trains(eqn.simulate(pop, None, t1=T1, max_spikes=128), n)
 
     current = current_function("cubic", TIMES, values)
 
@@ -233,7 +291,7 @@ def test_cubic_interpolation_of_a_smooth_current_converges_to_the_analytic_curre
             np.abs(current_function("cubic", times, analytic(times))(grid)[0] - analytic(grid))
         )
         pop = model.population(1, waveforms={"I_ext": (times, analytic(times))})
-        ours = trains(eqn.simulate(pop, None, t1=T1, max_spikes=64, **ENGINE_TOL), 1)[0]
+        ours = trains(eqn.simulate(pop, None, t1=T1, max_spikes=64), 1)[0]
         assert len(ours) == len(reference)
         slopes = (-1.0 + analytic(reference)) / 10.0
         bound = np.cumsum(interpolation_error / slopes)
@@ -278,7 +336,7 @@ def test_a_model_extending_another_inherits_and_overrides_its_inputs(tmp_path):
         "I_2": "linear",
     }
     pop = model.population(3, waveforms={"I_ext": (TIMES, CURRENT), "I_2": (TIMES, np.zeros(13))})
-    ours = trains(eqn.simulate(pop, None, t1=T1, max_spikes=128, **ENGINE_TOL), 3)
+    ours = trains(eqn.simulate(pop, None, t1=T1, max_spikes=128), 3)
     assert_same_trains(ours, lif_reference("cubic", CURRENT, 3))
 
 
@@ -291,7 +349,7 @@ def test_gradient_of_a_spike_time_with_respect_to_samples_matches_finite_differe
 
     def first_spike(values):
         pop = model.population(1, waveforms={"I_ext": (jnp.asarray(TIMES), values)})
-        out = eqn.simulate(pop, None, t1=T1, max_spikes=8, stop_after_first_spike=True, **ENGINE_TOL)
+        out = eqn.simulate(pop, None, t1=T1, max_spikes=8, stop_after_first_spike=True)
         return out.first_spike_times()[0]
 
     values = jnp.asarray(CURRENT)
@@ -322,7 +380,7 @@ def test_gradients_on_a_shared_clock_match_finite_differences():
     def loss(values):
         waveforms = {"I_ext": (jnp.asarray(TIMES), values), "theta": (jnp.asarray(TIMES), theta)}
         pop = model.population(3, recurrent=True, weights={"w": W}, waveforms=waveforms)
-        first = eqn.simulate(pop, None, t1=30.0, max_spikes=64, **ENGINE_TOL).first_spike_times()
+        first = eqn.simulate(pop, None, t1=30.0, max_spikes=64).first_spike_times()
         return jnp.sum(jnp.where(jnp.isfinite(first), first, 0.0))
 
     values = jnp.asarray(CURRENT[:, None] * GAINS)
@@ -342,16 +400,12 @@ def test_jit_and_vmap_over_a_batch_of_waveforms_equal_single_runs():
 
     @eqx.filter_jit
     def first_spikes(pop, values):
-        out = eqn.simulate(
-            pop.replace(waveforms={"I_ext": (TIMES, values)}), None, t1=T1, max_spikes=64, **ENGINE_TOL
-        )
+        out = eqn.simulate(pop.replace(waveforms={"I_ext": (TIMES, values)}), None, t1=T1, max_spikes=64)
         return out.first_spike_times(), out.n_spikes
 
     firsts, counts = eqx.filter_vmap(first_spikes, in_axes=(None, 0))(pop, batch)
     for values, first, count in zip(batch, firsts, counts):
-        single = eqn.simulate(
-            pop.replace(waveforms={"I_ext": (TIMES, values)}), None, t1=T1, max_spikes=64, **ENGINE_TOL
-        )
+        single = eqn.simulate(pop.replace(waveforms={"I_ext": (TIMES, values)}), None, t1=T1, max_spikes=64)
         np.testing.assert_allclose(first, single.first_spike_times(), rtol=0, atol=1e-9)
         assert int(count) == int(single.n_spikes)
     assert firsts[0, 0] > firsts[1, 0] > firsts[2, 0]
@@ -362,11 +416,11 @@ def test_float32_waveform_simulation_agrees_with_the_reference():
     with jax.enable_x64(False):
         pop = lif("linear").population(1, waveforms={"I_ext": (TIMES, CURRENT)})
         assert pop.waveforms["I_ext"].values.dtype == jnp.float32
-        out = eqn.simulate(pop, None, t1=T1, max_spikes=64, rtol=1e-6, atol=1e-6)  # measured: 5e-4 ms off
+        out = eqn.simulate(pop, None, t1=T1, max_spikes=64)  # measured: 2e-5 ms off
         ours = trains(out, 1)[0]
         assert out.spike_times.dtype == jnp.float32
     assert len(ours) == len(reference)
-    np.testing.assert_allclose(ours, reference, rtol=0, atol=2e-3)
+    np.testing.assert_allclose(ours, reference, rtol=0, atol=1e-4)
 
 
 def test_units_on_an_input_are_checked_and_scaled():
@@ -389,7 +443,7 @@ reset:
     assert "I_ext: pA" in repr(with_units)
     # 100 Mohm * 100 pA = 10 mV: the unitless model with I in units of the threshold
     pop = with_units.population(1, waveforms={"I_ext": (TIMES, 100.0 * CURRENT)})
-    ours = trains(eqn.simulate(pop, None, t1=T1, max_spikes=64, **ENGINE_TOL), 1)
+    ours = trains(eqn.simulate(pop, None, t1=T1, max_spikes=64), 1)
     assert_same_trains(ours, lif_reference("linear", CURRENT, 1))
     with pytest.raises(eqn.EqError, match="dimension mismatch") as info:
         eqn.compile_model(
@@ -498,7 +552,7 @@ def test_input_pre_in_on_spike_is_the_firing_neurons_input():
         weights={"w": jnp.array([[0.0, 1.0], [0.0, 0.0]])},
         waveforms={"I": (times, values)},
     )
-    out = eqn.simulate(pop, None, t1=20.0, max_spikes=16, save_at=jnp.array([20.0]), **ENGINE_TOL)
+    out = eqn.simulate(pop, None, t1=20.0, max_spikes=16, save_at=jnp.array([20.0]))
     n_spikes = int(out.n_spikes)
     assert n_spikes >= 2 and set(np.asarray(out.spike_neurons)[:n_spikes]) == {0}
     np.testing.assert_allclose(out.states[0]["r"][0], [0.0, (3.0 + 6.0) * n_spikes], rtol=1e-12)

@@ -137,8 +137,8 @@ def test_vector_field_gradient_matches_sympy_derivative(name):
             np.testing.assert_allclose(got, np.broadcast_to(expected, (N,)), rtol=1e-12, atol=1e-12)
 
 
-def test_egru_paper_form_gates_with_the_firing_neurons_reset_gate():
-    """EGRU eq. S10: a_z += w_z * r_pre, with the firing neuron's reset gate."""
+def test_egru_with_a_pre_gated_jump_reads_the_firing_neurons_reset_gate():
+    """`a_z += w_z * sigmoid(a_r_pre)`: the firing neuron's reset gate, not the target's."""
     source = eqn.compile_model("egru").ir.source.text.replace(
         "    a_z += w_z * sigmoid(a_r)\n\non_input", "    a_z += w_z * sigmoid(a_r_pre)\n\non_input"
     )

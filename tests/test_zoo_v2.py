@@ -353,7 +353,7 @@ def test_fitzhugh_nagumo_detector_matches_scipy_excitable_and_oscillating():
 
 
 def egru_reference(bias, W, events, t1, pre_gated, tsyn=5.0, tmem=20.0, thresh=0.5):
-    """A recurrent EGRU by scipy; the a_z jump gated by the firing unit's r (eq. S10) or the target's."""
+    """A recurrent EGRU by scipy; the a_z jump gated by the firing unit's r or the target's."""
     b_u, b_r, b_z = bias
     W_u, W_r, W_z = W
     n = len(b_u)
@@ -387,7 +387,8 @@ def egru_reference(bias, W, events, t1, pre_gated, tsyn=5.0, tmem=20.0, thresh=0
 
 
 def test_pre_gated_egru_recurrent_network_matches_scipy():
-    """EGRU paper eq. S10: a spike of unit n adds W[n, m] * c_n (and W_z[n, m] * r_n * c_n) to its targets."""
+    """The jumps of the eventax documentation's EGRU (docs-site/docs/neuron_models/egru.md): a spike
+    of unit n adds W[n, m] * c_n (and W_z[n, m] * r_n * c_n) to its targets; input spikes ungated."""
     bias = (np.array([0.5, 0.0, 0.0]), np.array([1.0, -1.0, 2.0]), np.array([1.5, 1.5, 1.2]))
     rng = np.random.default_rng(4)
     W = [rng.normal(0.0, 1.0, (4, 3)) for _ in range(3)]

@@ -22,6 +22,7 @@ values.  Everything is differentiable with respect to the samples.
 
 from __future__ import annotations
 
+import functools
 from typing import ClassVar
 
 import diffrax
@@ -39,6 +40,24 @@ class SampledWaveform(eqx.Module):
     path: diffrax.LinearInterpolation | diffrax.CubicInterpolation
     per_neuron: bool = eqx.field(static=True)  # one column of samples per neuron
     ndim: ClassVar[int] = 0
+
+    def next_kink(self, t):
+        """The first sample time after `t` (one per lane), inf if none.
+
+        The slope of a linear interpolant jumps at every sample, and so does
+        the second derivative of the C¹ cubic spline; at the first and last
+        sample both start or stop holding a constant.
+        """
+        times = self.path.ts
+        later = jnp.searchsorted(times, t, side="right")
+        return jnp.where(later < times.shape[0], times[jnp.minimum(later, times.shape[0] - 1)], jnp.inf)
+
+
+def next_kink(p: dict, t):
+    """The first time after `t` where a waveform among the entries of `p` has a kink (inf if
+    none), or None if `p` holds no waveform."""
+    kinks = [entry.next_kink(t) for entry in p.values() if isinstance(entry, SampledWaveform)]
+    return functools.reduce(jnp.minimum, kinks) if kinks else None
 
 
 def waveform_entries(

@@ -32,7 +32,8 @@ class AbstractStepSizeController(eqx.Module):
         `taken`: the step was accepted and kept; `unchanged`: the lane did not
         step (idle, or its step is left to another call); `full`: a kept step
         of unchanged dynamics (not cut short by, nor ending at, an event);
-        `last`: the step ended on the segment's end.
+        `last`: the step ended on a fixed time short of the proposal (the segment's end, or a
+        kink of an input waveform).
         """
 
 
@@ -91,7 +92,7 @@ class AdaptiveStepSize(AbstractStepSizeController):
     def adapt(self, state, dt, ratio, last, taken, unchanged, full):
         dt_next, h_last, ratio_last = state
         new_dt = self._next_dt(dt, ratio, h_last, ratio_last)
-        # a step cut short by the segment's end says little about the next: keep the larger proposal
+        # a step cut short by the segment's end or a kink says little about the next: keep the larger proposal
         new_dt = jnp.where(taken & last, jnp.maximum(new_dt, dt_next), new_dt)
         new_dt = jnp.where(unchanged, dt_next, new_dt)
         h_last = jnp.where(full, dt, jnp.where(taken, 0.0, h_last))

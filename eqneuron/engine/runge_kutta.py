@@ -28,6 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..codegen import GeneratedFunctions
+from ..codegen.waveforms import next_kink
 from .config import Tolerances
 from .controller import AbstractStepSizeController
 from .integrator import AbstractIntegrator, OwnClockStep, SharedClockStep, combine
@@ -110,20 +111,28 @@ class RungeKuttaIntegrator(AbstractIntegrator):
         return y0 + theta * acc
 
     @staticmethod
-    def _interval(t0, t_end, dt_next):
-        """(dt, t1, active, last) of a step towards `t_end`; the last step ends exactly on it.
+    def _interval(t0, t_end, dt_next, p):
+        """(dt, t1, active, last, stop) of a step towards `t_end`.
+
+        The step ends exactly on `t_end` (`last`) or on the next kink of an
+        input waveform before it (its next sample time),
+        whichever comes first and lies within the proposed step (`stop`): a
+        step never straddles a kink, where the error estimate of a smooth
+        solution does not hold (as Diffrax's `PIDController(jump_ts=...)`).
 
         An inner step has a fixed size (the controller's choice is not
-        differentiated), so its end moves with t0.  The last step ends on the
-        fixed time t_end: its size is differentiated, else the state at t_end
-        would miss its dependence on a start time that moved.  Idle lanes
-        take a harmless dummy step.
+        differentiated), so its end moves with t0.  A step that stops ends on
+        a fixed time: its size is differentiated, else the state there would
+        miss its dependence on a start time that moved.  Idle lanes take a
+        harmless dummy step.
         """
-        remaining = t_end - t0
-        active = remaining > 0
-        last = dt_next >= remaining
-        dt = jnp.where(active & last, remaining, jax.lax.stop_gradient(jnp.where(active, dt_next, 1.0)))
-        return dt, jnp.where(active & last, t_end, t0 + dt), active, last
+        kink = next_kink(p, t0)
+        t_stop = t_end if kink is None else jnp.minimum(t_end, kink)
+        active = t_end > t0
+        stop = dt_next >= t_stop - t0
+        last = stop & (t_stop >= t_end)
+        dt = jnp.where(active & stop, t_stop - t0, jax.lax.stop_gradient(jnp.where(active, dt_next, 1.0)))
+        return dt, jnp.where(active & stop, t_stop, t0 + dt), active, last, stop
 
     def _conditions(self, t, y, p, armed):
         """All conditions (conditions × neurons) and their combination (`integrator.combine`)."""
@@ -167,14 +176,14 @@ class RungeKuttaIntegrator(AbstractIntegrator):
         root find, no gather: cheap enough to take several per iteration.
         """
         g0 = combine(G0, armed)
-        dt, t1, active, last = self._interval(t0, t_end, state[0])
+        dt, t1, active, _, stop = self._interval(t0, t_end, state[0], p)
         k, y1, ratio = self._attempt(t0, dt, y0, p, refractory)
         accept = active & (ratio <= 1.0)
         G1, g1 = self._conditions(t1, y1, p, armed)
         _, g_hi = self._bracket(t0, dt, t1, y0, self._coefficients(k), p, g1, armed)
         crossing = computed_once(accept & jnp.any(armed, axis=0) & (g0 < 0) & (g_hi >= 0))
         keep = accept & ~crossing
-        state = self.controller.adapt(state, dt, ratio, last, taken=keep, unchanged=~active | crossing, full=keep & ~last)
+        state = self.controller.adapt(state, dt, ratio, stop, taken=keep, unchanged=~active | crossing, full=keep & ~stop)
         t = jnp.where(keep, t1, t0)
         y = jnp.where(keep[None], y1, y0)
         return t, y, jnp.where(keep[None], G1, G0), state
@@ -184,7 +193,7 @@ class RungeKuttaIntegrator(AbstractIntegrator):
         n_states = y0.shape[0]
         n_conditions = fn.n_conditions
         g0 = combine(G0, armed)
-        dt, t1, active, last = self._interval(t0, t_end, state[0])
+        dt, t1, active, _, stop = self._interval(t0, t_end, state[0], p)
         k, y1, ratio = self._attempt(t0, dt, y0, p, refractory)
         c = self._coefficients(k)
         accept = active & (ratio <= 1.0)
@@ -197,7 +206,7 @@ class RungeKuttaIntegrator(AbstractIntegrator):
         crossing = block.selected
         accept = accept & ~block.deferred
         state = self.controller.adapt(
-            state, dt, ratio, last, taken=accept, unchanged=~active | block.deferred, full=accept & ~last & ~crossing
+            state, dt, ratio, stop, taken=accept, unchanged=~active | block.deferred, full=accept & ~stop & ~crossing
         )
         # everything the block needs, gathered in one go: a gather per array (and the
         # relayout that follows each) would cost more than the root find itself
@@ -236,7 +245,7 @@ class RungeKuttaIntegrator(AbstractIntegrator):
 
     def step_shared_clock(self, t0, y0, G0, t_end, p, armed, refractory, state) -> SharedClockStep:
         g0 = combine(G0, armed)
-        dt, t1, active, last = self._interval(t0, t_end, state[0])
+        dt, t1, active, last, stop = self._interval(t0, t_end, state[0], p)
         k, y1, ratios = self._attempt(t0, dt, y0, p, refractory)
         c = self._coefficients(k)
         ratio = jnp.max(ratios)  # one clock: the worst neuron decides
@@ -246,7 +255,7 @@ class RungeKuttaIntegrator(AbstractIntegrator):
         t_hi, g_hi = self._bracket(t0, dt, t1, y0, c, p, g1, armed)
         crossing = accept & jnp.any(armed, axis=0) & (g0 < 0) & (g_hi >= 0)
         hit = jnp.any(crossing)
-        state = self.controller.adapt(state, dt, ratio, last, taken=accept, unchanged=~active, full=accept & ~last & ~hit)
+        state = self.controller.adapt(state, dt, ratio, stop, taken=accept, unchanged=~active, full=accept & ~stop & ~hit)
 
         def y_at(t):
             return self._dense((t - t0) / dt, y0, c)

@@ -393,6 +393,24 @@ def test_gradients_on_a_shared_clock_match_finite_differences():
     assert np.all(np.isfinite(grads)) and np.sum(grads != 0) >= 6
 
 
+def test_finely_sampled_waveforms_on_a_shared_clock_do_not_exhaust_the_step_budget():
+    """Every sample ends a step, so a run passes 4001 samples in at least 4001 steps; the
+    loop's budget counts them on top of `max_solver_steps`.  Constant samples: the LIF
+    period is analytic, tau * log(I / (I - 1))."""
+    model = eqn.compile_model(RECURRENT)
+    times = jnp.linspace(0.0, 40.0, 4001)
+    current = 2.0
+    waveforms = {"I_ext": (times, jnp.full(times.shape, current)), "theta": (times, jnp.zeros(times.shape))}
+    pop = model.population(2, recurrent=True, weights={"w": jnp.zeros((2, 2))}, waveforms=waveforms)
+    out = eqn.simulate(pop, None, t1=40.0, max_spikes=64, max_solver_steps=500)
+    assert out.results[0] == eqn.RESULTS.ok
+    period = 10.0 * np.log(current / (current - 1.0))
+    expected = period * np.arange(1, int(40.0 / period) + 1)
+    for neuron in range(2):
+        got = np.sort(np.asarray(out.spike_times)[np.asarray(out.spike_neurons) == neuron])
+        np.testing.assert_allclose(got, expected, atol=SPIKE_TIME_TOL)
+
+
 def test_jit_and_vmap_over_a_batch_of_waveforms_equal_single_runs():
     model = lif("cubic")
     pop = model.population(2, waveforms={"I_ext": (TIMES, CURRENT)})

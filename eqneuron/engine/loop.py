@@ -37,6 +37,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, Int, PyTree
 
 from ..network import Population
+from ..codegen.waveforms import SampledWaveform
 from .clocks import AbstractClock
 from .integrator import AbstractIntegrator
 from .lanes import earliest
@@ -112,6 +113,12 @@ class PopulationLoop:
         self.event_buffer = max_spikes if self.n_events else 0
         self.refractory = self.fn.refractory_raw is not None
         steps = max_solver_steps if integrator.takes_steps else 0
+        if integrator.takes_steps:
+            # every sample time of an input waveform ends a step (a kink of its interpolant):
+            # those steps come on top of the ones the tolerances ask for
+            steps += sum(
+                int(entry.path.ts.shape[0]) for entry in self.p.values() if isinstance(entry, SampledWaveform)
+            )
         lanes_spikes = spikes_per_neuron if clock.lanes(pop.n_neurons) else max_spikes
         # iterations: inputs, saves, spikes (and the ends of their refractory periods), events, steps
         per_spike = 2 if self.refractory else 1

@@ -22,8 +22,10 @@ def enable_compilation_cache() -> str | None:
     configured = os.environ.get("EQNEURON_JAX_CACHE")
     if configured is not None and configured.lower() in ("", "0", "off", "none"):
         return None
-    if jax.config.jax_compilation_cache_dir:
-        return jax.config.jax_compilation_cache_dir
+    # config options are attributes JAX adds at run time
+    current = jax.config.jax_compilation_cache_dir  # type: ignore[attr-defined]
+    if current:
+        return current
     path = configured
     if path is None:
         base = cache_dir()

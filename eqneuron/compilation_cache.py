@@ -27,8 +27,10 @@ def enable_compilation_cache() -> str | None:
     configured = os.environ.get("EQNEURON_JAX_CACHE")
     if configured is not None and configured.lower() in ("", "0", "off", "none"):
         return None
-    if jax.config.jax_compilation_cache_dir:
-        return jax.config.jax_compilation_cache_dir
+    # config options are attributes JAX adds at run time
+    current = jax.config.jax_compilation_cache_dir  # type: ignore[attr-defined]
+    if current:
+        return current
     path = configured
     if path is None:
         base = cache_dir()
@@ -116,7 +118,7 @@ class persistent_jit:
                     jax.default_backend(),
                     repr([(tuple(x.shape), str(x.dtype)) for x in leaves]),
                     repr([_static_repr(x) for x in static_leaves]),
-                    str(treedef.num_leaves),
+                    str(len(leaves)),
                 ]
             ).encode()
         ).hexdigest()
@@ -143,7 +145,7 @@ class persistent_jit:
             self.traced += 1
             out = self.fun(*eqx.combine(jax.tree_util.tree_unflatten(treedef, dynamic_leaves), static))
             out_leaves, out_tree = jax.tree_util.tree_flatten(out)
-            if out_tree != expected:
+            if not _same_structure(out_tree, expected):
                 raise TypeError(f"persistent_jit({self.name}): the result's structure {out_tree} is not {expected}")
             return out_leaves
 
@@ -158,6 +160,10 @@ class persistent_jit:
             except OSError:  # a read-only cache: the program still runs
                 pass
         return jax.jit(exported.call)
+
+
+def _same_structure(a: object, b: object) -> bool:
+    return a == b
 
 
 def _static_repr(x) -> str:

@@ -10,18 +10,18 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, Bool
+from jaxtyping import Array, ArrayLike, Bool, Int, PRNGKeyArray
 
 from .errors import EqError
 
 
-def _sizes(n_source, n_target):
+def _sizes(n_source: int, n_target: int) -> None:
     for name, n in (("n_source", n_source), ("n_target", n_target)):
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
             raise EqError(f"connect: `{name}` must be an integer >= 1, got {n!r}")
 
 
-def _no_self(mask, allow_self):
+def _no_self(mask: Bool[Array, "source target"], allow_self: bool) -> Bool[Array, "source target"]:
     if allow_self or mask.shape[0] != mask.shape[1]:
         return mask
     return mask & ~jnp.eye(mask.shape[0], dtype=bool)
@@ -33,7 +33,9 @@ def all_to_all(n_source: int, n_target: int, allow_self: bool = True) -> Bool[Ar
     return _no_self(jnp.ones((n_source, n_target), bool), allow_self)
 
 
-def fixed_probability(key, n_source: int, n_target: int, p: float, allow_self: bool = True) -> Bool[Array, "source target"]:
+def fixed_probability(
+    key: PRNGKeyArray, n_source: int, n_target: int, p: float, allow_self: bool = True
+) -> Bool[Array, "source target"]:
     """Each connection exists independently with probability `p` (Brian2's `connect(p=...)`)."""
     _sizes(n_source, n_target)
     if not 0.0 <= float(p) <= 1.0:
@@ -41,7 +43,9 @@ def fixed_probability(key, n_source: int, n_target: int, p: float, allow_self: b
     return _no_self(jax.random.bernoulli(key, p, (n_source, n_target)), allow_self)
 
 
-def fixed_fan_in(key, n_source: int, n_target: int, k: int, allow_self: bool = True) -> Bool[Array, "source target"]:
+def fixed_fan_in(
+    key: PRNGKeyArray, n_source: int, n_target: int, k: int, allow_self: bool = True
+) -> Bool[Array, "source target"]:
     """Every target receives from exactly `k` distinct sources, drawn uniformly."""
     _sizes(n_source, n_target)
     available = n_source - (0 if allow_self or n_source != n_target else 1)
@@ -55,12 +59,16 @@ def fixed_fan_in(key, n_source: int, n_target: int, k: int, allow_self: bool = T
     return scores >= kth[None, :]
 
 
-def fixed_fan_out(key, n_source: int, n_target: int, k: int, allow_self: bool = True) -> Bool[Array, "source target"]:
+def fixed_fan_out(
+    key: PRNGKeyArray, n_source: int, n_target: int, k: int, allow_self: bool = True
+) -> Bool[Array, "source target"]:
     """Every source reaches exactly `k` distinct targets, drawn uniformly."""
     return fixed_fan_in(key, n_target, n_source, k, allow_self).T
 
 
-def from_indices(sources, targets, n_source: int, n_target: int) -> Bool[Array, "source target"]:
+def from_indices(
+    sources: Int[ArrayLike, " connections"], targets: Int[ArrayLike, " connections"], n_source: int, n_target: int
+) -> Bool[Array, "source target"]:
     """The connections `sources[i] -> targets[i]` (Brian2's `connect(i=..., j=...)`)."""
     _sizes(n_source, n_target)
     i, j = np.asarray(sources), np.asarray(targets)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -91,7 +92,7 @@ class EqError(ValueError):
         span: Span | None = None,
         source: Source | None = None,
         hint: str | None = None,
-    ):
+    ) -> None:
         if span is not None and span.source is not None:
             source = span.source  # a line inherited from another file (`extends`)
         self.message = message
@@ -114,14 +115,14 @@ class EqWarning(UserWarning):
     """A suspicious but legal model (e.g. a reset that leaves the threshold satisfied)."""
 
 
-def warn_at(message: str, span: Span | None, source: Source | None, hint: str | None = None):
+def warn_at(message: str, span: Span | None, source: Source | None, hint: str | None = None) -> None:
     text = f"{format_location(source, span)}\nwarning: {message}"
     if hint:
         text += f"\nhint: {hint}"
     warnings.warn(text, EqWarning, stacklevel=3)
 
 
-def did_you_mean(name: str, candidates) -> str | None:
+def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
     """A 'did you mean' hint for a misspelt name, or None."""
     close = difflib.get_close_matches(name, sorted(set(candidates)), n=1, cutoff=0.6)
     return f"did you mean `{close[0]}`?" if close else None

@@ -14,7 +14,7 @@ class sigmoid(sp.Function):  # noqa: N801 - the name users write
 
     nargs = 1
 
-    def fdiff(self, argindex=1):
+    def fdiff(self, argindex: int = 1) -> sp.Expr:
         s = sigmoid(self.args[0])
         return s * (1 - s)
 
@@ -27,7 +27,7 @@ class softplus(sp.Function):  # noqa: N801
 
     nargs = 1
 
-    def fdiff(self, argindex=1):
+    def fdiff(self, argindex: int = 1) -> sp.Expr:
         return sigmoid(self.args[0])
 
     def _eval_rewrite_as_exp(self, x, **kwargs):
@@ -39,7 +39,7 @@ class relu(sp.Function):  # noqa: N801
 
     nargs = 1
 
-    def fdiff(self, argindex=1):
+    def fdiff(self, argindex: int = 1) -> sp.Expr:
         return sp.Heaviside(self.args[0])
 
 

@@ -8,14 +8,16 @@ from pathlib import Path
 import equinox as eqx
 import numpy as np
 import sympy as sp
+from jaxtyping import Array, ArrayLike, Bool, DTypeLike, Float, PRNGKeyArray
 
 from .analysis import Analysis, ClosedForm, analyse
 from .check import check
 from .codegen import ClosedFormFunctions, GeneratedFunctions, generate, generate_closed_form, parameter_values
+from .codegen.params import ParameterValues
 from .ir import ModelIR
 from .lang import compose, parse, read_source
 from .lang.syntax import ModelSyntax
-from .network import Population
+from .network import Population, PortChannels, WaveformSamples, WeightValues
 
 
 class Compiled:
@@ -25,7 +27,9 @@ class Compiled:
     one instance through the in-memory cache, so `jit` does not retrace.
     """
 
-    def __init__(self, ir: ModelIR, analysis: Analysis, functions: GeneratedFunctions, closed_form: ClosedFormFunctions | None):
+    def __init__(
+        self, ir: ModelIR, analysis: Analysis, functions: GeneratedFunctions, closed_form: ClosedFormFunctions | None
+    ) -> None:
         self.ir = ir
         self.analysis = analysis
         self.functions = functions
@@ -36,7 +40,7 @@ class CompiledModel(eqx.Module):
     """A checked neuron model with its generated JAX functions and parameter values."""
 
     compiled: Compiled = eqx.field(static=True)
-    params: dict
+    params: dict[str, float | Float[Array, " neurons"]]
 
     @property
     def ir(self) -> ModelIR:
@@ -67,15 +71,15 @@ class CompiledModel(eqx.Module):
         self,
         n_neurons: int,
         in_size: int = 0,
-        key=None,
+        key: PRNGKeyArray | None = None,
         recurrent: bool = False,
-        wmask=None,
-        params: dict | None = None,
-        weights: dict | None = None,
-        dtype=None,
-        ports: dict | None = None,
-        waveforms: dict | None = None,
-    ):
+        wmask: Bool[ArrayLike, "rows neurons"] | None = None,
+        params: ParameterValues | None = None,
+        weights: WeightValues | None = None,
+        dtype: DTypeLike | None = None,
+        ports: PortChannels | None = None,
+        waveforms: WaveformSamples | None = None,
+    ) -> Population:
         """A population of `n_neurons` of this model receiving `in_size` input channels.
 
         `ports` assigns the input channels of a model with named input ports
@@ -98,7 +102,7 @@ class CompiledModel(eqx.Module):
 def describe(model: CompiledModel) -> str:
     ir = model.ir
 
-    def fmt_param(name):
+    def fmt_param(name: str) -> str:
         p = ir.parameters[name]
         value = model.params[name]
         text = f"{value:g}" if np.ndim(value) == 0 else f"array{tuple(np.shape(value))}"
@@ -149,7 +153,7 @@ def _compile(syntax: ModelSyntax) -> Compiled:
     return Compiled(ir, analysis, functions, closed_form)
 
 
-def compile_model(source: str | Path, params: dict | None = None) -> CompiledModel:
+def compile_model(source: str | Path, params: ParameterValues | None = None) -> CompiledModel:
     """Compile a zoo name, a path to a `.eq` file, or `.eq` source text.
 
     A string is model text if it has a line break or opens with a comment or a
@@ -160,10 +164,10 @@ def compile_model(source: str | Path, params: dict | None = None) -> CompiledMod
     Compilation is cached by content: compiling the same text twice returns
     models that share their generated functions, so `jit` does not retrace.
     """
-    source = read_source(source)
-    syntax = compose(parse(source.text, source.filename), source.path)
+    model_source = read_source(source)
+    syntax = compose(parse(model_source.text, model_source.filename), model_source.path)
     text = syntax.source.text_with_bases
-    key = hashlib.sha256(f"{source.filename}\0{text}".encode("utf-8", "surrogatepass")).hexdigest()
+    key = hashlib.sha256(f"{model_source.filename}\0{text}".encode("utf-8", "surrogatepass")).hexdigest()
     if key not in _CACHE:
         _CACHE[key] = _compile(syntax)
     compiled = _CACHE[key]

@@ -2,23 +2,33 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jaxtyping import Array, ArrayLike, Bool, DTypeLike, Float, Int, PRNGKeyArray
 
 from .codegen import sample_weights
-from .codegen.params import check_parameter_values, parameter_values
+from .codegen.params import ParameterValues, check_parameter_values, parameter_values
 from .errors import EqError, did_you_mean
-from .waveforms import population_waveforms, waveform_parameters
+from .waveforms import Waveform, population_waveforms, waveform_parameters
 
 if TYPE_CHECKING:
     from .model import CompiledModel
 
+# weight matrices by name: rows are sources (the N own neurons, then the K input channels), columns targets
+WeightValues = Mapping[str, Float[ArrayLike, "rows neurons"]]
+# the input channels of each named port: a count of consecutive channels, or channel ids
+PortChannels = Mapping[str, int | Sequence[int]]
+# the samples of each input waveform: (times, values), values one column per neuron or one for all
+WaveformSamples = Mapping[str, tuple[Float[ArrayLike, " samples"], Float[ArrayLike, " samples *neurons"]]]
 
-def default_dtype():
+
+def default_dtype() -> np.dtype:
+    """JAX's default float dtype: float64 with `jax_enable_x64`, else float32."""
     return jnp.asarray(0.0).dtype
 
 
@@ -30,11 +40,16 @@ class Spikes(eqx.Module):
     `(batch, events)` for a batch to `vmap` over.
     """
 
-    times: jax.Array
-    channels: jax.Array
-    values: jax.Array | None = None
+    times: Float[Array, "*batch events"]
+    channels: Int[Array, "*batch events"]
+    values: Float[Array, "*batch events"] | None = None
 
-    def __init__(self, times, channels, values=None):
+    def __init__(
+        self,
+        times: Float[ArrayLike, "*batch events"],
+        channels: Int[ArrayLike, "*batch events"],
+        values: Float[ArrayLike, "*batch events"] | None = None,
+    ) -> None:
         self.times = jnp.asarray(times, dtype=default_dtype())
         _check_integral("channels", channels)
         self.channels = jnp.asarray(channels, dtype=jnp.int32)
@@ -61,17 +76,31 @@ class Population(eqx.Module):
     """
 
     model: CompiledModel
-    weights: dict
-    params: dict
-    wmask: jax.Array | None
+    weights: dict[str, Float[Array, "rows neurons"]]
+    params: dict[str, float | Float[Array, "*neurons"]]
+    wmask: Bool[Array, "rows neurons"] | None
     n_neurons: int = eqx.field(static=True)
     in_size: int = eqx.field(static=True)
     recurrent: bool = eqx.field(static=True)
     ports: tuple[int, ...] = eqx.field(static=True, default=())  # per input channel: its port's index
-    waveforms: dict = eqx.field(default_factory=dict)  # input name -> Waveform (array leaves: gradients reach them)
+    waveforms: dict[str, Waveform] = eqx.field(default_factory=dict)  # array leaves: gradients reach them
 
     @classmethod
-    def create(cls, model, n_neurons, in_size, key, recurrent, wmask, params, weights, dtype, ports=None, waveforms=None):
+    def create(
+        cls,
+        model: CompiledModel,
+        n_neurons: int,
+        in_size: int,
+        key: PRNGKeyArray | None,
+        recurrent: bool,
+        wmask: Bool[ArrayLike, "rows neurons"] | None,
+        params: ParameterValues | None,
+        weights: WeightValues | None,
+        dtype: DTypeLike | None,
+        ports: PortChannels | None = None,
+        waveforms: WaveformSamples | None = None,
+    ) -> Population:
+        """`CompiledModel.population`: the arguments checked, parameter defaults evaluated, weights drawn."""
         dtype = dtype or default_dtype()
         _check_count("n_neurons", n_neurons, minimum=1, hint="the number of neurons of the population")
         _check_count("in_size", in_size, minimum=0, hint="the number of input channels K (0: no external input)")
@@ -120,9 +149,16 @@ class Population(eqx.Module):
             own = jnp.arange(n_rows)[:, None] < n_neurons
             drawn = {k: jnp.where(own, 0.0, w).astype(dtype) for k, w in drawn.items()}
         waveforms = population_waveforms(model, waveforms, n_neurons, dtype)
-        return cls(model, drawn, values, wmask, n_neurons, in_size, recurrent, _channel_ports(model, in_size, ports), waveforms)
+        return cls(
+            model, drawn, values, wmask, n_neurons, in_size, bool(recurrent), _channel_ports(model, in_size, ports), waveforms
+        )
 
-    def replace(self, weights: dict | None = None, params: dict | None = None, waveforms: dict | None = None) -> Population:
+    def replace(
+        self,
+        weights: WeightValues | None = None,
+        params: ParameterValues | None = None,
+        waveforms: WaveformSamples | None = None,
+    ) -> Population:
         """A new population with some weights, parameter values or input waveforms replaced.
 
         Weights must have the shape `(N+K, N)`; parameters are scalars or `(N,)`
@@ -146,8 +182,10 @@ class Population(eqx.Module):
             old = self.params[name]
             if isinstance(old, jax.Array) or np.ndim(value) > 0 or isinstance(value, jax.Array):
                 like = old.dtype if isinstance(old, jax.Array) else default_dtype()
-                value = jnp.broadcast_to(jnp.asarray(value, like), np.shape(old) if np.ndim(old) else np.shape(value))
-            new_params[name] = value
+                shape = np.shape(old) if np.ndim(old) else np.shape(value)
+                new_params[name] = jnp.broadcast_to(jnp.asarray(value, like), shape)
+            else:
+                new_params[name] = float(np.asarray(value))
         check_parameter_values(self.model.ir, new_params)
         new = eqx.tree_at(lambda p: (p.weights, p.params), self, (new_weights, new_params))
         if waveforms is None:
@@ -155,7 +193,7 @@ class Population(eqx.Module):
         new_waveforms = population_waveforms(self.model, waveforms, self.n_neurons, default_dtype(), self.waveforms)
         return eqx.tree_at(lambda p: p.waveforms, new, new_waveforms)
 
-    def effective_weights(self) -> dict:
+    def effective_weights(self) -> dict[str, Float[Array, "rows neurons"]]:
         """Weights with the mask (and, without recurrence, the own-neuron rows) zeroed."""
         out = {}
         for name, w in self.weights.items():
@@ -167,7 +205,7 @@ class Population(eqx.Module):
             out[name] = w
         return out
 
-    def parameter_values(self) -> dict:
+    def parameter_values(self) -> dict[str, float | Array]:
         """Parameter values as used in simulation (only trainable ones carry gradients), and the
         samples of the input waveforms (`eqneuron.codegen.waveforms`)."""
         out = {}
@@ -191,14 +229,22 @@ class Projection(eqx.Module):
     Weights and delays are array leaves: gradients reach them.
     """
 
-    weights: dict
-    delay: jax.Array | None
-    mask: jax.Array | None
+    weights: dict[str, Float[Array, "source target"] | Float[Array, ""]]
+    delay: Float[Array, "*source"] | None
+    mask: Bool[Array, "source target"] | None
     source: str = eqx.field(static=True)
     target: str = eqx.field(static=True)
     port: str | None = eqx.field(static=True)
 
-    def __init__(self, source: str, target: str, weights: dict, delay=None, mask=None, port: str | None = None):
+    def __init__(
+        self,
+        source: str,
+        target: str,
+        weights: Mapping[str, float | Float[ArrayLike, "source target"]],
+        delay: float | Float[ArrayLike, " source"] | None = None,
+        mask: Bool[ArrayLike, "source target"] | None = None,
+        port: str | None = None,
+    ) -> None:
         self.source, self.target, self.port = str(source), str(target), port
         self.weights = {k: jnp.asarray(v, default_dtype()) for k, v in dict(weights).items()}
         self.delay = None if delay is None else jnp.asarray(delay, default_dtype())
@@ -215,13 +261,18 @@ class Network(eqx.Module):
     go to the population `input` (default: the first).
     """
 
-    populations: list
-    projections: list
+    populations: list[Population]
+    projections: list[Projection]
     names: tuple[str, ...] = eqx.field(static=True)
     input: int = eqx.field(static=True)  # the population receiving the external input spikes
     graph: bool = eqx.field(static=True)
 
-    def __init__(self, populations, projections=None, input: str | None = None):
+    def __init__(
+        self,
+        populations: Population | Sequence[Population] | dict[str, Population],
+        projections: Sequence[Projection] | None = None,
+        input: str | None = None,
+    ) -> None:
         if isinstance(populations, Population):
             populations = [populations]
         graph = isinstance(populations, dict) or projections is not None

@@ -6,7 +6,7 @@ from ._resources import models_dir
 from .lang import description_of
 
 # Izhikevich (2003), Fig. 2: (a, b, c, d).
-IZHIKEVICH_PATTERNS = {
+IZHIKEVICH_PATTERNS: dict[str, dict[str, float]] = {
     "regular_spiking": dict(a=0.02, b=0.2, c=-65.0, d=8.0),
     "intrinsically_bursting": dict(a=0.02, b=0.2, c=-55.0, d=4.0),
     "chattering": dict(a=0.02, b=0.2, c=-50.0, d=2.0),
@@ -27,7 +27,7 @@ IZHIKEVICH_ABBREVIATIONS = {
 }
 
 
-def izhikevich_pattern(name: str) -> dict:
+def izhikevich_pattern(name: str) -> dict[str, float]:
     """Parameters `a, b, c, d` of a named Izhikevich (2003) firing pattern, by name or abbreviation
     (`"chattering"` or `"CH"`); pass them as `params=` to `compile_model("izhikevich", ...)`."""
     try:

@@ -15,6 +15,7 @@ import os
 import pickle
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import sympy as sp
 
@@ -36,7 +37,8 @@ def content_key(text: str) -> str:
     return hashlib.sha256(material.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def load(key: str):
+def load(key: str) -> Any:
+    """The value stored under `key`, or None."""
     directory = cache_dir()
     if directory is None:
         return None
@@ -47,7 +49,8 @@ def load(key: str):
         return None
 
 
-def store(key: str, value) -> None:
+def store(key: str, value: Any) -> None:
+    """Pickle `value` under `key` (nothing happens when the cache cannot be written)."""
     directory = cache_dir()
     if directory is None:
         return

@@ -8,6 +8,7 @@ the offending token.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 import sympy as sp
 
@@ -51,9 +52,14 @@ _NOT_SIMULATED_YET: dict[str, str] = {}
 class _Scope:
     """What names mean in one context, and why the others are not allowed there."""
 
-    def __init__(self, symbols: dict, forbidden: dict[str, str] | None = None, random=False):
+    def __init__(
+        self,
+        symbols: dict[str, sp.Expr],
+        forbidden: Mapping[str, tuple[str, str | None]] | None = None,  # name -> (message, hint)
+        random: bool = False,
+    ):
         self.symbols = symbols
-        self.forbidden = forbidden or {}
+        self.forbidden = dict(forbidden or {})
         self.random = random
 
 
@@ -65,13 +71,15 @@ class Checker:
         self.model_inputs = {d.name for d in model.statements("inputs")}
 
     # ---- errors
-    def error(self, message, span, hint=None):
+    def error(self, message: str, span: Span | None, hint: str | None = None) -> EqError:
         return EqError(message, span, self.source, hint=hint)
 
     def _line_of(self, span: Span) -> str:
         """`line 3`, or `line 3 of lif.eq` for a line inherited from another file."""
-        inherited = span.source is not None and span.source.filename != self.source.filename
-        return f"line {span.line}" + (f" of {span.source.filename}" if inherited else "")
+        source = span.source
+        if source is None or source.filename == self.source.filename:
+            return f"line {span.line}"
+        return f"line {span.line} of {source.filename}"
 
     def _define(self, name: str, kind: str, span: Span):
         if name in BUILTINS or name in FUNCTIONS or name in RANDOM_FUNCTIONS:
@@ -97,7 +105,7 @@ class Checker:
         self.defined[name] = (kind, span)
 
     # ---- expressions
-    def lower(self, expr: S.Expr, scope: _Scope, boolean=False) -> sp.Expr:
+    def lower(self, expr: S.Expr, scope: _Scope, boolean: bool = False) -> sp.Expr:
         """Lower a syntax expression to SymPy in `scope`.
 
         Every constant part is checked to be a finite real float64 where it
@@ -162,11 +170,12 @@ class Checker:
     def _binary_chain(self, expr: S.BinOp, scope: _Scope) -> sp.Expr:
         # `a + b + c + ...` is a left-leaning chain as long as the line: walk it
         # without recursion
-        chain = []
-        while isinstance(expr, S.BinOp) and expr.op != "**":
-            chain.append(expr)
-            expr = expr.left
-        result = self._power(expr, scope) if isinstance(expr, S.BinOp) else self.lower(expr, scope)
+        chain: list[S.BinOp] = []
+        leftmost: S.Expr = expr
+        while isinstance(leftmost, S.BinOp) and leftmost.op != "**":
+            chain.append(leftmost)
+            leftmost = leftmost.left
+        result = self._power(leftmost, scope) if isinstance(leftmost, S.BinOp) else self.lower(leftmost, scope)
         for node in reversed(chain):
             right = self.lower(node.right, scope)
             if node.op == "/" and right == 0:
@@ -581,8 +590,8 @@ class Checker:
         return odes, subexprs
 
     def _states(self, odes) -> list[str]:
-        states = []
-        declared = {}
+        states: list[str] = []
+        declared: dict[str, Span] = {}
         for decl in self.model.statements("state"):
             self._require_plain_assignment(decl, "state")
             if decl.name in declared:
@@ -680,7 +689,9 @@ class Checker:
         raise self.error(f"`{what}:` takes exactly one condition", lines[1].span if len(lines) > 1 else None)
 
     def _jump(self, statements, scope, states, parameters, subexpressions, block) -> Jump:
-        updates, texts, seen = {}, [], {}
+        updates: dict[str, sp.Expr] = {}
+        texts: list[str] = []
+        seen: dict[str, Span] = {}
         additive_only = block in ("on_spike", "on_input")
         for st in statements:
             target = st.target
@@ -765,7 +776,8 @@ class Checker:
         return period
 
     def _events(self, scope, states, parameters, subexpressions):
-        events, seen = [], {}
+        events: list[InternalEvent] = []
+        seen: dict[str, Span] = {}
         for decl in self.model.events:
             if decl.name in seen:
                 raise self.error(
@@ -906,7 +918,7 @@ def _stem(filename: str) -> str:
     return Path(filename).stem if filename and not filename.startswith("<") else "model"
 
 
-def evaluate_defaults(parameters: dict[str, Parameter], overrides=None) -> dict:
+def evaluate_defaults(parameters: dict[str, Parameter], overrides: dict[str, sp.Expr] | None = None) -> dict:
     """`{symbol: value}` of every parameter: its override, else its default evaluated in float64.
 
     A default that depends on a parameter without a number (a per-neuron

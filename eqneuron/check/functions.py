@@ -27,14 +27,15 @@ class exprel(sp.Function):  # noqa: N801 - the name users write
     nargs = 1
 
     @classmethod
-    def eval(cls, x):
+    def eval(cls, x: sp.Expr) -> sp.Expr | None:
         if x.is_number:
             if x.is_zero:
                 return sp.Integer(1)
             if x.is_zero is False:
                 return (sp.exp(x) - 1) / x
+        return None  # not a number: stays `exprel(x)`
 
-    def fdiff(self, argindex=1):
+    def fdiff(self, argindex: int = 1) -> sp.Expr:
         x = self.args[0]
         return sp.Piecewise((sp.Rational(1, 2), sp.Eq(x, 0)), ((sp.exp(x) - exprel(x)) / x, True))
 
@@ -60,13 +61,14 @@ class heaviside(sp.Function):  # noqa: N801
     nargs = 1
 
     @classmethod
-    def eval(cls, x):
+    def eval(cls, x: sp.Expr) -> sp.Expr | None:
         if x.is_extended_positive:
             return sp.Integer(1)
         if x.is_extended_nonpositive:
             return sp.Integer(0)
+        return None  # the sign is unknown: stays `heaviside(x)`
 
-    def fdiff(self, argindex=1):
+    def fdiff(self, argindex: int = 1) -> sp.Expr:
         return sp.Integer(0)
 
     def _array_code(self, printer):

@@ -46,7 +46,7 @@ class Unit:
     text: str
 
     @staticmethod
-    def of(quantity) -> Unit:
+    def of(quantity: u.Quantity) -> Unit:
         dependencies = dimsys_SI.get_dimensional_dependencies(SI.get_quantity_dimension(quantity))
         dimension = tuple(sorted((str(d.name), sp.Rational(p)) for d, p in dependencies.items()))
         return Unit(dimension, sp.Rational(SI.get_quantity_scale_factor(quantity)), str(quantity.abbrev))
@@ -188,7 +188,7 @@ class UnitResolution:
     units: dict[str, str]  # quantity -> its unit as written
     unresolved: tuple[tuple[str, Span], ...] = ()
 
-    def require_resolved(self):
+    def require_resolved(self) -> None:
         """Every name got a unit: one that did not (and that the checker accepted) is an error, never skipped."""
         if self.unresolved:
             what, span = self.unresolved[0]
@@ -245,7 +245,7 @@ class _UnitPass:
         self.quantities: dict[str, Unit] = {}
         self.unresolved: list[tuple[str, Span]] = []
 
-    def error(self, message, span, hint=None):
+    def error(self, message: str, span: Span | None, hint: str | None = None) -> EqError:
         return EqError(message, span, self.source, hint=hint)
 
     # ---- which quantities have which unit
@@ -539,15 +539,16 @@ class _UnitPass:
         if a.loose:
             return a.expr, b.expr, b.unit, False
         if a.unit.dimension != b.unit.dimension:
-            number, other = (b, a) if not b.named else (a, b) if not a.named else (None, None)
-            hint = None
-            if number is not None and number.unit.dimensionless:
-                hint = f"a number combined with a quantity needs a unit, e.g. `{self._text(number.expr)}*{other.unit.text}`"
+            hint = "both sides must have the same dimension"
+            if not (a.named and b.named):
+                number, unit, other = (b.expr, b.unit, a.unit) if not b.named else (a.expr, a.unit, b.unit)
+                if unit.dimensionless:
+                    hint = f"a number combined with a quantity needs a unit, e.g. `{self._text(number)}*{other.text}`"
             raise self.error(
                 f"dimension mismatch in `{self._text(node)}`: `{self._text(a.expr)}` is {describe(a.unit)} "
                 f"but `{self._text(b.expr)}` is {describe(b.unit)}",
                 node.span,
-                hint=hint or "both sides must have the same dimension",
+                hint=hint,
             )
         return a.expr, _scaled(b.expr, b.unit.scale / a.unit.scale), a.unit, False
 
@@ -588,11 +589,12 @@ class _UnitPass:
 
     def _arithmetic(self, e: S.BinOp) -> _Typed:
         # `a + b + c + ...` is a left-leaning chain as long as the line: walked without recursion
-        chain = []
-        while isinstance(e, S.BinOp) and e.op != "**":
-            chain.append(e)
-            e = e.left
-        acc = self.expr(e)
+        chain: list[S.BinOp] = []
+        leftmost: S.Expr = e
+        while isinstance(leftmost, S.BinOp) and leftmost.op != "**":
+            chain.append(leftmost)
+            leftmost = leftmost.left
+        acc = self.expr(leftmost)
         for node in reversed(chain):
             right = self.expr(node.right)
             named = acc.named or right.named
@@ -643,10 +645,10 @@ class _UnitPass:
             or (arities is None and len(e.args) < 2)
             or (arities is not None and len(e.args) not in arities)
         ):
-            args = tuple(self.expr(a).expr for a in e.args)  # the checker reports the call
+            rewritten = tuple(self.expr(a).expr for a in e.args)  # the checker reports the call
             if e.func not in known:
                 self.unresolved.append((f"{e.func}(...)", e.func_span))
-            return _Typed(replace(e, args=args), None, named=True)
+            return _Typed(replace(e, args=rewritten), None, named=True)
         if e.func == "where":
             condition = self._condition(e.args[0])
             a, b = self.expr(e.args[1]), self.expr(e.args[2])
@@ -664,6 +666,7 @@ class _UnitPass:
             return _Typed(replace(e, args=(args[0].expr,)), DIMENSIONLESS, named=named)
         if e.func == "sqrt":
             (arg,) = args
+            assert arg.unit is not None  # arguments without a unit returned above
             unit = arg.unit ** sp.Rational(1, 2)
             expr = arg.expr
             if not unit.scale.is_Rational:

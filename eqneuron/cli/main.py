@@ -14,6 +14,7 @@ import argparse
 import math
 import sys
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 
 from ..compilation_cache import enable_compilation_cache
@@ -229,7 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv=None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; the exit code: 0 done, 1 an error (printed), 2 a usage error."""
     parser = build_parser()
     try:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import argparse
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from jaxtyping import Float, Int, PRNGKeyArray
@@ -14,6 +15,7 @@ from ..errors import EqError
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
+    from ..engine.result import EventRecord
     from ..model import CompiledModel
     from ..network import Population, Spikes
 
@@ -168,7 +170,7 @@ def _is_number(text: str) -> bool:
     return True
 
 
-def run_simulate(args) -> int:
+def run_simulate(args: argparse.Namespace) -> int:
     """`eqneuron simulate` (float64 with `--x64`: `main` runs it in a `jax.enable_x64` context)."""
     import jax
     import jax.numpy as jnp
@@ -224,17 +226,16 @@ def run_simulate(args) -> int:
         counts = ", ".join(f"{len(t)} {name}" for name, (t, _) in events.items())
         print(f"internal events: {counts}")
     if args.save:
-        event_arrays = {}
-        for name, (t, n) in events.items():
-            event_arrays[f"event_{name}_times"], event_arrays[f"event_{name}_neurons"] = t, n
-        np.savez(
-            args.save,
-            spike_times=times[valid],
-            spike_neurons=ids[valid],
-            save_at=np.asarray(save_at),
+        # Any: `savez` would type the arrays passed by keyword like its `allow_pickle` flag
+        arrays: dict[str, Any] = {
+            "spike_times": times[valid],
+            "spike_neurons": ids[valid],
+            "save_at": np.asarray(save_at),
             **states,
-            **event_arrays,
-        )
+        }
+        for name, (t, n) in events.items():
+            arrays[f"event_{name}_times"], arrays[f"event_{name}_neurons"] = t, n
+        np.savez(args.save, **arrays)
         print(f"wrote {args.save}")
     if args.plot:
         figure = plot_simulation(pop, np.asarray(save_at), states, times[valid], ids[valid], events)
@@ -243,7 +244,7 @@ def run_simulate(args) -> int:
     return 0
 
 
-def internal_events(record) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def internal_events(record: EventRecord | None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """A population's internal events by name: (times, neurons) in time order, padding dropped."""
     if record is None:
         return {}

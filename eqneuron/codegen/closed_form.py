@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ..analysis.closed_form import H, ClosedForm, Form
+from ..analysis.closed_form import ClosedForm, Form, H
 from ..ir import ModelIR, symbol
 from .functions import lambdify
 
@@ -32,9 +32,7 @@ def generate_closed_form(ir: ModelIR, closed_form: ClosedForm) -> ClosedFormFunc
     states = [symbol(n) for n in ir.states]
     params = [symbol(n) for n in ir.parameters]
 
-    def functions(form: Form | None) -> FormFunctions | None:
-        if form is None:
-            return None
+    def functions(form: Form) -> FormFunctions:
         args = [H, *states, *params]
         return FormFunctions(
             state=lambdify(args, form.state),
@@ -44,7 +42,7 @@ def generate_closed_form(ir: ModelIR, closed_form: ClosedForm) -> ClosedFormFunc
 
     return ClosedFormFunctions(
         general=functions(closed_form.general),
-        degenerate=functions(closed_form.degenerate),
+        degenerate=None if closed_form.degenerate is None else functions(closed_form.degenerate),
         vanishing=None if closed_form.vanishing is None else lambdify(params, [closed_form.vanishing]),
         perturbed=closed_form.perturbed,
         refractory_state=None

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import dis
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import jax
 import jax.numpy as jnp
 import sympy as sp
+from jaxtyping import Array, Bool, DTypeLike, Float, Int, PRNGKeyArray
 from sympy.logic.boolalg import ITE
 
 from ..ir import (
@@ -32,7 +33,7 @@ from ..ir import (
 )
 from .waveforms import waveform_at
 
-_JAX_FUNCTIONS = {
+_JAX_FUNCTIONS: dict[str, Callable[..., jax.Array]] = {
     "sigmoid": jax.nn.sigmoid,
     "softplus": jax.nn.softplus,  # stable for large x
     "relu": jax.nn.relu,
@@ -40,7 +41,12 @@ _JAX_FUNCTIONS = {
 }
 
 
-def lambdify(args, exprs) -> Callable:
+# parameter values (scalars or one per neuron) and the samples of the input waveforms, by name
+Params = dict[str, float | Array]
+Time = float | Float[Array, ""]
+
+
+def lambdify(args: Sequence[sp.Basic], exprs: Iterable[sp.Basic]) -> Callable:
     """SymPy expressions -> one JAX function returning a tuple (source kept for `inspect`)."""
     exprs = [_without_ite(sp.sympify(e)) for e in exprs]
     return sp.lambdify(args, exprs, modules=[_JAX_FUNCTIONS, "jax"], cse=True, docstring_limit=0)
@@ -136,17 +142,25 @@ class GeneratedFunctions:
     def freezes(self) -> bool:
         return self.refractory_raw is not None and any(self.frozen)
 
-    def refractory_period(self, p, like):
+    def refractory_period(self, p: Params, like: Float[Array, " neurons"]) -> Float[Array, " neurons"]:
         """The refractory period per neuron (ms)."""
+        assert self.refractory_raw is not None, "the model has no refractory period"
         (period,) = self.refractory_raw(*self._params(p))
         return jnp.broadcast_to(jnp.asarray(period, like.dtype), like.shape)
 
-    def delay_of(self, p, like):
+    def delay_of(self, p: Params, like: Float[Array, " neurons"]) -> Float[Array, " neurons"]:
         """The transmission delay of each neuron's spikes (ms), from `delay:`."""
+        assert self.delay_raw is not None, "the model has no `delay:`"
         (delay,) = self.delay_raw(*self._params(p))
         return jnp.broadcast_to(jnp.asarray(delay, like.dtype), like.shape)
 
-    def vector_field(self, t, y, p, refractory=None):
+    def vector_field(
+        self,
+        t: Time,
+        y: Float[Array, "states neurons"],
+        p: Params,
+        refractory: Bool[Array, " neurons"] | None = None,
+    ) -> Float[Array, "states neurons"]:
         """dy/dt, shape (states, neurons); the frozen states of `refractory` neurons do not move."""
         f = _stack(self.vector_field_raw(t, *_states(self.vector_field_raw, y), *self._args(t, p)), _neurons(y))
         if refractory is None or not self.freezes:
@@ -154,12 +168,12 @@ class GeneratedFunctions:
         frozen = jnp.asarray(self.frozen)[:, None] & refractory[None, :]
         return jnp.where(frozen, 0.0, f)
 
-    def spike_condition(self, t, y, p):
+    def spike_condition(self, t: Time, y: Float[Array, "states neurons"], p: Params) -> Float[Array, " neurons"]:
         """g(y), shape (neurons,): a neuron spikes when g crosses zero upwards."""
         (g,) = self.condition_raw(t, *_states(self.condition_raw, y), *self._args(t, p))
         return jnp.broadcast_to(jnp.asarray(g, y.dtype), y.shape[1:])
 
-    def conditions(self, t, y, p):
+    def conditions(self, t: Time, y: Float[Array, "states neurons"], p: Params) -> Float[Array, "conditions neurons"]:
         """The spike condition and every internal event's condition, shape (conditions, neurons)."""
         gs = [self.spike_condition(t, y, p)]
         for raw in self.event_conditions_raw:
@@ -167,7 +181,9 @@ class GeneratedFunctions:
             gs.append(jnp.broadcast_to(jnp.asarray(g, y.dtype), y.shape[1:]))
         return jnp.stack(gs)
 
-    def apply_event_resets(self, t, y, p, fired):
+    def apply_event_resets(
+        self, t: Time, y: Float[Array, "states neurons"], p: Params, fired: Bool[Array, "events neurons"]
+    ) -> Float[Array, "states neurons"]:
         """Each internal event's body on the neurons where `fired[e]` (values before the events)."""
         out = y
         for e, raw in enumerate(self.event_resets_raw):
@@ -175,12 +191,22 @@ class GeneratedFunctions:
             out = jnp.where(fired[e][None, :], new, out)
         return out
 
-    def apply_reset(self, t, y, p, mask):
+    def apply_reset(
+        self, t: Time, y: Float[Array, "states neurons"], p: Params, mask: Bool[Array, " neurons"]
+    ) -> Float[Array, "states neurons"]:
         """Reset the neurons where `mask` is True (all right-hand sides use the values before)."""
         new = _stack(self.reset_raw(t, *_states(self.reset_raw, y), *self._args(t, p)), _neurons(y))
         return jnp.where(mask[None, :], new, y)
 
-    def spike_jump(self, t, y, p, y_pre, p_pre, weight_rows):
+    def spike_jump(
+        self,
+        t: Time,
+        y: Float[Array, "states neurons"],
+        p: Params,
+        y_pre: Float[Array, " states"],
+        p_pre: Params,
+        weight_rows: Mapping[str, Float[Array, " neurons"]],
+    ) -> Float[Array, "states neurons"]:
         """Increments of every target's state when one neuron with state `y_pre` fires.
 
         `weight_rows[name]` is the row W[source, :], shape (neurons,).
@@ -192,22 +218,30 @@ class GeneratedFunctions:
         out = self.on_spike_raw(t, *_states(self.on_spike_raw, y), *self._args(t, p), *rows, *pre, *pre_params, *pre_inputs)
         return _stack(out, _neurons(y))
 
-    def input_jump(self, t, y, p, value, weight_rows, port=None):
+    def input_jump(
+        self,
+        t: Time,
+        y: Float[Array, "states neurons"],
+        p: Params,
+        value: float | Float[Array, "*lanes"],
+        weight_rows: Mapping[str, Float[Array, " neurons"]],
+        port: Int[Array, "*lanes"] | None = None,
+    ) -> Float[Array, "states neurons"]:
         """Increments of every target's state when an input spike of `value` arrives (at input
         port `port`, an index into `port_names`, per lane: models with named ports)."""
         rows = [weight_rows[name] for name in self.weight_names]
         if not self.port_names:
             return _stack(self.on_input_raw(t, *_states(self.on_input_raw, y), *self._args(t, p), *rows, value), _neurons(y))
-        jump = 0.0
+        jump = jnp.zeros_like(y)
         for k, raw in enumerate(self.ports_raw):
             jump = jnp.where(port == k, _stack(raw(t, *_states(raw, y), *self._args(t, p), *rows, value), _neurons(y)), jump)
         return jump
 
-    def initial_state(self, p, n_neurons, dtype):
+    def initial_state(self, p: Params, n_neurons: int, dtype: DTypeLike) -> Float[Array, "states neurons"]:
         like = jnp.zeros((n_neurons,), dtype)
         return _stack(self.initial_raw(*self._params(p)), like)
 
-    def observables(self, t, y, p):
+    def observables(self, t: Time, y: Float[Array, "states neurons"], p: Params) -> dict[str, Float[Array, " neurons"]]:
         """Subexpressions (e.g. a membrane voltage derived from a phase), by name."""
         if not self.subexpression_names:
             return {}
@@ -274,7 +308,9 @@ def _free(exprs):
     return out
 
 
-def sample_weights(model: ModelIR, key, shape, fan_in: int, param_values: dict, dtype):
+def sample_weights(
+    model: ModelIR, key: PRNGKeyArray, shape: tuple[int, int], fan_in: int, param_values: Params, dtype: DTypeLike
+) -> dict[str, Float[Array, "rows neurons"]]:
     """Draw every weight matrix from its initialiser expression."""
     result = {}
     keys = jax.random.split(key, max(1, len(model.weights)))

@@ -8,17 +8,24 @@ naming the parameter, never a `ZeroDivisionError` or a silent NaN later.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import sympy as sp
+from jaxtyping import Array, Float
 
 from ..check import evaluate_defaults
 from ..errors import EqError, did_you_mean
 from ..ir import ModelIR, normal, symbol, uniform
 
 
-def parameter_values(ir: ModelIR, overrides: dict | None = None) -> dict:
+# parameter values by name: one for every neuron, or one per neuron
+ParameterValues = Mapping[str, float | Float[Array, " neurons"] | Float[np.ndarray, " neurons"]]
+
+
+def parameter_values(ir: ModelIR, overrides: ParameterValues | None = None) -> dict[str, float | Float[Array, " neurons"]]:
     """Default parameter values (dependent defaults follow overridden parameters)."""
     overrides = dict(overrides or {})
     unknown = [k for k in overrides if k not in ir.parameters]
@@ -31,7 +38,7 @@ def parameter_values(ir: ModelIR, overrides: dict | None = None) -> dict:
         _check_finite(ir, name, value)
     scalars = {k: v for k, v in overrides.items() if np.ndim(v) == 0}
     symbolic = evaluate_defaults(ir.parameters, {k: sp.Float(float(v)) for k, v in scalars.items()})
-    values = {}
+    values: dict[str, float | Float[Array, " neurons"]] = {}
     for name in ir.parameters:
         if name in overrides and np.ndim(overrides[name]) > 0:
             values[name] = jnp.asarray(overrides[name])
@@ -181,7 +188,7 @@ def _sigmoid(x):
     return 1.0 / (1.0 + np.exp(-x))
 
 
-_NUMPY_FUNCTIONS = {
+_NUMPY_FUNCTIONS: dict[str, Callable[..., np.ndarray]] = {
     "sigmoid": _sigmoid,
     "softplus": lambda x: np.logaddexp(0.0, x),
     "relu": lambda x: np.maximum(x, 0.0),

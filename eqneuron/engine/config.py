@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import jax.numpy as jnp
+from jaxtyping import DTypeLike
 
 METHODS = ("auto", "exact", "tsit5", "dopri5", "dopri8", "heun", "euler")
 
@@ -39,7 +40,7 @@ class SolverConfig:
     root_tol: float | None = None
     max_solver_steps: int = 16384
 
-    def tolerances(self, dtype) -> Tolerances:
+    def tolerances(self, dtype: DTypeLike) -> Tolerances:
         default = _DEFAULTS["float64" if jnp.dtype(dtype) == jnp.float64 else "float32"]
         return Tolerances(
             rtol=default.rtol if self.rtol is None else self.rtol,

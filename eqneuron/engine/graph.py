@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
 from typing import NamedTuple
 
 import equinox.internal as eqxi
@@ -30,11 +31,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import sympy
+from jaxtyping import Array, Bool, Float, Int
 
 from ..errors import EqError
 from ..network import Network, Population, Projection
 from .lanes import earliest
-from .loop import PopulationLoop
+from .loop import LoopState, PopulationLoop
 
 # the most input spikes of one population in one window, unless the user says otherwise
 DEFAULT_WINDOW_SPIKES = 1024
@@ -82,7 +84,7 @@ def as_graph(net: Network) -> Network:
     return Network(pops, projections=projections, input=net.names[0])
 
 
-def model_delay(pop: Population):
+def model_delay(pop: Population) -> Float[Array, " neurons"] | None:
     """The delay of spikes from `pop` given by its model's `delay:` (None without one)."""
     fn = pop.model.fn
     if fn.delay_raw is None:
@@ -90,7 +92,8 @@ def model_delay(pop: Population):
     return fn.delay_of(pop.parameter_values(), jnp.zeros((pop.n_neurons,), jnp.asarray(0.0).dtype))
 
 
-def projection_delay(net: Network, k: int):
+def projection_delay(net: Network, k: int) -> Float[Array, "*source"] | None:
+    """The delay of projection `k`: its own, else its source model's `delay:` (None: neither)."""
     proj = net.projections[k]
     if proj.delay is not None:
         return proj.delay
@@ -110,22 +113,23 @@ def plan(net: Network) -> Plan:
                 "(or named ports) is not simulated with a delay yet",
                 hint="drop `delay:`, or write the recurrence as a Projection of the population to itself",
             )
-    edges = []  # (source, target, projection index or None, has a delay)
+    edges: list[tuple[int, int, int | None, bool]] = []  # (source, target, projection index or None, has a delay)
     for k, proj in enumerate(net.projections):
         s, t = net.names.index(proj.source), net.names.index(proj.target)
         edges.append((s, t, k, _may_be_positive(projection_delay(net, k))))
     for k in range(n):
         if delayed_self[k]:
             edges.append((k, k, None, True))
-    for s, t, k, delayed in edges:
+    for s, t, projection, delayed in edges:
         if s == t and not delayed:
             raise EqError(
-                f"Network: projection {k} connects {net.names[s]!r} to itself without a delay",
+                f"Network: projection {projection} connects {net.names[s]!r} to itself without a delay",
                 hint="give it a delay > 0, or make the population recurrent (population(..., recurrent=True))",
             )
     # order: a topological order of the projections without delay (ties: the user's order)
     zero = {(s, t) for s, t, _, delayed in edges if not delayed and s != t}
-    order, placed = [], set()
+    order: list[int] = []
+    placed: set[int] = set()
     while len(order) < n:
         ready = [k for k in range(n) if k not in placed and all(s in placed for s, t in zero if t == k)]
         if not ready:
@@ -150,9 +154,9 @@ def plan(net: Network) -> Plan:
                 hint="in a graph, connections between populations are Projections: give it in_size=0",
             )
         offset, mine = k_ext, []
-        for s, t, k, _ in edges:
+        for s, t, projection, _ in edges:
             if t == target:
-                mine.append(Incoming(s, k, offset))
+                mine.append(Incoming(s, projection, offset))
                 offset += net.populations[s].n_neurons
         incoming.append(tuple(mine))
         external.append(k_ext)
@@ -198,7 +202,7 @@ def loop_population(net: Network, p: Plan, target: int) -> Population:
             rows.append(v if proj.mask is None else jnp.where(proj.mask, v, 0.0))
         weights[name] = jnp.concatenate(rows)
     names = pop.model.fn.port_names
-    ports = ()
+    ports: tuple[int, ...] = ()
     if names:
         ports = tuple(pop.ports[:k_ext]) if pop.ports else (0,) * k_ext
         for inc in p.incoming[target]:
@@ -208,18 +212,28 @@ def loop_population(net: Network, p: Plan, target: int) -> Population:
     return dataclasses.replace(pop, weights=weights, wmask=None, in_size=in_size, recurrent=own, ports=ports)
 
 
-def window_length(net: Network, p: Plan):
+def window_length(net: Network, p: Plan) -> Float[Array, ""] | None:
     """The shortest delay of a backward projection (None: no backward projection, one window)."""
     if not p.backward:
         return None
     delays = []
     for target, k in p.backward:
         d = model_delay(net.populations[target]) if k is None else projection_delay(net, k)
+        assert d is not None  # a connection against the run order has a delay (`plan`)
         delays.append(jnp.min(d))
     return jnp.min(jnp.stack(delays))
 
 
-def run_graph(net: Network, make_loop, times, channels, values, t1, max_spikes: int, max_window_spikes: int | None):
+def run_graph(
+    net: Network,
+    make_loop: Callable[[Population, int, int], PopulationLoop],
+    times: Float[Array, " inputs"],
+    channels: Int[Array, " inputs"],
+    values: Float[Array, " inputs"],
+    t1: float | Float[Array, ""],
+    max_spikes: int,
+    max_window_spikes: int | None,
+) -> tuple[list[LoopState], list[PopulationLoop], Bool[Array, ""], Bool[Array, ""]]:
     """Every population of a graph network from 0 to `t1`.
 
     `make_loop(pop, n_inputs, k)` builds the `PopulationLoop` of population k.

@@ -11,9 +11,15 @@ retry in the next, so nothing is lost.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar, overload
+
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jaxtyping import Array, Bool, Float, Int, Shaped
+
+Carry = TypeVar("Carry", bound=tuple)
 
 
 def block_size(n: int) -> int:
@@ -21,7 +27,7 @@ def block_size(n: int) -> int:
     return min(n, max(8, n // 8))
 
 
-def prefix_count(mask):
+def prefix_count(mask: Bool[Array, "*batch lanes"]) -> Int[Array, "*batch lanes"]:
     """Inclusive running count of True along the last axis.
 
     `jnp.cumsum` lowers to a reduce-window that XLA's CPU backend runs slowly
@@ -39,7 +45,7 @@ def prefix_count(mask):
 class Block:
     """The first `size` lanes of `mask`, in lane order."""
 
-    def __init__(self, mask, size: int):
+    def __init__(self, mask: Bool[Array, " lanes"], size: int) -> None:
         n = mask.shape[0]
         rank = prefix_count(mask) - 1
         self.selected = mask & (rank < size)  # (n,) lanes processed in the block
@@ -50,19 +56,25 @@ class Block:
         self.valid = jnp.arange(size) < jnp.sum(self.selected)  # (size,) slots holding a lane
         self._scatter = jnp.where(self.valid, self.index, n)  # out of range: dropped
 
-    def take(self, x):
+    @overload
+    def take(self, x: float) -> float: ...
+    @overload
+    def take(self, x: Shaped[Array, "*rest lanes"]) -> Shaped[Array, "*rest size"]: ...
+    def take(self, x: float | Shaped[Array, "*rest lanes"]) -> float | Shaped[Array, "*rest size"]:
         """The block's lanes of an array whose last axis is the lane axis (scalars pass through)."""
-        return x[..., self.index] if jnp.ndim(x) else x
+        if isinstance(x, float) or not jnp.ndim(x):
+            return x
+        return x[..., self.index]
 
-    def take_params(self, p: dict) -> dict:
+    def take_params(self, p: dict[str, float | Array]) -> dict[str, float | Array]:
         return {k: self.take(v) for k, v in p.items()}
 
-    def put(self, full, part):
+    def put(self, full: Shaped[Array, "*rest lanes"], part: Shaped[Array, "*rest size"]) -> Shaped[Array, "*rest lanes"]:
         """`full` with the block's lanes replaced by `part`."""
         return full.at[..., self._scatter].set(part, mode="drop")
 
 
-def converge(body, state, max_iterations: int):
+def converge(body: Callable[[Carry], Carry], state: Carry, max_iterations: int) -> Carry:
     """Iterate `body` on `(i, ..., todo)` until no lane is left to do (the root finders' loop).
 
     Not unrolled: written-out first iterations made the loop body of the
@@ -72,7 +84,7 @@ def converge(body, state, max_iterations: int):
     return jax.lax.while_loop(lambda s: (s[0] < max_iterations) & jnp.any(s[-1]), body, state)
 
 
-def computed_once(mask):
+def computed_once(mask: Bool[Array, "*shape"]) -> Bool[Array, "*shape"]:
     """`mask`, evaluated once and stored.
 
     XLA's CPU fusion copies cheap elementwise producers into every consumer
@@ -90,7 +102,7 @@ def computed_once(mask):
 _RANK_SORT = 512
 
 
-def earliest(times, k: int):
+def earliest(times: Float[Array, " n"], k: int) -> Int[Array, " k"]:
     """Indices of the `k` smallest times, in increasing order (equal times: in list order).
 
     Long lists: `lax.top_k`, a partial selection (on CPU ~20× faster than a

@@ -26,6 +26,7 @@ import equinox.internal as eqxi
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jaxtyping import Array, ArrayLike, Float, Int
 from tqdm import tqdm
 
 # iterations of a population loop between two reports: a report costs a host
@@ -45,13 +46,19 @@ class ProgressMeter:
         self.delay = float(delay)
         self.refresh = refresh
         self._lock = threading.Lock()
-        self._bar = None
+        self._bar: tqdm | None = None
         self._start = 0.0
         self._times = np.zeros(n_populations)
         self._spikes = np.zeros(n_populations, dtype=np.int64)
 
     # -- traced side -------------------------------------------------------
-    def report(self, population: int, iteration, fraction, n_spikes):
+    def report(
+        self,
+        population: int,
+        iteration: Int[Array, ""],
+        fraction: Float[ArrayLike, "*lanes"],
+        n_spikes: Int[ArrayLike, "*lanes"],
+    ) -> None:
         """In a loop body: every `refresh` iterations, send the fraction of `t1` reached
         and the spikes so far to the host."""
         due = eqxi.nonbatchable(eqxi.unvmap_max(iteration) % self.refresh == 0)
@@ -63,12 +70,15 @@ class ProgressMeter:
 
         jax.lax.cond(due, send, lambda: None)
 
-    def close(self, n_spikes):
+    def close(self, n_spikes: Int[ArrayLike, ""]) -> None:
         """After the loops: the final spike count, and the bar closes."""
         jax.debug.callback(self._close, eqxi.unvmap_max(jnp.asarray(n_spikes)))
 
     # -- host side ---------------------------------------------------------
-    def _open(self):
+    def _opened_bar(self) -> tqdm:
+        """The bar, opened at the first report."""
+        if self._bar is not None:
+            return self._bar
         self._start = time.perf_counter()
         self._times[:] = 0.0
         self._spikes[:] = 0
@@ -80,38 +90,37 @@ class ProgressMeter:
             leave=False,
             bar_format="{desc}: {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}{postfix}]",
         )
+        return self._bar
 
-    def _show(self):
+    def _show(self, bar: tqdm) -> None:
         spikes = int(self._spikes.sum())
         elapsed = max(time.perf_counter() - self._start, 1e-9)
-        self._bar.n = float(self._times.mean())
-        self._bar.set_postfix_str(f"{spikes} spikes, {spikes / elapsed:.3g} spikes/s", refresh=False)
+        bar.n = float(self._times.mean())
+        bar.set_postfix_str(f"{spikes} spikes, {spikes / elapsed:.3g} spikes/s", refresh=False)
         if elapsed >= self.delay:  # tqdm's own `delay` holds back `update`, not `refresh`
-            self._bar.refresh()
+            bar.refresh()
 
     def _update(self, population, fraction, n_spikes):
         with self._lock:
-            if self._bar is None:
-                self._open()
+            bar = self._opened_bar()
             k = int(np.asarray(population).reshape(-1)[0])
             reached = float(np.asarray(fraction).reshape(-1)[0])
             self._times[k] = min(max(reached, 0.0), 1.0) if np.isfinite(reached) else 1.0
             self._spikes[k] = int(np.asarray(n_spikes).reshape(-1)[0])
-            self._show()
+            self._show(bar)
 
     def _close(self, n_spikes):
         with self._lock:
-            if self._bar is None:
-                self._open()
+            bar = self._opened_bar()
             self._times[:] = 1.0
             self._spikes[:] = 0
             self._spikes[0] = int(np.asarray(n_spikes).reshape(-1)[0])
-            self._show()
-            self._bar.close()
+            self._show(bar)
+            bar.close()
             self._bar = None
 
 
-def progress_meter(progress, n_populations: int) -> ProgressMeter | None:
+def progress_meter(progress: bool | float | None, n_populations: int) -> ProgressMeter | None:
     """`simulate`'s `progress` argument as a meter (None: no bar)."""
     if progress is False or progress is None:
         return None

@@ -9,18 +9,20 @@ and the chosen method give.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import equinox as eqx
 import equinox.internal as eqxi
 import jax.numpy as jnp
 import numpy as np
+from jaxtyping import Array, ArrayLike, DTypeLike, Float
 
 from ..errors import EqError
 from ..network import Network, Population, Spikes, default_dtype
 from .clocks import AbstractClock, OwnClocks, SharedClock
 from .closed_form import ClosedFormIntegrator
 from .config import METHODS, SolverConfig
-from .controller import AdaptiveStepSize, ConstantStepSize
+from .controller import AbstractStepSizeController, AdaptiveStepSize, ConstantStepSize
 from .graph import as_graph, model_delay, needs_graph, run_graph
 from .integrator import AbstractIntegrator
 from .lanes import earliest
@@ -30,12 +32,15 @@ from .result import RESULTS, SimulationResult, raise_on_failure, warn_if_concret
 from .runge_kutta import RungeKuttaIntegrator, tableau
 from .validate import check_simulate_arguments
 
+if TYPE_CHECKING:
+    from ..model import CompiledModel
+
 # after this many rounds, each round of a network run in rounds is twice as long as the one
 # before: outputs that fire late or never cost a few restarts, not one every round
 _SHORT_ROUNDS = 3
 
 
-def make_integrator(model, config: SolverConfig, dtype) -> AbstractIntegrator:
+def make_integrator(model: CompiledModel, config: SolverConfig, dtype: DTypeLike) -> AbstractIntegrator:
     """The integrator of `config.method` for `model` (`"auto"`: the model's own choice)."""
     method = config.method
     if method not in METHODS:
@@ -51,8 +56,11 @@ def make_integrator(model, config: SolverConfig, dtype) -> AbstractIntegrator:
                 f"{model.name} has no closed-form solution: {choice.description}",
                 hint="use method='auto' or a Runge–Kutta method ('tsit5', 'dopri5', ...)",
             )
-        return ClosedFormIntegrator(fn=model.fn, forms=model.compiled.closed_form, tolerances=tolerances)
+        forms = model.compiled.closed_form
+        assert forms is not None  # generated for every model whose integrator is the closed form
+        return ClosedFormIntegrator(fn=model.fn, forms=forms, tolerances=tolerances)
     name = "tsit5" if method == "auto" else method
+    controller: AbstractStepSizeController
     if name == "euler":
         if config.dt is None:
             raise EqError("method='euler' takes fixed steps: give `dt`", hint="e.g. dt=0.01 (ms)")
@@ -73,9 +81,9 @@ def clock_for(pop: Population) -> AbstractClock:
 def simulate(
     net: Network | Population,
     inputs: Spikes | None = None,
-    t1: float = 100.0,
+    t1: float | Float[Array, ""] = 100.0,
     max_spikes: int = 256,
-    save_at=None,
+    save_at: Float[ArrayLike, " saves"] | None = None,
     method: str = "auto",
     rtol: float | None = None,
     atol: float | None = None,

@@ -21,11 +21,11 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jaxtyping import Array, ArrayLike, Float, Int
 
 from ..errors import EqError
 from ..network import Network, Population, Spikes, default_dtype
 from .config import METHODS
-
 
 
 class SimulateArguments(NamedTuple):
@@ -40,18 +40,18 @@ class SimulateArguments(NamedTuple):
 
 
 def check_simulate_arguments(
-    net,
-    inputs,
-    t1,
-    max_spikes,
-    save_at,
-    method,
-    rtol,
-    atol,
-    dt,
-    root_tol,
-    max_solver_steps,
-    max_spikes_per_neuron,
+    net: Network | Population,
+    inputs: Spikes | None,
+    t1: float | Float[Array, ""],
+    max_spikes: int,
+    save_at: Float[ArrayLike, " saves"] | None,
+    method: str,
+    rtol: float | None,
+    atol: float | None,
+    dt: float | None,
+    root_tol: float | None,
+    max_solver_steps: int,
+    max_spikes_per_neuron: int | None,
 ) -> SimulateArguments:
     """Check the arguments of `simulate`; return the inputs, `t1` and `save_at` to use.
 
@@ -84,12 +84,12 @@ def check_simulate_arguments(
     """
     net = _check_net(net)
     _check_static_options(max_spikes, method, rtol, atol, dt, root_tol, max_solver_steps, max_spikes_per_neuron)
-    failed = []  # traced conditions, each True when its check fails
+    failed: list[jax.Array] = []  # traced conditions, each True when its check fails
     t1 = _check_t1(t1, failed)
     inputs = _check_inputs(inputs, net.populations[net.input].in_size, failed)
-    save_at, restore_order = _prepare_save_at(save_at, t1, failed)
+    save_times, restore_order = _prepare_save_at(save_at, t1, failed)
     invalid = jnp.any(jnp.stack([jnp.asarray(f) for f in failed])) if failed else None
-    return SimulateArguments(inputs, t1, save_at, restore_order, invalid)
+    return SimulateArguments(inputs, t1, save_times, restore_order, invalid)
 
 
 # ---------------------------------------------------------------------------
@@ -194,7 +194,9 @@ def _check_inputs(inputs, in_size: int, failed: list):
         )
     concrete = _concrete(inputs)
     xp = np if concrete else jnp  # concrete values are checked in NumPy (also while `jit` traces)
-    times, channels, values = inputs.times, inputs.channels, inputs.values
+    times: jax.Array | np.ndarray = inputs.times
+    channels: jax.Array | np.ndarray = inputs.channels
+    values: jax.Array | np.ndarray | None = inputs.values
     if concrete:
         times, channels = np.asarray(times), np.asarray(channels)
         values = None if values is None else np.asarray(values)
@@ -236,7 +238,24 @@ def _check_inputs(inputs, in_size: int, failed: list):
     return inputs
 
 
-def _prepare_save_at(save_at, t1, failed: list):
+def _sorted_save_at(times: np.ndarray, t1: float) -> tuple[jax.Array, jax.Array | None]:
+    """Concrete save times checked and sorted, and the order that restores the given one (None: sorted)."""
+    hint = "save times are in ms within [0, t1]"
+    if not np.all(np.isfinite(times)):
+        raise EqError("simulate: `save_at` must be finite", hint=hint)
+    outside = (times < 0) | (times > t1)
+    if np.any(outside):
+        bad = float(times[np.argmax(outside)])
+        raise EqError(f"simulate: `save_at` must be within [0, t1] = [0, {t1:g}], got {bad:g}", hint=hint)
+    if np.all(np.diff(times) >= 0):
+        return jnp.asarray(times), None
+    order = np.argsort(times, kind="stable")
+    return jnp.asarray(times[order]), jnp.asarray(np.argsort(order), dtype=jnp.int32)
+
+
+def _prepare_save_at(
+    save_at: Float[ArrayLike, " saves"] | None, t1: float | Float[Array, ""], failed: list[jax.Array]
+) -> tuple[Float[Array, " saves"] | None, Int[Array, " saves"] | None]:
     if save_at is None:
         return None, None
     if np.ndim(save_at) != 1 or np.shape(save_at)[0] == 0:
@@ -245,19 +264,8 @@ def _prepare_save_at(save_at, t1, failed: list):
             hint="e.g. save_at=jnp.linspace(0, t1, 101), or None to save nothing",
         )
     dtype = default_dtype()
-    hint = "save times are in ms within [0, t1]"
     if _concrete(save_at, t1):
-        times = np.asarray(save_at, dtype=dtype)
-        if not np.all(np.isfinite(times)):
-            raise EqError("simulate: `save_at` must be finite", hint=hint)
-        outside = (times < 0) | (times > float(t1))
-        if np.any(outside):
-            bad = float(times[np.argmax(outside)])
-            raise EqError(f"simulate: `save_at` must be within [0, t1] = [0, {float(t1):g}], got {bad:g}", hint=hint)
-        if np.all(np.diff(times) >= 0):
-            return jnp.asarray(times), None
-        order = np.argsort(times, kind="stable")
-        return jnp.asarray(times[order]), jnp.asarray(np.argsort(order), dtype=jnp.int32)
+        return _sorted_save_at(np.asarray(save_at, dtype=dtype), float(t1))
     times = jnp.asarray(save_at, dtype)
     failed.append(~jnp.all(jnp.isfinite(times)))  # `save_at` must be finite
     failed.append(jnp.any((times < 0) | (times > t1)))  # `save_at` must be within [0, t1]

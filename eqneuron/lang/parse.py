@@ -75,6 +75,7 @@ def _parser() -> lark.Lark:
 
 
 def _token_span(token: lark.Token) -> Span:
+    assert token.line is not None and token.column is not None  # the lexer sets positions
     return Span(token.line, token.column, token.end_line, token.end_column)
 
 
@@ -320,7 +321,7 @@ def parse(text: str, filename: str = "<string>") -> S.ModelSyntax:
     for item in items:
         if isinstance(item, tuple):
             _, name, span = item
-            if model.name is not None:
+            if model.name_span is not None:  # a `neuron` line came before
                 raise EqError(
                     "the model is named twice",
                     span,
@@ -479,12 +480,12 @@ def _syntax_error(error: lark.exceptions.UnexpectedInput, source: Source) -> EqE
         )
     at_top = any(name.lower() in BLOCK_KEYWORDS for name in expected) and "ASSIGN_OP" not in expected
     if at_top and token.type in ("NAME", "DERIV"):
-        hint = did_you_mean(text, BLOCK_KEYWORDS)
         return EqError(
             f"unknown block `{text}`",
             span,
             source,
-            hint=hint or "top-level lines are block headers: " + ", ".join(f"`{k}:`" for k in BLOCK_KEYWORDS),
+            hint=did_you_mean(text, BLOCK_KEYWORDS)
+            or "top-level lines are block headers: " + ", ".join(f"`{k}:`" for k in BLOCK_KEYWORDS),
         )
     if "BASE" in expected:
         return EqError(

@@ -12,22 +12,23 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from jaxtyping import Float, Int, Real, UInt8
 
 
 @dataclass(frozen=True)
 class EventDataset:
-    times: np.ndarray  # (samples, events), inf-padded
-    channels: np.ndarray  # (samples, events)
-    labels: np.ndarray  # (samples,)
+    times: Float[np.ndarray, "samples events"]  # inf-padded
+    channels: Int[np.ndarray, "samples events"]
+    labels: Int[np.ndarray, " samples"]
     n_channels: int
     n_classes: int
     duration: float  # ms: simulate at least this long
-    values: np.ndarray | None = None
+    values: Float[np.ndarray, "samples events"] | None = None
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self.labels)
 
-    def subset(self, index) -> EventDataset:
+    def subset(self, index: slice | Int[np.ndarray, " subset"]) -> EventDataset:
         return EventDataset(
             self.times[index], self.channels[index], self.labels[index], self.n_channels,
             self.n_classes, self.duration, None if self.values is None else self.values[index],
@@ -39,7 +40,12 @@ class EventDataset:
 R_BIG, R_SMALL = 0.5, 0.1
 
 
-def yinyang_class(x, y, r_big: float = R_BIG, r_small: float = R_SMALL):
+def yinyang_class(
+    x: float | Float[np.ndarray, "*points"],
+    y: float | Float[np.ndarray, "*points"],
+    r_big: float = R_BIG,
+    r_small: float = R_SMALL,
+) -> Int[np.ndarray, "*points"]:
     """1 = yin, 0 = yang, 2 = the dots, exactly as the reference implementation defines them."""
     d_right = np.sqrt((x - 1.5 * r_big) ** 2 + (y - r_big) ** 2)
     d_left = np.sqrt((x - 0.5 * r_big) ** 2 + (y - r_big) ** 2)
@@ -51,10 +57,13 @@ def yinyang_class(x, y, r_big: float = R_BIG, r_small: float = R_SMALL):
     return np.where(is_circles, 2, is_yin.astype(int))
 
 
-def yinyang_points(size: int, seed: int, r_big: float = R_BIG, r_small: float = R_SMALL):
+def yinyang_points(
+    size: int, seed: int, r_big: float = R_BIG, r_small: float = R_SMALL
+) -> tuple[Float[np.ndarray, "samples 2"], Int[np.ndarray, " samples"]]:
     """`size` points, classes balanced by rejection sampling (a goal class drawn per sample)."""
     rng = np.random.RandomState(seed)
-    points, labels = [], []
+    points: list[tuple[float, float]] = []
+    labels: list[int] = []
     for _ in range(size):
         goal = rng.randint(3)
         while True:
@@ -86,7 +95,9 @@ def yinyang(size: int = 5000, seed: int = 42, t_early: float = 2.0, t_late: floa
 # ---- scikit-learn digits: an 8x8 MNIST stand-in -------------------------------
 
 
-def latency_encode_images(images: np.ndarray, t_min: float = 0.0, t_max: float = 20.0, threshold: float = 0.1):
+def latency_encode_images(
+    images: Real[np.ndarray, "images height width"], t_min: float = 0.0, t_max: float = 20.0, threshold: float = 0.1
+) -> tuple[Float[np.ndarray, "images channels"], Int[np.ndarray, "images channels"]]:
     """Brighter pixels spike earlier; pixels below `threshold` (of max) do not spike."""
     flat = images.reshape(len(images), -1).astype(np.float64)
     flat = flat / max(flat.max(), 1e-12)
@@ -111,7 +122,7 @@ def digits(split: str = "train", test_fraction: float = 0.2, seed: int = 0, t_ma
 # ---- MNIST from local IDX files ------------------------------------------------
 
 
-def read_idx(path) -> np.ndarray:
+def read_idx(path: str | Path) -> UInt8[np.ndarray, "*shape"]:
     """Read an IDX file (optionally gzipped), as distributed by LeCun et al."""
     path = Path(path)
     opener = gzip.open if path.suffix == ".gz" else open
@@ -124,12 +135,12 @@ def read_idx(path) -> np.ndarray:
     return data.reshape(shape)
 
 
-def mnist(path, split: str = "train", t_max: float = 20.0, limit: int | None = None) -> EventDataset:
+def mnist(path: str | Path, split: str = "train", t_max: float = 20.0, limit: int | None = None) -> EventDataset:
     """MNIST from the IDX files in directory `path` (`train-images-idx3-ubyte[.gz]`, ...)."""
     root = Path(path)
     prefix = "train" if split == "train" else "t10k"
 
-    def find(kind):
+    def find(kind: str) -> Path:
         for name in (f"{prefix}-{kind}-idx{3 if kind == 'images' else 1}-ubyte", ):
             for candidate in (root / name, root / (name + ".gz")):
                 if candidate.exists():

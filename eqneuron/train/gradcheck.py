@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import argparse
+
 import numpy as np
 
 
-def run_gradcheck(args) -> int:
+def run_gradcheck(args: argparse.Namespace) -> int:
     """`eqneuron gradcheck`, in float64 (a `jax.enable_x64` context: nothing changes for the caller)."""
     import jax
 
@@ -13,7 +15,7 @@ def run_gradcheck(args) -> int:
         return _gradcheck(args)
 
 
-def _gradcheck(args) -> int:
+def _gradcheck(args: argparse.Namespace) -> int:
     import equinox as eqx
     import jax
     import jax.numpy as jnp

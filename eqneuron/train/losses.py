@@ -9,24 +9,25 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+from jaxtyping import Array, ArrayLike, Float, Int
 
 
-def finite_times(times, t_silent):
+def finite_times(times: Float[Array, "*shape"], t_silent: float | Float[Array, ""]) -> Float[Array, "*shape"]:
     """Replace `inf` (no spike) by `t_silent`, with a zero gradient for those entries."""
     silent = ~jnp.isfinite(times)
     return jnp.where(silent, t_silent, jnp.where(silent, 0.0, times))
 
 
 def ttfs_cross_entropy(
-    first_times,
-    label,
+    first_times: Float[Array, " outputs"],
+    label: Int[ArrayLike, ""],
     tau: float = 1.0,
     t_silent: float = 100.0,
     alpha: float = 0.0,
     beta: float = 1.0,
-    deficit=None,
+    deficit: Float[Array, " outputs"] | None = None,
     deficit_scale: float = 10.0,
-):
+) -> Float[Array, ""]:
     """Time-to-first-spike cross-entropy (Göltz et al. 2021): softmax over -t / tau.
 
     With `alpha > 0` adds the regulariser `alpha * (exp(t_label / beta) - 1)` that
@@ -47,30 +48,35 @@ def ttfs_cross_entropy(
     return loss
 
 
-def ttfs_prediction(first_times):
+def ttfs_prediction(first_times: Float[Array, " outputs"]) -> Int[Array, ""]:
     """The class of the earliest output spike (ties and silence: the lowest index)."""
     return jnp.argmin(jnp.where(jnp.isfinite(first_times), first_times, jnp.inf))
 
 
-def spike_count_cross_entropy(counts, label, scale: float = 1.0):
+def spike_count_cross_entropy(
+    counts: Int[Array, " outputs"], label: Int[ArrayLike, ""], scale: float = 1.0
+) -> Float[Array, ""]:
     """Cross-entropy over spike counts of the output neurons (rate coding)."""
     return -jax.nn.log_softmax(scale * counts.astype(jnp.result_type(float)))[label]
 
 
-def state_cross_entropy(values, label):
+def state_cross_entropy(values: Float[Array, " outputs"], label: Int[ArrayLike, ""]) -> Float[Array, ""]:
     """Cross-entropy over an output state (e.g. max or final membrane value)."""
     return -jax.nn.log_softmax(values)[label]
 
 
-def max_over_time(states):
+def max_over_time(states: Float[Array, "saves neurons"]) -> Float[Array, " neurons"]:
     """Maximum over saved times of a (times, neurons) state trace."""
     return jnp.max(states, axis=0)
 
 
-def final_value(states):
+def final_value(states: Float[Array, "saves neurons"]) -> Float[Array, " neurons"]:
+    """The last saved value of a (times, neurons) state trace."""
     return states[-1]
 
 
-def firing_rate_regulariser(counts, target: float = 1.0, strength: float = 1e-3):
+def firing_rate_regulariser(
+    counts: Int[Array, " neurons"], target: float = 1.0, strength: float = 1e-3
+) -> Float[Array, ""]:
     """Penalise deviation of the mean spike count per neuron from `target`."""
     return strength * (jnp.mean(counts.astype(jnp.result_type(float))) - target) ** 2

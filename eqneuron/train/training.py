@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import math
@@ -13,20 +14,21 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
+from typing import Any, TypedDict
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from jaxtyping import Array, Int, PRNGKeyArray
+from jaxtyping import Array, Float, Int, PRNGKeyArray, PyTree
 from tqdm import tqdm
 
 from ..compilation_cache import enable_compilation_cache, persistent_jit
 from ..engine import simulate
 from ..errors import EqError, did_you_mean
-from ..model import compile_model
-from ..network import Network, Spikes
+from ..model import CompiledModel, compile_model
+from ..network import Network, Population, Spikes
 from . import datasets, losses
 
 
@@ -55,7 +57,7 @@ class TrainConfig:
     max_spikes: int | None = None  # spike buffer per population (default 512; 1024 for izhikevich)
     out: str = "runs/train"
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         # unset options take the model's defaults, then the general ones
         for name, value in {**GENERAL_DEFAULTS, **MODEL_DEFAULTS.get(self.model, {})}.items():
             if getattr(self, name) is None:
@@ -70,11 +72,25 @@ GENERAL_DEFAULTS = dict(lr=1e-3, deficit_scale=10.0, revive=1.0, max_spikes=512)
 MODEL_DEFAULTS = {"izhikevich": dict(lr=5e-3, deficit_scale=0.1, revive=0.01, max_spikes=1024)}
 
 
-TASK_DEFAULTS = {
-    "yinyang": dict(hidden=120, train_size=5000, test_size=1000),
-    "digits": dict(hidden=200, train_size=None, test_size=None, jitter=2.0),
-    "mnist": dict(hidden=200, train_size=None, test_size=10000),
-    "xor": dict(hidden=16, train_size=1000, test_size=200, loss="state"),
+class _TaskOptions(TypedDict, total=False):
+    jitter: float
+    shift: int
+    loss: str
+
+
+class TaskDefaults(_TaskOptions):
+    """A task's values for the options left unset (`None`: the whole data set)."""
+
+    hidden: int
+    train_size: int | None
+    test_size: int | None
+
+
+TASK_DEFAULTS: dict[str, TaskDefaults] = {
+    "yinyang": TaskDefaults(hidden=120, train_size=5000, test_size=1000),
+    "digits": TaskDefaults(hidden=200, train_size=None, test_size=None, jitter=2.0),
+    "mnist": TaskDefaults(hidden=200, train_size=None, test_size=10000),
+    "xor": TaskDefaults(hidden=16, train_size=1000, test_size=200, loss="state"),
 }
 
 
@@ -163,10 +179,19 @@ _HINTS = {
 # halfway (cell time constant 40 ms): hidden neurons fire a few times per trial.
 # The readout never fires (thresh 2 > |tanh|): its cell state integrates the hidden
 # spikes, and its value at t1 is the logit (loss="state").
-XOR_INIT = {"egru": dict(params={"b_u": 0.0, "b_z": 1.0}, weight_scale=3.0, readout_params={"thresh": 2.0})}
+class XorStart(TypedDict, total=False):
+    params: dict[str, float]  # of the hidden population
+    weight_scale: float  # of every initial weight
+    readout_params: dict[str, float]
 
 
-def load_task(config: TrainConfig):
+XOR_INIT: dict[str, XorStart] = {
+    "egru": XorStart(params={"b_u": 0.0, "b_z": 1.0}, weight_scale=3.0, readout_params={"thresh": 2.0})
+}
+
+
+def load_task(config: TrainConfig) -> tuple[datasets.EventDataset, datasets.EventDataset]:
+    """The training and test sets of `config.task`, cut to `train_size` and `test_size`."""
     d = TASK_DEFAULTS[config.task]
     n_train = d["train_size"] if config.train_size is None else config.train_size
     n_test = d["test_size"] if config.test_size is None else config.test_size
@@ -199,7 +224,7 @@ def build_network(config: TrainConfig, n_channels: int, n_classes: int, key: PRN
     model = compile_model(config.model)
     if config.task == "xor":
         # a recurrent hidden population carries the first bit across the delay
-        init = XOR_INIT.get(config.model, {})
+        init = XOR_INIT.get(config.model, XorStart())
         params, scale = init.get("params", {}), init.get("weight_scale", 1.0)
         pops = [model.population(hidden, n_channels, key=k1, recurrent=True, params=params),
                 model.population(n_classes, hidden, key=k2, params=init.get("readout_params", {}))]
@@ -207,7 +232,9 @@ def build_network(config: TrainConfig, n_channels: int, n_classes: int, key: PRN
     return Network([model.population(hidden, n_channels, key=k1), model.population(n_classes, hidden, key=k2)])
 
 
-def _shift_images(times, side: int, shift: int, rng):
+def _shift_images(
+    times: Float[np.ndarray, "samples pixels"], side: int, shift: int, rng: np.random.Generator
+) -> Float[np.ndarray, "samples pixels"]:
     """Translate each sample's pixel grid by up to `shift` pixels (pixels moved in are silent)."""
     grid = times.reshape(len(times), side, side)
     out = np.full_like(grid, np.inf)
@@ -217,15 +244,23 @@ def _shift_images(times, side: int, shift: int, rng):
     return out.reshape(times.shape)
 
 
-def _batch_spikes(data, index, jitter: float = 0.0, rng=None, shift: int = 0):
+def _batch_spikes(
+    data: datasets.EventDataset,
+    index: Int[np.ndarray, " batch"],
+    jitter: float = 0.0,
+    rng: np.random.Generator | None = None,
+    shift: int = 0,
+) -> Spikes:
     values = None if data.values is None else jnp.asarray(data.values[index])
     times = data.times[index]
     if shift:
+        assert rng is not None, "augmentation draws from `rng`"
         side = int(round(np.sqrt(data.n_channels)))
         if times.shape[1] != side * side or np.any(data.channels[index] != np.arange(side * side)):
             raise EqError("shift augmentation needs one channel per pixel, in order", hint="use it on image tasks")
         times = _shift_images(times, side, shift, rng)
     if jitter:
+        assert rng is not None, "augmentation draws from `rng`"
         times = np.maximum(times + jitter * rng.standard_normal(times.shape), 0.0)  # inf stays inf
     return Spikes(jnp.asarray(times), jnp.asarray(data.channels[index]), values)
 
@@ -260,9 +295,11 @@ def make_functions(config: TrainConfig, t1: float) -> tuple[Callable, Predict]:
 
     grid = jnp.linspace(0.0, t1, 25)
     by_state = loss_kind(config) == "state"
+    max_spikes, deficit_scale, revive = config.max_spikes, config.deficit_scale, config.revive
+    assert max_spikes is not None and deficit_scale is not None and revive is not None  # set by __post_init__
 
     def sample_outputs(net, spikes):
-        out = simulate(net, spikes, t1=t1, max_spikes=config.max_spikes, stop_after_first_spike=not by_state, save_at=grid)
+        out = simulate(net, spikes, t1=t1, max_spikes=max_spikes, stop_after_first_spike=not by_state, save_at=grid)
         readout = net.populations[-1]
         saved = out.states[-1]
         y = jnp.stack([saved[name] for name in readout.model.states], axis=1)  # (times, states, N)
@@ -292,11 +329,11 @@ def make_functions(config: TrainConfig, t1: float) -> tuple[Callable, Predict]:
             per_sample = jax.vmap(
                 lambda f, d, y: losses.ttfs_cross_entropy(
                     f, y, tau=config.tau, t_silent=t1, alpha=config.alpha, beta=t1, deficit=d,
-                    deficit_scale=config.deficit_scale,
+                    deficit_scale=deficit_scale,
                 )
             )(first, deficit, labels)
         correct = jax.vmap(prediction)(first) == labels
-        loss = jnp.mean(per_sample) + config.revive * jnp.mean(hidden_deficit)
+        loss = jnp.mean(per_sample) + revive * jnp.mean(hidden_deficit)
         return loss, (jnp.mean(correct), jnp.mean(overflow))
 
     value_and_grad = eqx.filter_jit(eqx.filter_value_and_grad(batch_loss, has_aux=True))
@@ -310,16 +347,19 @@ def make_functions(config: TrainConfig, t1: float) -> tuple[Callable, Predict]:
     return value_and_grad, persistent
 
 
-def trainable_filter(net: Network):
-    """Weights and `trainable` parameters are trained; everything else stays fixed."""
+def trainable_filter(net: Network) -> Network:
+    """Weights and `trainable` parameters are trained; everything else stays fixed.
+
+    **Returns:** the network's structure with a boolean at each leaf (`eqx.partition`'s filter)."""
     spec = jax.tree_util.tree_map(lambda _: False, net)
-    for k, pop in enumerate(net.populations):
-        trainable = {name: (name in pop.model.ir.trainable) for name in pop.params}
-        spec = eqx.tree_at(lambda s, k=k: s.populations[k].weights, spec, {name: True for name in pop.weights})
-        spec = eqx.tree_at(lambda s, k=k: s.populations[k].params, spec, {
-            name: (True if trainable[name] and eqx.is_array(v) else False) for name, v in pop.params.items()
-        })
-    return spec
+    return eqx.tree_at(lambda s: s.populations, spec, [_trainable_leaves(pop) for pop in net.populations])
+
+
+def _trainable_leaves(pop: Population) -> Population:
+    spec = jax.tree_util.tree_map(lambda _: False, pop)
+    weights = {name: True for name in pop.weights}
+    params = {name: name in pop.model.ir.trainable and eqx.is_array(v) for name, v in pop.params.items()}
+    return eqx.tree_at(lambda s: (s.weights, s.params), spec, (weights, params))
 
 
 # `predict(net, spikes)`: the predicted class of each sample of a batch of input spikes
@@ -358,7 +398,19 @@ def accuracy(
     return correct / len(data)
 
 
-def train(config: TrainConfig, resume: bool = False, verbose: bool = True) -> dict:
+class _BestEpoch(TypedDict, total=False):
+    best_epoch: int  # counted from 1
+    best_test_acc: float
+
+
+class TrainResult(_BestEpoch):
+    """What `train` returns; the best epoch is missing when no epoch ran."""
+
+    test_acc: float
+    history: dict[str, list[float]]  # per epoch: epoch, loss, train_acc, test_acc, seconds
+
+
+def train(config: TrainConfig, resume: bool = False, verbose: bool = True) -> TrainResult:
     """Train and evaluate; writes `checkpoint.eqx`, `meta.json`, `history.json`, `curves.png` to `out`.
 
     **Arguments:**
@@ -392,7 +444,7 @@ def train(config: TrainConfig, resume: bool = False, verbose: bool = True) -> di
     spec = trainable_filter(net)
     params, static = eqx.partition(net, spec)
     opt_state = optimizer.init(params)
-    history = {"epoch": [], "loss": [], "train_acc": [], "test_acc": [], "seconds": []}
+    history: dict[str, list[float]] = {"epoch": [], "loss": [], "train_acc": [], "test_acc": [], "seconds": []}
     start_epoch = 0
     checkpoints = {}
     if resume and (out / "checkpoint.eqx").exists():
@@ -466,20 +518,22 @@ def train(config: TrainConfig, resume: bool = False, verbose: bool = True) -> di
         (out / "history.json").write_text(json.dumps(history))
         (out / "meta.json").write_text(json.dumps(make_meta(config, net, checkpoints), indent=1))
     net = eqx.combine(params, static)
-    final = {"test_acc": accuracy(predict, net, test_data, config.batch_size), "history": history}
+    final = TrainResult(test_acc=accuracy(predict, net, test_data, config.batch_size), history=history)
     if history["loss"]:
-        final["best_epoch"] = _best_epoch(history)
-        final["best_test_acc"] = history["test_acc"][final["best_epoch"] - 1]
+        best = _best_epoch(history)
+        final["best_epoch"] = best
+        final["best_test_acc"] = history["test_acc"][best - 1]
     plot_history(history, out / "curves.png", title=f"{config.task} / {config.model}")
     return final
 
 
-def _best_epoch(history) -> int:
+def _best_epoch(history: dict[str, list[float]]) -> int:
     """The (first) epoch with the lowest mean training loss, counted from 1: what best.eqx holds."""
     return int(np.argmin(history["loss"])) + 1
 
 
-def plot_history(history, path, title=""):
+def plot_history(history: dict[str, list[float]], path: Path, title: str = "") -> None:
+    """Training loss and accuracies per epoch, side by side, saved to `path`."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -506,7 +560,7 @@ def plot_history(history, path, title=""):
 META_VERSION = 2
 
 
-def make_meta(config: TrainConfig, net: Network, checkpoints: dict) -> dict:
+def make_meta(config: TrainConfig, net: Network, checkpoints: dict[str, str]) -> dict[str, Any]:
     """What `meta.json` holds: the configuration, the model, the shapes and the checkpoints' hashes."""
     model = net.populations[0].model
     return {
@@ -518,11 +572,12 @@ def make_meta(config: TrainConfig, net: Network, checkpoints: dict) -> dict:
     }
 
 
-def model_source_hash(model) -> str:
+def model_source_hash(model: CompiledModel) -> str:
+    """The sha256 of the model's source and its bases' (`extends`)."""
     return hashlib.sha256(model.ir.source.text_with_bases.encode()).hexdigest()
 
 
-def network_shapes(net: Network) -> list:
+def network_shapes(net: Network) -> list[dict[str, Any]]:
     """Per population: its model, sizes and the shapes of its weights and parameters."""
     return [
         {
@@ -541,13 +596,13 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def write_checkpoint(path: Path, params, opt_state) -> str:
+def write_checkpoint(path: Path, params: PyTree, opt_state: PyTree) -> str:
     """Serialise the trained leaves and the optimiser state; return the file's sha256 (for meta.json)."""
     eqx.tree_serialise_leaves(path, (params, opt_state))
     return _sha256(path)
 
 
-def read_meta(directory: Path) -> dict:
+def read_meta(directory: Path) -> dict[str, Any]:
     """`meta.json` of a training directory, checked for its form."""
     if not directory.is_dir():
         raise EqError(
@@ -580,7 +635,7 @@ def read_meta(directory: Path) -> dict:
     return meta
 
 
-def verify_meta(meta: dict, directory: Path, net: Network, config: TrainConfig, resuming: bool) -> None:
+def verify_meta(meta: dict[str, Any], directory: Path, net: Network, config: TrainConfig, resuming: bool) -> None:
     """Refuse a checkpoint of another model (or another version of its source) or of other shapes.
 
     `net` is the network built from `config`: the options given to `train --resume`,
@@ -612,7 +667,7 @@ def verify_meta(meta: dict, directory: Path, net: Network, config: TrainConfig, 
         )
 
 
-def _first_difference(recorded: list, current: list) -> str:
+def _first_difference(recorded: list[dict[str, Any]], current: list[dict[str, Any]]) -> str:
     if len(recorded) != len(current):
         return f"{len(recorded)} populations in the checkpoint, {len(current)} now"
     for k, (a, b) in enumerate(zip(recorded, current)):
@@ -622,7 +677,7 @@ def _first_difference(recorded: list, current: list) -> str:
     return "unknown difference"
 
 
-def _deserialise(directory: Path, filename: str, meta: dict, like):
+def _deserialise(directory: Path, filename: str, meta: dict[str, Any], like: PyTree) -> PyTree:
     path = directory / filename
     if not path.exists():
         raise EqError(
@@ -676,7 +731,7 @@ def load_checkpoint(directory: str | Path, best: bool = False) -> tuple[TrainCon
     return config, net
 
 
-def config_from_args(args) -> TrainConfig:
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
     """The `TrainConfig` of `eqneuron train`'s options."""
     return TrainConfig(
         task=args.task, model=args.model, hidden=args.hidden, epochs=args.epochs, batch_size=args.batch_size,
@@ -687,7 +742,8 @@ def config_from_args(args) -> TrainConfig:
     )
 
 
-def run_train_cli(args) -> int:
+def run_train_cli(args: argparse.Namespace) -> int:
+    """`eqneuron train`: train, then print the final and the best test accuracy."""
     config = config_from_args(args)
     result = train(config, resume=args.resume)
     print(f"final test accuracy: {result['test_acc']:.4f}  (checkpoint and curves in {config.out})")
@@ -696,7 +752,8 @@ def run_train_cli(args) -> int:
     return 0
 
 
-def run_evaluate_cli(args) -> int:
+def run_evaluate_cli(args: argparse.Namespace) -> int:
+    """`eqneuron evaluate`: the test accuracy of a trained checkpoint."""
     config, net = load_checkpoint(args.checkpoint, best=args.best)
     _, test = load_task(config)
     _, predict = make_functions(config, test.duration)

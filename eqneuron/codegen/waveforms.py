@@ -62,14 +62,15 @@ def next_kink(p: dict, t):
 
 def waveform_entries(
     name: str, interpolation: str, times: Float[Array, " samples"], values: Float[Array, " samples *neurons"]
-) -> dict:
+) -> dict[str, SampledWaveform | Array]:
     """The parameter-dict entries of one waveform (see the module docstring)."""
+    path: diffrax.LinearInterpolation | diffrax.CubicInterpolation
     if interpolation == "linear":
         path = diffrax.LinearInterpolation(times, values)
     else:
         path = diffrax.CubicInterpolation(times, diffrax.backward_hermite_coefficients(times, values))
     per_neuron = values.ndim == 2
-    entries = {f"{name}@waveform": SampledWaveform(path, per_neuron)}
+    entries: dict[str, SampledWaveform | Array] = {f"{name}@waveform": SampledWaveform(path, per_neuron)}
     if per_neuron:
         entries[f"{name}@neuron"] = jnp.arange(values.shape[1], dtype=values.dtype)
     return entries

@@ -47,7 +47,7 @@ def compose(model: S.ModelSyntax, path: Path | None = None) -> S.ModelSyntax:
     return _compose(model, ((identity, model.source.filename),) if identity else ())
 
 
-def _compose(model: S.ModelSyntax, chain: tuple[tuple[Path, str], ...]) -> S.ModelSyntax:
+def _compose(model: S.ModelSyntax, chain: tuple[tuple[Path | None, str], ...]) -> S.ModelSyntax:
     if model.extends is None:
         _reject_additions(model)
         return model
@@ -228,7 +228,7 @@ def _expression_text(expr: S.Expr, source: Source, end: int | None = None) -> st
 
 def _by_dependency(parameters: list) -> list:
     """Parameters ordered so that each default comes after the parameters it uses (stable otherwise)."""
-    first = {}
+    first: dict[str, int] = {}
     for k, decl in enumerate(parameters):
         first.setdefault(decl.name, k)
     order, visited = [], set()

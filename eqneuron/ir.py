@@ -118,6 +118,9 @@ class ModelIR:
     units: dict[str, str] = field(default_factory=dict)  # quantity -> its declared unit (files with units)
     # input waveforms (`inputs:`), in order; in expressions each is `input_function(name)(t)`
     inputs: dict[str, Input] = field(default_factory=dict)
+    # where each statement was written, by (block, the name it defines or assigns; "" for a
+    # condition or a duration): ("equations", "v") is `dv/dt = ...`, ("reset", "v") is `v = ...`
+    statement_spans: dict[tuple[str, str], Span] = field(default_factory=dict)
 
     @property
     def trainable(self) -> tuple[str, ...]:

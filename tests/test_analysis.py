@@ -91,3 +91,20 @@ reset:
     assert "Runge–Kutta" in model.integrator
     out = eqn.simulate(model.population(1, 0, params={}), None, t1=5.0, max_spikes=4)
     assert out.results[0] == eqn.RESULTS.ok and int(out.n_spikes) == 0
+
+
+def test_a_quadratic_threshold_along_the_solution_has_its_extremum_written_directly():
+    """dw/dt = 2, dv/dt = w: v(h) = v0 + w0 h + h^2 dips to its minimum at h = -w0/2 and crosses
+    1 after it, at h = (-w0 + sqrt(w0^2 + 4 (1 - v0))) / 2."""
+    model = eqn.compile_model("state:\n    w = -2.0\nequations:\n    dw/dt = 2\n    dv/dt = w\n"
+                              "threshold: v > 1\nreset:\n    v = 0\n")
+    assert model.integrator.startswith("exact")
+    out = eqn.simulate(model.population(1, 0), None, t1=3.0, max_spikes=8)
+    t, w, spikes = 0.0, -2.0, []
+    while True:  # v restarts from 0 after each spike
+        t, w = t + (-w + np.sqrt(w**2 + 4.0)) / 2.0, w + (-w + np.sqrt(w**2 + 4.0))
+        if t > 3.0:
+            break
+        spikes.append(t)
+    assert np.isclose(spikes[0], 1.0 + np.sqrt(2.0)) and int(out.n_spikes) == len(spikes) == 3
+    np.testing.assert_allclose(np.asarray(out.spike_times[:3]), spikes, rtol=1e-12)

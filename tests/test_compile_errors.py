@@ -252,3 +252,32 @@ def test_two_modes_with_rates_in_an_integer_ratio_keep_the_closed_form():
     assert "exact" in literal.integrator
     out = eqn.simulate(literal.population(1, params={"ic": jnp.array([3.0])}), None, t1=10.0, max_spikes=4)
     np.testing.assert_allclose(float(out.spike_times[0]), -10.0 * np.log(2.0 / 3.0), rtol=1e-5)
+
+
+def test_an_exponential_of_a_huge_multiple_of_a_parameter_keeps_the_analysis_fast():
+    """exp(-1e172 tau) puts exp(2e171) in a denominator of the closed form; SymPy's factorisation
+    wrote it as a polynomial of that degree in exp(tau) and never returned."""
+    start = time.process_time()
+    m = compiles("parameters:\n    tau = 0.2\nstate:\n    v = 1\nequations:\n    dv/dt = -v\n"
+                 "    dy/dt = -v * exp(-1e172 * tau)\nthreshold: y > 1\n")
+    assert time.process_time() - start < 5.0
+    assert "exact" in m.integrator
+    ts = np.array([0.5, 2.0])
+    out = eqn.simulate(m.population(1), None, t1=3.0, max_spikes=4, save_at=jnp.asarray(ts))
+    np.testing.assert_allclose(np.asarray(out.states[0]["v"][:, 0]), np.exp(-ts), rtol=1e-12)
+    assert np.all(np.asarray(out.states[0]["y"]) == 0.0)  # exp(-2e171) underflows to 0
+
+
+def test_a_polynomial_times_exponential_slope_falls_back_without_solving():
+    """x'' = const drives v' = y - v: the slope of v along the solution is a quadratic plus an
+    exponential, whose zeros SymPy's `solve` sought through Lambert W for minutes."""
+    start = time.process_time()
+    m = compiles("equations:\n    dx/dt = 15253064\n    dy/dt = x\n    dv/dt = y - v\nthreshold: v > -e\n")
+    assert time.process_time() - start < 5.0
+    assert "Runge–Kutta" in m.integrator
+
+
+def test_a_parameter_expression_that_overflows_points_at_the_statement_not_the_base_file():
+    """Both parameters are inherited from lif.eq; the expression that overflows is in this text."""
+    source = "extends lif\nreset:\n    v = exp(exp(exp(exp(exp(thresh - vreset)))))\n"
+    error_at(source, 3, 5, "`thresh` = 1, `vreset` = 0", "in reset of `v` infinite")

@@ -105,13 +105,11 @@ def derive_closed_form(ir: ModelIR, linear: LinearSystem | None) -> ClosedForm |
     perturbed = sorted(factor.free_symbols & set(params), key=str)[-1]
     if not _linear_in(factor, [perturbed]):
         return NoClosedForm("the solution's singularity is not linear in a parameter")
-    try:
-        solutions = sp.solve(factor, perturbed)
-    except (NotImplementedError, ValueError, TypeError):
-        solutions = []
-    if len(solutions) != 1:
+    # factor = a * perturbed + b, linear (checked above): it vanishes at -b / a
+    a, b = factor.diff(perturbed), factor.xreplace({perturbed: sp.Integer(0)})
+    if a.has(perturbed) or a == 0:
         return NoClosedForm("the solution's singularity has no unique limit")
-    y_deg = [_tidy(sp.limit(e, perturbed, solutions[0])) for e in y_of_h]
+    y_deg = [_tidy(sp.limit(e, perturbed, -b / a)) for e in y_of_h]
     degenerate = _form(g, y_deg, states)
     if degenerate is None:
         return NoClosedForm("the threshold along the degenerate solution has more than one extremum")
@@ -120,18 +118,41 @@ def derive_closed_form(ir: ModelIR, linear: LinearSystem | None) -> ClosedForm |
 
 def _removable_singularities(y_of_h) -> set:
     """Factors of the parameters in the solution's denominators that may vanish (a single time
-    constant in a denominator is assumed non-zero)."""
+    constant in a denominator is assumed non-zero, an exponential never vanishes)."""
     vanishing = set()
     for e in y_of_h:
-        try:
-            factors = sp.factor_list(sp.denom(sp.together(e)))[1]
-        except sp.PolynomialError:  # e.g. a denominator of non-polynomial functions
-            factors = [(sp.denom(sp.together(e)), 1)]
-        for factor, _ in factors:
-            if factor.has(H) or not factor.free_symbols or factor.is_Symbol:
+        for factor in _factors(sp.denom(sp.together(e))):
+            if factor.has(H) or not factor.free_symbols or factor.is_Symbol or isinstance(factor, sp.exp):
                 continue
             vanishing.add(factor)
     return vanishing
+
+
+# polynomials of higher degree are not factored (a literal power `tau**1e9` is one factor)
+_MAX_FACTOR_DEGREE = 8
+
+
+def _factors(denominator: sp.Expr) -> list[sp.Expr]:
+    """The irreducible factors of a denominator, where SymPy can find them cheaply.
+
+    Only polynomial factors of low degree are factored: SymPy's factorisation
+    writes `exp(K*tau)` as the K-th power of `exp(tau)`, and with a large
+    literal K (a fuzzed model had 2e172) builds a dense polynomial of that
+    degree and never returns.  Other factors stay whole.
+    """
+    factors = []
+    for part in sp.Mul.make_args(denominator):
+        base = part.as_base_exp()[0]
+        symbols = sorted(base.free_symbols, key=str)
+        try:
+            small = bool(symbols) and sp.Poly(base, *symbols).total_degree() <= _MAX_FACTOR_DEGREE
+        except sp.PolynomialError:  # not a polynomial: exp, log, ...
+            small = False
+        if small:
+            factors += [factor for factor, _ in sp.factor_list(base)[1]]
+        else:
+            factors.append(base)
+    return factors
 
 
 def _coupled_in_a_cycle(A: sp.Matrix) -> bool:
@@ -197,46 +218,81 @@ def _form(g: sp.Expr, y_of_h, states) -> Form | None:
     along = g.xreplace(dict(zip(states, y_of_h)))
     slope = sp.diff(along, H)
     if len({e for e in slope.atoms(sp.exp) if e.has(H)}) > 2:
-        return None  # three or more modes: SymPy cannot solve g'(h) = 0 (and may not return)
+        return None  # three or more modes: g'(h) = 0 has no closed-form solution
     modes = _exponential_modes(slope)
-    if modes is not None:
-        # c1 e^(r1 h) + c2 e^(r2 h) = 0 at h = log(-c2 / c1) / (r1 - r2) (NaN where there is none);
-        # one mode: monotone.  (SymPy's `solve` finds spurious complex branches when the rates
-        # are in an integer ratio, and can take minutes on long coefficients.)
-        if len(modes) > 2:
-            return None
-        extremum = None
-        if len(modes) == 2:
-            (r1, c1), (r2, c2) = modes
-            extremum = sp.log(-c2 / c1) / (r1 - r2)
-        roots = [] if extremum is None else [extremum]
-    else:
-        try:
-            roots = sp.solve(slope, H)
-        except (NotImplementedError, ValueError, TypeError):
-            return None
-    if len(roots) > 1:
+    if modes is None:
         return None
-    form = Form(tuple(y_of_h), along, slope, roots[0] if roots else None)
+    # the zero of g'(h), written directly (SymPy's `solve` finds spurious complex branches when
+    # the rates are in an integer ratio, and can take minutes, or never return, on long coefficients):
+    # c1 e^(r1 h) + c2 e^(r2 h) = 0 at h = log(-c2 / c1) / (r1 - r2) (NaN where there is none);
+    # (p0 + p1 h) e^(r h) = 0 at h = -p0 / p1 (a degenerate form); one constant mode: monotone
+    degrees = [len(p) - 1 for p in modes.values()]
+    if len(modes) == 2 and degrees == [0, 0]:
+        (r1, (c1,)), (r2, (c2,)) = modes.items()
+        extremum = sp.log(-c2 / c1) / (r1 - r2)
+    elif len(modes) == 1 and degrees == [1]:
+        ((p0, p1),) = modes.values()
+        extremum = -p0 / p1
+    elif len(modes) <= 1 and degrees in ([], [0]):
+        extremum = None
+    else:
+        return None  # more than one extremum possible
+    form = Form(tuple(y_of_h), along, slope, extremum)
     parts = [*form.state, form.condition, form.slope] + ([form.extremum] if form.extremum is not None else [])
     if not all(_supported(e) for e in parts):
         return None
     return form
 
 
-def _exponential_modes(expr: sp.Expr) -> list[tuple[sp.Expr, sp.Expr]] | None:
-    """`expr` as a sum of modes c_i e^(r_i h), c_i and r_i free of h: [(r_i, c_i)]; None if it
-    is not one (e.g. h e^(-h/tau) in a degenerate form)."""
-    groups: dict = {}
-    for term in sp.Add.make_args(sp.expand(expr)):
-        exps = [f for f in sp.Mul.make_args(term) if isinstance(f, sp.exp) and f.has(H)]
-        coefficient = sp.Mul(*[f for f in sp.Mul.make_args(term) if f not in exps])
-        exponent = sp.expand(sp.Add(*[f.args[0] for f in exps]))
-        rate = sp.simplify(exponent.diff(H)) if exps else sp.Integer(0)
-        if coefficient.has(H) or rate.has(H) or sp.expand(exponent - rate * H).has(H):
+def _exponential_modes(expr: sp.Expr) -> dict | None:
+    """`expr` as a sum of modes P_r(h) e^(r h), r and the polynomials' coefficients free of h:
+    {r: [p_0, p_1, ...]} (P_r = p_0 + p_1 h + ..., modes with P_r = 0 left out); None if it is
+    not one.
+
+    Each exponential of h is a placeholder while the expression is expanded:
+    expanding `i e^(-h/tsyn) / (tmem - tsyn)` itself moves the exponential into
+    the denominator's sum, where it is no longer a factor of the term.
+    """
+    exps = sorted({e for e in expr.atoms(sp.exp) if e.has(H)}, key=sp.default_sort_key)
+    placeholders = [sp.Dummy(f"E{k}") for k in range(len(exps))]
+    rates, shifts = [], []
+    for e in exps:
+        exponent = sp.expand(e.args[0])
+        rate = exponent.coeff(H, 1)
+        shift = sp.expand(exponent - rate * H)
+        if rate.has(H) or shift.has(H):
             return None
-        groups[rate] = groups.get(rate, sp.Integer(0)) + coefficient
-    return [(rate, c) for rate, c in groups.items() if c != 0]
+        rates.append(rate)
+        shifts.append(shift)
+    groups: dict = {}
+    combined: dict = {}  # the rate of a product of the exponentials, by their powers
+    for term in sp.Add.make_args(sp.expand(expr.xreplace(dict(zip(exps, placeholders))))):
+        powers, degree, coefficient = [0] * len(exps), 0, []
+        for factor in sp.Mul.make_args(term):
+            base, exponent = factor.as_base_exp()
+            if base in placeholders and exponent.is_Integer:
+                powers[placeholders.index(base)] += int(exponent)
+            elif base == H and exponent.is_Integer and exponent >= 0:
+                degree += int(exponent)
+            elif factor.has(H, *placeholders):
+                return None
+            else:
+                coefficient.append(factor)
+        key = tuple(powers)
+        if key not in combined:
+            combined[key] = sp.simplify(sum((k * r for k, r in zip(powers, rates)), sp.Integer(0)))
+        rate = combined[key]
+        shift = sum((k * s for k, s in zip(powers, shifts)), sp.Integer(0))
+        polynomial = groups.setdefault(rate, {})
+        polynomial[degree] = polynomial.get(degree, sp.Integer(0)) + sp.Mul(*coefficient) * sp.exp(shift)
+    modes = {}
+    for rate, polynomial in groups.items():
+        coefficients = [polynomial.get(d, sp.Integer(0)) for d in range(max(polynomial) + 1)]
+        while coefficients and coefficients[-1] == 0:
+            coefficients.pop()
+        if coefficients:
+            modes[rate] = coefficients
+    return modes
 
 
 def _inputs_in(exprs) -> list[str]:

@@ -443,11 +443,34 @@ class Checker:
             pre_symbols=tuple(used_pre),
             ports=ports,
             inputs=inputs,
+            statement_spans=self._statement_spans(),
         )
         self._check_reset_clears_threshold(model_ir)
         return model_ir
 
     # ---- pieces
+    def _statement_spans(self) -> dict[tuple[str, str], Span]:
+        """`ModelIR.statement_spans`: each statement's span by (block, name)."""
+        m = self.model
+        spans: dict[tuple[str, str], Span] = {}
+        for block in ("equations", "state", "weights"):
+            for decl in m.statements(block):
+                spans[(block, decl.variable if isinstance(decl, S.Differential) else decl.name)] = decl.span
+        for block in ("threshold", "refractory", "delay"):
+            if m.statements(block):
+                spans[(block, "")] = m.statements(block)[0].span
+        bodies = [(block, m.statements(block)) for block in ("reset", "on_spike", "on_input")]
+        if "on_input" not in m.blocks and not m.ports:  # the input jump is on_spike's
+            bodies.append(("on_input", m.statements("on_spike")))
+        bodies += [(f"on_input {port.name}", port.body) for port in m.ports]
+        for event in m.events:
+            spans[(f"event {event.name}", "")] = event.span
+            bodies.append((f"event {event.name}", event.body))
+        for block, statements in bodies:
+            for st in statements:
+                spans[(block, st.target)] = st.span
+        return spans
+
     def _reject_not_simulated(self):
         """Blocks the grammar knows but the engine does not simulate: an error, never dropped."""
         for keyword, message in _NOT_SIMULATED_YET.items():

@@ -17,9 +17,8 @@ import sympy as sp
 from jaxtyping import Array, Float
 
 from ..check import evaluate_defaults
-from ..errors import EqError, did_you_mean
+from ..errors import EqError, Span, did_you_mean
 from ..ir import ModelIR, normal, symbol, uniform
-
 
 # parameter values by name: one for every neuron, or one per neuron
 ParameterValues = Mapping[str, float | Float[Array, " neurons"] | Float[np.ndarray, " neurons"]]
@@ -82,7 +81,7 @@ def check_parameter_values(ir: ModelIR, values: dict) -> None:
     arguments = [np.asarray(values[name], dtype=float) for name in ir.parameters]
     with np.errstate(all="ignore"):
         results = evaluate(*arguments)
-    for (where, node), result in zip(nodes, results):
+    for (where, key, node), result in zip(nodes, results):
         if np.all(np.isfinite(result)):
             continue
         names = sorted(s.name for s in node.free_symbols)
@@ -90,11 +89,30 @@ def check_parameter_values(ir: ModelIR, values: dict) -> None:
         shown = ", ".join(f"`{n}` = {_show(values[n], bad)}" for n in names)
         raise EqError(
             f"parameter{'s' if len(names) > 1 else ''} {shown} makes `{sp.sstr(node)}` in {where} infinite or undefined",
-            ir.parameters[names[0]].span,
+            _location(ir, names, key),
             ir.source,
             hint=f"choose {' and '.join(f'`{n}`' for n in names)} so that `{sp.sstr(node)}` is finite "
             "(e.g. a time constant must not be 0)",
         )
+
+
+def _location(ir: ModelIR, names: list[str], key: tuple[str, str]) -> Span:
+    """Where to point for an expression `key` of the parameters `names` that is not finite: the
+    first of those parameters defined in the model's own text, else the statement, else the
+    first parameter where it was inherited from (`extends`)."""
+
+    def own(span: Span | None) -> bool:
+        if span is None:
+            return False
+        return span.source is None or (ir.source is not None and span.source.filename == ir.source.filename)
+
+    for name in names:
+        if own(ir.parameters[name].span):
+            return ir.parameters[name].span
+    statement = ir.statement_spans.get(key)
+    if statement is not None and own(statement):
+        return statement
+    return ir.parameters[names[0]].span
 
 
 def _check_finite(ir: ModelIR, name: str, value) -> None:
@@ -136,7 +154,7 @@ def _parameter_subexpressions(ir: ModelIR):
         return cached[1], cached[2]
     params = {symbol(n) for n in ir.parameters}
     nodes, seen = [], set()
-    for where, expr in _model_expressions(ir):
+    for where, key, expr in _model_expressions(ir):
         for node in sp.postorder_traversal(sp.sympify(expr)):
             if (
                 isinstance(node, sp.Expr)  # not the (value, condition) pairs of a Piecewise
@@ -148,40 +166,40 @@ def _parameter_subexpressions(ir: ModelIR):
                 and node not in seen
             ):
                 seen.add(node)
-                nodes.append((where, node))
+                nodes.append((where, key, node))
     evaluate = None
     if nodes:
         evaluate = sp.lambdify(
-            [symbol(n) for n in ir.parameters], [node for _, node in nodes], modules=[_NUMPY_FUNCTIONS, "numpy"]
+            [symbol(n) for n in ir.parameters], [node for _, _, node in nodes], modules=[_NUMPY_FUNCTIONS, "numpy"]
         )
     _SUBEXPRESSIONS[id(ir)] = (ir, nodes, evaluate)
     return nodes, evaluate
 
 
 def _model_expressions(ir: ModelIR):
-    """(where, expression) for every expression evaluated at run time."""
+    """(where, key in `ir.statement_spans`, expression) for every expression evaluated at run time."""
     for name in ir.states:
-        yield f"d{name}/dt", ir.derivatives[name]
-        yield f"the initial value of `{name}`", ir.initial[name]
+        yield f"d{name}/dt", ("equations", name), ir.derivatives[name]
+        yield f"the initial value of `{name}`", ("state", name), ir.initial[name]
     for name, expr in ir.subexpressions.items():
-        yield f"`{name}`", expr
-    yield "the threshold", ir.threshold
+        yield f"`{name}`", ("equations", name), expr
+    yield "the threshold", ("threshold", ""), ir.threshold
     for label, jump in (("reset", ir.reset), ("on_spike", ir.on_spike), ("on_input", ir.on_input)):
         for name, expr in jump.updates.items():
-            yield f"{label} of `{name}`", expr
+            yield f"{label} of `{name}`", (label, name), expr
     for port, jump in ir.ports.items():
         for name, expr in jump.updates.items():
-            yield f"on_input {port} of `{name}`", expr
+            yield f"on_input {port} of `{name}`", (f"on_input {port}", name), expr
     for event in ir.events:
-        yield f"the condition of event `{event.name}`", event.condition
+        yield f"the condition of event `{event.name}`", (f"event {event.name}", ""), event.condition
         for name, expr in event.reset.updates.items():
-            yield f"event `{event.name}` of `{name}`", expr
+            yield f"event `{event.name}` of `{name}`", (f"event {event.name}", name), expr
     for name, expr in ir.weights.items():
-        yield f"the initialiser of weight `{name}`", expr
+        yield f"the initialiser of weight `{name}`", ("weights", name), expr
     if ir.refractory is not None:
-        yield "refractory", ir.refractory
+        yield "refractory", ("refractory", ""), ir.refractory
     if ir.delay is not None:
-        yield "delay", ir.delay
+        yield "delay", ("delay", ""), ir.delay
 
 
 def _sigmoid(x):

@@ -34,6 +34,7 @@ class Advance(NamedTuple):
     fired: Bool[Array, " neurons"]  # neurons at a crossing of an armed condition at `t`
     reached: Bool[Array, "*lanes"]  # reached the scheduled time `t_end`
     aux: PyTree
+    stalled: Bool[Array, "*lanes"]  # the integrator cannot advance (`OwnClockStep.stalled`)
 
 
 class AbstractClock(eqx.Module):
@@ -84,7 +85,7 @@ class OwnClocks(AbstractClock):
         t_new = jnp.where(stay, t, step.t)
         y_new = jnp.where(stay[None], y, step.y)
         fired = (immediate | step.hit) & ~still
-        return Advance(t_new, y_new, fired, ~fired & ~still & (t_new >= t_end), step.aux)
+        return Advance(t_new, y_new, fired, ~fired & ~still & (t_new >= t_end), step.aux, step.stalled & ~stay)
 
     def any(self, x):
         return x
@@ -113,16 +114,16 @@ class SharedClock(AbstractClock):
 
         def fire_now():
             which = jnp.argmax(jnp.max(jnp.where(armed, G, -jnp.inf), axis=0))
-            return t, y, jnp.asarray(True), which, jnp.asarray(False), aux
+            return t, y, jnp.asarray(True), which, jnp.asarray(False), aux, jnp.asarray(False)
 
         def step():
             s = integrator.step_shared_clock(t, y, G, t_end, p, armed, refractory, aux)
-            return s.t, s.y, s.hit, s.which, s.reached, s.aux
+            return s.t, s.y, s.hit, s.which, s.reached, s.aux, s.stalled
 
         # simultaneous events: a neuron with an armed condition at or above zero fires before time moves on
-        t_new, y_new, hit, which, reached, aux = jax.lax.cond(jnp.any(armed & (G >= 0)), fire_now, step)
+        t_new, y_new, hit, which, reached, aux, stalled = jax.lax.cond(jnp.any(armed & (G >= 0)), fire_now, step)
         fired = hit & (jnp.arange(n) == which)
-        return Advance(t_new, y_new, fired, reached, aux)
+        return Advance(t_new, y_new, fired, reached, aux, stalled)
 
     def any(self, x):
         return jnp.any(x)

@@ -132,7 +132,7 @@ class ClosedFormIntegrator(AbstractIntegrator):
         h = jnp.where(hit, h_hit, horizon)
         # a segment that reaches its end stops on it exactly (t0 + (t_end - t0) may round below)
         t = jnp.where(hit, t0 + h, jnp.maximum(t_end, t0))
-        return OwnClockStep(t, self.propagate(h, y0, p, refractory), hit, aux)
+        return OwnClockStep(t, self.propagate(h, y0, p, refractory), hit, aux, jnp.zeros_like(hit))
 
     def step_shared_clock(self, t0, y0, G0, t_end, p, armed, refractory, aux) -> SharedClockStep:
         horizon = jnp.maximum(t_end - t0, 0.0)
@@ -143,4 +143,4 @@ class ClosedFormIntegrator(AbstractIntegrator):
         h = jnp.where(hit, h_hit[which], horizon)
         y = self.propagate(jnp.broadcast_to(h, y0.shape[1:]), y0, p, refractory)
         t = jnp.where(hit, t0 + h, jnp.maximum(t_end, t0))
-        return SharedClockStep(t, y, hit, which, ~hit, aux)
+        return SharedClockStep(t, y, hit, which, ~hit, aux, jnp.asarray(False))

@@ -24,6 +24,7 @@ class OwnClockStep(NamedTuple):
     y: Float[Array, "states neurons"]
     hit: Bool[Array, " neurons"]  # stopped at a crossing of its spike condition
     aux: PyTree  # the integrator's state
+    stalled: Bool[Array, " neurons"]  # cannot advance: its steps fall below what the dtype resolves
 
 
 class SharedClockStep(NamedTuple):
@@ -33,6 +34,7 @@ class SharedClockStep(NamedTuple):
     which: Int[Array, ""]
     reached: Bool[Array, ""]  # reached `t_end`
     aux: PyTree
+    stalled: Bool[Array, ""]  # cannot advance: its steps fall below what the dtype resolves
 
 
 def combine(G: Float[Array, "conditions neurons"], armed: Bool[Array, "conditions neurons"]) -> Float[Array, " neurons"]:

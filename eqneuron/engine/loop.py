@@ -62,6 +62,7 @@ class LoopState(eqx.Module):
     nonfinite: Bool[Array, " neurons"]
     nonfinite_time: Float[Array, " neurons"]
     reset_failed: Bool[Array, " neurons"]
+    stalled: Bool[Array, "*lanes"]  # stopped: the integrator's steps fell below what the dtype resolves
     last_fired: Float[Array, "conditions neurons"]  # time each condition last fired (-inf: never)
     refractory_until: Float[Array, " neurons"]  # end of the current refractory period (-inf: none)
     event_times: Float[Array, " event_buffer"]  # internal events, in the order written
@@ -154,6 +155,7 @@ class PopulationLoop:
             nonfinite=jnp.zeros((n,), bool),
             nonfinite_time=jnp.full((n,), jnp.inf, dtype),
             reset_failed=jnp.zeros((n,), bool),
+            stalled=jnp.zeros(lanes, bool),
             last_fired=jnp.full(g.shape, -jnp.inf, dtype),
             refractory_until=jnp.full((n,), -jnp.inf, dtype),
             event_times=jnp.full((self.event_buffer,), jnp.inf, dtype),
@@ -359,11 +361,13 @@ class PopulationLoop:
                 done=c.done
                 | (is_stop & final_window)
                 | clock.any(bad)
+                | step.stalled
                 | (self.stop_after_first_spike & clock.all(n_spikes > 0)),
                 paused=c.paused | (is_stop & ~final_window),
                 nonfinite=c.nonfinite | bad,
                 nonfinite_time=jnp.where(bad & ~c.nonfinite, t, c.nonfinite_time),
                 reset_failed=c.reset_failed | still_above,
+                stalled=c.stalled | step.stalled,
                 last_fired=jnp.where(fired_kinds, t, c.last_fired),
                 refractory_until=refractory_until,
                 event_times=event_times,
@@ -411,7 +415,7 @@ class PopulationLoop:
             spike_ids=c.spike_ids,
             n_spikes=c.n_written,
             spike_budget=spike_budget,
-            step_budget=~jnp.all(c.done | c.paused) & ~spike_budget,
+            step_budget=(~jnp.all(c.done | c.paused) & ~spike_budget) | jnp.any(c.stalled),
             nonfinite=bad,
             nonfinite_time=jnp.min(c.nonfinite_time),
             nonfinite_neuron=jnp.where(bad, jnp.argmin(c.nonfinite_time), -1),

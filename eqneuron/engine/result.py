@@ -16,8 +16,8 @@ class RESULTS(eqx.Enumeration):
 
     ok = ""
     invalid_arguments = "an argument of `simulate` failed its check under `jit` (NaN or negative input times, channels out of range, t1 or save_at out of range): call it outside `jit` once to see which"
-    non_finite = "a state became NaN or infinite (or the step size collapsed): see `nonfinite_neuron`, `nonfinite_time`"
-    step_budget = "the event loop ran out of iterations before t1: raise `max_solver_steps`"
+    non_finite = "a state, or the vector field at a state the solver reached, became NaN or infinite (e.g. an `exp` overflowed), or a state ran away faster than the dtype resolves time (a blow-up): see `nonfinite_neuron`, `nonfinite_time`"
+    step_budget = "the event loop ran out of iterations before t1 (raise `max_solver_steps`), or a Runge–Kutta step size collapsed below what the dtype resolves, at a singularity of the vector field or for tolerances finer than the dtype (use float64, or loosen rtol/atol)"
     spike_budget = "more spikes (or internal events) than the buffers hold: raise `max_spikes` (or `max_spikes_per_neuron`)"
     reset_failed = "a reset left the threshold condition satisfied; that neuron was not re-armed"
 
@@ -116,19 +116,29 @@ def raise_on_failure(result: SimulationResult) -> SimulationResult:
     return result
 
 
+def _message(code) -> str:
+    """A result code's message."""
+    return RESULTS[code]
+
+
 def warn_if_concrete(result: SimulationResult, max_spikes: int) -> None:
     """Outside `jit`, numerical trouble is reported as a warning."""
     if isinstance(result.overflow, jax.core.Tracer):
         return
+
+    def some(code):
+        return any(bool(np.any(r == code)) for r in result.results)
+
     if bool(np.any(result.overflow)):
         if int(np.max(result.n_spikes)) > max_spikes:
             cause = f"{int(np.max(result.n_spikes))} spikes for max_spikes={max_spikes}; raise max_spikes"
-        else:
-            cause = (
-                "a neuron exceeded max_spikes_per_neuron, or the loop ran out of steps before t1 "
-                "(raise max_spikes_per_neuron or max_solver_steps)"
-            )
-        warnings.warn(f"spike budget exceeded: {cause} (results after the budget are incomplete)", RuntimeWarning, stacklevel=3)
+            warnings.warn(f"spike budget exceeded: {cause} (results after the budget are incomplete)", RuntimeWarning, stacklevel=3)
+        elif some(RESULTS.step_budget):
+            warnings.warn(f"stopped before t1: {_message(RESULTS.step_budget)} (results after the stop are incomplete)",
+                          RuntimeWarning, stacklevel=3)
+        elif some(RESULTS.spike_budget):
+            warnings.warn("spike budget exceeded: a neuron exceeded max_spikes_per_neuron; raise max_spikes_per_neuron "
+                          "(results after the budget are incomplete)", RuntimeWarning, stacklevel=3)
     if bool(np.any(result.nonfinite)):
         warnings.warn(
             f"non-finite state in neuron {int(np.max(result.nonfinite_neuron))} at "
@@ -137,6 +147,6 @@ def warn_if_concrete(result: SimulationResult, max_spikes: int) -> None:
             stacklevel=3,
         )
     if bool(np.any(result.invalid_arguments)):
-        warnings.warn(RESULTS[RESULTS.invalid_arguments], RuntimeWarning, stacklevel=3)
+        warnings.warn(_message(RESULTS.invalid_arguments), RuntimeWarning, stacklevel=3)
     if bool(np.any(result.reset_failed)):
-        warnings.warn(RESULTS[RESULTS.reset_failed], RuntimeWarning, stacklevel=3)
+        warnings.warn(_message(RESULTS.reset_failed), RuntimeWarning, stacklevel=3)

@@ -29,13 +29,16 @@ def locate_crossing(
     active: jax.Array,
     tol: float,
     max_iterations: int = 100,
+    origin: jax.Array | float = 0.0,
 ) -> jax.Array:
     """The first upward zero of g in `[lo, hi]` per lane, given `g(lo) < 0 <= g(hi)`.
 
     Newton steps from `start`; a step that leaves the bracket (or a
     non-positive slope) is replaced by bisection, so the bracket always
     shrinks.  Stops when the step or the bracket is below `tol` relative to
-    `1 + |x|`.  Returns a point of `[lo, hi]` (meaningless where not `active`).
+    `1 + |origin + x|`: positions may be offsets from `origin` (per lane), so
+    that a bracket shorter than the resolution of `origin` is still resolved.
+    Returns a point of `[lo, hi]` (meaningless where not `active`).
     """
 
     def body(state):
@@ -50,7 +53,11 @@ def locate_crossing(
         # g(x) == 0 exactly: x is the crossing (the bracket update has just set hi = x, so the
         # Newton point x is not strictly inside and the bisection midpoint would replace it)
         x_new = jnp.where(g == 0, x, x_new)
-        done = (jnp.abs(x_new - x) <= tol * (1.0 + jnp.abs(x))) | (hi - lo <= tol * (1.0 + jnp.abs(hi))) | (g == 0)
+        done = (
+            (jnp.abs(x_new - x) <= tol * (1.0 + jnp.abs(origin + x)))
+            | (hi - lo <= tol * (1.0 + jnp.abs(origin + hi)))
+            | (g == 0)
+        )
         return i + 1, lo, hi, jnp.where(todo, x_new, x), todo & ~done
 
     _, lo, hi, x, _ = converge(body, (0, lo, hi, start, active), max_iterations=max_iterations)

@@ -68,6 +68,11 @@ def tableau(method: str) -> Tableau:
     )
 
 
+# kept steps in a row that leave the time unchanged after which a neuron is taken to blow up (the
+# approach to an AdEx peak in float32 takes up to 47 at 0 mV, 75 at 20 mV)
+_FROZEN_STEPS = 1000
+
+
 class RungeKuttaIntegrator(AbstractIntegrator):
     fn: GeneratedFunctions = eqx.field(static=True)
     tableau: Tableau = eqx.field(static=True)
@@ -142,20 +147,55 @@ class RungeKuttaIntegrator(AbstractIntegrator):
         G = self.fn.conditions(t, y, p)
         return G, combine(G, armed)
 
-    def _bracket(self, t0, dt, t1, y0, c, p, g1, armed):
-        """Upper end of the first crossing bracket in a step: (t, g there) per neuron.
+    def _bracket(self, t0, dt, y0, c, p, g1, armed):
+        """Upper end of the first crossing bracket in a step: (its offset from t0, g there) per neuron.
 
         A condition that rises above zero and falls back within one step has
         the same sign at both ends; the dense output is also checked at three
         interior points, and the first one found above zero ends the bracket.
         """
-        t_hi, g_hi = jnp.broadcast_to(t1, g1.shape), g1
+        s_hi, g_hi = jnp.broadcast_to(dt, g1.shape), g1
         for theta in (0.75, 0.5, 0.25):  # the earliest positive sample wins: scan backwards
-            t = t0 + theta * dt
-            _, g = self._conditions(t, self._dense(theta, y0, c), p, armed)
-            t_hi = jnp.where(g >= 0, t, t_hi)
+            _, g = self._conditions(t0 + theta * dt, self._dense(theta, y0, c), p, armed)
+            s_hi = jnp.where(g >= 0, theta * dt, s_hi)
             g_hi = jnp.where(g >= 0, g, g_hi)
-        return t_hi, g_hi
+        return s_hi, g_hi
+
+    @staticmethod
+    def _at_offset(t0, s, t1):
+        """The time `t0 + s` of a crossing at offset `s` into a step ending at `t1`, no later than `t1`.
+
+        The crossing is located in the offset from the step's start, not in
+        the time itself: a step shorter than the resolution of `t` (float32
+        near an exponential spike) still locates the crossing's state
+        precisely, and the time is `t0 + s` rounded.  The rounding may not
+        take it past `t1` (the segment's end); the derivative is that of `t0 + s`.
+        """
+        t = t0 + s
+        return t - jax.lax.stop_gradient(jnp.maximum(t - t1, 0.0))
+
+    @staticmethod
+    def _stuck(t0, dt, t1, y0, k1, active, accept):
+        """Per neuron: (stalled, diverged) after a step attempt that was not accepted.
+
+        The controller answers a rejected step (its error too large, or its
+        trial state non-finite) with a smaller one, also below the resolution
+        of the time: near the spike of an exponential or quadratic model the
+        state needs steps far shorter than one unit in the last place of `t`
+        in float32, and takes them with `t` unchanged.  That ends in two ways.
+        *Diverged*: the vector field at the current state (the first stage
+        `k1 / dt`) is not finite: an `exp` or a power overflowed (also when
+        more than `_FROZEN_STEPS` kept steps in a row left `t` unchanged: the
+        state runs away faster than the dtype resolves time, a blow-up such as
+        dv/dt = v^2 that would otherwise take ~10^4 steps to overflow).  *Stalled*:
+        a step that changes neither the time nor any state is still rejected,
+        so that no smaller one can advance either (a singularity of the vector
+        field closer than the dtype resolves, or tolerances finer than it).
+        """
+        rejected = active & ~(accept & (dt > 0))
+        diverged = rejected & ~jnp.all(jnp.isfinite(k1), axis=0)
+        stalled = rejected & ~diverged & (t1 == t0) & jnp.all(y0 + k1 == y0, axis=0)
+        return stalled, diverged
 
     @staticmethod
     def _secant(lo, hi, g_lo, g_hi, active):
@@ -167,7 +207,15 @@ class RungeKuttaIntegrator(AbstractIntegrator):
     # --- the interface
 
     def init(self, t, y, p):
-        return self.controller.init(t)
+        # the controller's state, then the count of consecutive kept steps that left `t` unchanged
+        return (*self.controller.init(t), jnp.zeros(t.shape, jnp.int32))
+
+    def _adapt(self, state, t0, t1, dt, ratio, stop, taken, unchanged, full):
+        """The controller's next state (`AbstractStepSizeController.adapt`), and the count of
+        consecutive kept steps too short to change the time (`_stuck`)."""
+        frozen = jnp.where(taken, jnp.where(t1 == t0, state[-1] + 1, 0), state[-1])
+        adapted = self.controller.adapt(state[:-1], dt, ratio, stop, taken=taken, unchanged=unchanged, full=full)
+        return (*adapted, frozen)
 
     def free_step(self, t0, y0, G0, t_end, p, armed, refractory, state):
         """One step per neuron towards `t_end`, kept only when no armed condition crosses in it.
@@ -180,10 +228,10 @@ class RungeKuttaIntegrator(AbstractIntegrator):
         k, y1, ratio = self._attempt(t0, dt, y0, p, refractory)
         accept = active & (ratio <= 1.0)
         G1, g1 = self._conditions(t1, y1, p, armed)
-        _, g_hi = self._bracket(t0, dt, t1, y0, self._coefficients(k), p, g1, armed)
+        _, g_hi = self._bracket(t0, dt, y0, self._coefficients(k), p, g1, armed)
         crossing = computed_once(accept & jnp.any(armed, axis=0) & (g0 < 0) & (g_hi >= 0))
         keep = accept & ~crossing
-        state = self.controller.adapt(state, dt, ratio, stop, taken=keep, unchanged=~active | crossing, full=keep & ~stop)
+        state = self._adapt(state, t0, t1, dt, ratio, stop, taken=keep, unchanged=~active | crossing, full=keep & ~stop)
         t = jnp.where(keep, t1, t0)
         y = jnp.where(keep[None], y1, y0)
         return t, y, jnp.where(keep[None], G1, G0), state
@@ -197,51 +245,55 @@ class RungeKuttaIntegrator(AbstractIntegrator):
         k, y1, ratio = self._attempt(t0, dt, y0, p, refractory)
         c = self._coefficients(k)
         accept = active & (ratio <= 1.0)
+        stalled, diverged = self._stuck(t0, dt, t1, y0, k[0], active, accept)
 
         # a neuron with an armed condition that becomes positive within the accepted step stops
         # there; the crossing is located only on those lanes (a block; more of them retry next step)
         _, g1 = self._conditions(t1, y1, p, armed)
-        t_hi, g_hi = self._bracket(t0, dt, t1, y0, c, p, g1, armed)
+        s_hi, g_hi = self._bracket(t0, dt, y0, c, p, g1, armed)
         block = Block(accept & jnp.any(armed, axis=0) & (g0 < 0) & (g_hi >= 0), block_size(t0.shape[0]))
         crossing = block.selected
         accept = accept & ~block.deferred
-        state = self.controller.adapt(
-            state, dt, ratio, stop, taken=accept, unchanged=~active | block.deferred, full=accept & ~stop & ~crossing
+        state = self._adapt(
+            state, t0, t1, dt, ratio, stop, taken=accept, unchanged=~active | block.deferred, full=accept & ~stop & ~crossing
         )
+        diverged = diverged | (state[-1] > _FROZEN_STEPS)
         # everything the block needs, gathered in one go: a gather per array (and the
         # relayout that follows each) would cost more than the root find itself
         per_neuron = [name for name, v in p.items() if jnp.ndim(v)]
         flags = [armed.astype(y0.dtype)] if n_conditions > 1 else []
         packed = block.take(
-            jnp.concatenate([jnp.stack([t0, dt, g0, t_hi, g_hi, *(p[name] for name in per_neuron)]), *flags, y0, *c])
+            jnp.concatenate([jnp.stack([t0, dt, t1, g0, s_hi, g_hi, *(p[name] for name in per_neuron)]), *flags, y0, *c])
         )
-        t0_b, dt_b, g0_b, t_hi_b, g_hi_b = packed[:5]
-        p_b = dict(p, **{name: packed[5 + j] for j, name in enumerate(per_neuron)})
-        rest = packed[5 + len(per_neuron) :]
+        t0_b, dt_b, t1_b, g0_b, s_hi_b, g_hi_b = packed[:6]
+        p_b = dict(p, **{name: packed[6 + j] for j, name in enumerate(per_neuron)})
+        rest = packed[6 + len(per_neuron) :]
         armed_b = rest[:n_conditions] > 0.5 if flags else None
         rest = rest[n_conditions:] if flags else rest
         y0_b = rest[:n_states]
         c_b = [rest[n_states * (j + 1) : n_states * (j + 2)] for j in range(len(c))]
 
-        def y_at(t):
-            return self._dense((t - t0_b) / dt_b, y0_b, c_b)
+        # positions are offsets from the step's start (`_at_offset`)
+        def y_at(s):
+            return self._dense(s / dt_b, y0_b, c_b)
 
-        def g_at(t):
-            return self._conditions(t, y_at(t), p_b, armed_b)[1]
+        def g_at(s):
+            return self._conditions(t0_b + s, y_at(s), p_b, armed_b)[1]
 
-        start = self._secant(t0_b, t_hi_b, g0_b, g_hi_b, block.valid)
-        t_star = locate_crossing(along(g_at), t0_b, t_hi_b, start, block.valid, self.tolerances.root_tol, max_iterations=60)
-        t_hit_b = jnp.where(block.valid, implicit_root(along(g_at), t_star), t_hi_b)
-        hit_b = jnp.concatenate([t_hit_b[None], y_at(t_hit_b)])
+        zero = jnp.zeros_like(s_hi_b)
+        start = self._secant(zero, s_hi_b, g0_b, g_hi_b, block.valid)
+        s_star = locate_crossing(
+            along(g_at), zero, s_hi_b, start, block.valid, self.tolerances.root_tol, max_iterations=60, origin=t0_b
+        )
+        s_hit_b = jnp.where(block.valid, implicit_root(along(g_at), s_star), s_hi_b)
+        hit_b = jnp.concatenate([self._at_offset(t0_b, s_hit_b, t1_b)[None], y_at(s_hit_b)])
         ty_hit = block.put(jnp.concatenate([t1[None], y1]), hit_b)
         t_hit, y_hit = ty_hit[0], ty_hit[1:]
 
         t_new = jnp.where(accept, t_hit, t0)
         y_new = jnp.where(accept[None], y_hit, y0)
-        # a step size collapsing to nothing means the solution blows up: report it as non-finite
-        collapsed = active & ~accept & (state[0] < 1e-10 * (1.0 + jnp.abs(t0)))
-        y_new = jnp.where(collapsed[None], jnp.nan, y_new)
-        return OwnClockStep(t_new, y_new, crossing, state)
+        y_new = jnp.where(diverged[None], jnp.nan, y_new)
+        return OwnClockStep(t_new, y_new, crossing, state, stalled)
 
     def step_shared_clock(self, t0, y0, G0, t_end, p, armed, refractory, state) -> SharedClockStep:
         g0 = combine(G0, armed)
@@ -250,34 +302,39 @@ class RungeKuttaIntegrator(AbstractIntegrator):
         c = self._coefficients(k)
         ratio = jnp.max(ratios)  # one clock: the worst neuron decides
         accept = active & (ratio <= 1.0)
+        stalled, diverged = self._stuck(t0, dt, t1, y0, k[0], active, accept)
 
         _, g1 = self._conditions(t1, y1, p, armed)
-        t_hi, g_hi = self._bracket(t0, dt, t1, y0, c, p, g1, armed)
+        s_hi, g_hi = self._bracket(t0, dt, y0, c, p, g1, armed)
         crossing = accept & jnp.any(armed, axis=0) & (g0 < 0) & (g_hi >= 0)
         hit = jnp.any(crossing)
-        state = self.controller.adapt(state, dt, ratio, stop, taken=accept, unchanged=~active, full=accept & ~stop & ~hit)
+        state = self._adapt(state, t0, t1, dt, ratio, stop, taken=accept, unchanged=~active, full=accept & ~stop & ~hit)
+        diverged = diverged | (state[-1] > _FROZEN_STEPS)
 
-        def y_at(t):
-            return self._dense((t - t0) / dt, y0, c)
+        # positions are offsets from the step's start (`_at_offset`)
+        def y_at(s):
+            return self._dense(s / dt, y0, c)
 
-        def g_at(t):
-            return self._conditions(t, y_at(t), p, armed)[1]
+        def g_at(s):
+            return self._conditions(t0 + s, y_at(s), p, armed)[1]
 
-        lanes = jnp.broadcast_to(t0, g0.shape)
-        start = self._secant(lanes, t_hi, g0, g_hi, crossing)
-        t_star = locate_crossing(along(g_at), lanes, t_hi, start, crossing, self.tolerances.root_tol, max_iterations=60)
-        which = jnp.argmin(jnp.where(crossing, t_star, jnp.inf))
+        zero = jnp.zeros_like(g0)
+        start = self._secant(zero, s_hi, g0, g_hi, crossing)
+        s_star = locate_crossing(
+            along(g_at), zero, s_hi, start, crossing, self.tolerances.root_tol, max_iterations=60, origin=t0
+        )
+        which = jnp.argmin(jnp.where(crossing, s_star, jnp.inf))
         # the earliest crossing, differentiable, then every neuron at that time
-        t_w = jnp.where(hit, t_star[which], t1)
-        t_hit = jnp.where(hit, implicit_root(along(lambda t: g_at(t)[which]), t_w), t1)
-        y_hit = jnp.where(hit, y_at(t_hit), y1)
+        s_w = jnp.where(hit, s_star[which], dt)
+        s_hit = implicit_root(along(lambda s: g_at(s)[which]), s_w)
+        t_hit = jnp.where(hit, self._at_offset(t0, s_hit, t1), t1)
+        y_hit = jnp.where(hit, y_at(s_hit), y1)
 
         t_new = jnp.where(accept, t_hit, t0)
         y_new = jnp.where(accept, y_hit, y0)
-        collapsed = active & ~accept & (state[0] < 1e-10 * (1.0 + jnp.abs(t0)))
-        y_new = jnp.where(collapsed, jnp.nan, y_new)
+        y_new = jnp.where(diverged[None], jnp.nan, y_new)
         reached = ~active | (accept & ~hit & last)
-        return SharedClockStep(t_new, y_new, accept & hit, which, reached, state)
+        return SharedClockStep(t_new, y_new, accept & hit, which, reached, state, jnp.all(stalled))
 
 
 @functools.cache

@@ -5,6 +5,7 @@ and generates JAX functions that one Diffrax-based event engine simulates in
 continuous time and differentiates exactly, through spike times.
 """
 
+from . import connect as connect
 from .engine import RESULTS as RESULTS
 from .engine import SimulationResult as SimulationResult
 from .engine import simulate as simulate
@@ -12,10 +13,9 @@ from .errors import EqError as EqError
 from .errors import EqWarning as EqWarning
 from .model import CompiledModel as CompiledModel
 from .model import compile_model as compile_model
-from . import connect as connect
 from .network import Network as Network
-from .network import Projection as Projection
 from .network import Population as Population
+from .network import Projection as Projection
 from .network import Spikes as Spikes
 from .train import datasets as datasets
 from .train import losses as losses

@@ -36,6 +36,7 @@ class ClosedFormIntegrator(AbstractIntegrator):
         values = [p[k] for k in names]
         if forms.degenerate is None:
             return values, values, None
+        assert forms.vanishing is not None  # given with every degenerate form
         (factor,) = forms.vanishing(*values)
         scale = jnp.abs(jnp.asarray(p[forms.perturbed], dtype)) + 1.0
         tol = 1e-7 if dtype == jnp.float64 else 1e-3

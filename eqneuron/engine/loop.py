@@ -34,10 +34,11 @@ import equinox as eqx
 import equinox.internal as eqxi
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, Bool, Float, Int, PyTree
 
-from ..network import Population
 from ..codegen.waveforms import SampledWaveform
+from ..network import Population
 from .clocks import AbstractClock
 from .integrator import AbstractIntegrator
 from .lanes import earliest
@@ -216,7 +217,7 @@ class PopulationLoop:
             s = jnp.minimum(c.save_index, save_times.shape[0] - 1)
             t_save = jnp.where(c.save_index < n_save, save_times[s], jnp.inf)
             t_next = jnp.minimum(t_in, t_save)
-            t_ref = jnp.inf
+            t_ref: float | Array = jnp.inf
             if self.refractory:
                 ends = jnp.where(c.refractory_until > c.t, c.refractory_until, jnp.inf)
                 t_ref = jnp.min(ends) if shared else ends
@@ -293,7 +294,8 @@ class PopulationLoop:
             if recurrent:
                 which = jnp.argmax(spike)
                 rows = {k: w[which] for k, w in weights.items()}
-                p_pre = {k: (v[which] if jnp.ndim(v) else v) for k, v in p.items()}
+                # per-neuron values are arrays; scalars and waveforms (ndim 0) are not indexed
+                p_pre = {k: (v[which] if isinstance(v, (jax.Array, np.ndarray)) and v.ndim else v) for k, v in p.items()}
                 jump = fn.spike_jump(t, y, p, y[:, which], p_pre, rows)
                 y_fired = y_fired + jnp.where(jnp.any(spike), jump, 0.0) if n_events else y_fired + jump
             any_fired = clock.any(fired)
@@ -326,7 +328,7 @@ class PopulationLoop:
                 armed = armed.at[1:].set(jnp.where(event, False, rearmed[1:]))
                 fired_kinds = jnp.concatenate([spike[None], event])
             refractory_until = c.refractory_until
-            if self.refractory:
+            if period is not None:
                 refractory_until = jnp.where(spike, t + period, refractory_until)
 
             slot = clock.spike_slots(spike, c.n_written, buffer)

@@ -87,7 +87,7 @@ class SimulationResult(eqx.Module):
     names: tuple[str, ...] = eqx.field(static=True, default=())  # the populations' names
     offsets: tuple[int, ...] = eqx.field(static=True, default=())  # each population's first global id
 
-    def spikes_of(self, name: str):
+    def spikes_of(self, name: str) -> tuple[Float[Array, " spikes"], Int[Array, " spikes"]]:
         """`(times, neurons)` of population `name`'s spikes in time order (local neuron ids),
         padded with `inf` / `-1`."""
         if name not in self.names:
@@ -118,7 +118,7 @@ def raise_on_failure(result: SimulationResult) -> SimulationResult:
 
 def _message(code) -> str:
     """A result code's message."""
-    return RESULTS[code]
+    return RESULTS[code]  # type: ignore[misc]  # Equinox's enumerations map an item to its message
 
 
 def warn_if_concrete(result: SimulationResult, max_spikes: int) -> None:

@@ -57,6 +57,9 @@ def tableau(method: str) -> Tableau:
         return Tableau("euler", (), (), (1.0,), (0.0,), np.array([[0.0, 1.0]]), 1.0)
     solver_cls = {"tsit5": diffrax.Tsit5, "dopri5": diffrax.Dopri5, "dopri8": diffrax.Dopri8, "heun": diffrax.Heun}[method]
     t = solver_cls.tableau
+    assert isinstance(t, diffrax.ButcherTableau)  # the four methods have one tableau each
+    order = solver_cls().error_order(None)
+    assert order is not None  # methods with an error estimate
     return Tableau(
         name=method,
         c=tuple(float(x) for x in t.c),
@@ -64,7 +67,7 @@ def tableau(method: str) -> Tableau:
         b_sol=tuple(float(x) for x in t.b_sol),
         b_error=tuple(float(x) for x in t.b_error),
         dense=_dense_polynomials(solver_cls),
-        error_order=float(solver_cls().error_order(None)),
+        error_order=float(order),
     )
 
 

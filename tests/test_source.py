@@ -66,3 +66,16 @@ def test_a_name_that_is_neither_a_file_nor_a_zoo_model_is_an_error(
     with pytest.raises(eqn.EqError) as info:
         eqn.compile_model(name)
     assert message in info.value.message and hint in info.value.hint
+
+
+@pytest.mark.parametrize("text", ["dv/dt = -v", "0# A", "    tau_fast = tau / 4            # u", ">= Izhikevich (200"])
+def test_a_line_that_reads_as_model_text_but_opens_no_model_is_an_error_at_that_line(text, tmp_path, monkeypatch):
+    """One line with `:`, `=` or `#` (a fragment of a damaged model) that is no file, no zoo name
+    and opens with no keyword: the error points at line 1 of the text and quotes it."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(eqn.EqError) as info:
+        eqn.compile_model(text)
+    error = info.value
+    assert (error.line, error.column) == (1, 1)
+    assert f"\n    {text}\n    ^\n" in str(error)
+    assert "is neither a file nor a zoo model" in error.message and "opens with a keyword" in error.hint

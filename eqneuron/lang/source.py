@@ -41,11 +41,12 @@ def read_source(source: str | Path) -> Source:
     if path.suffix == ".eq":
         return read_file(path)  # the "no such file" error
     names = sorted(p.stem for p in models_dir().glob("*.eq"))
-    if any(c in text for c in ":="):
+    message = f"`{text}` is neither a file nor a zoo model"
+    if any(c in text for c in ":=#"):
+        # it reads like a line of a model: the error points at it, as at any other model text
         hint = "model text has a line break or opens with a keyword (`neuron`, `extends`, `equations:`, ...)"
-    else:
-        hint = did_you_mean(text, names) or f"zoo models: {', '.join(names)}"
-    raise EqError(f"`{text}` is neither a file nor a zoo model", hint=hint)
+        raise EqError(message, Span(1, 1), Source(text, "<string>"), hint=hint)
+    raise EqError(message, hint=did_you_mean(text, names) or f"zoo models: {', '.join(names)}")
 
 
 def is_model_text(line: str) -> bool:

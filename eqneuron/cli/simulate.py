@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from jaxtyping import Float, Int, PRNGKeyArray
 
-from .._resources import models_dir
 from ..errors import EqError
+from ..lang.source import zoo_file
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -268,8 +268,8 @@ def state_units(model: CompiledModel) -> dict[str, str]:
     if declared:
         return declared
     for stem, units in ZOO_UNITS.items():
-        zoo_file = models_dir() / f"{stem}.eq"
-        if zoo_file.is_file() and zoo_file.read_text() == model.ir.source.text:
+        path = zoo_file(stem)
+        if path is not None and path.read_text() == model.ir.source.text:
             return dict(units)
     return {}
 

@@ -24,11 +24,10 @@ import dataclasses
 import os
 from pathlib import Path
 
-from .._resources import models_dir
 from ..errors import EqError, Source, Span, did_you_mean, printable_line
 from . import syntax as S
 from .parse import parse
-from .source import read_file
+from .source import read_file, zoo_file, zoo_names
 
 # blocks merged line by line, a line replacing the base's line of the same name
 LINE_BLOCKS = ("parameters", "state", "equations", "weights", "inputs")
@@ -84,7 +83,7 @@ def _resolve(ref: S.Extends, source: Source) -> Source:
         path = Path(os.path.normpath(directory / name))
         if not path.is_file():
             stem = Path(name).stem
-            zoo_hint = f"; the zoo model `{stem}` is `extends {stem}`" if _zoo_file(stem) else ""
+            zoo_hint = f"; the zoo model `{stem}` is `extends {stem}`" if zoo_file(stem) else ""
             raise EqError(
                 f"no such file: `{name}`",
                 ref.span,
@@ -92,20 +91,15 @@ def _resolve(ref: S.Extends, source: Source) -> Source:
                 hint=f"a path is relative to the extending file (here {path}){zoo_hint}",
             )
         return read_file(path)
-    zoo_file = _zoo_file(name)
-    if zoo_file is not None:
-        return read_file(zoo_file, f"{name}.eq")
-    zoo = sorted(p.stem for p in models_dir().glob("*.eq"))
+    base = zoo_file(name)
+    if base is not None:
+        return read_file(base, f"{name}.eq")
+    zoo = zoo_names()
     if (directory / f"{name}.eq").is_file():
         hint = f"for the file `{name}.eq` beside this one write `extends {name}.eq`"
     else:
         hint = did_you_mean(name, zoo) or f"zoo models: {', '.join(zoo)}; a file is `extends NAME.eq`"
     raise EqError(f"`{name}` is not a zoo model", ref.span, source, hint=hint)
-
-
-def _zoo_file(name: str) -> Path | None:
-    path = models_dir() / f"{name}.eq"
-    return path if name.isidentifier() and path.is_file() else None
 
 
 # ---- merging ---------------------------------------------------------------------

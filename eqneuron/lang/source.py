@@ -33,20 +33,33 @@ def read_source(source: str | Path) -> Source:
     path = Path(text)
     if _is_file(path):
         return read_file(path)
-    zoo_file = models_dir() / f"{text}.eq"
-    if text.isidentifier() and _is_file(zoo_file):
-        return read_file(zoo_file, f"{text}.eq")
+    zoo = zoo_file(text)
+    if zoo is not None:
+        return read_file(zoo, f"{text}.eq")
     if is_model_text(text):
         return Source(text, "<string>")
     if path.suffix == ".eq":
         return read_file(path)  # the "no such file" error
-    names = sorted(p.stem for p in models_dir().glob("*.eq"))
+    names = zoo_names()
     message = f"`{text}` is neither a file nor a zoo model"
     if any(c in text for c in ":=#"):
         # it reads like a line of a model: the error points at it, as at any other model text
         hint = "model text has a line break or opens with a keyword (`neuron`, `extends`, `equations:`, ...)"
         raise EqError(message, Span(1, 1), Source(text, "<string>"), hint=hint)
     raise EqError(message, hint=did_you_mean(text, names) or f"zoo models: {', '.join(names)}")
+
+
+def zoo_file(name: str) -> Path | None:
+    """The file of the zoo model `name` (None: no such zoo model)."""
+    if not name.isidentifier():
+        return None
+    path = models_dir() / f"{name}.eq"
+    return path if _is_file(path) else None
+
+
+def zoo_names() -> list[str]:
+    """The zoo's model names, sorted."""
+    return sorted(p.stem for p in models_dir().glob("*.eq"))
 
 
 def is_model_text(line: str) -> bool:

@@ -19,6 +19,7 @@ meant for forward runs.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 
@@ -28,6 +29,8 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float, Int
 from tqdm import tqdm
+
+from ..errors import EqError
 
 # iterations of a population loop between two reports: a report costs a host
 # round trip (tens of microseconds), an iteration from one to a few hundred
@@ -92,8 +95,9 @@ class ProgressMeter:
         )
         return self._bar
 
-    def _show(self, bar: tqdm) -> None:
-        spikes = int(self._spikes.sum())
+    def _show(self, bar: tqdm, spikes: int | None = None) -> None:
+        """Draw the bar; `spikes`: the run's total (default: the sum of the populations' reports)."""
+        spikes = int(self._spikes.sum()) if spikes is None else spikes
         elapsed = max(time.perf_counter() - self._start, 1e-9)
         bar.n = float(self._times.mean())
         bar.set_postfix_str(f"{spikes} spikes, {spikes / elapsed:.3g} spikes/s", refresh=False)
@@ -113,15 +117,20 @@ class ProgressMeter:
         with self._lock:
             bar = self._opened_bar()
             self._times[:] = 1.0
-            self._spikes[:] = 0
-            self._spikes[0] = int(np.asarray(n_spikes).reshape(-1)[0])
-            self._show(bar)
+            self._show(bar, int(np.asarray(n_spikes).reshape(-1)[0]))
             bar.close()
             self._bar = None
 
 
-def progress_meter(progress: bool | float | None, n_populations: int) -> ProgressMeter | None:
-    """`simulate`'s `progress` argument as a meter (None: no bar)."""
-    if progress is False or progress is None:
+def progress_meter(progress: bool | float, n_populations: int) -> ProgressMeter | None:
+    """`simulate`'s `progress` argument as a meter (None: no bar); anything else is an `EqError`."""
+    if progress is False:
         return None
-    return ProgressMeter(n_populations, delay=0.0 if progress is True else float(progress))
+    if progress is True:
+        return ProgressMeter(n_populations)
+    if isinstance(progress, bool) or not isinstance(progress, (int, float, np.integer, np.floating)) or not (
+        0 <= progress < math.inf
+    ):
+        raise EqError(f"simulate: `progress` must be True, False or a number of seconds >= 0, got {progress!r}",
+                      hint="progress=True draws a bar; progress=2.0 draws it for runs longer than 2 s")
+    return ProgressMeter(n_populations, delay=float(progress))

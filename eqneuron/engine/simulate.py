@@ -8,7 +8,6 @@ and the chosen method give.
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING
 
 import equinox as eqx
@@ -150,11 +149,6 @@ def simulate(
         raise EqError(f"simulate: `max_window_spikes` must be an integer >= 1, got {max_window_spikes!r}",
                       hint="the most input spikes of one population in one window, e.g. 1024")
     inputs, t1, save = checked.inputs, checked.t1, checked.save_at
-    if isinstance(progress, bool) or progress is None:
-        progress = bool(progress)
-    elif not isinstance(progress, (int, float, np.integer, np.floating)) or not (0 <= progress < math.inf):
-        raise EqError(f"simulate: `progress` must be True, False or a number of seconds >= 0, got {progress!r}",
-                      hint="progress=True draws a bar; progress=2.0 draws it for runs longer than 2 s")
     if rounds and (not stop_after_first_spike or save is not None):
         raise EqError(
             "simulate: `rounds=True` stops earlier populations soon after the last one's first spikes; "
@@ -177,6 +171,25 @@ def simulate(
         channels = inputs.channels[order]
         values = jnp.ones_like(times) if inputs.values is None else inputs.values[order]
 
+    def make_loop(pop: Population, n_inputs: int, index: int, stop_after_first: bool = False) -> PopulationLoop:
+        clock = clock_for(pop)
+        own_clocks = bool(clock.lanes(pop.n_neurons))
+        return PopulationLoop(
+            pop,
+            clock,
+            make_integrator(pop.model, config, dtype),
+            n_inputs=n_inputs,
+            t1=t1,
+            save_at=save,
+            max_spikes=max_spikes,
+            spikes_per_neuron=(max_spikes_per_neuron or min(max_spikes, 64)) if own_clocks else max_spikes,
+            max_solver_steps=max_solver_steps,
+            stop_after_first_spike=stop_after_first,
+            dtype=dtype,
+            meter=meter,
+            index=index,
+        )
+
     if needs_graph(net):
         net = as_graph(net)
     if net.graph:
@@ -186,26 +199,14 @@ def simulate(
                 hint="drop them, or build the network as Network([a, b, ...])",
             )
 
-        def make_loop(pop, n_inputs, index):
-            clock = clock_for(pop)
-            return PopulationLoop(
-                pop, clock, make_integrator(pop.model, config, dtype), n_inputs=n_inputs, t1=t1, save_at=save,
-                max_spikes=max_spikes,
-                spikes_per_neuron=(max_spikes_per_neuron or min(max_spikes, 64)) if clock.lanes(pop.n_neurons) else max_spikes,
-                max_solver_steps=max_solver_steps, stop_after_first_spike=False, dtype=dtype,
-                meter=meter, index=index,
-            )
-
         states, loops, bad_window, window_overflow = run_graph(
             net, make_loop, times, channels, values, t1, max_spikes, max_window_spikes
         )
         outcomes = [loop.finish(state) for loop, state in zip(loops, states)]
-        if meter is not None:
-            meter.close(sum(o.n_spikes for o in outcomes))
         # a window with more input spikes than its list holds: reported as a spike budget
         outcomes = [eqx.tree_at(lambda o: o.spike_budget, o, o.spike_budget | window_overflow) for o in outcomes]
         invalid = bad_window if checked.invalid is None else checked.invalid | bad_window
-        return _finish(net, outcomes, checked, max_spikes, dtype, invalid, throw)
+        return _finish(net, outcomes, checked, max_spikes, dtype, invalid, throw, meter)
 
     if max_window_spikes is not None:
         raise EqError(
@@ -216,22 +217,7 @@ def simulate(
     loops = []
     n_in = times.shape[0]
     for k, pop in enumerate(net.populations):
-        clock = clock_for(pop)
-        loop = PopulationLoop(
-            pop,
-            clock,
-            make_integrator(pop.model, config, dtype),
-            n_inputs=n_in,
-            t1=t1,
-            save_at=save,
-            max_spikes=max_spikes,
-            spikes_per_neuron=(max_spikes_per_neuron or min(max_spikes, 64)) if clock.lanes(pop.n_neurons) else max_spikes,
-            max_solver_steps=max_solver_steps,
-            stop_after_first_spike=stop_after_first_spike and k == len(net.populations) - 1,
-            dtype=dtype,
-            meter=meter,
-            index=k,
-        )
+        loop = make_loop(pop, n_in, k, stop_after_first_spike and k == len(net.populations) - 1)
         loops.append(loop)
         n_in = loop.buffer
 
@@ -274,14 +260,14 @@ def simulate(
     else:
         states = run_all(states, t1_)
     outcomes = [loop.finish(state) for loop, state in zip(loops, states)]
-    if meter is not None:
-        meter.close(sum(o.n_spikes for o in outcomes))
     # rounds that ran out leave the last population short of its first spikes
     outcomes[-1] = eqx.tree_at(lambda o: o.step_budget, outcomes[-1], outcomes[-1].step_budget | rounds_exhausted)
-    return _finish(net, outcomes, checked, max_spikes, dtype, checked.invalid, throw)
+    return _finish(net, outcomes, checked, max_spikes, dtype, checked.invalid, throw, meter)
 
 
-def _finish(net: Network, outcomes, checked, max_spikes, dtype, invalid, throw) -> SimulationResult:
+def _finish(net: Network, outcomes, checked, max_spikes, dtype, invalid, throw, meter) -> SimulationResult:
+    if meter is not None:  # the bar closes on the run's spike count
+        meter.close(sum(o.n_spikes for o in outcomes))
     if checked.restore_order is not None:  # states in the order of the user's save_at
         outcomes = [
             eqx.tree_at(lambda o: o.states, o, {k: v[checked.restore_order] for k, v in o.states.items()}) for o in outcomes

@@ -167,9 +167,15 @@ def _same_structure(a: object, b: object) -> bool:
 
 
 def _static_repr(x) -> str:
-    """A stable description of a non-array leaf (no memory addresses)."""
+    """A stable description of a non-array leaf's value: it is part of the program.
+
+    Other leaves (functions, arbitrary objects) have no stable description, and a
+    key without their value would reuse a program traced with another: refused."""
     if isinstance(x, (bool, int, float, complex, str, type(None))):
         return repr(x)
     if isinstance(x, np.generic):
         return f"{type(x).__name__}({x!r})"
-    return type(x).__qualname__
+    raise TypeError(
+        f"persistent_jit: a non-array argument leaf of type {type(x).__qualname__} cannot be part of the key; "
+        "pass it as an array, a Python number or a string, or make it a static field"
+    )

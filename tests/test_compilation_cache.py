@@ -102,6 +102,17 @@ def test_a_result_of_another_structure_is_an_error(cache):
         wrong(small_net(), TIMES)
 
 
+def test_a_leaf_that_cannot_be_keyed_is_refused(cache):
+    """A number is part of the key by value; an object has no stable value to key by, and
+    keying it by its type would reuse a program traced with another object."""
+    fn = persistent_jit(lambda x, scale: x * scale, name="scale", key="k", out_structure=lambda x, scale: 0.0)
+    assert float(fn(jnp.asarray(2.0), 3.0)) == 6.0
+    assert float(fn(jnp.asarray(2.0), 4.0)) == 8.0  # another number: another program
+    assert fn.traced == 2
+    with pytest.raises(TypeError, match="cannot be part of the key"):
+        fn(jnp.asarray(2.0), object())
+
+
 def test_the_cache_can_be_turned_off(tmp_path, monkeypatch):
     monkeypatch.setenv("EQNEURON_CACHE_DIR", str(tmp_path))
     monkeypatch.setenv("EQNEURON_JAX_CACHE", "off")

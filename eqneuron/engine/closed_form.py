@@ -123,6 +123,9 @@ class ClosedFormIntegrator(AbstractIntegrator):
     def free_step(self, t0, y0, G0, t_end, p, armed, refractory, aux):
         return t0, y0, G0, aux  # never called: free_steps = 0
 
+    def flow(self, t0, y0, t1, p, refractory, aux):
+        return self.propagate(t1 - t0, y0, p, refractory), aux
+
     # a model with internal events has no closed form (`eqneuron.analysis`): one condition here,
     # and a refractory neuron's threshold is disarmed by the loop
 

@@ -79,3 +79,9 @@ class AbstractIntegrator(eqx.Module):
 
         Returns `(t, y, G, aux)`.  Called `free_steps` times per iteration.
         """
+
+    @abc.abstractmethod
+    def flow(self, t0, y0, t1, p, refractory, aux):
+        """The free dynamics from `(t0, y0)` to `t1` per neuron, with no event in between
+        (`t1 == t0`: the state itself).  Returns `(y, aux)`; differentiable with respect to
+        every argument (the event-based adjoint, `adjoint.py`, differentiates it)."""

@@ -56,6 +56,7 @@ class LoopState(eqx.Module):
     saved: Float[Array, "saves states neurons"]
     spike_times: Float[Array, " buffer"]  # in the order written
     spike_ids: Int[Array, " buffer"]
+    spike_states: Float[Array, "buffer states"]  # the state at each spike, before the reset (empty unless recorded)
     n_written: Int[Array, ""]  # spikes so far (may exceed the buffer: overflow)
     n_spikes: Int[Array, " neurons"]
     done: Bool[Array, "*lanes"]
@@ -94,6 +95,7 @@ class PopulationLoop:
         dtype,
         meter: ProgressMeter | None = None,
         index: int = 0,
+        record_spike_states: bool = False,
     ):
         self.pop, self.clock, self.integrator = pop, clock, integrator
         self.fn = pop.model.fn
@@ -111,6 +113,9 @@ class PopulationLoop:
         # whole list (a readout stopping at its first spikes needs one slot per neuron)
         per_neuron = 1 if stop_after_first_spike else spikes_per_neuron
         self.buffer = min(max_spikes, pop.n_neurons * per_neuron)
+        # the state at each spike is kept for the event-based adjoint (`adjoint.py`), which replays
+        # each neuron's events from it
+        self.record_spike_states = record_spike_states
         self.n_events = len(self.fn.event_names)
         self.event_buffer = max_spikes if self.n_events else 0
         self.refractory = self.fn.refractory_raw is not None
@@ -149,6 +154,7 @@ class PopulationLoop:
             saved=jnp.full((max(self.n_save, 1), *y.shape), jnp.nan, dtype),  # NaN where never reached
             spike_times=jnp.full((self.buffer,), jnp.inf, dtype),
             spike_ids=jnp.full((self.buffer,), -1, jnp.int32),
+            spike_states=jnp.full((self.buffer if self.record_spike_states else 0, y.shape[0]), jnp.nan, dtype),
             n_written=jnp.asarray(0),
             n_spikes=jnp.zeros((n,), jnp.int32),
             done=jnp.zeros(lanes, bool),
@@ -358,6 +364,7 @@ class PopulationLoop:
                 saved=saved,
                 spike_times=c.spike_times.at[slot].set(jnp.broadcast_to(t, spike.shape), mode="drop"),
                 spike_ids=c.spike_ids.at[slot].set(neurons.astype(jnp.int32), mode="drop"),
+                spike_states=c.spike_states.at[slot].set(y.T, mode="drop") if self.record_spike_states else c.spike_states,
                 n_written=n_written,
                 n_spikes=n_spikes,
                 done=c.done

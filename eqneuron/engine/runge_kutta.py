@@ -23,6 +23,7 @@ from typing import ClassVar
 
 import diffrax
 import equinox as eqx
+import equinox.internal as eqxi
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -75,12 +76,17 @@ def tableau(method: str) -> Tableau:
 # approach to an AdEx peak in float32 takes up to 47 at 0 mV, 75 at 20 mV)
 _FROZEN_STEPS = 1000
 
+# checkpoints of one `flow` under reverse mode: a segment between two events of a neuron takes a
+# handful of steps
+_FLOW_CHECKPOINTS = 8
+
 
 class RungeKuttaIntegrator(AbstractIntegrator):
     fn: GeneratedFunctions = eqx.field(static=True)
     tableau: Tableau = eqx.field(static=True)
     controller: AbstractStepSizeController
     tolerances: Tolerances = eqx.field(static=True)
+    max_steps: int = eqx.field(static=True, default=16384)  # the most steps of one `flow`
 
     free_steps: ClassVar[int] = 2  # event-free steps per iteration on own clocks (docs/design.md)
     takes_steps: ClassVar[bool] = True
@@ -238,6 +244,31 @@ class RungeKuttaIntegrator(AbstractIntegrator):
         t = jnp.where(keep, t1, t0)
         y = jnp.where(keep[None], y1, y0)
         return t, y, jnp.where(keep[None], G1, G0), state
+
+    def flow(self, t0, y0, t1, p, refractory, state):
+        """Adaptive steps from `t0` to exactly `t1` per neuron, no crossing sought.
+
+        A checkpointed loop, so that reverse mode through it keeps a few of its
+        states (`_FLOW_CHECKPOINTS`), not one per step.  As in the event loop,
+        the steps' sizes are not differentiated, but the last one, which ends on
+        `t1`, is."""
+
+        def body(c):
+            t, y, s = c
+            dt, t_next, active, _, stop = self._interval(t, t1, s[0], p)
+            _, y_next, ratio = self._attempt(t, dt, y, p, refractory)
+            accept = active & (ratio <= 1.0)
+            s = self._adapt(s, t, t_next, dt, ratio, stop, taken=accept, unchanged=~active, full=accept & ~stop)
+            return jnp.where(accept, t_next, t), jnp.where(accept[None], y_next, y), s
+
+        _, y, state = eqxi.while_loop(
+            lambda c: jnp.any(c[0] < t1), body, (t0, y0, state),
+            max_steps=self.max_steps, kind="checkpointed", checkpoints=_FLOW_CHECKPOINTS,
+        )
+        # a segment of length zero takes no step, yet its state moves with its ends: y + f (t1 - t0)
+        span = t1 - t0
+        moved = self.fn.vector_field(t0, y0, p, refractory) * (span - jax.lax.stop_gradient(span))
+        return y + jnp.where((jax.lax.stop_gradient(span) <= 0)[None], moved, 0.0), state
 
     def step_own_clocks(self, t0, y0, G0, t_end, p, armed, refractory, state) -> OwnClockStep:
         fn = self.fn

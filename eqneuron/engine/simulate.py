@@ -18,6 +18,7 @@ from jaxtyping import Array, ArrayLike, DTypeLike, Float
 
 from ..errors import EqError
 from ..network import Network, Population, Spikes, default_dtype
+from .adjoint import check_adjoint, replay, stop_gradients
 from .clocks import AbstractClock, OwnClocks, SharedClock
 from .closed_form import ClosedFormIntegrator
 from .config import METHODS, SolverConfig
@@ -69,7 +70,9 @@ def make_integrator(model: CompiledModel, config: SolverConfig, dtype: DTypeLike
             raise EqError(f"`dt` is the fixed step of method='euler'; method={method!r} chooses its own steps",
                           hint="drop dt, or use method='euler'")
         controller = AdaptiveStepSize(tolerances.rtol, tolerances.atol, tableau(name).error_order)
-    return RungeKuttaIntegrator(fn=model.fn, tableau=tableau(name), controller=controller, tolerances=tolerances)
+    return RungeKuttaIntegrator(
+        fn=model.fn, tableau=tableau(name), controller=controller, tolerances=tolerances, max_steps=config.max_solver_steps
+    )
 
 
 def clock_for(pop: Population) -> AbstractClock:
@@ -95,6 +98,7 @@ def simulate(
     throw: bool = False,
     max_window_spikes: int | None = None,
     progress: bool | float = False,
+    adjoint: str = "loop",
 ) -> SimulationResult:
     """Simulate a network (or one population) from t=0 to `t1` ms.
 
@@ -137,6 +141,12 @@ def simulate(
       that last longer (the CLI uses 2).  The loops report every 64 iterations; the bar
       is meant for forward runs (under `jax.grad` the checkpointed loops report again as
       they are recomputed).
+    - `adjoint`: how reverse mode differentiates the run.  `"loop"`: through the
+      population loops (checkpointed).  `"eventprop"`: the event-based adjoint
+      (`eqneuron.engine.adjoint`): the loops run undifferentiated and each neuron's
+      events are replayed, so the memory of the backward pass grows with events, not
+      with solver steps.  Feed-forward stacks of populations on their own clocks
+      (no recurrent population, no internal events); the same values either way.
 
     **Returns:** a `SimulationResult`; `results` holds each population's `RESULTS` code.
     """
@@ -157,19 +167,22 @@ def simulate(
         )
     if isinstance(net, Population):
         net = Network([net])
+    if adjoint != "loop" and (needs_graph(net) or net.graph):
+        check_adjoint(adjoint, net, ())  # an unknown name is named as such
+        raise EqError(
+            "simulate: adjoint='eventprop' runs feed-forward stacks; this network is a graph",
+            hint="use adjoint='loop' (the default) for graph networks",
+        )
+    check_adjoint(adjoint, net, [clock_for(pop) for pop in net.populations])
     meter = progress_meter(progress, len(net.populations))
     config = SolverConfig(method, rtol, atol, dt, root_tol, max_solver_steps)
     dtype = default_dtype()
 
-    if inputs is None:
-        times = jnp.full((1,), jnp.inf, dtype)
-        channels = jnp.zeros((1,), jnp.int32)
-        values = jnp.ones((1,), dtype)
-    else:
-        order = earliest(inputs.times, inputs.times.shape[0])
-        times = inputs.times[order]
-        channels = inputs.channels[order]
-        values = jnp.ones_like(times) if inputs.values is None else inputs.values[order]
+    # the event-based adjoint differentiates a replay of the run, not the run itself
+    eventprop, differentiable = adjoint == "eventprop", net
+    if eventprop:
+        net, inputs = stop_gradients(net), stop_gradients(inputs)
+    times, channels, values = input_feed(inputs, dtype)
 
     def make_loop(pop: Population, n_inputs: int, index: int, stop_after_first: bool = False) -> PopulationLoop:
         clock = clock_for(pop)
@@ -188,6 +201,7 @@ def simulate(
             dtype=dtype,
             meter=meter,
             index=index,
+            record_spike_states=eventprop,
         )
 
     if needs_graph(net):
@@ -235,13 +249,7 @@ def simulate(
             if not last:  # the last population's spikes drive nothing (sorted once below)
                 if r is not None:
                     t_stop = jnp.minimum(t_stop, loop.horizon(state))
-                spike_times, spike_ids = loop.spikes(state)
-                delay = model_delay(loop.pop)
-                if delay is not None:  # the model's `delay:`: spikes reach the next population later
-                    spike_times = jnp.where(spike_ids >= 0, spike_times + delay[jnp.maximum(spike_ids, 0)], jnp.inf)
-                    order = earliest(spike_times, spike_times.shape[0])
-                    spike_times, spike_ids = spike_times[order], spike_ids[order]
-                inputs = (spike_times, jnp.maximum(spike_ids, 0), jnp.ones_like(spike_times))
+                inputs = spikes_as_inputs(loop, state, loop.pop)
         return out
 
     states = [loop.start() for loop in loops]
@@ -259,10 +267,46 @@ def simulate(
         rounds_exhausted = ~jnp.all(states[-1].done)
     else:
         states = run_all(states, t1_)
+    if eventprop:
+        states = replay_stack(loops, states, differentiable, checked.inputs)
     outcomes = [loop.finish(state) for loop, state in zip(loops, states)]
     # rounds that ran out leave the last population short of its first spikes
     outcomes[-1] = eqx.tree_at(lambda o: o.step_budget, outcomes[-1], outcomes[-1].step_budget | rounds_exhausted)
     return _finish(net, outcomes, checked, max_spikes, dtype, checked.invalid, throw, meter)
+
+
+def input_feed(inputs: Spikes | None, dtype):
+    """The external input spikes as the first population's inputs `(times, channels, values)`,
+    in time order."""
+    if inputs is None:
+        return jnp.full((1,), jnp.inf, dtype), jnp.zeros((1,), jnp.int32), jnp.ones((1,), dtype)
+    order = earliest(inputs.times, inputs.times.shape[0])
+    values = jnp.ones_like(inputs.times) if inputs.values is None else inputs.values
+    return inputs.times[order], inputs.channels[order], values[order]
+
+
+def spikes_as_inputs(loop: PopulationLoop, state, pop: Population):
+    """The spikes of `pop` so far as the next population's inputs `(times, channels, values)`, in
+    time order, with the model's `delay:` added."""
+    spike_times, spike_ids = loop.spikes(state)
+    delay = model_delay(pop)
+    if delay is not None:  # the model's `delay:`: spikes reach the next population later
+        spike_times = jnp.where(spike_ids >= 0, spike_times + delay[jnp.maximum(spike_ids, 0)], jnp.inf)
+        order = earliest(spike_times, spike_times.shape[0])
+        spike_times, spike_ids = spike_times[order], spike_ids[order]
+    return spike_times, jnp.maximum(spike_ids, 0), jnp.ones_like(spike_times)
+
+
+def replay_stack(loops: list[PopulationLoop], states, net: Network, inputs):
+    """The loops' states with differentiable spike times and saved states (`adjoint.replay`),
+    each population replayed with the differentiable spikes of the one before."""
+    feed = input_feed(inputs, states[0].t.dtype)
+    out = []
+    for loop, state, pop in zip(loops, states, net.populations):
+        state = replay(loop, state, pop, *feed)
+        out.append(state)
+        feed = spikes_as_inputs(loop, state, pop)
+    return out
 
 
 def _finish(net: Network, outcomes, checked, max_spikes, dtype, invalid, throw, meter) -> SimulationResult:

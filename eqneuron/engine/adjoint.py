@@ -1,0 +1,238 @@
+"""The event-based adjoint: `simulate(..., adjoint="eventprop")`.
+
+Gradients through the population loop itself (the default) store or
+recompute the loop's carries, whose number grows with solver steps and
+iterations.  The event-based adjoint needs only what EventProp (Wunderlich &
+Pehle 2021) keeps: the time of every event and the state just after it.
+
+The forward run is the population loop, not differentiated: it finds every
+spike.  Each neuron's history is then a known sequence of events — input
+spikes, its own spikes, the ends of its refractory periods, save points —
+and between two of them the free dynamics.  A *replay* walks that sequence
+in time order, one `lax.scan` step per event and every neuron at once:
+
+* the free dynamics to the event (`AbstractIntegrator.flow`: the closed form,
+  or adaptive Runge–Kutta steps without crossing search);
+* at an input spike, the `on_input` jump; at a save point, the state;
+* at a spike, found at the forward run's time `s`: the spike time as the
+  implicit function of `g(t, y(t)) = 0`, written
+  `t* = s - (g - stop_gradient(g)) / ġ` with `ġ = ∂g/∂t + ∇g·f` (its value is
+  `s`, its derivative `-dg/ġ`), the state there `y(s) + f·(t* - s)` (its
+  derivative carries `f dt*`, the transversality term), then the reset.  A
+  spike at the time of the event before it (an input that lifts the neuron
+  over threshold, the end of a refractory period above it) happens at that
+  event's time.
+
+Reverse mode through the replay is EventProp's backward pass: the adjoint of
+each segment's flow (for the closed form, its exact propagator transposed;
+for Runge–Kutta, the discrete adjoint of the segment's steps, recomputed
+from the segment's start), and the adjoint jumps of resets and inputs with
+the `∂g/∂y·f` terms at each spike — derived by JAX from the same generated
+functions the forward run uses, rather than written out by hand.  Each scan
+step is rematerialised, so the memory kept for the backward pass is one
+carry (times and states of the neurons) per event of the busiest neuron, not
+per solver step.
+
+Values come from the forward run (bit for bit); the replay supplies only
+their derivatives.
+"""
+
+from __future__ import annotations
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Float, Int
+
+from ..errors import EqError
+from ..network import Network, Population
+from .clocks import OwnClocks, SharedClock
+from .loop import LoopState, PopulationLoop
+
+ADJOINTS = ("loop", "eventprop")
+
+# event kinds of the replay, in the order they take at equal times: an input spike (which may
+# lift the neuron over threshold), the end of a refractory period, the spike, a save point
+_INPUT, _REFRACTORY_END, _SPIKE, _SAVE = 0, 1, 2, 3
+
+sg = jax.lax.stop_gradient
+
+
+def check_adjoint(adjoint: str, net: Network, clocks) -> None:
+    """Reject what the event-based adjoint does not handle yet (never a silently wrong gradient)."""
+    if adjoint not in ADJOINTS:
+        raise EqError(f"simulate: unknown adjoint {adjoint!r}", hint=f"choose from {', '.join(map(repr, ADJOINTS))}")
+    if adjoint == "loop":
+        return
+    for pop, clock in zip(net.populations, clocks):
+        if isinstance(clock, SharedClock):
+            raise EqError(
+                f"simulate: adjoint='eventprop' replays neurons on their own clocks; population "
+                f"{pop.name!r} is recurrent (one shared clock), which it does not handle yet",
+                hint="use adjoint='loop' (the default) for recurrent populations",
+            )
+        if pop.model.fn.event_names:
+            raise EqError(
+                f"simulate: adjoint='eventprop' does not handle internal events yet ({pop.model.name} has "
+                f"{', '.join(pop.model.fn.event_names)})",
+                hint="use adjoint='loop' (the default) for models with `event` blocks",
+            )
+
+
+def stop_gradients(tree):
+    """`tree` with every inexact array cut from differentiation (the forward run's copy)."""
+    return jax.tree_util.tree_map(
+        lambda x: sg(x) if isinstance(x, jax.Array) and jnp.issubdtype(x.dtype, jnp.inexact) else x, tree
+    )
+
+
+def _per_neuron(state: LoopState, n: int, per_neuron: int, buffer: int):
+    """Each neuron's spike times from the forward run, in order, `(n, per_neuron)` (inf: none),
+    and their slots in the spike list (`buffer`: none)."""
+    owner = jnp.where(state.spike_ids >= 0, state.spike_ids, n)
+    order = jnp.argsort(owner, stable=True)  # by neuron, then in the order written (time order)
+    sorted_owner = owner[order]
+    start = jnp.searchsorted(sorted_owner, jnp.arange(n + 1))
+    rank = jnp.arange(buffer) - start[sorted_owner]
+    row = jnp.where(rank < per_neuron, sorted_owner, n)  # overflowing spikes: dropped (the run says so)
+    times = jnp.full((n, per_neuron), jnp.inf, state.spike_times.dtype).at[row, rank].set(
+        state.spike_times[order], mode="drop"
+    )
+    slots = jnp.full((n, per_neuron), buffer, jnp.int32).at[row, rank].set(order.astype(jnp.int32), mode="drop")
+    return times, slots
+
+
+def _positions(lists):
+    """Each event's place in its neuron's merged sequence.
+
+    `lists`: per kind (in the order they take at equal times), times of shape
+    `(n, m)` or `(m,)` (shared by all neurons), each sorted.  An event goes
+    after the events of earlier kinds at its time, before those of later kinds.
+    """
+    out = []
+    for a, (times_a, _) in enumerate(lists):
+        pos = jnp.arange(times_a.shape[-1])
+        for b, (times_b, _) in enumerate(lists):
+            if a != b:
+                pos = pos + _count_before(times_b, times_a, "right" if b < a else "left")
+        out.append(pos)
+    return out
+
+
+def _count_before(sorted_times, times, side: str):
+    """How many of `sorted_times` come before each of `times` (`side="right"`: also the equal ones);
+    either may have a leading neuron axis."""
+    axes = (0 if sorted_times.ndim == 2 else None, 0 if times.ndim == 2 else None)
+    count = lambda s, x: jnp.searchsorted(s, x, side=side)  # noqa: E731
+    return jax.vmap(count, in_axes=axes)(sorted_times, times) if any(a == 0 for a in axes) else count(sorted_times, times)
+
+
+def replay(
+    loop: PopulationLoop,
+    state: LoopState,
+    pop: Population,
+    in_times: Float[Array, " inputs"],
+    in_channels: Int[Array, " inputs"],
+    in_values: Float[Array, " inputs"],
+) -> LoopState:
+    """`state` with its spike times and saved states differentiable (their values unchanged).
+
+    `pop` is the population with its differentiable parameters and weights,
+    `in_times` its differentiable input spike times (`loop` ran a copy of
+    both cut from differentiation).
+    """
+    assert isinstance(loop.clock, OwnClocks)  # `check_adjoint`
+    fn, integrator, dtype = pop.model.fn, loop.integrator, loop.dtype
+    n = pop.n_neurons
+    neurons = jnp.arange(n)
+    p = pop.parameter_values()
+    weights = pop.effective_weights()
+    per_neuron = 1 if loop.stop_after_first_spike else loop.spikes_per_neuron
+    spike_s, slots = _per_neuron(state, n, per_neuron, loop.buffer)
+    # the state at each spike as the forward run located it: (n, per_neuron, states)
+    spike_y = state.spike_states[jnp.minimum(slots, loop.buffer - 1)]
+    period = fn.refractory_period(p, jnp.zeros((n,), dtype)) if loop.refractory else None
+    n_in, n_save = in_times.shape[0], loop.n_save
+    save_times = loop.save_times
+
+    kinds = [(sg(in_times), _INPUT)]
+    if period is not None:
+        kinds.append((spike_s + sg(period)[:, None], _REFRACTORY_END))
+    kinds.append((spike_s, _SPIKE))
+    if n_save:
+        kinds.append((sg(save_times), _SAVE))
+    positions = _positions(kinds)
+    length = sum(times.shape[-1] for times, _ in kinds)
+    kind = jnp.zeros((n, length), jnp.int32)
+    index = jnp.zeros((n, length), jnp.int32)
+    rows = neurons[:, None]
+    for pos, (times, k) in zip(positions, kinds):
+        pos = jnp.broadcast_to(pos, (n, times.shape[-1]))
+        kind = kind.at[rows, pos].set(k)
+        index = index.at[rows, pos].set(jnp.arange(times.shape[-1], dtype=jnp.int32)[None, :])
+
+    ports = jnp.asarray(pop.ports, jnp.int32) if pop.ports else None
+    last_input, last_spike, last_save = max(n_in - 1, 0), per_neuron - 1, max(n_save - 1, 0)
+
+    def step(carry, event):
+        t, y, until, aux = carry
+        kind, k = event
+        is_input, is_spike = kind == _INPUT, kind == _SPIKE
+        k_in = jnp.minimum(k, last_input)
+        t_event = jnp.where(is_input, in_times[k_in], spike_s[neurons, jnp.minimum(k, last_spike)])
+        if period is not None:
+            t_event = jnp.where(kind == _REFRACTORY_END, until, t_event)
+        if n_save:
+            t_event = jnp.where(kind == _SAVE, save_times[jnp.minimum(k, last_save)], t_event)
+        real = jnp.isfinite(sg(t_event))  # list padding (no such event): nothing happens
+        t_event = jnp.where(real, t_event, t)
+        refractory = None if period is None else sg(t) < sg(until)
+        y_at, aux = integrator.flow(t, y, t_event, p, refractory, aux)
+
+        # a spike: its time by the implicit function theorem, the state there moving with it
+        spiking = is_spike & real
+        f = fn.vector_field(t_event, y_at, p, refractory)
+        g = fn.spike_condition(t_event, y_at, p)
+        _, g_dot = jax.jvp(lambda tt, yy: fn.spike_condition(tt, yy, p), (sg(t_event), sg(y_at)), (jnp.ones_like(t_event), sg(f)))
+        g_dot = jnp.where(spiking & (g_dot != 0), g_dot, 1.0)
+        immediate = sg(t_event) == sg(t)  # at the time of the event before: caused by it
+        t_spike = jnp.where(immediate, t, t_event - (g - sg(g)) / g_dot)
+        # the state at the spike: its value as located by the forward run (a state integrated
+        # again to the same time differs by the integration error, which a threshold and a
+        # reset would amplify from spike to spike), its derivative the replay's
+        y_located = y_at + f * (t_spike - sg(t_event))
+        y_located = spike_y[neurons, jnp.minimum(k, last_spike)].T + (y_located - sg(y_located))
+        y_spike = fn.apply_reset(t_spike, y_located, p, jnp.ones((n,), bool))
+
+        channel = in_channels[k_in]
+        w_rows = {name: w[n + channel, neurons] for name, w in weights.items()}
+        port = None if ports is None else ports[channel]
+        y_input = y_at + fn.input_jump(t_event, y_at, p, in_values[k_in], w_rows, port)
+
+        y_next = jnp.where(spiking[None], y_spike, jnp.where((is_input & real)[None], y_input, y_at))
+        t_next = jnp.where(spiking, t_spike, t_event)
+        if period is not None:
+            until = jnp.where(spiking, t_spike + period, until)
+        return (t_next, y_next, until, aux), (t_spike, y_at)
+
+    t0 = jnp.zeros((n,), dtype)
+    y0 = fn.initial_state(p, n, dtype)
+    carry = (t0, y0, jnp.full((n,), -jnp.inf, dtype), sg(integrator.init(t0, y0, p)))
+    _, (t_rec, y_rec) = jax.lax.scan(jax.checkpoint(step, prevent_cse=False), carry, (kind.T, index.T))
+
+    spike_pos = positions[[k for _, k in kinds].index(_SPIKE)]
+    t_spikes = t_rec[spike_pos, rows]  # (n, per_neuron)
+    known = slots < loop.buffer
+    forward = state.spike_times[jnp.minimum(slots, loop.buffer - 1)]
+    t_spikes = jnp.where(known, forward + (t_spikes - sg(t_spikes)), jnp.inf)
+    spike_times = state.spike_times.at[slots].set(t_spikes, mode="drop")
+    saved = state.saved
+    if n_save:
+        save_pos = jnp.broadcast_to(positions[-1], (n, n_save))
+        y_saves = jnp.transpose(y_rec[save_pos, :, rows], (1, 2, 0))  # (saves, states, neurons)
+        saved = jnp.where(jnp.isfinite(saved), saved + (y_saves - sg(y_saves)), saved)
+    return _replace(state, spike_times, saved)
+
+
+def _replace(state: LoopState, spike_times, saved) -> LoopState:
+    return eqx.tree_at(lambda c: (c.spike_times, c.saved), state, (spike_times, saved))

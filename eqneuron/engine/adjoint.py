@@ -64,11 +64,11 @@ def check_adjoint(adjoint: str, net: Network, clocks) -> None:
         raise EqError(f"simulate: unknown adjoint {adjoint!r}", hint=f"choose from {', '.join(map(repr, ADJOINTS))}")
     if adjoint == "loop":
         return
-    for pop, clock in zip(net.populations, clocks):
+    for name, pop, clock in zip(net.names, net.populations, clocks):
         if isinstance(clock, SharedClock):
             raise EqError(
                 f"simulate: adjoint='eventprop' replays neurons on their own clocks; population "
-                f"{pop.name!r} is recurrent (one shared clock), which it does not handle yet",
+                f"{name!r} is recurrent (one shared clock), which it does not handle yet",
                 hint="use adjoint='loop' (the default) for recurrent populations",
             )
         if pop.model.fn.event_names:
@@ -171,6 +171,7 @@ def replay(
         kind = kind.at[rows, pos].set(k)
         index = index.at[rows, pos].set(jnp.arange(times.shape[-1], dtype=jnp.int32)[None, :])
 
+    t_end = state.t  # where each neuron's run ended
     ports = jnp.asarray(pop.ports, jnp.int32) if pop.ports else None
     last_input, last_spike, last_save = max(n_in - 1, 0), per_neuron - 1, max(n_save - 1, 0)
 
@@ -184,7 +185,9 @@ def replay(
             t_event = jnp.where(kind == _REFRACTORY_END, until, t_event)
         if n_save:
             t_event = jnp.where(kind == _SAVE, save_times[jnp.minimum(k, last_save)], t_event)
-        real = jnp.isfinite(sg(t_event))  # list padding (no such event): nothing happens
+        # list padding (no such event), or after the neuron's run ended (its first spike, when the
+        # run stops there; the end of its last round): nothing happens
+        real = jnp.isfinite(sg(t_event)) & (sg(t_event) <= t_end)
         t_event = jnp.where(real, t_event, t)
         refractory = None if period is None else sg(t) < sg(until)
         y_at, aux = integrator.flow(t, y, t_event, p, refractory, aux)

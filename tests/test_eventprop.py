@@ -1,0 +1,240 @@
+"""The event-based adjoint (`simulate(..., adjoint="eventprop")`) against independent references.
+
+References: central finite differences of the forward run (float64), the
+analytic derivatives of a refractory LIF under constant drive and of a
+shift of the inputs, and the gradient through the loop itself
+(`adjoint="loop"`, computed by another method: reverse mode through the
+checkpointed event loop).  Values must be the forward run's, bit for bit.
+"""
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import eqneuron as eqn
+from eqneuron.train import losses
+
+from .helpers import feedforward, latency_inputs
+
+T1 = 60.0
+GRID = jnp.linspace(0.0, T1, 7)
+INPUTS = latency_inputs(jnp.array([0.5, 2.1, 6.3, 6.8, 8.4]))
+
+
+def scaled(net, scale):
+    return eqx.tree_at(lambda n: [p.weights for p in n.populations], net, replace_fn=lambda w: {k: v * scale for k, v in w.items()})
+
+
+def run_loss(net, inputs, adjoint, tol=None, stop=False, rounds=False, save=True):
+    """A loss that reads every differentiable output: first output spikes (TTFS), every spike
+    time, and the saved states."""
+    out = eqn.simulate(
+        net, inputs, t1=T1, max_spikes=128, adjoint=adjoint, rtol=tol, atol=tol,
+        stop_after_first_spike=stop, rounds=rounds, save_at=GRID if save else None,
+    )
+    loss = losses.ttfs_cross_entropy(out.first_spikes[-1], jnp.asarray(1), tau=2.0, t_silent=T1)
+    loss = loss + 1e-2 * jnp.sum(jnp.where(jnp.isfinite(out.spike_times), out.spike_times, 0.0))
+    for states in out.states:
+        if states is not None:
+            loss = loss + 1e-2 * sum(jnp.sum(jnp.where(jnp.isfinite(v), v, 0.0)) for v in states.values())
+    return loss
+
+
+def gradients(net, loss):
+    """(gradient by each adjoint, central difference along a random direction, the direction)."""
+    params, static = eqx.partition(net, eqx.is_inexact_array)
+    grads = {
+        adjoint: jax.jit(jax.grad(lambda p, a=adjoint: loss(eqx.combine(p, static), a)))(params)
+        for adjoint in ("loop", "eventprop")
+    }
+    direction = jax.tree_util.tree_map(lambda x: jax.random.normal(jax.random.key(3), x.shape, x.dtype), params)
+    f = jax.jit(lambda p: loss(eqx.combine(p, static), "loop"))
+    eps = 1e-6
+    fd = (f(jax.tree_util.tree_map(lambda x, d: x + eps * d, params, direction))
+          - f(jax.tree_util.tree_map(lambda x, d: x - eps * d, params, direction))) / (2 * eps)
+    return grads, float(fd), direction
+
+
+def along(grads, direction):
+    return float(sum(jnp.vdot(a, b) for a, b in zip(jax.tree_util.tree_leaves(grads), jax.tree_util.tree_leaves(direction))))
+
+
+def test_lif_stack_gradients_match_the_loop_and_finite_differences():
+    """Closed-form LIF 5→20→3: the replay's flows are exact, so both adjoints give the same
+    gradient to roundoff; the forward values (spikes, states) are the loop's bit for bit."""
+    net = feedforward("lif", [5, 20, 3], jax.random.key(0))
+    run = jax.jit(lambda n, a: eqn.simulate(n, INPUTS, t1=T1, max_spikes=128, save_at=GRID, adjoint=a), static_argnums=1)
+    loop, replayed = run(net, "loop"), run(net, "eventprop")
+    assert int(loop.counts[0].sum()) > 5 and int(loop.counts[1].sum()) > 0
+    np.testing.assert_array_equal(np.asarray(loop.spike_times), np.asarray(replayed.spike_times))
+    for a, b in zip(loop.states, replayed.states):
+        for name in a:
+            np.testing.assert_array_equal(np.asarray(a[name]), np.asarray(b[name]))
+
+    grads, fd, direction = gradients(net, lambda n, a: run_loss(n, INPUTS, a))
+    for a, b in zip(jax.tree_util.tree_leaves(grads["loop"]), jax.tree_util.tree_leaves(grads["eventprop"])):
+        np.testing.assert_allclose(np.asarray(b), np.asarray(a), rtol=1e-9, atol=1e-11)
+    assert abs(along(grads["eventprop"], direction) - fd) <= 1e-6 * abs(fd)
+
+
+@pytest.mark.parametrize("model, scale, params", [("izhikevich", 0.3, None), ("egru", 1.0, {"b_u": 1.0, "b_z": 1.0})])
+def test_nonlinear_stack_gradients_match_finite_differences(model, scale, params):
+    """Runge–Kutta models: the replay integrates each segment again (its own steps), so the
+    gradients agree with finite differences to the tolerance's order, like the loop's."""
+    net = scaled(feedforward(model, [5, 12, 3], jax.random.key(1), params=params), scale)
+    out = eqn.simulate(net, INPUTS, t1=T1, max_spikes=128)
+    assert int(out.counts[0].sum()) > 3 and int(out.counts[1].sum()) > 0, "both layers must fire"
+    grads, fd, direction = gradients(net, lambda n, a: run_loss(n, INPUTS, a, tol=1e-11))
+    for adjoint in ("loop", "eventprop"):
+        assert abs(along(grads[adjoint], direction) - fd) <= 1e-5 * abs(fd), adjoint
+
+
+def test_first_spike_runs_and_rounds_match_finite_differences():
+    """`stop_after_first_spike` (the readout keeps its first spikes) and runs in rounds
+    (the hidden layer stops soon after them) replay what was simulated."""
+    net = scaled(feedforward("izhikevich", [5, 12, 3], jax.random.key(1)), 0.3)
+    for rounds in (False, True):
+        grads, fd, direction = gradients(net, lambda n, a, r=rounds: run_loss(n, INPUTS, a, tol=1e-11, stop=True, rounds=r, save=not r))
+        assert abs(along(grads["eventprop"], direction) - fd) <= 1e-5 * abs(fd), rounds
+
+
+REFRACTORY_LIF = """
+parameters:
+    tmem = 10.0
+    tsyn = 5.0
+    ic = 3.0
+    tref = 5.0 (per_neuron, trainable)
+
+equations:
+    dv/dt = (-v + i + ic) / tmem (unless refractory)
+    di/dt = -i / tsyn
+
+threshold: v > 1
+reset:
+    v = 0
+refractory: tref
+
+weights:
+    w
+on_input:
+    i += w
+"""
+
+
+@pytest.mark.parametrize("method", ["auto", "tsit5"])
+def test_refractory_period_gradient_is_analytic(method):
+    """Constant drive: t_k = t* + (k - 1)(t* + tref), so d t_k / d tref = k - 1 (the end of
+    each period is an event of the replay, its time moving with the spike and the period)."""
+    model = eqn.compile_model(REFRACTORY_LIF)
+    pop = model.population(1, 1, params={"tref": jnp.full((1,), 5.0)}, weights={"w": jnp.zeros((2, 1))})
+    tol = None if method == "auto" else 1e-11
+
+    def spike_times(tref):
+        p = eqx.tree_at(lambda p: p.params["tref"], pop, tref)
+        return eqn.simulate(p, None, t1=40.0, max_spikes=8, adjoint="eventprop", method=method, rtol=tol, atol=tol).spike_times[:4]
+
+    jac = jax.jacobian(spike_times)(pop.params["tref"])
+    np.testing.assert_allclose(np.asarray(jac)[:, 0], [0.0, 1.0, 2.0, 3.0], rtol=1e-6, atol=1e-8)
+
+
+def test_refractory_population_with_inputs_matches_finite_differences():
+    model = eqn.compile_model(REFRACTORY_LIF)
+    pop = model.population(1, 1, params={"tref": jnp.full((1,), 3.0), "ic": 0.8}, weights={"w": jnp.zeros((2, 1)).at[1].set(2.5)})
+    inputs = eqn.Spikes(jnp.asarray([0.0, 7.0, 8.5, 21.0]), jnp.zeros(4, jnp.int32))
+
+    def loss(p, adjoint):
+        out = eqn.simulate(p, inputs, t1=40.0, max_spikes=32, adjoint=adjoint)
+        return jnp.sum(jnp.where(jnp.isfinite(out.spike_times), out.spike_times, 0.0) * 0.5 ** jnp.arange(32))
+
+    grads, fd, direction = gradients(pop, loss)
+    assert abs(along(grads["eventprop"], direction) - fd) <= 1e-6 * abs(fd)
+    assert abs(along(grads["loop"], direction) - fd) <= 1e-6 * abs(fd)
+
+
+def test_model_delay_gradient_matches_finite_differences():
+    """A hidden model with a trainable `delay:`: its spikes reach the readout later; the
+    gradient reaches the delays."""
+    src = eqn.compile_model("lif").ir.source.text
+    delayed = eqn.compile_model(
+        src.replace("ic = 0.0 (per_neuron, trainable)", "ic = 0.0 (per_neuron, trainable)\n    d = 1.0 (per_neuron, trainable)")
+        + "\ndelay: d\n"
+    )
+    hidden = delayed.population(10, 5, key=jax.random.key(4), params={"d": jnp.linspace(0.5, 3.0, 10)})
+    readout = eqn.compile_model("lif").population(3, 10, key=jax.random.key(5))
+    net = eqn.Network([hidden, readout])
+    out = eqn.simulate(net, INPUTS, t1=T1, max_spikes=128)
+    assert int(out.counts[0].sum()) > 2 and int(out.counts[1].sum()) > 0
+    grads, fd, direction = gradients(net, lambda n, a: run_loss(n, INPUTS, a, save=False))
+    g_delay = grads["eventprop"].populations[0].params["d"]
+    assert np.any(np.abs(np.asarray(g_delay)) > 1e-6), "the gradient reaches the delays"
+    np.testing.assert_allclose(np.asarray(g_delay), np.asarray(grads["loop"].populations[0].params["d"]), rtol=1e-9, atol=1e-12)
+    assert abs(along(grads["eventprop"], direction) - fd) <= 1e-6 * abs(fd)
+
+
+def test_input_time_gradient_is_a_shift():
+    """Shifting every input spike by s shifts every spike by s: d t_k / d s = 1."""
+    net = feedforward("lif", [5, 10, 3], jax.random.key(0))
+
+    def times(s):
+        out = eqn.simulate(net, eqn.Spikes(INPUTS.times + s, INPUTS.channels), t1=T1, max_spikes=64, adjoint="eventprop")
+        return jnp.where(jnp.isfinite(out.spike_times), out.spike_times, 0.0)
+
+    fired = np.isfinite(np.asarray(eqn.simulate(net, INPUTS, t1=T1, max_spikes=64).spike_times))
+    assert fired.sum() > 3
+    np.testing.assert_allclose(np.asarray(jax.jacobian(times)(0.0))[fired], 1.0, rtol=1e-9)
+
+
+def test_batched_and_silent_outputs_give_defined_gradients():
+    """Under `vmap` (a batch), with outputs that never fire: the TTFS loss of a silent output
+    is constant, and its gradient is the loop's (zero), not NaN."""
+    net = scaled(feedforward("lif", [5, 10, 3], jax.random.key(2)), 0.05)
+    batch = eqn.Spikes(jnp.stack([INPUTS.times, INPUTS.times + 1.0]), jnp.stack([INPUTS.channels] * 2))
+    assert not np.any(np.isfinite(np.asarray(jax.vmap(lambda s: eqn.simulate(net, s, t1=T1, max_spikes=64).first_spikes[-1])(batch))))
+
+    def loss(n, adjoint):
+        return jnp.mean(jax.vmap(lambda s: run_loss(n, s, adjoint, save=False))(batch))
+
+    grads, fd, _ = gradients(net, loss)
+    for a, b in zip(jax.tree_util.tree_leaves(grads["loop"]), jax.tree_util.tree_leaves(grads["eventprop"])):
+        assert np.all(np.isfinite(np.asarray(b)))
+        np.testing.assert_allclose(np.asarray(b), np.asarray(a), rtol=1e-9, atol=1e-12)
+
+
+EVENT_MODEL = """
+parameters:
+    ic = 1.5
+state:
+    v = 0.0
+    a = 0.0
+equations:
+    dv/dt = (-v + ic - a) / 10
+    da/dt = -a / 20
+threshold: v > 1
+reset:
+    v = 0
+event crossing: v > 0.6
+    a += 0.3
+"""
+
+
+@pytest.mark.parametrize("case", ["recurrent", "graph", "events", "name"])
+def test_what_the_replay_does_not_handle_is_refused(case):
+    lif = eqn.compile_model("lif")
+    kwargs = {"adjoint": "eventprop"}
+    if case == "recurrent":
+        net = lif.population(4, 2, key=jax.random.key(0), recurrent=True)
+    elif case == "graph":
+        net = eqn.Network(
+            {"a": lif.population(4, 2, key=jax.random.key(0))},
+            projections=[eqn.Projection("a", "a", weights={"w": jnp.zeros((4, 4))}, delay=1.0)],
+        )
+    elif case == "events":
+        net = eqn.compile_model(EVENT_MODEL).population(1, 0)
+    else:
+        net = lif.population(4, 2, key=jax.random.key(0))
+        kwargs = {"adjoint": "backsolve"}
+    with pytest.raises(eqn.EqError) as err:
+        eqn.simulate(net, None, t1=10.0, **kwargs)
+    assert "adjoint" in str(err.value)

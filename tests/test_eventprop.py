@@ -242,3 +242,33 @@ def test_what_the_replay_does_not_handle_is_refused(case):
     with pytest.raises(eqn.EqError) as err:
         eqn.simulate(net, None, t1=10.0, **kwargs)
     assert "adjoint" in str(err.value)
+
+
+def test_training_step_gradients_are_those_of_the_loop():
+    """`TrainConfig(adjoint="eventprop")`: the Yin-Yang training step (TTFS loss of first
+    spikes, threshold deficits from saved states, a batch under `vmap`) has the loop's loss
+    and gradient."""
+    from eqneuron.train.training import TrainConfig, _batch_spikes, build_network, load_task, make_functions
+
+    results = []
+    for adjoint in ("loop", "eventprop"):
+        config = TrainConfig(task="yinyang", model="lif", hidden=12, train_size=16, test_size=8, adjoint=adjoint)
+        data, _ = load_task(config)
+        net = build_network(config, data.n_channels, data.n_classes, jax.random.key(0))
+        value_and_grad, _ = make_functions(config, data.duration)
+        results.append(value_and_grad(net, _batch_spikes(data, np.arange(8)), jnp.asarray(data.labels[:8])))
+    (loss_a, _), grads_a = results[0]
+    (loss_b, _), grads_b = results[1]
+    assert float(loss_a) == float(loss_b)
+    leaves = list(zip(jax.tree_util.tree_leaves(eqx.filter(grads_a, eqx.is_inexact_array)),
+                      jax.tree_util.tree_leaves(eqx.filter(grads_b, eqx.is_inexact_array))))
+    assert any(np.any(np.asarray(a) != 0) for a, _ in leaves)
+    for a, b in leaves:
+        np.testing.assert_allclose(np.asarray(b), np.asarray(a), rtol=1e-8, atol=1e-12)
+
+
+def test_train_refuses_an_unknown_adjoint():
+    from eqneuron.train.training import TrainConfig, check_config
+
+    with pytest.raises(eqn.EqError, match="adjoint"):
+        check_config(TrainConfig(adjoint="backsolve"))

@@ -221,6 +221,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--loss", default=None, help="ttfs (first output spike) or state (final readout state); default: state for xor, ttfs otherwise")
     train.add_argument("--weight-decay", type=float, default=0.0, help="AdamW weight decay")
     train.add_argument("--max-spikes", type=int, default=None, help="spike buffer per population (default 512; 1024 for izhikevich)")
+    train.add_argument("--adjoint", default="loop",
+                       help="loop (reverse mode through the event loops) or eventprop (the event-based adjoint: memory per event)")
     train.set_defaults(run=_cmd_train, check=_check_train)
 
     evaluate = sub.add_parser("evaluate", help="test accuracy of a saved checkpoint")

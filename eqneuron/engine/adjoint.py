@@ -146,7 +146,8 @@ def replay(
     n = pop.n_neurons
     neurons = jnp.arange(n)
     p = pop.parameter_values()
-    weights = pop.effective_weights()
+    # the input rows only: the gradient of a gather is a scatter into the whole array, per sample under `vmap`
+    input_weights = {name: w[n:] for name, w in pop.effective_weights().items()}
     per_neuron = 1 if loop.stop_after_first_spike else loop.spikes_per_neuron
     spike_s, slots = _per_neuron(state, n, per_neuron, loop.buffer)
     # the state at each spike as the forward run located it: (n, per_neuron, states)
@@ -208,7 +209,7 @@ def replay(
         y_spike = fn.apply_reset(t_spike, y_located, p, jnp.ones((n,), bool))
 
         channel = in_channels[k_in]
-        w_rows = {name: w[n + channel, neurons] for name, w in weights.items()}
+        w_rows = {name: w[channel, neurons] for name, w in input_weights.items()}
         port = None if ports is None else ports[channel]
         y_input = y_at + fn.input_jump(t_event, y_at, p, in_values[k_in], w_rows, port)
 

@@ -26,6 +26,7 @@ from tqdm import tqdm
 
 from ..compilation_cache import enable_compilation_cache, persistent_jit
 from ..engine import simulate
+from ..engine.adjoint import ADJOINTS
 from ..errors import EqError, did_you_mean
 from ..model import CompiledModel, compile_model
 from ..network import Network, Population, Spikes
@@ -55,6 +56,7 @@ class TrainConfig:
     loss: str | None = None  # "ttfs" (first output spike) | "state" (final value of the readout's first state)
     state_scale: float = 10.0  # logits = state_scale * final state, for loss="state"
     max_spikes: int | None = None  # spike buffer per population (default 512; 1024 for izhikevich)
+    adjoint: str = "loop"  # how gradients are computed: "loop" | "eventprop" (`simulate`'s `adjoint`)
     out: str = "runs/train"
 
     def __post_init__(self) -> None:
@@ -129,6 +131,11 @@ def check_config(config: TrainConfig) -> None:
         raise EqError(
             f"{_option('shift')} translates images: the {config.task} task has none",
             hint="use --shift with the digits or mnist task",
+        )
+    if config.adjoint not in ADJOINTS:
+        raise EqError(
+            f"{_option('adjoint')} must be one of {', '.join(ADJOINTS)}, got {config.adjoint!r}",
+            hint="loop: reverse mode through the event loops; eventprop: the event-based adjoint",
         )
     if config.loss is not None and config.loss not in LOSSES:
         raise EqError(
@@ -299,7 +306,9 @@ def make_functions(config: TrainConfig, t1: float) -> tuple[Callable, Predict]:
     assert max_spikes is not None and deficit_scale is not None and revive is not None  # set by __post_init__
 
     def sample_outputs(net, spikes):
-        out = simulate(net, spikes, t1=t1, max_spikes=max_spikes, stop_after_first_spike=not by_state, save_at=grid)
+        out = simulate(
+            net, spikes, t1=t1, max_spikes=max_spikes, stop_after_first_spike=not by_state, save_at=grid, adjoint=config.adjoint
+        )
         readout = net.populations[-1]
         saved = out.states[-1]
         y = jnp.stack([saved[name] for name in readout.model.states], axis=1)  # (times, states, N)
@@ -738,7 +747,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         lr=args.lr, seed=args.seed, train_size=args.train_size, test_size=args.test_size,
         mnist_path=args.mnist_path, out=args.out, tau=args.tau, alpha=args.alpha,
         deficit_scale=args.deficit_scale, revive=args.revive, jitter=args.jitter, shift=args.shift, weight_decay=args.weight_decay,
-        loss=args.loss, max_spikes=args.max_spikes,
+        loss=args.loss, max_spikes=args.max_spikes, adjoint=args.adjoint,
     )
 
 

@@ -30,7 +30,7 @@ output scan 3 more (as its examples size them); eqneuron's
 Per size and method: forward (output first-spike times) and value_and_grad
 (w.r.t. both weight matrices) median times of interleaved calls after
 warm-up; the first value_and_grad call (trace + compile + run) and the peak
-RSS, both in a fresh process per method; the memory XLA plans for the
+RSS (VmHWM), both in a fresh process per method; the memory XLA plans for the
 value_and_grad program (temp + output + argument buffers, from
 `memory_analysis()`).  Ratios are the method's time over eqneuron eventprop's.
 Agreement: output first-spike times of jaxsnn and eqneuron (max |Δt|, to be
@@ -379,6 +379,15 @@ def run_reference(spec: dict):
 # ---- one value_and_grad call in a fresh process: first-call time and peak RSS --------------------
 
 
+def high_water_mb() -> float:
+    """This process's peak resident set (VmHWM).  Not `ru_maxrss`: on Linux that keeps the
+    parent's peak across fork and exec, so a probe would report the benchmark's own."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024.0
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
 def probe(spec: dict) -> dict:
     use_compilation_cache(spec["cache"])
     arrays = dict(np.load(spec["arrays"]))
@@ -386,11 +395,11 @@ def probe(spec: dict) -> dict:
     fn = case.value_and_grad(spec["method"])
     args = case_args(arrays)
     block(args)
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    base = high_water_mb()
     t0 = time.perf_counter()
     block(fn(*args))
     first = time.perf_counter() - t0
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    peak = high_water_mb()
     return {"first": first, "rss_mb": peak, "rss_base_mb": base}
 
 

@@ -272,3 +272,20 @@ def test_train_refuses_an_unknown_adjoint():
 
     with pytest.raises(eqn.EqError, match="adjoint"):
         check_config(TrainConfig(adjoint="backsolve"))
+
+
+@pytest.mark.parametrize("method", ["auto", "tsit5"])
+@pytest.mark.parametrize("adjoint", ["loop", "eventprop"])
+def test_inputs_at_the_same_time_share_the_gradient_by_weight(method, adjoint):
+    """Two inputs at one time into a LIF: v = w_a K(t - t_a) + w_b K(t - t_b), so at the tie
+    d t*/d t_a = w_a / (w_a + w_b).  The second input's segment has length zero; its state
+    still moves with its end (a `maximum(t_end, t0)` sent half of that derivative to t0)."""
+    pop = eqn.compile_model("lif").population(1, 2, weights={"w": jnp.array([[0.0], [3.0], [1.5]])})
+    tol = None if method == "auto" else 1e-11
+
+    def first(times):
+        out = eqn.simulate(pop, eqn.Spikes(times, jnp.array([0, 1])), t1=60.0, max_spikes=4, method=method,
+                           rtol=tol, atol=tol, adjoint=adjoint)
+        return out.first_spikes[-1][0]
+
+    np.testing.assert_allclose(np.asarray(jax.grad(first)(jnp.array([5.0, 5.0]))), [2 / 3, 1 / 3], rtol=1e-7)

@@ -130,21 +130,21 @@ class ClosedFormIntegrator(AbstractIntegrator):
     # and a refractory neuron's threshold is disarmed by the loop
 
     def step_own_clocks(self, t0, y0, G0, t_end, p, armed, refractory, aux) -> OwnClockStep:
-        horizon = jnp.maximum(t_end - t0, 0.0)
+        horizon = jnp.where(t_end >= t0, t_end - t0, 0.0)  # not `maximum`: at a tie its gradient would go half to t0
         crossing = jax.lax.stop_gradient(self.crossing_times(y0, horizon, p, armed[0]))
         hit, h_hit = self._implicit_h(crossing, y0, p)
         h = jnp.where(hit, h_hit, horizon)
         # a segment that reaches its end stops on it exactly (t0 + (t_end - t0) may round below)
-        t = jnp.where(hit, t0 + h, jnp.maximum(t_end, t0))
+        t = jnp.where(hit, t0 + h, jnp.where(t_end >= t0, t_end, t0))
         return OwnClockStep(t, self.propagate(h, y0, p, refractory), hit, aux, jnp.zeros_like(hit))
 
     def step_shared_clock(self, t0, y0, G0, t_end, p, armed, refractory, aux) -> SharedClockStep:
-        horizon = jnp.maximum(t_end - t0, 0.0)
+        horizon = jnp.where(t_end >= t0, t_end - t0, 0.0)  # not `maximum`: at a tie its gradient would go half to t0
         crossing = jax.lax.stop_gradient(self.crossing_times(y0, horizon, p, armed[0]))
         hits, h_hit = self._implicit_h(crossing, y0, p)
         which = jnp.argmin(crossing)
         hit = hits[which]
         h = jnp.where(hit, h_hit[which], horizon)
         y = self.propagate(jnp.broadcast_to(h, y0.shape[1:]), y0, p, refractory)
-        t = jnp.where(hit, t0 + h, jnp.maximum(t_end, t0))
+        t = jnp.where(hit, t0 + h, jnp.where(t_end >= t0, t_end, t0))
         return SharedClockStep(t, y, hit, which, ~hit, aux, jnp.asarray(False))

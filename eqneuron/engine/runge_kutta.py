@@ -184,6 +184,21 @@ class RungeKuttaIntegrator(AbstractIntegrator):
         return t - jax.lax.stop_gradient(jnp.maximum(t - t1, 0.0))
 
     @staticmethod
+    def _at_end(t0, y0, t_end, k1, t, y):
+        """`(t, y)`, or for a lane already at its segment's end (`t_end == t0`: an event at the
+        time of the one before) `t_end` and `y0 + f (t_end - t0)`.
+
+        Such a lane takes no step, yet its state moves with the segment's end
+        (the second of two inputs at one time: the state after it depends on
+        both times).  The value is `y0`; the derivative that of the first-order
+        flow, with `f` the dummy step's first stage (`_interval`: size 1).
+        """
+        at_end = t_end == t0
+        span = t_end - t0
+        moved = y0 + k1 * (span - jax.lax.stop_gradient(span))
+        return jnp.where(at_end, t_end, t), jnp.where(at_end[None] if jnp.ndim(at_end) else at_end, moved, y)
+
+    @staticmethod
     def _stuck(t0, dt, t1, y0, k1, active, accept):
         """Per neuron: (stalled, diverged) after a step attempt that was not accepted.
 
@@ -243,6 +258,7 @@ class RungeKuttaIntegrator(AbstractIntegrator):
         state = self._adapt(state, t0, t1, dt, ratio, stop, taken=keep, unchanged=~active | crossing, full=keep & ~stop)
         t = jnp.where(keep, t1, t0)
         y = jnp.where(keep[None], y1, y0)
+        t, y = self._at_end(t0, y0, t_end, k[0], t, y)
         return t, y, jnp.where(keep[None], G1, G0), state
 
     def flow(self, t0, y0, t1, p, refractory, state):
@@ -254,15 +270,19 @@ class RungeKuttaIntegrator(AbstractIntegrator):
         `t1`, is."""
 
         def body(c):
-            t, y, s = c
+            t, y, s, stuck = c
             dt, t_next, active, _, stop = self._interval(t, t1, s[0], p)
-            _, y_next, ratio = self._attempt(t, dt, y, p, refractory)
+            k, y_next, ratio = self._attempt(t, dt, y, p, refractory)
+            active = active & ~stuck
             accept = active & (ratio <= 1.0)
+            # a lane that blows up or stalls (a run whose spikes overflowed its list, and so
+            # misses a reset) stops here rather than spin to the step budget
+            stalled, diverged = self._stuck(t, dt, t_next, y, k[0], active, accept)
             s = self._adapt(s, t, t_next, dt, ratio, stop, taken=accept, unchanged=~active, full=accept & ~stop)
-            return jnp.where(accept, t_next, t), jnp.where(accept[None], y_next, y), s
+            return jnp.where(accept, t_next, t), jnp.where(accept[None], y_next, y), s, stuck | stalled | diverged
 
-        _, y, state = eqxi.while_loop(
-            lambda c: jnp.any(c[0] < t1), body, (t0, y0, state),
+        _, y, state, _ = eqxi.while_loop(
+            lambda c: jnp.any((c[0] < t1) & ~c[3]), body, (t0, y0, state, jnp.zeros(t0.shape, bool)),
             max_steps=self.max_steps, kind="checkpointed", checkpoints=_FLOW_CHECKPOINTS,
         )
         # a segment of length zero takes no step, yet its state moves with its ends: y + f (t1 - t0)
@@ -326,6 +346,7 @@ class RungeKuttaIntegrator(AbstractIntegrator):
 
         t_new = jnp.where(accept, t_hit, t0)
         y_new = jnp.where(accept[None], y_hit, y0)
+        t_new, y_new = self._at_end(t0, y0, t_end, k[0], t_new, y_new)
         y_new = jnp.where(diverged[None], jnp.nan, y_new)
         return OwnClockStep(t_new, y_new, crossing, state, stalled)
 
@@ -366,6 +387,7 @@ class RungeKuttaIntegrator(AbstractIntegrator):
 
         t_new = jnp.where(accept, t_hit, t0)
         y_new = jnp.where(accept, y_hit, y0)
+        t_new, y_new = self._at_end(t0, y0, t_end, k[0], t_new, y_new)
         y_new = jnp.where(diverged[None], jnp.nan, y_new)
         reached = ~active | (accept & ~hit & last)
         return SharedClockStep(t_new, y_new, accept & hit, which, reached, state, jnp.all(stalled))

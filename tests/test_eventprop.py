@@ -63,15 +63,10 @@ def along(grads, direction):
 
 def test_lif_stack_gradients_match_the_loop_and_finite_differences():
     """Closed-form LIF 5→20→3: the replay's flows are exact, so both adjoints give the same
-    gradient to roundoff; the forward values (spikes, states) are the loop's bit for bit."""
+    gradient to roundoff."""
     net = feedforward("lif", [5, 20, 3], jax.random.key(0))
-    run = jax.jit(lambda n, a: eqn.simulate(n, INPUTS, t1=T1, max_spikes=128, save_at=GRID, adjoint=a), static_argnums=1)
-    loop, replayed = run(net, "loop"), run(net, "eventprop")
-    assert int(loop.counts[0].sum()) > 5 and int(loop.counts[1].sum()) > 0
-    np.testing.assert_array_equal(np.asarray(loop.spike_times), np.asarray(replayed.spike_times))
-    for a, b in zip(loop.states, replayed.states):
-        for name in a:
-            np.testing.assert_array_equal(np.asarray(a[name]), np.asarray(b[name]))
+    out = eqn.simulate(net, INPUTS, t1=T1, max_spikes=128)
+    assert int(out.counts[0].sum()) > 5 and int(out.counts[1].sum()) > 0
 
     grads, fd, direction = gradients(net, lambda n, a: run_loss(n, INPUTS, a), ("loop", "eventprop"))
     for a, b in zip(jax.tree_util.tree_leaves(grads["loop"]), jax.tree_util.tree_leaves(grads["eventprop"])):
@@ -177,16 +172,17 @@ def test_model_delay_gradient_matches_finite_differences():
 
 
 def test_input_time_gradient_is_a_shift():
-    """Shifting every input spike by s shifts every spike by s: d t_k / d s = 1."""
+    """Shifting every input spike by s shifts every spike by s: d t_k / d s = 1, so the
+    derivative of the sum of all spike times is their number.  The values are the loop's."""
     net = feedforward("lif", [5, 10, 3], jax.random.key(0))
 
-    def times(s):
-        out = eqn.simulate(net, eqn.Spikes(INPUTS.times + s, INPUTS.channels), t1=T1, max_spikes=64, adjoint="eventprop")
-        return jnp.where(jnp.isfinite(out.spike_times), out.spike_times, 0.0)
+    def total(s, adjoint):
+        out = eqn.simulate(net, eqn.Spikes(INPUTS.times + s, INPUTS.channels), t1=T1, max_spikes=64, adjoint=adjoint)
+        return jnp.sum(jnp.where(jnp.isfinite(out.spike_times), out.spike_times, 0.0)), out.n_spikes
 
-    fired = np.isfinite(np.asarray(eqn.simulate(net, INPUTS, t1=T1, max_spikes=64).spike_times))
-    assert fired.sum() > 3
-    np.testing.assert_allclose(np.asarray(jax.jacobian(times)(0.0))[fired], 1.0, rtol=1e-9)
+    (value, n), grad = jax.jit(jax.value_and_grad(total, has_aux=True), static_argnums=1)(0.0, "eventprop")
+    assert int(n) > 3 and float(value) == float(jax.jit(total, static_argnums=1)(0.0, "loop")[0])
+    assert abs(float(grad) - int(n)) <= 1e-9 * int(n)
 
 
 def test_batched_and_silent_outputs_give_defined_gradients():

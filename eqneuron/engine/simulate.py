@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import equinox as eqx
 import equinox.internal as eqxi
+import jax
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, DTypeLike, Float
@@ -268,7 +269,8 @@ def simulate(
     else:
         states = run_all(states, t1_)
     if eventprop:
-        states = replay_stack(loops, states, differentiable, checked.inputs)
+        replayed = _replayed((differentiable, checked.inputs), loops, states)
+        states = [eqx.tree_at(lambda c: (c.spike_times, c.saved), c, r) for c, r in zip(states, replayed)]
     outcomes = [loop.finish(state) for loop, state in zip(loops, states)]
     # rounds that ran out leave the last population short of its first spikes
     outcomes[-1] = eqx.tree_at(lambda o: o.step_budget, outcomes[-1], outcomes[-1].step_budget | rounds_exhausted)
@@ -307,6 +309,33 @@ def replay_stack(loops: list[PopulationLoop], states, net: Network, inputs):
         out.append(state)
         feed = spikes_as_inputs(loop, state, pop)
     return out
+
+
+@eqx.filter_custom_vjp
+def _replayed(differentiable, loops, states):
+    """The spike times and saved states of the forward run, whose reverse-mode derivative with
+    respect to `differentiable = (network, input spikes)` is that of the replay: a run that is
+    not differentiated never replays."""
+    del differentiable
+    return [(c.spike_times, c.saved) for c in states]
+
+
+@_replayed.def_fwd
+def _replayed_fwd(perturbed, differentiable, loops, states):
+    return _replayed.fn(differentiable, loops, states), None
+
+
+@_replayed.def_bwd
+def _replayed_bwd(residuals, cotangents, perturbed, differentiable, loops, states):
+    def outputs(d):
+        return [(c.spike_times, c.saved) for c in replay_stack(loops, states, *d)]
+
+    out, vjp = eqx.filter_vjp(outputs, differentiable)
+    # outputs that nothing differentiated arrive as None
+    leaves, treedef = jax.tree_util.tree_flatten(out)
+    given = jax.tree_util.tree_leaves(cotangents, is_leaf=lambda x: x is None)
+    (grads,) = vjp(jax.tree_util.tree_unflatten(treedef, [jnp.zeros_like(o) if g is None else g for o, g in zip(leaves, given)]))
+    return grads
 
 
 def _finish(net: Network, outcomes, checked, max_spikes, dtype, invalid, throw, meter) -> SimulationResult:

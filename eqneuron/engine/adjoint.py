@@ -39,6 +39,8 @@ their derivatives.
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -50,6 +52,8 @@ from .clocks import OwnClocks, SharedClock
 from .loop import LoopState, PopulationLoop
 
 ADJOINTS = ("loop", "eventprop")
+
+T = TypeVar("T")
 
 # event kinds of the replay, in the order they take at equal times: an input spike (which may
 # lift the neuron over threshold), the end of a refractory period, the spike, a save point
@@ -79,7 +83,7 @@ def check_adjoint(adjoint: str, net: Network, clocks) -> None:
             )
 
 
-def stop_gradients(tree):
+def stop_gradients(tree: T) -> T:
     """`tree` with every inexact array cut from differentiation (the forward run's copy)."""
     return jax.tree_util.tree_map(
         lambda x: sg(x) if isinstance(x, jax.Array) and jnp.issubdtype(x.dtype, jnp.inexact) else x, tree

@@ -39,6 +39,7 @@ their derivatives.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TypeVar
 
 import equinox as eqx
@@ -48,7 +49,8 @@ from jaxtyping import Array, Float, Int
 
 from ..errors import EqError
 from ..network import Network, Population
-from .clocks import OwnClocks, SharedClock
+from .clocks import AbstractClock, OwnClocks, SharedClock
+from .graph import needs_graph
 from .loop import LoopState, PopulationLoop
 
 ADJOINTS = ("loop", "eventprop")
@@ -62,14 +64,19 @@ _INPUT, _REFRACTORY_END, _SPIKE, _SAVE = 0, 1, 2, 3
 sg = jax.lax.stop_gradient
 
 
-def check_adjoint(adjoint: str, net: Network, clocks) -> None:
+def check_adjoint(adjoint: str, net: Network, clock_for: Callable[[Population], AbstractClock]) -> None:
     """Reject what the event-based adjoint does not handle yet (never a silently wrong gradient)."""
     if adjoint not in ADJOINTS:
         raise EqError(f"simulate: unknown adjoint {adjoint!r}", hint=f"choose from {', '.join(map(repr, ADJOINTS))}")
     if adjoint == "loop":
         return
-    for name, pop, clock in zip(net.names, net.populations, clocks):
-        if isinstance(clock, SharedClock):
+    if net.graph or needs_graph(net):
+        raise EqError(
+            "simulate: adjoint='eventprop' runs feed-forward stacks; this network is a graph",
+            hint="use adjoint='loop' (the default) for graph networks",
+        )
+    for name, pop in zip(net.names, net.populations):
+        if isinstance(clock_for(pop), SharedClock):
             raise EqError(
                 f"simulate: adjoint='eventprop' replays neurons on their own clocks; population "
                 f"{name!r} is recurrent (one shared clock), which it does not handle yet",
@@ -167,6 +174,7 @@ def replay(
     if n_save:
         kinds.append((sg(save_times), _SAVE))
     positions = _positions(kinds)
+    position_of = {k: pos for pos, (_, k) in zip(positions, kinds)}
     length = sum(times.shape[-1] for times, _ in kinds)
     kind = jnp.zeros((n, length), jnp.int32)
     index = jnp.zeros((n, length), jnp.int32)
@@ -200,9 +208,8 @@ def replay(
         # a spike: its time by the implicit function theorem, the state there moving with it
         spiking = is_spike & real
         f = fn.vector_field(t_event, y_at, p, refractory)
-        g = fn.spike_condition(t_event, y_at, p)
-        _, g_dot = jax.jvp(lambda tt, yy: fn.spike_condition(tt, yy, p), (sg(t_event), sg(y_at)), (jnp.ones_like(t_event), sg(f)))
-        g_dot = jnp.where(spiking & (g_dot != 0), g_dot, 1.0)
+        g, g_dot = jax.jvp(lambda tt, yy: fn.spike_condition(tt, yy, p), (t_event, y_at), (jnp.ones_like(t_event), f))
+        g_dot = sg(jnp.where(spiking & (g_dot != 0), g_dot, 1.0))
         immediate = sg(t_event) == sg(t)  # at the time of the event before: caused by it
         t_spike = jnp.where(immediate, t, t_event - (g - sg(g)) / g_dot)
         # the state at the spike: its value as located by the forward run (a state integrated
@@ -228,19 +235,14 @@ def replay(
     carry = (t0, y0, jnp.full((n,), -jnp.inf, dtype), sg(integrator.init(t0, y0, p)))
     _, (t_rec, y_rec) = jax.lax.scan(jax.checkpoint(step, prevent_cse=False), carry, (kind.T, index.T))
 
-    spike_pos = positions[[k for _, k in kinds].index(_SPIKE)]
-    t_spikes = t_rec[spike_pos, rows]  # (n, per_neuron)
+    t_spikes = t_rec[position_of[_SPIKE], rows]  # (n, per_neuron)
     known = slots < loop.buffer
     forward = state.spike_times[jnp.minimum(slots, loop.buffer - 1)]
     t_spikes = jnp.where(known, forward + (t_spikes - sg(t_spikes)), jnp.inf)
     spike_times = state.spike_times.at[slots].set(t_spikes, mode="drop")
     saved = state.saved
     if n_save:
-        save_pos = jnp.broadcast_to(positions[-1], (n, n_save))
+        save_pos = jnp.broadcast_to(position_of[_SAVE], (n, n_save))
         y_saves = jnp.transpose(y_rec[save_pos, :, rows], (1, 2, 0))  # (saves, states, neurons)
         saved = jnp.where(jnp.isfinite(saved), saved + (y_saves - sg(y_saves)), saved)
-    return _replace(state, spike_times, saved)
-
-
-def _replace(state: LoopState, spike_times, saved) -> LoopState:
     return eqx.tree_at(lambda c: (c.spike_times, c.saved), state, (spike_times, saved))

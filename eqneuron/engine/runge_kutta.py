@@ -281,14 +281,12 @@ class RungeKuttaIntegrator(AbstractIntegrator):
             s = self._adapt(s, t, t_next, dt, ratio, stop, taken=accept, unchanged=~active, full=accept & ~stop)
             return jnp.where(accept, t_next, t), jnp.where(accept[None], y_next, y), s, stuck | stalled | diverged
 
-        _, y, state, _ = eqxi.while_loop(
+        t, y, state, _ = eqxi.while_loop(
             lambda c: jnp.any((c[0] < t1) & ~c[3]), body, (t0, y0, state, jnp.zeros(t0.shape, bool)),
             max_steps=self.max_steps, kind="checkpointed", checkpoints=_FLOW_CHECKPOINTS,
         )
-        # a segment of length zero takes no step, yet its state moves with its ends: y + f (t1 - t0)
-        span = t1 - t0
-        moved = self.fn.vector_field(t0, y0, p, refractory) * (span - jax.lax.stop_gradient(span))
-        return y + jnp.where((jax.lax.stop_gradient(span) <= 0)[None], moved, 0.0), state
+        _, y = self._at_end(t0, y0, t1, self.fn.vector_field(t0, y0, p, refractory), t, y)
+        return y, state
 
     def step_own_clocks(self, t0, y0, G0, t_end, p, armed, refractory, state) -> OwnClockStep:
         fn = self.fn

@@ -148,6 +148,8 @@ def simulate(
       events are replayed, so the memory of the backward pass grows with events, not
       with solver steps.  Feed-forward stacks of populations on their own clocks
       (no recurrent population, no internal events); the same values either way.
+      Reverse mode only (`jax.grad`, `jax.jacrev`): forward mode (`jax.jvp`,
+      `jax.jacfwd`) needs `"loop"`.
 
     **Returns:** a `SimulationResult`; `results` holds each population's `RESULTS` code.
     """
@@ -168,13 +170,7 @@ def simulate(
         )
     if isinstance(net, Population):
         net = Network([net])
-    if adjoint != "loop" and (needs_graph(net) or net.graph):
-        check_adjoint(adjoint, net, ())  # an unknown name is named as such
-        raise EqError(
-            "simulate: adjoint='eventprop' runs feed-forward stacks; this network is a graph",
-            hint="use adjoint='loop' (the default) for graph networks",
-        )
-    check_adjoint(adjoint, net, [clock_for(pop) for pop in net.populations])
+    check_adjoint(adjoint, net, clock_for)
     meter = progress_meter(progress, len(net.populations))
     config = SolverConfig(method, rtol, atol, dt, root_tol, max_solver_steps)
     dtype = default_dtype()

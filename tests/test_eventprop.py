@@ -17,6 +17,7 @@ import eqneuron as eqn
 from eqneuron.train import losses
 
 from .helpers import feedforward, latency_inputs
+from .test_refractory_events import ADAPTIVE, lif_population
 
 T1 = 60.0
 GRID = jnp.linspace(0.0, T1, 7)
@@ -100,35 +101,11 @@ def test_first_spike_run_with_saves_matches_finite_differences():
     assert abs(along(grads["eventprop"], direction) - fd) <= 1e-6 * abs(fd)
 
 
-REFRACTORY_LIF = """
-parameters:
-    tmem = 10.0
-    tsyn = 5.0
-    ic = 3.0
-    tref = 5.0 (per_neuron, trainable)
-
-equations:
-    dv/dt = (-v + i + ic) / tmem (unless refractory)
-    di/dt = -i / tsyn
-
-threshold: v > 1
-reset:
-    v = 0
-refractory: tref
-
-weights:
-    w
-on_input:
-    i += w
-"""
-
-
 @pytest.mark.parametrize("method", ["auto", "tsit5"])
 def test_refractory_period_gradient_is_analytic(method):
     """Constant drive: t_k = t* + (k - 1)(t* + tref), so d t_k / d tref = k - 1 (the end of
     each period is an event of the replay, its time moving with the spike and the period)."""
-    model = eqn.compile_model(REFRACTORY_LIF)
-    pop = model.population(1, 1, params={"tref": jnp.full((1,), 5.0)}, weights={"w": jnp.zeros((2, 1))})
+    pop = lif_population(tref=5.0)
     tol = None if method == "auto" else 1e-11
 
     def spike_times(tref):
@@ -140,8 +117,7 @@ def test_refractory_period_gradient_is_analytic(method):
 
 
 def test_refractory_population_with_inputs_matches_finite_differences():
-    model = eqn.compile_model(REFRACTORY_LIF)
-    pop = model.population(1, 1, params={"tref": jnp.full((1,), 3.0), "ic": 0.8}, weights={"w": jnp.zeros((2, 1)).at[1].set(2.5)})
+    pop = lif_population(tref=3.0, ic=0.8, w=2.5)
     inputs = eqn.Spikes(jnp.asarray([0.0, 7.0, 8.5, 21.0]), jnp.zeros(4, jnp.int32))
 
     def loss(p, adjoint):
@@ -202,23 +178,6 @@ def test_batched_and_silent_outputs_give_defined_gradients():
     assert abs(along(grads["eventprop"], direction) - fd) <= 1e-6 * abs(fd) and fd != 0.0
 
 
-EVENT_MODEL = """
-parameters:
-    ic = 1.5
-state:
-    v = 0.0
-    a = 0.0
-equations:
-    dv/dt = (-v + ic - a) / 10
-    da/dt = -a / 20
-threshold: v > 1
-reset:
-    v = 0
-event crossing: v > 0.6
-    a += 0.3
-"""
-
-
 @pytest.mark.parametrize("case", ["recurrent", "graph", "events", "name"])
 def test_what_the_replay_does_not_handle_is_refused(case):
     lif = eqn.compile_model("lif")
@@ -231,7 +190,7 @@ def test_what_the_replay_does_not_handle_is_refused(case):
             projections=[eqn.Projection("a", "a", weights={"w": jnp.zeros((4, 4))}, delay=1.0)],
         )
     elif case == "events":
-        net = eqn.compile_model(EVENT_MODEL).population(1, 0)
+        net = eqn.compile_model(ADAPTIVE).population(1, 0)
     else:
         net = lif.population(4, 2, key=jax.random.key(0))
         kwargs = {"adjoint": "backsolve"}

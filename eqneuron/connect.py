@@ -1,8 +1,13 @@
 """Connectivity of projections: which source neurons reach which targets.
 
-Each function returns a boolean `(n_source, n_target)` mask for
-`Projection(..., mask=...)`.  Random ones take a `jax.random` key and are
-reproducible from it.
+Dense: each function returns a boolean `(n_source, n_target)` mask for
+`Projection(..., mask=...)`.  Sparse (`sparse_*`, and `sparse(mask)`): a
+`(n_source, K)` array of target ids per source neuron, -1 in unused slots,
+for `Projection(..., targets=...)`; the weights are then one per slot.  A
+sparse projection never builds an `n_source x n_target` array, so networks
+of 100,000 neurons fit.  Random ones take a `jax.random` key and are
+reproducible from it (the sparse ones draw on the host, with NumPy seeded
+from the key).
 """
 
 from __future__ import annotations
@@ -77,3 +82,91 @@ def from_indices(
     if i.size and (i.min() < 0 or i.max() >= n_source or j.min() < 0 or j.max() >= n_target):
         raise EqError(f"connect.from_indices: indices out of range (sources 0..{n_source - 1}, targets 0..{n_target - 1})")
     return jnp.zeros((n_source, n_target), bool).at[i, j].set(True)
+
+
+def sparse(mask: Bool[ArrayLike, "source target"]) -> Int[Array, "source k"]:
+    """A mask's connections as target ids per source neuron (row order), padded with -1."""
+    m = np.asarray(mask, bool)
+    if m.ndim != 2:
+        raise EqError(f"connect.sparse: `mask` must be 2-D (source, target), got shape {m.shape}")
+    return jnp.asarray(_pad([np.nonzero(row)[0] for row in m]))
+
+
+def sparse_fixed_probability(
+    key: PRNGKeyArray, n_source: int, n_target: int, p: float, allow_self: bool = True
+) -> Int[Array, "source k"]:
+    """Each connection exists independently with probability `p`, as target ids per source."""
+    _sizes(n_source, n_target)
+    if not 0.0 <= float(p) <= 1.0:
+        raise EqError(f"connect.sparse_fixed_probability: `p` must be in [0, 1], got {p!r}")
+    rng = _host_rng(key)
+    rows = []
+    for i in range(n_source):
+        pool = n_target - (0 if allow_self or n_source != n_target else 1)
+        chosen = rng.choice(pool, size=rng.binomial(pool, p), replace=False)
+        rows.append(_skip_self(np.sort(chosen), i, allow_self, n_source == n_target))
+    return jnp.asarray(_pad(rows))
+
+
+def sparse_fixed_fan_out(
+    key: PRNGKeyArray, n_source: int, n_target: int, k: int, allow_self: bool = True
+) -> Int[Array, "source k"]:
+    """Every source reaches exactly `k` distinct targets, drawn uniformly, as target ids per source."""
+    _sizes(n_source, n_target)
+    pool = n_target - (0 if allow_self or n_source != n_target else 1)
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 0 <= k <= pool:
+        raise EqError(f"connect.sparse_fixed_fan_out: `k` must be an integer in 0..{pool}, got {k!r}")
+    rng = _host_rng(key)
+    rows = [_skip_self(np.sort(rng.choice(pool, size=k, replace=False)), i, allow_self, n_source == n_target)
+            for i in range(n_source)]
+    return jnp.asarray(_pad(rows, width=k))
+
+
+def sparse_fixed_fan_in(
+    key: PRNGKeyArray, n_source: int, n_target: int, k: int, allow_self: bool = True
+) -> Int[Array, "source k"]:
+    """Every target receives from exactly `k` distinct sources, drawn uniformly, as target ids per source
+    (the rows are as long as the largest number of targets one source reaches)."""
+    _sizes(n_source, n_target)
+    pool = n_source - (0 if allow_self or n_source != n_target else 1)
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 0 <= k <= pool:
+        raise EqError(f"connect.sparse_fixed_fan_in: `k` must be an integer in 0..{pool}, got {k!r}")
+    rng = _host_rng(key)
+    sources = np.concatenate([_skip_self(rng.choice(pool, size=k, replace=False), j, allow_self, n_source == n_target)
+                              for j in range(n_target)] + [np.zeros(0, np.int64)])
+    return sparse_from_indices(sources, np.repeat(np.arange(n_target), k), n_source, n_target)
+
+
+def sparse_from_indices(
+    sources: Int[ArrayLike, " connections"], targets: Int[ArrayLike, " connections"], n_source: int, n_target: int
+) -> Int[Array, "source k"]:
+    """The connections `sources[i] -> targets[i]` as target ids per source (a pair given twice counts twice)."""
+    _sizes(n_source, n_target)
+    i, j = np.asarray(sources), np.asarray(targets)
+    if i.shape != j.shape or i.ndim != 1:
+        raise EqError(f"connect.sparse_from_indices: `sources` and `targets` must be 1-D of one length, got {i.shape} and {j.shape}")
+    if i.size and (i.min() < 0 or i.max() >= n_source or j.min() < 0 or j.max() >= n_target):
+        raise EqError(f"connect.sparse_from_indices: indices out of range (sources 0..{n_source - 1}, targets 0..{n_target - 1})")
+    order = np.lexsort((j, i))
+    i, j = i[order], j[order]
+    bounds = np.searchsorted(i, np.arange(n_source + 1))
+    return jnp.asarray(_pad([j[bounds[s]:bounds[s + 1]] for s in range(n_source)]))
+
+
+def _host_rng(key: PRNGKeyArray) -> np.random.Generator:
+    return np.random.default_rng(np.asarray(jax.random.key_data(key)).ravel().astype(np.uint64))
+
+
+def _skip_self(chosen: np.ndarray, i: int, allow_self: bool, square: bool) -> np.ndarray:
+    """Ids drawn from 0..n-2 for source i without self-connections: those >= i move up by one."""
+    if allow_self or not square:
+        return chosen
+    return np.where(chosen >= i, chosen + 1, chosen)
+
+
+def _pad(rows: list, width: int | None = None) -> np.ndarray:
+    width = max([len(r) for r in rows] + [1]) if width is None else max(width, 1)
+    out = np.full((len(rows), width), -1, np.int32)
+    for s, r in enumerate(rows):
+        out[s, : len(r)] = r
+    return out

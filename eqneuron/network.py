@@ -226,12 +226,17 @@ class Projection(eqx.Module):
     booleans, e.g. from `eqneuron.connect`), all when None; `delay` (ms): a scalar or
     one per source neuron, `None` for the source model's `delay:` (0 without one);
     `port`: the target's input port (`on_input NAME:`) for models with named ports.
+    `targets`: sparse connectivity instead of a dense matrix, `(N_source, K)` target
+    ids per source neuron (-1: no connection; e.g. from `eqneuron.connect.sparse`);
+    the weights are then `(N_source, K)` (or a scalar), one per connection, and a
+    spike costs work proportional to its targets.
     Weights and delays are array leaves: gradients reach them.
     """
 
     weights: dict[str, Float[Array, "source target"] | Float[Array, ""]]
     delay: Float[Array, "*source"] | None
     mask: Bool[Array, "source target"] | None
+    targets: Int[Array, "source k"] | None
     source: str = eqx.field(static=True)
     target: str = eqx.field(static=True)
     port: str | None = eqx.field(static=True)
@@ -244,11 +249,27 @@ class Projection(eqx.Module):
         delay: float | Float[ArrayLike, " source"] | None = None,
         mask: Bool[ArrayLike, "source target"] | None = None,
         port: str | None = None,
+        targets: Int[ArrayLike, "source k"] | None = None,
     ) -> None:
         self.source, self.target, self.port = str(source), str(target), port
         self.weights = {k: jnp.asarray(v, default_dtype()) for k, v in dict(weights).items()}
         self.delay = None if delay is None else jnp.asarray(delay, default_dtype())
         self.mask = None if mask is None else jnp.asarray(mask, bool)
+        self.targets = None if targets is None else jnp.asarray(targets, jnp.int32)
+
+    def dense_weights(self, n_source: int, n_target: int) -> dict[str, Float[Array, "source target"]]:
+        """The weights as `(N_source, N_target)` matrices, zero where there is no connection."""
+        out = {}
+        for name, w in self.weights.items():
+            if self.targets is None:
+                w = jnp.broadcast_to(w, (n_source, n_target))
+                out[name] = w if self.mask is None else jnp.where(self.mask, w, 0.0)
+                continue
+            w = jnp.broadcast_to(w, self.targets.shape)
+            rows = jnp.broadcast_to(jnp.arange(n_source)[:, None], self.targets.shape)
+            cols = jnp.where(self.targets >= 0, self.targets, n_target)  # out of range: dropped
+            out[name] = jnp.zeros((n_source, n_target), w.dtype).at[rows, cols].add(w, mode="drop")
+        return out
 
 
 class Network(eqx.Module):
@@ -337,12 +358,25 @@ def _check_projection(net: Network, k: int, proj) -> None:
     src, tgt = net.population(proj.source), net.population(proj.target)
     model = tgt.model
     shape = (src.n_neurons, tgt.n_neurons)
+    if proj.targets is not None:
+        t = proj.targets
+        if t.ndim != 2 or t.shape[0] != src.n_neurons:
+            raise EqError(f"{where}: `targets` must have shape ({src.n_neurons}, K): target ids per source neuron, "
+                          f"got {tuple(t.shape)}", hint="e.g. eqn.connect.sparse(mask) or eqn.connect.sparse_fixed_fan_out(...)")
+        if proj.mask is not None:
+            raise EqError(f"{where}: give `targets` (sparse) or `mask` (dense), not both",
+                          hint="a sparse projection lists its connections in `targets`")
+        if _is_concrete(t) and t.size and (int(t.min()) < -1 or int(t.max()) >= tgt.n_neurons):
+            raise EqError(f"{where}: `targets` holds ids outside -1..{tgt.n_neurons - 1}",
+                          hint="target ids are 0..N_target-1, and -1 marks an unused slot")
+        shape = tuple(t.shape)
     for name, w in proj.weights.items():
         if name not in model.weight_names:
             raise EqError(f"{where}: `{name}` is not a weight of {model.name}",
                           hint=did_you_mean(name, model.weight_names) or f"weights: {', '.join(model.weight_names) or 'none'}")
         if np.ndim(w) and tuple(np.shape(w)) != shape:
-            raise EqError(f"{where}: weight `{name}` must be a scalar or have shape {shape} (source, target), got {tuple(np.shape(w))}")
+            what = "(source, slot of `targets`)" if proj.targets is not None else "(source, target)"
+            raise EqError(f"{where}: weight `{name}` must be a scalar or have shape {shape} {what}, got {tuple(np.shape(w))}")
         if _is_concrete(w) and not np.all(np.isfinite(np.asarray(w))):
             raise EqError(f"{where}: weight `{name}` has non-finite entries", hint="give finite weights")
     missing = [n for n in model.weight_names if n not in proj.weights]

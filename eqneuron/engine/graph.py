@@ -198,8 +198,7 @@ def loop_population(net: Network, p: Plan, target: int) -> Population:
                 rows.append(w[:n])
                 continue
             proj = net.projections[inc.projection]
-            v = jnp.broadcast_to(proj.weights[name], (net.populations[inc.source].n_neurons, n)).astype(w.dtype)
-            rows.append(v if proj.mask is None else jnp.where(proj.mask, v, 0.0))
+            rows.append(proj.dense_weights(net.populations[inc.source].n_neurons, n)[name].astype(w.dtype))
         weights[name] = jnp.concatenate(rows)
     names = pop.model.fn.port_names
     ports: tuple[int, ...] = ()

@@ -24,7 +24,8 @@ from .clocks import AbstractClock, OwnClocks, SharedClock
 from .closed_form import ClosedFormIntegrator
 from .config import METHODS, SolverConfig
 from .controller import AbstractStepSizeController, AdaptiveStepSize, ConstantStepSize
-from .graph import as_graph, model_delay, needs_graph, run_graph
+from .event_windows import run_event_windows, why_not
+from .graph import as_graph, loop_population, model_delay, needs_graph, plan, run_graph
 from .integrator import AbstractIntegrator
 from .lanes import earliest
 from .loop import PopulationLoop
@@ -210,12 +211,27 @@ def simulate(
                 hint="drop them, or build the network as Network([a, b, ...])",
             )
 
-        states, loops, bad_window, window_overflow = run_graph(
-            net, make_loop, times, channels, values, t1, max_spikes, max_window_spikes
-        )
-        outcomes = [loop.finish(state) for loop, state in zip(loops, states)]
-        # a window with more input spikes than its list holds: reported as a spike budget
-        outcomes = [eqx.tree_at(lambda o: o.spike_budget, o, o.spike_budget | window_overflow) for o in outcomes]
+        def by_loops(net: Network, t1):
+            states, loops, bad_window, window_overflow = run_graph(
+                net, make_loop, times, channels, values, t1, max_spikes, max_window_spikes
+            )
+            outcomes = [loop.finish(state) for loop, state in zip(loops, states)]
+            # a window with more input spikes than its list holds: reported as a spike budget
+            outcomes = [eqx.tree_at(lambda o: o.spike_budget, o, o.spike_budget | window_overflow) for o in outcomes]
+            return outcomes, bad_window
+
+        reason = why_not(net, checked.inputs, save, method)
+        if reason is None and max_spikes_per_neuron is None:
+            p = plan(net)
+            buffers = [make_loop(loop_population(net, p, k), 1, k).buffer for k in range(len(net.populations))]
+            tol = config.tolerances(dtype).root_tol
+
+            def by_events(net: Network, t1):
+                return run_event_windows(net, t1, buffers, max_window_spikes, tol, dtype, meter)
+
+            outcomes, bad_window = _event_driven(net, jnp.asarray(t1, dtype), _Engines(by_events, by_loops))
+        else:
+            outcomes, bad_window = by_loops(net, t1)
         invalid = bad_window if checked.invalid is None else checked.invalid | bad_window
         return _finish(net, outcomes, checked, max_spikes, dtype, invalid, throw, meter)
 
@@ -331,6 +347,38 @@ def _replayed_bwd(residuals, cotangents, perturbed, differentiable, loops, state
     leaves, treedef = jax.tree_util.tree_flatten(out)
     given = jax.tree_util.tree_leaves(cotangents, is_leaf=lambda x: x is None)
     (grads,) = vjp(jax.tree_util.tree_unflatten(treedef, [jnp.zeros_like(o) if g is None else g for o, g in zip(leaves, given)]))
+    return grads
+
+
+class _Engines(eqx.Module):
+    """The two ways of running a graph network: neuron by neuron in event-driven windows, and
+    the population loops (differentiable)."""
+
+    events: object = eqx.field(static=True)
+    loops: object = eqx.field(static=True)
+
+
+@eqx.filter_custom_vjp
+def _event_driven(net, t1, engines: _Engines):
+    """A graph network's outcomes from the event-driven windows; differentiated (and, under
+    differentiation, run) by the population loops: the same spikes, exactly located by both."""
+    return engines.events(net, t1)
+
+
+@_event_driven.def_fwd
+def _event_driven_fwd(perturbed, net, t1, engines):
+    out, vjp = eqx.filter_vjp(lambda n: engines.loops(n, t1), net)
+    return out, (vjp, eqx.filter(out, eqx.is_inexact_array))
+
+
+@_event_driven.def_bwd
+def _event_driven_bwd(residuals, cotangents, perturbed, net, t1, engines):
+    vjp, differentiable = residuals
+    given = jax.tree_util.tree_map(
+        lambda o, g: None if o is None else (jnp.zeros_like(o) if g is None else g),
+        differentiable, cotangents, is_leaf=lambda x: x is None,
+    )
+    (grads,) = vjp(given)
     return grads
 
 

@@ -1,0 +1,399 @@
+"""Event-driven windows: recurrent networks of linear neurons, updated neuron by neuron.
+
+A graph network whose every projection has a delay runs in windows of the
+shortest delay d (NEST's scheme, `graph.py`): the spikes of a window reach
+their targets in a later window.  When every population's free dynamics are
+linear in modal form (`modal.py`) and input spikes add constants to states,
+a window need not touch every neuron:
+
+- each neuron keeps its state at the time it was last updated, its
+  refractory end, and a *safe time* before which it cannot cross threshold
+  without input (a bound of its rising modes);
+- the spikes due in the window are fanned out to their targets through index
+  lists (`Projection(targets=...)`, or a dense matrix's rows): each synaptic
+  event adds its jump, carried to the window's end, to its target
+  (superposition: the dynamics are linear), and an upper bound of what it can
+  add to the threshold condition;
+- only the neurons hit by an event or past their safe time are advanced; one
+  whose bound stays below threshold over the window is done by superposition,
+  the few others (candidates) are advanced event by event in time order with
+  the exact first crossing of `modal.ModalSystem.first_crossing`, reset, and
+  made refractory.
+
+So the cost grows with synaptic events and spikes, not with neurons × time.
+Not differentiated itself: under `jax.grad` the run and its derivative are
+the population loops' (`simulate` routes them there).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import sympy as sp
+
+from ..network import Network
+from ..ir import symbol
+from .graph import DEFAULT_WINDOW_SPIKES, model_delay, plan, projection_delay
+from .lanes import Block
+from .modal import ModalSystem, Structure, structure
+from .result import PopulationOutcome
+
+# neurons advanced together (a block of the window's active neurons), candidates stepped event
+# by event together, their events, and source spikes fanned out together (at most)
+ACTIVE_BLOCK = 256
+CANDIDATE_BLOCK = 16
+CANDIDATE_EVENTS = 256
+FAN_OUT_EVENTS = 4096
+
+
+def why_not(net: Network, inputs, save_at, method: str) -> str | None:
+    """Why the network does not run in event-driven windows (None: it does)."""
+    if not net.graph:
+        return "not a graph network"
+    if inputs is not None:
+        return "it has external input spikes"
+    if save_at is not None:
+        return "states are saved"
+    if method != "auto":
+        return f"method={method!r} was asked for"
+    p = plan(net)
+    for k, pop in enumerate(net.populations):
+        ir = pop.model.ir
+        if pop.recurrent and not p.delayed_self[k]:
+            return f"{net.names[k]!r} is coupled to itself without delay"
+        if ir.events or ir.inputs or ir.pre_symbols or not ir.reset.updates:
+            return f"{net.names[k]!r}'s model has internal events, input waveforms, `_pre` values or no reset"
+        s = structure(pop.model)
+        if not isinstance(s, Structure):
+            return f"{net.names[k]!r}: {s}"
+        states = {symbol(n) for n in ir.states}
+        jumps = [ir.on_input, *ir.ports.values()]
+        if any(sp.sympify(e).free_symbols & states for j in jumps for e in j.updates.values()):
+            return f"{net.names[k]!r}'s input jumps depend on its states"
+        linear = pop.model.compiled.analysis.linear
+        used = set().union(*(sp.sympify(e).free_symbols for e in [*linear.A, *linear.b, ir.threshold]))
+        used |= set().union(set(), *(sp.sympify(e).free_symbols for j in jumps for e in j.updates.values()))
+        if any(jnp.ndim(v) for name, v in pop.params.items() if symbol(name) in used):
+            return f"{net.names[k]!r} has per-neuron parameters in its dynamics, threshold or jumps"
+    for k in range(len(net.projections)):
+        if projection_delay(net, k) is None:
+            return f"projection {k} has no delay"
+    return None
+
+
+class _Projection(NamedTuple):
+    source: int
+    target: int
+    targets: jax.Array  # (sources, K) target ids, -1: none
+    weights: dict  # name -> (sources, K)
+    delay: jax.Array  # () or (sources,)
+    port: int | None
+    chunk: int  # source spikes fanned out together
+
+
+class _Pop(NamedTuple):
+    y: jax.Array  # (m, N) augmented states at `tl`
+    tl: jax.Array  # (N,) time of the last update
+    re: jax.Array  # (N,) end of the refractory period
+    ts: jax.Array  # (N,) safe time
+    acc: jax.Array  # (m, N+1) the window's input jumps, carried to its end
+    accu: jax.Array  # (N+1,) their bound on the threshold condition
+    mark: jax.Array  # (N+1,) hit by an event in this window
+    slot: jax.Array  # (N+1,) candidate slot of a neuron, -1
+    rec_t: jax.Array  # spike times, in time order, inf after `count`
+    rec_i: jax.Array
+    count: jax.Array
+    spike_budget: jax.Array
+    step_budget: jax.Array
+    reset_failed: jax.Array
+    nf_time: jax.Array
+    nf_neuron: jax.Array
+
+
+def run_event_windows(net: Network, t1, buffers: list[int], max_window_spikes: int | None, tol: float, dtype, meter=None):
+    """Every population of `net` from 0 to `t1` (see the module's docstring).
+
+    `buffers`: each population's spike list size.  Returns the populations'
+    outcomes and a flag for an invalid window length (a delay traced to <= 0).
+    """
+    p = plan(net)
+    n_pop = len(net.populations)
+    pops = net.populations
+    systems = [ModalSystem(pop.model, pop.parameter_values(), structure(pop.model), dtype) for pop in pops]
+    params = [pop.parameter_values() for pop in pops]
+    fns = [pop.model.fn for pop in pops]
+    window_spikes = DEFAULT_WINDOW_SPIKES if max_window_spikes is None else int(max_window_spikes)
+
+    projections = []
+    for k, proj in enumerate(net.projections):
+        s, t = net.names.index(proj.source), net.names.index(proj.target)
+        projections.append(_sparse(net, proj, s, t, projection_delay(net, k), dtype))
+    for k, pop in enumerate(pops):  # a population's own recurrence with its model's `delay:`
+        if p.delayed_self[k]:
+            w = pop.effective_weights()
+            n = pop.n_neurons
+            rows = {name: w[name][:n] for name in pop.model.weight_names}
+            projections.append(_dense(k, k, rows, None, model_delay(pop), None, dtype))
+    d = jnp.min(jnp.stack([jnp.min(pr.delay) for pr in projections]))
+    invalid = ~(d > 0)
+    t1 = jnp.asarray(t1, dtype)
+    step = jnp.where(invalid, t1, d)
+    pad = max([window_spikes] + [pr.chunk for pr in projections])
+
+    def start(k):
+        n = pops[k].n_neurons
+        sys_ = systems[k]
+        m = len(sys_.order) + 1
+        y = sys_.augment(fns[k].initial_state(params[k], n, dtype))
+        zero = jnp.zeros((n,), dtype)
+        re = jnp.full((n,), -jnp.inf, dtype)
+        size = buffers[k] + pad
+        return _Pop(
+            y=y, tl=zero, re=re, ts=sys_.safe_time(y, zero, re),
+            acc=jnp.zeros((m, n + 1), dtype), accu=jnp.zeros((n + 1,), dtype), mark=jnp.zeros((n + 1,), bool),
+            slot=jnp.full((n + 1,), -1, jnp.int32),
+            rec_t=jnp.full((size,), jnp.inf, dtype), rec_i=jnp.full((size,), -1, jnp.int32), count=jnp.asarray(0, jnp.int32),
+            spike_budget=jnp.asarray(False), step_budget=jnp.asarray(False), reset_failed=jnp.asarray(False),
+            nf_time=jnp.asarray(jnp.inf, dtype), nf_neuron=jnp.asarray(-1, jnp.int32),
+        )
+
+    def fan_out(pr: _Projection, src: _Pop, tgt: _Pop, T0, T1, visit, carry):
+        """`visit(carry, arrival, target, jump, valid)` on every synaptic event of `pr` due in [T0, T1)."""
+        sys_ = systems[pr.target]
+        lo = jnp.searchsorted(src.rec_t, T0 - jnp.max(pr.delay), side="left")
+        hi = jnp.searchsorted(src.rec_t, T1 - jnp.min(pr.delay), side="left")
+        n_t = pops[pr.target].n_neurons
+
+        def body(c):
+            i, carry = c
+            times = jax.lax.dynamic_slice(src.rec_t, (i,), (pr.chunk,))
+            ids = jax.lax.dynamic_slice(src.rec_i, (i,), (pr.chunk,))
+            ok = (i + jnp.arange(pr.chunk) < hi) & (ids >= 0)
+            sid = jnp.maximum(ids, 0)
+            arrival = times + (pr.delay[sid] if jnp.ndim(pr.delay) else pr.delay)
+            targets = pr.targets[sid]  # (chunk, K)
+            valid = ok[:, None] & (targets >= 0) & (arrival >= T0)[:, None] & (arrival < T1)[:, None]
+            arrival = jnp.broadcast_to(arrival[:, None], targets.shape).reshape(-1)
+            rows = {name: w[sid].reshape(-1) for name, w in pr.weights.items()}
+            zeros = jnp.zeros((len(sys_.order), arrival.shape[0]), dtype)
+            port = None if pr.port is None else jnp.asarray(pr.port)
+            jump = fns[pr.target].input_jump(arrival, zeros, params[pr.target], 1.0, rows, port)
+            jump = jnp.concatenate([jnp.zeros_like(jump[:1]), jump[jnp.asarray(sys_.order)]])
+            target = jnp.where(valid.reshape(-1), targets.reshape(-1), n_t)
+            return i + pr.chunk, visit(carry, arrival, target, jump, valid.reshape(-1))
+
+        return jax.lax.while_loop(lambda c: c[0] < hi, body, (lo, carry))[1]
+
+    def deliver(k, states, T0, T1):
+        """The jumps of the window's events onto population k: accumulated at the window's end."""
+        sys_ = systems[k]
+        state = states[k]
+        n = pops[k].n_neurons
+
+        def visit(st: _Pop, arrival, target, jump, valid):
+            re = st.re[jnp.minimum(target, n - 1)]
+            carried = sys_.advance(jump, arrival, jnp.broadcast_to(T1, arrival.shape), re)
+            lift = jnp.maximum(sys_.bound(jump, T1 - arrival), 0.0)
+            return st._replace(
+                acc=st.acc.at[:, target].add(carried),
+                accu=st.accu.at[target].add(jnp.where(valid, lift, 0.0)),
+                mark=st.mark.at[target].set(True),
+            )
+
+        for pr in projections:
+            if pr.target == k:
+                state = fan_out(pr, states[pr.source], state, T0, T1, visit, state)
+        return state
+
+    def candidates(k, states, st: _Pop, y0, lanes_ids, T0, T1):
+        """Candidates (`lanes_ids`, CANDIDATE_BLOCK neuron ids, n: empty) from T0 to T1, event by event."""
+        sys_, fn, n = systems[k], fns[k], pops[k].n_neurons
+        C, E = CANDIDATE_BLOCK, CANDIDATE_EVENTS
+        valid_lane = lanes_ids < n
+        slot = st.slot.at[lanes_ids].set(jnp.where(valid_lane, jnp.arange(C, dtype=jnp.int32), -1))
+        m = y0.shape[0]
+        events = (jnp.full((E,), jnp.inf, dtype), jnp.zeros((E,), jnp.int32), jnp.zeros((m, E), dtype), jnp.asarray(0, jnp.int32))
+
+        def visit(ev, arrival, target, jump, valid):
+            et, es, ed, ne = ev
+            s = slot[target]
+            mine = valid & (s >= 0)
+            rank = ne + jnp.cumsum(mine, dtype=jnp.int32) - 1
+            pos = jnp.where(mine & (rank < E), rank, E)
+            return (et.at[pos].set(arrival, mode="drop"), es.at[pos].set(s, mode="drop"),
+                    ed.at[:, pos].set(jump, mode="drop"), ne + jnp.sum(mine, dtype=jnp.int32))
+
+        for pr in projections:
+            if pr.target == k:
+                events = fan_out(pr, states[pr.source], st, T0, T1, visit, events)
+        et, es, ed, ne = events
+        over = ne > E
+        refractory = fn.refractory_raw is not None
+        tref = fn.refractory_period(params[k], jnp.zeros((C,), dtype)) if refractory else None
+        re0 = st.re[jnp.minimum(lanes_ids, n - 1)]
+
+        def pending(c):
+            t, _, _, done, *_ = c
+            left = jnp.any((es[None, :] == jnp.arange(C)[:, None]) & ~done[None, :] & jnp.isfinite(et)[None, :], axis=1)
+            return valid_lane & ((t < T1) | left)
+
+        def body(c):
+            t, y, re, done, rec_t, rec_i, count, failed, it = c
+            lane = pending(c)
+            mine = (es[None, :] == jnp.arange(C)[:, None]) & ~done[None, :]
+            times = jnp.where(mine, et[None, :], jnp.inf)
+            j = jnp.argmin(times, axis=1)
+            t_next = jnp.min(times, axis=1)
+            te = jnp.minimum(jnp.minimum(t_next, jnp.where(re > t, re, jnp.inf)), T1)
+            free = lane & ~(re > t)
+            s = sys_.first_crossing(y, te - t, free, tol, t)
+            spike = free & (s <= te - t)
+            t_new = jnp.where(lane, jnp.where(spike, t + s, te), t)
+            y = sys_.advance(y, t, t_new, re)
+            # the spike: recorded, reset, refractory
+            rank = count + jnp.cumsum(spike, dtype=jnp.int32) - 1
+            pos = jnp.where(spike, rank, rec_t.shape[0])
+            rec_t = rec_t.at[pos].set(t_new, mode="drop")
+            rec_i = rec_i.at[pos].set(lanes_ids, mode="drop")
+            count = count + jnp.sum(spike, dtype=jnp.int32)
+            x = sys_.states(y)
+            x = fn.apply_reset(t_new, x, params[k], spike)
+            y = jnp.where(spike[None, :], sys_.augment(x), y)
+            if refractory:
+                re = jnp.where(spike, t_new + tref, re)
+            else:
+                failed = failed | jnp.any(spike & (sys_.condition(y) >= 0))
+            # the event at t_new: its jump
+            hit = lane & ~spike & (t_next <= te)
+            y = y + jnp.where(hit[None, :], ed[:, j], 0.0)
+            done = done.at[jnp.where(hit, j, E)].set(True, mode="drop")
+            return t_new, y, re, done, rec_t, rec_i, count, failed, it + 1
+
+        limit = 4 * E + 64
+        c0 = (jnp.full((C,), T0, dtype), y0, re0, jnp.arange(E) >= ne, st.rec_t, st.rec_i, st.count, st.reset_failed, 0)
+        t, y, re, _, rec_t, rec_i, count, failed, it = jax.lax.while_loop(
+            lambda c: jnp.any(pending(c)) & (c[-1] < limit), body, c0
+        )
+        st = st._replace(
+            slot=slot.at[lanes_ids].set(-1), rec_t=rec_t, rec_i=rec_i, count=count, reset_failed=failed,
+            spike_budget=st.spike_budget | over, step_budget=st.step_budget | (it >= limit),
+        )
+        return st, y, re
+
+    def advance_population(k, states, st: _Pop, T0, T1):
+        """Every neuron of population k that needs it, to T1."""
+        sys_, n = systems[k], pops[k].n_neurons
+        h = T1 - T0
+
+        def todo(st):
+            return st.mark[:n] | (st.ts < T1)
+
+        def block(st: _Pop):
+            blk = Block(todo(st), ACTIVE_BLOCK)
+            ids = jnp.where(blk.valid, blk.index, n)
+            y, tl, re = blk.take(st.y), blk.take(st.tl), blk.take(st.re)
+            y0 = sys_.advance(y, tl, jnp.broadcast_to(T0, tl.shape), re)
+            acc, accu = st.acc[:, ids], st.accu[ids]
+            within = (re > T0) & (re < T1)
+            free = re <= T0
+            cand = blk.valid & (within | (free & (sys_.bound(y0, jnp.broadcast_to(h, tl.shape)) + accu >= 0)))
+            y1 = sys_.advance(y0, jnp.broadcast_to(T0, tl.shape), jnp.broadcast_to(T1, tl.shape), re) + acc
+
+            def one(c):
+                st, y1, re, cand = c
+                cb = Block(cand, CANDIDATE_BLOCK)
+                lanes_ids = jnp.where(cb.valid, ids[cb.index], n)
+                st, yc, rc = candidates(k, states, st, cb.take(y0), lanes_ids, T0, T1)
+                return st, cb.put(y1, yc), cb.put(re, rc), cand & ~cb.selected
+
+            st, y1, re, _ = jax.lax.while_loop(lambda c: jnp.any(c[3]), one, (st, y1, re, cand))
+            bad = blk.valid & ~jnp.all(jnp.isfinite(y1), axis=0)
+            first_bad = jnp.argmax(bad)
+            nf = jnp.any(bad) & ~jnp.isfinite(st.nf_time)
+            st = st._replace(
+                y=blk.put(st.y, y1), tl=blk.put(st.tl, jnp.broadcast_to(T1, tl.shape)), re=blk.put(st.re, re),
+                ts=blk.put(st.ts, jnp.where(bad, jnp.inf, sys_.safe_time(y1, T1, re))),
+                acc=st.acc.at[:, ids].set(0.0), accu=st.accu.at[ids].set(0.0), mark=st.mark.at[ids].set(False),
+                nf_time=jnp.where(nf, T1, st.nf_time), nf_neuron=jnp.where(nf, ids[first_bad], st.nf_neuron),
+            )
+            return st
+
+        count0 = st.count
+        st = jax.lax.while_loop(lambda s: jnp.any(todo(s)), block, st)
+        # the window's spikes (found neuron by neuron) in time order
+        made = st.count - count0
+        start = jnp.minimum(count0, buffers[k])
+        seg_t = jax.lax.dynamic_slice(st.rec_t, (start,), (window_spikes,))
+        seg_i = jax.lax.dynamic_slice(st.rec_i, (start,), (window_spikes,))
+        order = jnp.argsort(seg_t)
+        st = st._replace(
+            rec_t=jax.lax.dynamic_update_slice(st.rec_t, seg_t[order], (start,)),
+            rec_i=jax.lax.dynamic_update_slice(st.rec_i, seg_i[order], (start,)),
+            spike_budget=st.spike_budget | (made > window_spikes),
+        )
+        return st
+
+    def window(c):
+        T0, states, w = c
+        T1 = jnp.minimum(T0 + step, t1)
+        T1 = jnp.where(t1 - T1 <= 1e-9 * t1, t1, T1)
+        new = [deliver(k, states, T0, T1) for k in range(n_pop)]
+        new = [advance_population(k, states, new[k], T0, T1) for k in range(n_pop)]
+        # the spikes past the buffer are not kept (count says how many there were)
+        new = [
+            st._replace(rec_t=st.rec_t.at[buffers[k]:].set(jnp.inf), rec_i=st.rec_i.at[buffers[k]:].set(-1))
+            for k, st in enumerate(new)
+        ]
+        if meter is not None:
+            for k, st in enumerate(new):
+                meter.report(k, w, T1 / t1, st.count)
+        return T1, new, w + 1
+
+    _, states, _ = jax.lax.while_loop(lambda c: c[0] < t1, window, (jnp.asarray(0.0, dtype), [start(k) for k in range(n_pop)], 0))
+    outcomes = []
+    for k, st in enumerate(states):
+        bad = jnp.isfinite(st.nf_time)
+        outcomes.append(
+            PopulationOutcome(
+                spike_times=st.rec_t[: buffers[k]],
+                spike_ids=st.rec_i[: buffers[k]],
+                n_spikes=st.count,
+                spike_budget=st.spike_budget | (st.count > buffers[k]),
+                step_budget=st.step_budget,
+                nonfinite=bad,
+                nonfinite_time=st.nf_time,
+                nonfinite_neuron=st.nf_neuron,
+                reset_failed=st.reset_failed,
+                states=None,
+                events=None,
+            )
+        )
+    return outcomes, invalid
+
+
+def _chunk(k: int) -> int:
+    return int(max(1, min(32, FAN_OUT_EVENTS // max(k, 1))))
+
+
+def _sparse(net: Network, proj, s: int, t: int, delay, dtype) -> _Projection:
+    n_s = net.populations[s].n_neurons
+    n_t = net.populations[t].n_neurons
+    model = net.populations[t].model
+    port = model.fn.port_names.index(proj.port or model.fn.port_names[0]) if model.fn.port_names else None
+    if proj.targets is not None:
+        targets = proj.targets
+        weights = {name: jnp.broadcast_to(jnp.asarray(w, dtype), targets.shape) for name, w in proj.weights.items()}
+        return _Projection(s, t, targets, weights, jnp.asarray(delay, dtype), port, _chunk(targets.shape[1]))
+    rows = {name: jnp.broadcast_to(jnp.asarray(w, dtype), (n_s, n_t)) for name, w in proj.weights.items()}
+    return _dense(s, t, rows, proj.mask, delay, port, dtype)
+
+
+def _dense(s: int, t: int, rows: dict, mask, delay, port, dtype) -> _Projection:
+    n_s, n_t = next(iter(rows.values())).shape
+    targets = jnp.broadcast_to(jnp.arange(n_t, dtype=jnp.int32), (n_s, n_t))
+    if mask is not None:
+        targets = jnp.where(mask, targets, -1)
+    return _Projection(s, t, targets, dict(rows), jnp.asarray(delay, dtype), port, _chunk(n_t))
+

@@ -1,0 +1,309 @@
+"""Recurrent networks of linear neurons run in event-driven windows, and sparse connectivity.
+
+The reference is an event-driven simulation written here with scipy: every
+neuron's linear dynamics propagated exactly by `scipy.linalg.expm` of its
+augmented matrix between events (arrivals of delayed spikes, ends of
+refractory periods), threshold crossings bracketed on a grid of the exact
+solution and located with `brentq`.
+"""
+
+import heapq
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from scipy.linalg import expm
+from scipy.optimize import brentq
+
+import eqneuron as eqn
+from eqneuron.engine.event_windows import why_not
+from eqneuron.engine.modal import ModalSystem, structure
+from eqneuron.errors import EqError
+
+# Brian2's CUBA neuron (mV, ms), driven above threshold by its rest potential
+CUBA = """
+neuron CUBA
+parameters:
+    taum = 20.0
+    taue = 5.0
+    taui = 10.0
+    Vt = -50.0
+    Vr = -60.0
+    El = -45.0
+    v0 = -60.0 (per_neuron)
+state:
+    v = v0
+equations:
+    dv/dt = (ge + gi - (v - El)) / taum (unless refractory)
+    dge/dt = -ge / taue
+    dgi/dt = -gi / taui
+threshold: v > Vt
+reset:
+    v = Vr
+refractory: 2.0
+weights:
+    w
+on_input exc:
+    ge += w
+on_input inh:
+    gi += w
+"""
+TAUM, TAUE, TAUI, VT, VR, EL, TREF = 20.0, 5.0, 10.0, -50.0, -60.0, -45.0, 2.0
+DELAY = 0.5
+
+
+def reference(v0, exc, inh, we, wi, t1):
+    """CUBA neurons from v0; `exc`/`inh`: lists of (source, target, weight) arriving DELAY after
+    the source's spikes on ge / gi.  Returns sorted (time, neuron)."""
+    n = len(v0)
+    free = np.array([[0, 0, 0, 0], [EL / TAUM, -1 / TAUM, 1 / TAUM, 1 / TAUM], [0, 0, -1 / TAUE, 0], [0, 0, 0, -1 / TAUI]])
+    frozen = free.copy()
+    frozen[1] = 0.0
+    out = {}
+    for s, t, w in exc:
+        out.setdefault(s, []).append((t, 2, w))
+    for s, t, w in inh:
+        out.setdefault(s, []).append((t, 3, w))
+    y = np.stack([np.ones(n), np.asarray(v0, float), np.zeros(n), np.zeros(n)])
+    ref_end = np.full(n, -np.inf)
+    queue: list = []
+    t, spikes = 0.0, []
+
+    def at(h, refractory):
+        return np.where(refractory[None, :], expm(frozen * h) @ y, expm(free * h) @ y)
+
+    while t < t1:
+        ends = ref_end[ref_end > t]
+        t_next = min([t1, queue[0][0] if queue else t1, ends.min() if ends.size else t1])
+        refr = ref_end > t
+        grid = np.linspace(0.0, t_next - t, 40)
+        vs = np.stack([at(h, refr)[1] for h in grid])  # (grid, n)
+        first, who = np.inf, -1
+        for j in np.nonzero(~refr)[0]:
+            above = np.nonzero(vs[:, j] >= VT)[0]
+            if len(above):
+                k = above[0]
+                s = 0.0 if k == 0 else brentq(lambda h: (expm(free * h) @ y[:, j])[1] - VT, grid[k - 1], grid[k], xtol=1e-14)
+                if s < first:
+                    first, who = s, j
+        if who >= 0:
+            y = at(first, refr)
+            t += first
+            y[1, who] = VR
+            ref_end[who] = t + TREF
+            spikes.append((t, who))
+            heapq.heappush(queue, (t + DELAY, len(spikes), who))
+            continue
+        y = at(t_next - t, refr)
+        t = t_next
+        while queue and queue[0][0] <= t:
+            _, _, source = heapq.heappop(queue)
+            for target, row, w in out.get(source, []):
+                y[row, target] += w
+    return sorted(spikes)
+
+
+def cuba_net(n, seed, dtype=jnp.float64, sparse=True, p=0.25, we=4.0, wi=-6.0):
+    rng = np.random.default_rng(seed)
+    n_exc = int(0.8 * n)
+    mask = rng.random((n, n)) < p
+    w = np.where(np.arange(n)[:, None] < n_exc, we, wi) * rng.uniform(0.5, 1.5, (n, n)) * mask
+    v0 = rng.uniform(VR, VT, n)
+    pop = eqn.compile_model(CUBA).population(n, 0, params={"v0": jnp.asarray(v0, dtype)})
+    rows = {"exc": np.arange(n) < n_exc, "inh": np.arange(n) >= n_exc}
+    projections = []
+    for port, keep in rows.items():
+        m = mask & keep[:, None]
+        if sparse:
+            targets = eqn.connect.sparse(m)
+            weights = np.take_along_axis(w, np.maximum(np.asarray(targets), 0), axis=1) * (np.asarray(targets) >= 0)
+            projections.append(eqn.Projection("P", "P", weights={"w": jnp.asarray(weights, dtype)}, targets=targets, delay=DELAY, port=port))
+        else:
+            projections.append(eqn.Projection("P", "P", weights={"w": jnp.asarray(w * m, dtype)}, mask=m, delay=DELAY, port=port))
+    pairs = {port: [(s, t, w[s, t]) for s, t in zip(*np.nonzero(mask & keep[:, None]))] for port, keep in rows.items()}
+    return eqn.Network({"P": pop}, projections=projections), v0, pairs
+
+
+def spikes_of(out):
+    k = int(out.n_spikes)
+    return sorted(zip(np.asarray(out.spike_times[:k]).tolist(), np.asarray(out.spike_neurons[:k]).tolist()))
+
+
+def test_a_recurrent_cuba_network_runs_event_driven_and_matches_the_exact_reference():
+    net, v0, pairs = cuba_net(30, seed=0)
+    assert why_not(net, None, None, "auto") is None
+    out = eqn.simulate(net, None, t1=40.0, max_spikes=512)
+    got = spikes_of(out)
+    ref = reference(v0, pairs["exc"], pairs["inh"], 4.0, -6.0, 40.0)
+    assert not bool(out.overflow) and len(got) == len(ref) >= 40
+    assert [j for _, j in got] == [j for _, j in ref]
+    np.testing.assert_allclose([t for t, _ in got], [t for t, _ in ref], atol=1e-8)
+
+
+def test_sparse_and_dense_connectivity_with_the_same_weights_give_the_same_spikes():
+    sparse, _, _ = cuba_net(24, seed=1)
+    dense, _, _ = cuba_net(24, seed=1, sparse=False)
+    a, b = spikes_of(eqn.simulate(sparse, None, t1=30.0, max_spikes=512)), spikes_of(eqn.simulate(dense, None, t1=30.0, max_spikes=512))
+    # the population loops (Runge–Kutta, one shared window schedule) on the sparse projections
+    c = spikes_of(eqn.simulate(sparse, None, t1=30.0, max_spikes=512, method="tsit5"))
+    assert len(a) == len(b) == len(c) >= 20
+    assert [j for _, j in a] == [j for _, j in b] == [j for _, j in c]
+    np.testing.assert_allclose([t for t, _ in a], [t for t, _ in b], atol=1e-10)
+    np.testing.assert_allclose([t for t, _ in a], [t for t, _ in c], atol=1e-6)
+
+
+DRIVEN = """
+neuron Driven
+parameters:
+    tau = 10.0
+    tsyn = 5.0
+    drive = 1.3
+    v0 = 0.0 (per_neuron)
+state:
+    v = v0
+equations:
+    dv/dt = (-v + i + drive) / tau
+    di/dt = -i / tsyn
+threshold: v > 1
+reset:
+    v = 0
+weights:
+    w
+on_input:
+    i += w
+"""
+
+
+def test_gradients_through_the_event_driven_run_match_finite_differences():
+    """Under differentiation the population loops run and differentiate: the event-driven forward
+    pass and the gradient agree with central differences of the forward pass."""
+    model = eqn.compile_model(DRIVEN)
+    n = 6
+    rng = np.random.default_rng(3)
+    targets = jnp.asarray(np.stack([np.roll(np.arange(n), -k)[1:3] for k in range(n)]), jnp.int32)
+    v0 = jnp.asarray(rng.uniform(0.0, 0.9, n))
+
+    def net(w, d):
+        pop = model.population(n, 0, params={"v0": v0})
+        return eqn.Network({"P": pop}, projections=[eqn.Projection("P", "P", weights={"w": w}, targets=targets, delay=d)])
+
+    w0 = jnp.asarray(rng.uniform(-0.3, 0.3, (n, 2)))
+    d0 = jnp.asarray(0.8)
+    assert why_not(net(w0, d0), None, None, "auto") is None
+
+    count = int(eqn.simulate(net(w0, d0), None, t1=40.0, max_spikes=64).n_spikes)
+    assert count >= 12
+
+    def loss(w, d):
+        out = eqn.simulate(net(w, d), None, t1=40.0, max_spikes=64)
+        return jnp.sum(jnp.where(jnp.arange(64) < count, out.spike_times, 0.0))
+
+    value, (gw, gd) = jax.value_and_grad(loss, argnums=(0, 1))(w0, d0)
+    assert np.isclose(float(value), float(loss(w0, d0)), atol=1e-9)
+    eps = 1e-6
+    for idx in [(0, 0), (2, 1), (5, 0)]:
+        e = jnp.zeros_like(w0).at[idx].set(eps)
+        fd = (loss(w0 + e, d0) - loss(w0 - e, d0)) / (2 * eps)
+        np.testing.assert_allclose(float(gw[idx]), float(fd), rtol=1e-5, atol=1e-7)
+    fd = (loss(w0, d0 + eps) - loss(w0, d0 - eps)) / (2 * eps)
+    np.testing.assert_allclose(float(gd), float(fd), rtol=1e-5, atol=1e-7)
+    assert float(jnp.max(jnp.abs(gw))) > 1e-3
+
+
+def test_the_modal_first_crossing_matches_a_fine_grid_of_the_exact_solution():
+    """Three modes (v, ge, gi): with inhibition decaying slower than excitation, g may rise, fall
+    and rise again; the first crossing is the first one, found on a fine grid with scipy."""
+    model = eqn.compile_model(CUBA)
+    s = structure(model)
+    params = model.population(1, 0).parameter_values()
+    sys_ = ModalSystem(model, params, s, jnp.float64)
+    rng = np.random.default_rng(0)
+    lanes = 200
+    v = rng.uniform(-70.0, -50.5, lanes)
+    ge = rng.uniform(-5.0, 40.0, lanes)
+    gi = rng.uniform(-60.0, 5.0, lanes)
+    x = jnp.asarray(np.stack([v, ge, gi]))
+    h = jnp.full((lanes,), 15.0)
+    got = np.asarray(sys_.first_crossing(sys_.augment(x), h, jnp.ones(lanes, bool), 1e-12, jnp.zeros(lanes)))
+    free = np.array([[0, 0, 0, 0], [EL / TAUM, -1 / TAUM, 1 / TAUM, 1 / TAUM], [0, 0, -1 / TAUE, 0], [0, 0, 0, -1 / TAUI]])
+    grid = np.linspace(0.0, 15.0, 3001)
+    props = np.stack([expm(free * g) for g in grid])  # (grid, 4, 4)
+    crossed = 0
+    for j in range(lanes):
+        y = np.array([1.0, v[j], ge[j], gi[j]])
+        vs = (props @ y)[:, 1] - VT
+        above = np.nonzero(vs >= 0)[0]
+        if not len(above):
+            assert got[j] == np.inf
+            continue
+        k = above[0]
+        want = brentq(lambda t: (expm(free * t) @ y)[1] - VT, grid[k - 1], grid[k], xtol=1e-14)
+        np.testing.assert_allclose(got[j], want, atol=1e-9)
+        crossed += 1
+    assert 20 <= crossed <= lanes - 20
+
+
+def test_networks_outside_the_event_driven_scheme_say_why_and_run_on_the_loops():
+    net, _, _ = cuba_net(8, seed=2)
+    inputs = eqn.Spikes(jnp.array([1.0]), jnp.array([0]))
+    assert "input spikes" in why_not(net, inputs, None, "auto")
+    assert "saved" in why_not(net, None, jnp.array([1.0]), "auto")
+    assert "method" in why_not(net, None, None, "tsit5")
+    lif = eqn.compile_model("lif").population(4, 0)
+    graph = eqn.Network({"a": lif}, projections=[eqn.Projection("a", "a", weights={"w": 0.1}, delay=1.0)])
+    assert "per-neuron parameters" in why_not(graph, None, None, "auto")
+    izh = eqn.compile_model("izhikevich").population(3, 0)
+    graph = eqn.Network({"a": izh}, projections=[eqn.Projection("a", "a", weights={"w": 0.1}, delay=1.0)])
+    assert "linear" in why_not(graph, None, None, "auto")
+
+
+def test_sparse_connectivity_helpers():
+    key = jax.random.key(0)
+    mask = np.random.default_rng(0).random((7, 9)) < 0.3
+    t = np.asarray(eqn.connect.sparse(mask))
+    dense = np.zeros((7, 9), bool)
+    for s in range(7):
+        dense[s, t[s][t[s] >= 0]] = True
+    assert (dense == mask).all() and t.shape[1] == mask.sum(1).max()
+
+    out = np.asarray(eqn.connect.sparse_fixed_fan_out(key, 50, 50, 5, allow_self=False))
+    assert out.shape == (50, 5) and all(len(set(r)) == 5 and s not in r for s, r in enumerate(out.tolist()))
+
+    fan_in = np.asarray(eqn.connect.sparse_fixed_fan_in(key, 40, 30, 4))
+    counts = np.bincount(fan_in[fan_in >= 0], minlength=30)
+    assert (counts == 4).all()
+
+    prob = np.asarray(eqn.connect.sparse_fixed_probability(key, 200, 300, 0.1, allow_self=False))
+    n = (prob >= 0).sum()
+    assert abs(n - 0.1 * 200 * 300) < 4 * np.sqrt(0.1 * 0.9 * 200 * 300)
+
+    pairs = eqn.connect.sparse_from_indices([0, 2, 2], [1, 0, 3], 3, 4)
+    assert np.asarray(pairs).tolist() == [[1, -1], [-1, -1], [0, 3]]
+
+    for call, words in [
+        (lambda: eqn.connect.sparse(np.ones(3, bool)), "2-D"),
+        (lambda: eqn.connect.sparse_fixed_fan_out(key, 5, 5, 6), "`k`"),
+        (lambda: eqn.connect.sparse_fixed_fan_in(key, 5, 5, 5, allow_self=False), "`k`"),
+        (lambda: eqn.connect.sparse_fixed_probability(key, 5, 5, 1.5), "`p`"),
+        (lambda: eqn.connect.sparse_from_indices([0, 9], [1, 1], 3, 3), "out of range"),
+    ]:
+        with pytest.raises(EqError, match=words):
+            call()
+
+
+@pytest.mark.parametrize(
+    "kwargs, words",
+    [
+        ({"targets": np.zeros((3, 2), np.int32)}, r"shape \(4, K\)"),
+        ({"targets": np.full((4, 2), 7)}, "outside -1..4"),
+        ({"targets": np.zeros((4, 2), np.int32), "mask": np.ones((4, 5), bool)}, "not both"),
+        ({"targets": np.zeros((4, 2), np.int32), "weights": {"w": np.ones((4, 3))}}, r"\(4, 2\)"),
+    ],
+)
+def test_bad_sparse_projections_are_errors(kwargs, words):
+    lif = eqn.compile_model("lif")
+    a, b = lif.population(4, 0), lif.population(5, 0)
+    kwargs = {"weights": {"w": 1.0}, **kwargs}
+    with pytest.raises(EqError, match=words):
+        eqn.Network({"a": a, "b": b}, projections=[eqn.Projection("a", "b", delay=1.0, **kwargs)])

@@ -104,12 +104,12 @@ def reference(v0, exc, inh, we, wi, t1):
     return sorted(spikes)
 
 
-def cuba_net(n, seed, dtype=jnp.float64, sparse=True, p=0.25, we=4.0, wi=-6.0):
+def cuba_net(n, seed, dtype=jnp.float64, sparse=True, p=0.25, we=4.0, wi=-6.0, v0_range=(VR, VT)):
     rng = np.random.default_rng(seed)
     n_exc = int(0.8 * n)
     mask = rng.random((n, n)) < p
     w = np.where(np.arange(n)[:, None] < n_exc, we, wi) * rng.uniform(0.5, 1.5, (n, n)) * mask
-    v0 = rng.uniform(VR, VT, n)
+    v0 = rng.uniform(*v0_range, n)
     pop = eqn.compile_model(CUBA).population(n, 0, params={"v0": jnp.asarray(v0, dtype)})
     rows = {"exc": np.arange(n) < n_exc, "inh": np.arange(n) >= n_exc}
     projections = []
@@ -137,6 +137,20 @@ def test_a_recurrent_cuba_network_runs_event_driven_and_matches_the_exact_refere
     got = spikes_of(out)
     ref = reference(v0, pairs["exc"], pairs["inh"], 4.0, -6.0, 40.0)
     assert not bool(out.overflow) and len(got) == len(ref) >= 40
+    assert [j for _, j in got] == [j for _, j in ref]
+    np.testing.assert_allclose([t for t, _ in got], [t for t, _ in ref], atol=1e-8)
+
+
+def test_events_past_a_neurons_inbox_are_found_again_from_the_spike_records(monkeypatch):
+    """A neuron keeps INBOX events per window; with room for one, the candidates' events come from
+    re-reading the spike records (dense, synchronous input: many events per neuron and window)."""
+    import eqneuron.engine.event_windows as ew
+
+    monkeypatch.setattr(ew, "INBOX", 1)
+    net, v0, pairs = cuba_net(12, seed=4, p=0.9, we=1.5, wi=-2.0, v0_range=(-55.0, -54.9))
+    got = spikes_of(eqn.simulate(net, None, t1=60.0, max_spikes=512))
+    ref = reference(v0, pairs["exc"], pairs["inh"], 1.5, -2.0, 60.0)
+    assert len(got) == len(ref) >= 24
     assert [j for _, j in got] == [j for _, j in ref]
     np.testing.assert_allclose([t for t, _ in got], [t for t, _ in ref], atol=1e-8)
 

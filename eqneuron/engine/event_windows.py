@@ -35,8 +35,8 @@ import sympy as sp
 
 from ..network import Network
 from ..ir import symbol
-from .graph import DEFAULT_WINDOW_SPIKES, model_delay, plan, projection_delay
-from .lanes import Block
+from .graph import model_delay, plan, projection_delay
+from .lanes import earliest, prefix_count
 from .modal import ModalSystem, Structure, structure
 from .result import PopulationOutcome
 
@@ -45,7 +45,9 @@ from .result import PopulationOutcome
 ACTIVE_BLOCK = 256
 CANDIDATE_BLOCK = 16
 CANDIDATE_EVENTS = 256
-FAN_OUT_EVENTS = 4096
+FAN_OUT_EVENTS = 256
+# events one neuron keeps of a window (more: its events are found again from the spike records)
+INBOX = 8
 
 
 def why_not(net: Network, inputs, save_at, method: str) -> str | None:
@@ -94,14 +96,14 @@ class _Projection(NamedTuple):
 
 
 class _Pop(NamedTuple):
-    y: jax.Array  # (m, N) augmented states at `tl`
-    tl: jax.Array  # (N,) time of the last update
+    y: jax.Array  # (m, N) augmented states at the window's start
     re: jax.Array  # (N,) end of the refractory period
-    ts: jax.Array  # (N,) safe time
     acc: jax.Array  # (m, N+1) the window's input jumps, carried to its end
     accu: jax.Array  # (N+1,) their bound on the threshold condition
-    mark: jax.Array  # (N+1,) hit by an event in this window
     slot: jax.Array  # (N+1,) candidate slot of a neuron, -1
+    box_t: jax.Array  # (INBOX, N+1) the window's arrival times at each neuron (its inbox)
+    box_j: jax.Array  # (m, INBOX, N+1) their jumps
+    box_n: jax.Array  # (N+1,) how many arrived (more than INBOX: the inbox overflowed)
     rec_t: jax.Array  # spike times, in time order, inf after `count`
     rec_i: jax.Array
     count: jax.Array
@@ -124,7 +126,9 @@ def run_event_windows(net: Network, t1, buffers: list[int], max_window_spikes: i
     systems = [ModalSystem(pop.model, pop.parameter_values(), structure(pop.model), dtype) for pop in pops]
     params = [pop.parameter_values() for pop in pops]
     fns = [pop.model.fn for pop in pops]
-    window_spikes = DEFAULT_WINDOW_SPIKES if max_window_spikes is None else int(max_window_spikes)
+    # the spikes one population may emit in a window, and the candidates stepped together
+    segment = [_segment(pop.n_neurons) if max_window_spikes is None else int(max_window_spikes) for pop in pops]
+    candidate_block = [min(pop.n_neurons, _candidate_block(pop.n_neurons)) for pop in pops]
 
     projections = []
     for k, proj in enumerate(net.projections):
@@ -136,31 +140,37 @@ def run_event_windows(net: Network, t1, buffers: list[int], max_window_spikes: i
             n = pop.n_neurons
             rows = {name: w[name][:n] for name in pop.model.weight_names}
             projections.append(_dense(k, k, rows, None, model_delay(pop), None, dtype))
+    # delivery: the projections between one pair of populations fanned out together (one loop)
+    groups = [_merge([pr for pr in projections if (pr.source, pr.target) == pair], dtype)
+              for pair in dict.fromkeys((pr.source, pr.target) for pr in projections)]
     d = jnp.min(jnp.stack([jnp.min(pr.delay) for pr in projections]))
     invalid = ~(d > 0)
     t1 = jnp.asarray(t1, dtype)
     step = jnp.where(invalid, t1, d)
-    pad = max([window_spikes] + [pr.chunk for pr in projections])
+    pad = max(segment + [pr.chunk for pr in projections])
 
     def start(k):
         n = pops[k].n_neurons
         sys_ = systems[k]
         m = len(sys_.order) + 1
         y = sys_.augment(fns[k].initial_state(params[k], n, dtype))
-        zero = jnp.zeros((n,), dtype)
         re = jnp.full((n,), -jnp.inf, dtype)
         size = buffers[k] + pad
         return _Pop(
-            y=y, tl=zero, re=re, ts=sys_.safe_time(y, zero, re),
-            acc=jnp.zeros((m, n + 1), dtype), accu=jnp.zeros((n + 1,), dtype), mark=jnp.zeros((n + 1,), bool),
+            y=y, re=re,
+            acc=jnp.zeros((m, n + 1), dtype), accu=jnp.zeros((n + 1,), dtype),
             slot=jnp.full((n + 1,), -1, jnp.int32),
+            box_t=jnp.zeros((INBOX, n + 1), dtype), box_j=jnp.zeros((m, INBOX, n + 1), dtype),
+            box_n=jnp.zeros((n + 1,), jnp.int32),
             rec_t=jnp.full((size,), jnp.inf, dtype), rec_i=jnp.full((size,), -1, jnp.int32), count=jnp.asarray(0, jnp.int32),
             spike_budget=jnp.asarray(False), step_budget=jnp.asarray(False), reset_failed=jnp.asarray(False),
             nf_time=jnp.asarray(jnp.inf, dtype), nf_neuron=jnp.asarray(-1, jnp.int32),
         )
 
-    def fan_out(pr: _Projection, src: _Pop, tgt: _Pop, T0, T1, visit, carry):
-        """`visit(carry, arrival, target, jump, valid)` on every synaptic event of `pr` due in [T0, T1)."""
+    def fan_out(pr: _Projection, src: _Pop, tgt: _Pop, T0, T1, visit, carry, chunk=None):
+        """`visit(carry, arrival, target, jump, valid)` on every synaptic event of `pr` due in [T0, T1),
+        `chunk` source spikes at a time (the projection's default)."""
+        chunk = pr.chunk if chunk is None else chunk
         sys_ = systems[pr.target]
         lo = jnp.searchsorted(src.rec_t, T0 - jnp.max(pr.delay), side="left")
         hi = jnp.searchsorted(src.rec_t, T1 - jnp.min(pr.delay), side="left")
@@ -168,21 +178,21 @@ def run_event_windows(net: Network, t1, buffers: list[int], max_window_spikes: i
 
         def body(c):
             i, carry = c
-            times = jax.lax.dynamic_slice(src.rec_t, (i,), (pr.chunk,))
-            ids = jax.lax.dynamic_slice(src.rec_i, (i,), (pr.chunk,))
-            ok = (i + jnp.arange(pr.chunk) < hi) & (ids >= 0)
+            times = jax.lax.dynamic_slice(src.rec_t, (i,), (chunk,))
+            ids = jax.lax.dynamic_slice(src.rec_i, (i,), (chunk,))
+            ok = (i + jnp.arange(chunk) < hi) & (ids >= 0)
             sid = jnp.maximum(ids, 0)
-            arrival = times + (pr.delay[sid] if jnp.ndim(pr.delay) else pr.delay)
             targets = pr.targets[sid]  # (chunk, K)
-            valid = ok[:, None] & (targets >= 0) & (arrival >= T0)[:, None] & (arrival < T1)[:, None]
-            arrival = jnp.broadcast_to(arrival[:, None], targets.shape).reshape(-1)
+            arrival = times[:, None] + _per_slot(pr.delay, sid)
+            valid = ok[:, None] & (targets >= 0) & (arrival >= T0) & (arrival < T1)
+            arrival = jnp.broadcast_to(arrival, targets.shape).reshape(-1)
             rows = {name: w[sid].reshape(-1) for name, w in pr.weights.items()}
             zeros = jnp.zeros((len(sys_.order), arrival.shape[0]), dtype)
-            port = None if pr.port is None else jnp.asarray(pr.port)
+            port = None if pr.port is None else jnp.broadcast_to(jnp.asarray(pr.port), targets.shape).reshape(-1)
             jump = fns[pr.target].input_jump(arrival, zeros, params[pr.target], 1.0, rows, port)
             jump = jnp.concatenate([jnp.zeros_like(jump[:1]), jump[jnp.asarray(sys_.order)]])
             target = jnp.where(valid.reshape(-1), targets.reshape(-1), n_t)
-            return i + pr.chunk, visit(carry, arrival, target, jump, valid.reshape(-1))
+            return i + chunk, visit(carry, arrival, target, jump, valid.reshape(-1))
 
         return jax.lax.while_loop(lambda c: c[0] < hi, body, (lo, carry))[1]
 
@@ -196,21 +206,28 @@ def run_event_windows(net: Network, t1, buffers: list[int], max_window_spikes: i
             re = st.re[jnp.minimum(target, n - 1)]
             carried = sys_.advance(jump, arrival, jnp.broadcast_to(T1, arrival.shape), re)
             lift = jnp.maximum(sys_.bound(jump, T1 - arrival), 0.0)
+            # the inbox: one source spike per call, so a target's events take distinct slots (a
+            # target listed twice in a row gets one slot, its jumps added: they arrive together)
+            box = st.box_n[target]
+            slot = jnp.where(valid & (box < INBOX), box, INBOX)
             return st._replace(
                 acc=st.acc.at[:, target].add(carried),
                 accu=st.accu.at[target].add(jnp.where(valid, lift, 0.0)),
-                mark=st.mark.at[target].set(True),
+                box_t=st.box_t.at[slot, target].set(arrival, mode="drop"),
+                box_j=st.box_j.at[:, slot, target].set(0.0, mode="drop").at[:, slot, target].add(jump, mode="drop"),
+                box_n=st.box_n.at[target].set(jnp.where(valid, box + 1, box)),
             )
 
-        for pr in projections:
+        for pr in groups:
             if pr.target == k:
-                state = fan_out(pr, states[pr.source], state, T0, T1, visit, state)
+                state = fan_out(pr, states[pr.source], state, T0, T1, visit, state, chunk=1)
         return state
 
     def candidates(k, states, st: _Pop, y0, lanes_ids, T0, T1):
         """Candidates (`lanes_ids`, CANDIDATE_BLOCK neuron ids, n: empty) from T0 to T1, event by event."""
         sys_, fn, n = systems[k], fns[k], pops[k].n_neurons
-        C, E = CANDIDATE_BLOCK, CANDIDATE_EVENTS
+        C = candidate_block[k]
+        E = max(CANDIDATE_EVENTS, C * INBOX)
         valid_lane = lanes_ids < n
         slot = st.slot.at[lanes_ids].set(jnp.where(valid_lane, jnp.arange(C, dtype=jnp.int32), -1))
         m = y0.shape[0]
@@ -220,14 +237,29 @@ def run_event_windows(net: Network, t1, buffers: list[int], max_window_spikes: i
             et, es, ed, ne = ev
             s = slot[target]
             mine = valid & (s >= 0)
-            rank = ne + jnp.cumsum(mine, dtype=jnp.int32) - 1
+            rank = ne + prefix_count(mine) - 1
             pos = jnp.where(mine & (rank < E), rank, E)
             return (et.at[pos].set(arrival, mode="drop"), es.at[pos].set(s, mode="drop"),
                     ed.at[:, pos].set(jump, mode="drop"), ne + jnp.sum(mine, dtype=jnp.int32))
 
-        for pr in projections:
-            if pr.target == k:
-                events = fan_out(pr, states[pr.source], st, T0, T1, visit, events)
+        def again(events):  # some candidate's inbox overflowed: its events from the spike records
+            for pr in projections:
+                if pr.target == k:
+                    events = fan_out(pr, st if pr.source == k else states[pr.source], st, T0, T1, visit, events)
+            return events
+
+        def from_inboxes(events):
+            got = st.box_n[lanes_ids]  # (C,)
+            here = jnp.arange(INBOX)[None, :] < got[:, None]  # (C, INBOX)
+            et = jnp.where(here, st.box_t[:, lanes_ids].T, jnp.inf).reshape(-1)
+            es = jnp.broadcast_to(jnp.arange(C, dtype=jnp.int32)[:, None], here.shape).reshape(-1)
+            ed = jnp.transpose(st.box_j[:, :, lanes_ids], (0, 2, 1)).reshape(m, -1)
+            pad = E - C * INBOX
+            return (jnp.concatenate([et, jnp.full((pad,), jnp.inf, dtype)]), jnp.concatenate([es, jnp.zeros((pad,), jnp.int32)]),
+                    jnp.concatenate([ed, jnp.zeros((m, pad), dtype)], axis=1), jnp.sum(got, dtype=jnp.int32))
+
+        overflowed = jnp.any(valid_lane & (st.box_n[lanes_ids] > INBOX))
+        events = jax.lax.cond(overflowed, again, from_inboxes, events)
         et, es, ed, ne = events
         over = ne > E
         refractory = fn.refractory_raw is not None
@@ -246,14 +278,17 @@ def run_event_windows(net: Network, t1, buffers: list[int], max_window_spikes: i
             times = jnp.where(mine, et[None, :], jnp.inf)
             j = jnp.argmin(times, axis=1)
             t_next = jnp.min(times, axis=1)
-            te = jnp.minimum(jnp.minimum(t_next, jnp.where(re > t, re, jnp.inf)), T1)
-            free = lane & ~(re > t)
-            s = sys_.first_crossing(y, te - t, free, tol, t)
-            spike = free & (s <= te - t)
-            t_new = jnp.where(lane, jnp.where(spike, t + s, te), t)
-            y = sys_.advance(y, t, t_new, re)
+            te = jnp.minimum(t_next, T1)
+            # a refractory period that ends before te: to its end, and the search from there
+            t_s = jnp.where(lane, jnp.clip(re, t, te), t)
+            y = sys_.advance(y, t, t_s, re)
+            free = lane & (re <= t_s) & (t_s < te)
+            s = sys_.first_crossing(y, te - t_s, free, tol, t_s)
+            spike = free & (s <= te - t_s)
+            t_new = jnp.where(lane, jnp.where(spike, t_s + s, te), t)
+            y = sys_.advance(y, t_s, t_new, re)
             # the spike: recorded, reset, refractory
-            rank = count + jnp.cumsum(spike, dtype=jnp.int32) - 1
+            rank = count + prefix_count(spike) - 1
             pos = jnp.where(spike, rank, rec_t.shape[0])
             rec_t = rec_t.at[pos].set(t_new, mode="drop")
             rec_i = rec_i.at[pos].set(lanes_ids, mode="drop")
@@ -263,6 +298,11 @@ def run_event_windows(net: Network, t1, buffers: list[int], max_window_spikes: i
             y = jnp.where(spike[None, :], sys_.augment(x), y)
             if refractory:
                 re = jnp.where(spike, t_new + tref, re)
+                # fired, with no event left and refractory past the window's end: to T1 now
+                # (spares the loop an iteration for the commonest case)
+                rest = spike & ~jnp.isfinite(t_next) & (re >= T1)
+                y = jnp.where(rest[None, :], sys_.advance(y, t_new, jnp.broadcast_to(T1, t_new.shape), re), y)
+                t_new = jnp.where(rest, T1, t_new)
             else:
                 failed = failed | jnp.any(spike & (sys_.condition(y) >= 0))
             # the event at t_new: its jump
@@ -272,7 +312,7 @@ def run_event_windows(net: Network, t1, buffers: list[int], max_window_spikes: i
             return t_new, y, re, done, rec_t, rec_i, count, failed, it + 1
 
         limit = 4 * E + 64
-        c0 = (jnp.full((C,), T0, dtype), y0, re0, jnp.arange(E) >= ne, st.rec_t, st.rec_i, st.count, st.reset_failed, 0)
+        c0 = (jnp.full((C,), T0, dtype), y0, re0, ~jnp.isfinite(et), st.rec_t, st.rec_i, st.count, st.reset_failed, 0)
         t, y, re, _, rec_t, rec_i, count, failed, it = jax.lax.while_loop(
             lambda c: jnp.any(pending(c)) & (c[-1] < limit), body, c0
         )
@@ -283,69 +323,57 @@ def run_event_windows(net: Network, t1, buffers: list[int], max_window_spikes: i
         return st, y, re
 
     def advance_population(k, states, st: _Pop, T0, T1):
-        """Every neuron of population k that needs it, to T1."""
+        """Every neuron of population k to T1: all by the window's propagator, the candidates exactly."""
         sys_, n = systems[k], pops[k].n_neurons
+        C = candidate_block[k]
         h = T1 - T0
-
-        def todo(st):
-            return st.mark[:n] | (st.ts < T1)
-
-        def block(st: _Pop):
-            blk = Block(todo(st), ACTIVE_BLOCK)
-            ids = jnp.where(blk.valid, blk.index, n)
-            y, tl, re = blk.take(st.y), blk.take(st.tl), blk.take(st.re)
-            y0 = sys_.advance(y, tl, jnp.broadcast_to(T0, tl.shape), re)
-            acc, accu = st.acc[:, ids], st.accu[ids]
-            within = (re > T0) & (re < T1)
-            free = re <= T0
-            cand = blk.valid & (within | (free & (sys_.bound(y0, jnp.broadcast_to(h, tl.shape)) + accu >= 0)))
-            y1 = sys_.advance(y0, jnp.broadcast_to(T0, tl.shape), jnp.broadcast_to(T1, tl.shape), re) + acc
-
-            def one(c):
-                st, y1, re, cand = c
-                cb = Block(cand, CANDIDATE_BLOCK)
-                lanes_ids = jnp.where(cb.valid, ids[cb.index], n)
-                st, yc, rc = candidates(k, states, st, cb.take(y0), lanes_ids, T0, T1)
-                return st, cb.put(y1, yc), cb.put(re, rc), cand & ~cb.selected
-
-            st, y1, re, _ = jax.lax.while_loop(lambda c: jnp.any(c[3]), one, (st, y1, re, cand))
-            bad = blk.valid & ~jnp.all(jnp.isfinite(y1), axis=0)
-            first_bad = jnp.argmax(bad)
-            nf = jnp.any(bad) & ~jnp.isfinite(st.nf_time)
-            st = st._replace(
-                y=blk.put(st.y, y1), tl=blk.put(st.tl, jnp.broadcast_to(T1, tl.shape)), re=blk.put(st.re, re),
-                ts=blk.put(st.ts, jnp.where(bad, jnp.inf, sys_.safe_time(y1, T1, re))),
-                acc=st.acc.at[:, ids].set(0.0), accu=st.accu.at[ids].set(0.0), mark=st.mark.at[ids].set(False),
-                nf_time=jnp.where(nf, T1, st.nf_time), nf_neuron=jnp.where(nf, ids[first_bad], st.nf_neuron),
-            )
-            return st
-
+        re = st.re
+        y0 = st.y
+        # the free propagator over the window; frozen states keep their values while refractory throughout
+        y1 = jnp.where(sys_.frozen & (re >= T1)[None, :], y0, sys_.propagate_all(y0, h)) + st.acc[:, :n]
+        within = (re > T0) & (re < T1)
+        cand = within | ((re <= T0) & (sys_.bound_all(y0, h) + st.accu[:n] >= 0))
         count0 = st.count
-        st = jax.lax.while_loop(lambda s: jnp.any(todo(s)), block, st)
-        # the window's spikes (found neuron by neuron) in time order
+
+        def one(c):
+            st, y1, re, cand = c
+            picked, ids = jax.lax.top_k(cand.astype(jnp.float32), C)  # equal values: lower index first
+            lanes_ids = jnp.where(picked > 0, ids, n)
+            st, yc, rc = candidates(k, states, st, y0[:, ids], lanes_ids, T0, T1)
+            drop = jnp.where(picked > 0, ids, n)
+            return st, y1.at[:, drop].set(yc, mode="drop"), re.at[drop].set(rc, mode="drop"), cand.at[drop].set(False, mode="drop")
+
+        st, y1, re, _ = jax.lax.while_loop(lambda c: jnp.any(c[3]), one, (st, y1, re, cand))
+        bad = ~jnp.isfinite(sum(y1[i] for i in range(y1.shape[0])))  # rows summed: one fused pass
+        nf = jnp.any(bad) & ~jnp.isfinite(st.nf_time)
+        st = st._replace(
+            y=y1, re=re,
+            acc=jnp.zeros_like(st.acc), accu=jnp.zeros_like(st.accu), box_n=jnp.zeros_like(st.box_n),
+            nf_time=jnp.where(nf, T1, st.nf_time), nf_neuron=jnp.where(nf, jnp.argmax(bad).astype(jnp.int32), st.nf_neuron),
+        )
+        # the window's spikes (found candidate by candidate) in time order
         made = st.count - count0
         start = jnp.minimum(count0, buffers[k])
-        seg_t = jax.lax.dynamic_slice(st.rec_t, (start,), (window_spikes,))
-        seg_i = jax.lax.dynamic_slice(st.rec_i, (start,), (window_spikes,))
-        order = jnp.argsort(seg_t)
-        st = st._replace(
+        seg_t = jax.lax.dynamic_slice(st.rec_t, (start,), (segment[k],))
+        seg_i = jax.lax.dynamic_slice(st.rec_i, (start,), (segment[k],))
+        order = earliest(seg_t, segment[k])
+        return st._replace(
             rec_t=jax.lax.dynamic_update_slice(st.rec_t, seg_t[order], (start,)),
             rec_i=jax.lax.dynamic_update_slice(st.rec_i, seg_i[order], (start,)),
-            spike_budget=st.spike_budget | (made > window_spikes),
+            spike_budget=st.spike_budget | (made > segment[k]),
         )
-        return st
 
     def window(c):
         T0, states, w = c
         T1 = jnp.minimum(T0 + step, t1)
         T1 = jnp.where(t1 - T1 <= 1e-9 * t1, t1, T1)
-        new = [deliver(k, states, T0, T1) for k in range(n_pop)]
-        new = [advance_population(k, states, new[k], T0, T1) for k in range(n_pop)]
-        # the spikes past the buffer are not kept (count says how many there were)
-        new = [
-            st._replace(rec_t=st.rec_t.at[buffers[k]:].set(jnp.inf), rec_i=st.rec_i.at[buffers[k]:].set(-1))
-            for k, st in enumerate(new)
-        ]
+        # each population reads the others' (and its own) current spike records: the spikes due in
+        # this window were emitted before T0, and reading the arrays being written spares XLA a copy
+        new = list(states)
+        for k in range(n_pop):
+            new[k] = deliver(k, new, T0, T1)
+        for k in range(n_pop):
+            new[k] = advance_population(k, new, new[k], T0, T1)
         if meter is not None:
             for k, st in enumerate(new):
                 meter.report(k, w, T1 / t1, st.count)
@@ -373,8 +401,43 @@ def run_event_windows(net: Network, t1, buffers: list[int], max_window_spikes: i
     return outcomes, invalid
 
 
+def _segment(n: int) -> int:
+    """Default of the most spikes a population of n neurons emits in one window."""
+    return int(min(4096, max(64, 1 << max(0, (n // 64 - 1).bit_length()))))
+
+
+def _candidate_block(n: int) -> int:
+    return int(min(256, max(CANDIDATE_BLOCK, 1 << max(0, (n // 256 - 1).bit_length()))))
+
+
 def _chunk(k: int) -> int:
     return int(max(1, min(32, FAN_OUT_EVENTS // max(k, 1))))
+
+
+def _per_slot(delay, sid):
+    """Delays of the chunk's spikes: a scalar, one per source `(N_s,)`, or per slot `(N_s, K)`."""
+    if jnp.ndim(delay) == 0:
+        return delay
+    return delay[sid][:, None] if jnp.ndim(delay) == 1 else delay[sid]
+
+
+def _merge(prs: list[_Projection], dtype) -> _Projection:
+    """Projections from one population to another as one: their target lists side by side, each
+    slot with its own weight, delay and port."""
+    if len(prs) == 1:
+        return prs[0]
+    n_s = prs[0].targets.shape[0]
+    targets = jnp.concatenate([pr.targets for pr in prs], axis=1)
+    weights = {name: jnp.concatenate([pr.weights[name] for pr in prs], axis=1) for name in prs[0].weights}
+    if all(jnp.ndim(pr.delay) == 0 for pr in prs):
+        delay = jnp.concatenate([jnp.full((pr.targets.shape[1],), pr.delay, dtype) for pr in prs])[None, :]
+        delay = jnp.broadcast_to(delay, (n_s, targets.shape[1]))
+    else:
+        delay = jnp.concatenate([jnp.broadcast_to(jnp.reshape(pr.delay, (-1, 1)), pr.targets.shape) for pr in prs], axis=1)
+    ports = None
+    if prs[0].port is not None:
+        ports = jnp.concatenate([jnp.full((pr.targets.shape[1],), pr.port, jnp.int32) for pr in prs])
+    return _Projection(prs[0].source, prs[0].target, targets, weights, delay.astype(dtype), ports, _chunk(targets.shape[1]))
 
 
 def _sparse(net: Network, proj, s: int, t: int, delay, dtype) -> _Projection:

@@ -28,6 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 import jax.scipy.linalg as jsl
 import sympy as sp
@@ -169,8 +170,19 @@ class ModalSystem(eqx.Module):
         s = jnp.clip(refractory_end, t, t_to)
         return self.propagate(self.propagate_refractory(y, s - t), t_to - s)
 
+    def propagate_all(self, y: Float[Array, "m lanes"], h: Float[Array, ""]) -> Float[Array, "m lanes"]:
+        """The free dynamics over one `h` for every lane."""
+        P = self.V @ (jnp.exp(self.rates * h)[:, None] * self.W)
+        return _matvec(P, y)
+
+    def bound_all(self, y: Float[Array, "m lanes"], h: Float[Array, ""]) -> Float[Array, " lanes"]:
+        """`bound` over one `h` for every lane."""
+        gam = _matvec(self.cV[:, None] * self.W, y)
+        e = jnp.exp(self.rates * h)
+        return _rows_sum(jnp.maximum(gam, gam * e[:, None]))
+
     def condition(self, y: Float[Array, "m lanes"]) -> Float[Array, " lanes"]:
-        return self.cV @ (self.W @ y)
+        return _rows_sum(self.terms(y))
 
     def terms(self, y: Float[Array, "m lanes"]) -> Float[Array, "m lanes"]:
         """γ: g(h) = Σ_k γ_k e^{λ_k h}."""
@@ -180,18 +192,18 @@ class ModalSystem(eqx.Module):
     def bound(self, y, h):
         """An upper bound of g over [0, h] (each term is monotone: its larger end)."""
         gam = self.terms(y)
-        return jnp.sum(jnp.maximum(gam, gam * jnp.exp(self.rates[:, None] * h[None, :])), axis=0)
+        return _rows_sum(jnp.maximum(gam, gam * jnp.exp(self.rates[:, None] * h[None, :])))
 
     def safe_time(self, y, t, refractory_end):
         """A time before which the neuron cannot cross threshold without input: g(s) <= g(0) + Σ_{γ_k<0}
         |γ_k| min(1, |λ_k| s); `t` where that cannot be said (a growing mode), inf where it never crosses."""
         gam = self.terms(y)
-        g0 = jnp.sum(gam, axis=0)
+        g0 = _rows_sum(gam)
         rel = jnp.asarray(self.relevant)
         gr, lam = gam[rel], self.rates[rel][:, None]
         rising = gr < 0
-        room = jnp.sum(jnp.where(rising, -gr, 0.0), axis=0)
-        slope = jnp.sum(jnp.where(rising, gr * lam, 0.0), axis=0)
+        room = _rows_sum(jnp.where(rising, -gr, 0.0))
+        slope = _rows_sum(jnp.where(rising, gr * lam, 0.0))
         growing = jnp.any((lam >= 0) & (gr != 0), axis=0)
         never = g0 + room < 0  # below threshold, and every rising term together cannot lift it above
         wait = jnp.where(never, jnp.inf, -g0 / jnp.where(slope > 0, slope, 1.0))
@@ -204,7 +216,7 @@ class ModalSystem(eqx.Module):
         rel = jnp.asarray(self.relevant)
         k = len(self.relevant)
         gr, lam = gam[rel], self.rates[rel]
-        g0 = jnp.sum(gam, axis=0) - jnp.sum(gr, axis=0)  # the constant (and zero) terms
+        g0 = _rows_sum(gam) - _rows_sum(gr)  # the constant (and zero) terms
         if k < MAX_MODES:  # padded with terms that are zero
             gr = jnp.concatenate([gr, jnp.zeros((MAX_MODES - k, gr.shape[1]), gr.dtype)])
             lam = jnp.concatenate([lam, lam[:1] * (2.0 + jnp.arange(MAX_MODES - k, dtype=lam.dtype))])
@@ -213,55 +225,71 @@ class ModalSystem(eqx.Module):
         L = lam[:, None]
 
         def g(s):
-            return g0 + jnp.sum(gr * jnp.exp(L * s[None, :]), axis=0)
+            return g0 + _rows_sum(gr * jnp.exp(L * s[None, :]))
 
         def g_and_slope(s):
             e = gr * jnp.exp(L * s[None, :])
-            return g0 + jnp.sum(e, axis=0), jnp.sum(L * e, axis=0)
+            return g0 + _rows_sum(e), _rows_sum(L * e)
 
         d = lam[1:] - lam[0]
         D = d[:, None]
 
         def u_and_slope(s):  # e^{-λ_1 s} g'(s) and its derivative
             e = lam[1:, None] * gr[1:] * jnp.exp(D * s[None, :])
-            return lam[0] * gr[0] + jnp.sum(e, axis=0), jnp.sum(D * e, axis=0)
+            return lam[0] * gr[0] + _rows_sum(e), _rows_sum(D * e)
 
         g_start = g(jnp.zeros_like(h))
         possible = active & (g_start < 0) & (_bound_terms(g0, gr, L, h) >= 0)
-        # (u')(s) = c_2 e^{d_2 s} + c_3 e^{d_3 s} is zero at most once
-        cu = d[:, None] * lam[1:, None] * gr[1:]
-        s_u = jnp.log(-cu[1] / cu[0]) / (d[0] - d[1])
-        s_u = jnp.where(jnp.isfinite(s_u) & (s_u > 0) & (s_u < h), s_u, h)
+        def search(_):  # only where some lane can cross: most segments of a candidate cannot
+            # (u')(s) = c_2 e^{d_2 s} + c_3 e^{d_3 s} is zero at most once
+            cu = d[:, None] * lam[1:, None] * gr[1:]
+            s_u = jnp.log(-cu[1] / cu[0]) / (d[0] - d[1])
+            s_u = jnp.where(jnp.isfinite(s_u) & (s_u > 0) & (s_u < h), s_u, h)
 
-        def extremum(a, b):  # the zero of g' in [a, b], where u is monotone; b where none
-            ua, _ = u_and_slope(a)
-            ub, _ = u_and_slope(b)
-            sign = jnp.where(ua < 0, 1.0, -1.0)
-            has = possible & (sign * ua < 0) & (sign * ub >= 0)
+            def extremum(a, b):  # the zero of g' in [a, b], where u is monotone; b where none
+                ua, _ = u_and_slope(a)
+                ub, _ = u_and_slope(b)
+                sign = jnp.where(ua < 0, 1.0, -1.0)
+                has = possible & (sign * ua < 0) & (sign * ub >= 0)
 
-            def signed(s):
-                v, dv = u_and_slope(s)
-                return sign * v, sign * dv
+                def signed(s):
+                    v, dv = u_and_slope(s)
+                    return sign * v, sign * dv
 
-            x = locate_crossing(signed, a, b, 0.5 * (a + b), has, tol, origin=origin)
-            return jnp.where(has, x, b)
+                x = locate_crossing(signed, a, b, 0.5 * (a + b), has, tol, origin=origin)
+                return jnp.where(has, x, b)
 
-        zero = jnp.zeros_like(h)
-        e1 = extremum(zero, s_u)
-        e2 = extremum(s_u, h)
-        points = [zero, e1, s_u, e2, h]
-        lo, hi, found = zero, h, jnp.zeros_like(possible)
-        for a, b in zip(points[:-1], points[1:]):
-            here = possible & ~found & (g(b) >= 0)
-            lo, hi = jnp.where(here, a, lo), jnp.where(here, b, hi)
-            found = found | here
-        ga, gb = g(lo), g(hi)
-        start = lo + (hi - lo) * jnp.clip(-ga / jnp.where(gb - ga > 0, gb - ga, 1.0), 0.0, 1.0)
-        s = locate_crossing(g_and_slope, lo, hi, start, found, tol, origin=origin)
-        s = jnp.where(found, s, jnp.inf)
+            zero = jnp.zeros_like(h)
+            e1 = extremum(zero, s_u)
+            e2 = extremum(s_u, h)
+            points = [zero, e1, s_u, e2, h]
+            lo, hi, found = zero, h, jnp.zeros_like(possible)
+            for a, b in zip(points[:-1], points[1:]):
+                here = possible & ~found & (g(b) >= 0)
+                lo, hi = jnp.where(here, a, lo), jnp.where(here, b, hi)
+                found = found | here
+            ga, gb = g(lo), g(hi)
+            start = lo + (hi - lo) * jnp.clip(-ga / jnp.where(gb - ga > 0, gb - ga, 1.0), 0.0, 1.0)
+            s = locate_crossing(g_and_slope, lo, hi, start, found, tol, origin=origin)
+            s = jnp.where(found, s, jnp.inf)
+            return s
+
+        s = jax.lax.cond(jnp.any(possible), search, lambda _: jnp.full_like(h, jnp.inf), None)
         return jnp.where(active & (g_start >= 0), 0.0, s)
+
+
+def _matvec(M: Float[Array, "m m"], y: Float[Array, "m lanes"]) -> Float[Array, "m lanes"]:
+    """M @ y written out: XLA fuses it into one pass over the lanes (a dot of a (m, m) matrix by
+    (m, lanes) is several times slower on the CPU)."""
+    m = M.shape[0]
+    return jnp.stack([sum(M[i, j] * y[j] for j in range(m)) for i in range(m)])
+
+
+def _rows_sum(x: Float[Array, "m lanes"]) -> Float[Array, " lanes"]:
+    """The sum over the few rows, written out (one fused pass; a reduction is slower on the CPU)."""
+    return sum((x[i] for i in range(1, x.shape[0])), x[0])
 
 
 def _bound_terms(g0, gr, L, h):
     """An upper bound over [0, h] of g0 + Σ gr e^{L s} (each term monotone)."""
-    return g0 + jnp.sum(jnp.maximum(gr, gr * jnp.exp(L * h[None, :])), axis=0)
+    return g0 + _rows_sum(jnp.maximum(gr, gr * jnp.exp(L * h[None, :])))

@@ -4,14 +4,20 @@
 excitatory and inhibitory currents, a 5 ms refractory period, every synapse
 delayed by 0.1 ms — in both simulators, with the same connectivity matrix and
 initial membrane potentials.  eqneuron runs it as a graph network: one
-population with two projections onto itself (input ports `exc` and `inh`),
-so in windows of the 0.1 ms delay, each neuron on its own clock.  Brian2
+population with two sparse projections onto itself (input ports `exc` and
+`inh`), event-driven in windows of the 0.1 ms delay.  Brian2
 (clock-driven) runs `cython` and `cpp_standalone` at dt = 0.1 and 0.01 ms in
 the interpreter named by $BRIAN2_PYTHON (default /tmp/brian_venv/bin/python).
 The network is chaotic, so its statistics are compared: population rate and
 the mean coefficient of variation of the inter-spike intervals.
 
-Run: python -m benchmarks.cuba [--neurons 4000] [--duration 1000]
+Larger networks keep the synapses per neuron of the 4000-neuron one (80 on
+average: p = 80/N), so that every neuron sees the same input statistics; the
+connections are index lists (`Projection(targets=...)`), never an N x N matrix.
+eqneuron runs the network event-driven (docs/engine.md).  The peak resident
+memory of the eqneuron process is reported beside its time.
+
+Run: python -m benchmarks.cuba [--neurons 4000,40000] [--duration 1000] [--brian cython,cpp_standalone]
 """
 
 from __future__ import annotations
@@ -26,6 +32,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from .common import peak_rss_mb
 
 MODEL = """
 neuron CUBA
@@ -154,7 +162,9 @@ def run_eqneuron(n, duration, n_exc, conn_e, conn_i, v0):
     out.spike_times.block_until_ready()
     rest = time.perf_counter() - t0
     k = int(out.n_spikes)
-    return {"first": first, "run": rest, "overflow": bool(out.overflow), "integrator": model.integrator}, (
+    if bool(out.overflow):
+        raise RuntimeError(f"eqneuron: result codes {out.results}: a budget was exceeded")
+    return {"first": first, "run": rest, "spikes": k, "rss_mb": peak_rss_mb()}, (
         np.asarray(out.spike_neurons[:k]), np.asarray(out.spike_times[:k]))
 
 
@@ -174,32 +184,43 @@ def run_brian(n, duration, target, dt, conn_e, conn_i, v0):
         return timing, (data["i"], data["t"])
 
 
+def connection_probability(n: int) -> float:
+    """Brian2's 2 % at 4000 neurons; 80 synapses per neuron on average beyond."""
+    return 0.02 if n <= 4000 else 80.0 / n
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--neurons", type=int, default=4000)
+    parser.add_argument("--neurons", default="4000", help="comma-separated sizes")
     parser.add_argument("--duration", type=float, default=1000.0, help="ms")
+    parser.add_argument("--brian", default="cython,cpp_standalone", help="Brian2 targets ('' for none)")
     args = parser.parse_args(argv)
-    n, duration = args.neurons, args.duration
-    n_exc, conn_e, conn_i, v0 = network(n)
-    rows = []
-    timing, (i, t) = run_eqneuron(n, duration, n_exc, conn_e, conn_i, v0)
-    rate, cv = statistics(i, t, n, duration)
-    rows.append(("eqneuron (graph, windows of 0.1 ms, exact event times)", timing["first"], timing["run"], rate, cv))
-    print(f"eqneuron: {timing}", file=sys.stderr)
-    if brian_python() is None:
-        print("Brian2 not found ($BRIAN2_PYTHON): eqneuron only", file=sys.stderr)
-    else:
-        for target in ("cython", "cpp_standalone"):
-            for dt in (0.1, 0.01):
-                bt, (bi, btimes) = run_brian(n, duration, target, dt, conn_e, conn_i, v0)
-                rate_b, cv_b = statistics(bi, btimes, n, duration)
-                rows.append((f"Brian2 {target}, dt = {dt} ms", bt["first"], bt["run"], rate_b, cv_b))
-    ours = rows[0][2]
-    print(f"CUBA, {n} neurons, {duration:g} ms, delay 0.1 ms, refractory 5 ms\n")
-    print("| simulator | first call (s) | run (s) | run time / eqneuron's | rate (Hz) | mean CV of ISI |")
-    print("|---|---|---|---|---|---|")
-    for name, first, run, rate, cv in rows:
-        print(f"| {name} | {first:.2f} | {run:.3f} | {run / ours:.3g} | {rate:.1f} | {cv:.2f} |")
+    duration = args.duration
+    targets = [t for t in args.brian.split(",") if t]
+    for n in (int(x) for x in args.neurons.split(",")):
+        n_exc, conn_e, conn_i, v0 = network(n, p=connection_probability(n))
+        synapses = len(conn_e[0]) + len(conn_i[0])
+        rows = []
+        timing, (i, t) = run_eqneuron(n, duration, n_exc, conn_e, conn_i, v0)
+        rate, cv = statistics(i, t, n, duration)
+        rows.append(("eqneuron (event-driven windows of 0.1 ms, exact spike times)", timing["first"], timing["run"], rate, cv))
+        print(f"eqneuron: {timing}", file=sys.stderr)
+        if targets and brian_python() is None:
+            print("Brian2 not found ($BRIAN2_PYTHON): eqneuron only", file=sys.stderr)
+        elif targets:
+            for target in targets:
+                for dt in (0.1, 0.01):
+                    bt, (bi, btimes) = run_brian(n, duration, target, dt, conn_e, conn_i, v0)
+                    rate_b, cv_b = statistics(bi, btimes, n, duration)
+                    rows.append((f"Brian2 {target}, dt = {dt} ms", bt["first"], bt["run"], rate_b, cv_b))
+        ours = rows[0][2]
+        print(f"\nCUBA, {n} neurons, {synapses} synapses, {duration:g} ms, delay 0.1 ms, refractory 5 ms; "
+              f"eqneuron: {timing['spikes']} spikes, {timing['spikes'] * synapses / n:.3g} synaptic events, "
+              f"peak RSS {timing['rss_mb']:.0f} MB\n")
+        print("| simulator | first call (s) | run (s) | run time / eqneuron's | rate (Hz) | mean CV of ISI |")
+        print("|---|---|---|---|---|---|")
+        for name, first, run, rate, cv in rows:
+            print(f"| {name} | {first:.2f} | {run:.3f} | {run / ours:.3g} | {rate:.1f} | {cv:.2f} |")
 
 
 if __name__ == "__main__":

@@ -136,6 +136,12 @@ class Population(eqx.Module):
         if wmask is not None:
             fan_in = max(1, int(np.max(np.sum(np.asarray(wmask), axis=0))))
         drawn = {}
+        if not recurrent and not in_size and not given:
+            # no input channels and no recurrence: every weight is zero; none is stored (a graph's
+            # projections bring its inputs), so that 100,000 neurons need no N x N array
+            empty = {name: jnp.zeros((0, n_neurons), dtype) for name in model.weight_names}
+            waveforms = population_waveforms(model, waveforms, n_neurons, dtype)
+            return cls(model, empty, values, wmask, n_neurons, in_size, False, _channel_ports(model, in_size, ports), waveforms)
         if set(given) != set(model.weight_names):
             if key is None and (recurrent or in_size):
                 raise EqError(
@@ -197,6 +203,9 @@ class Population(eqx.Module):
         """Weights with the mask (and, without recurrence, the own-neuron rows) zeroed."""
         out = {}
         for name, w in self.weights.items():
+            if not w.shape[0]:  # none stored (no inputs, no recurrence): zero rows for the neurons
+                out[name] = jnp.zeros((self.n_neurons + self.in_size, self.n_neurons), w.dtype)
+                continue
             if self.wmask is not None:
                 w = jnp.where(self.wmask, w, 0.0)
             if not self.recurrent:
@@ -369,7 +378,7 @@ def _check_projection(net: Network, k: int, proj) -> None:
         if _is_concrete(t) and t.size and (int(t.min()) < -1 or int(t.max()) >= tgt.n_neurons):
             raise EqError(f"{where}: `targets` holds ids outside -1..{tgt.n_neurons - 1}",
                           hint="target ids are 0..N_target-1, and -1 marks an unused slot")
-        shape = tuple(t.shape)
+        shape = (int(t.shape[0]), int(t.shape[1]))
     for name, w in proj.weights.items():
         if name not in model.weight_names:
             raise EqError(f"{where}: `{name}` is not a weight of {model.name}",

@@ -1,28 +1,29 @@
-"""Event-driven windows: recurrent networks of linear neurons, updated neuron by neuron.
+"""Event-driven windows: recurrent networks of linear neurons, stepped exactly where it matters.
 
 A graph network whose every projection has a delay runs in windows of the
 shortest delay d (NEST's scheme, `graph.py`): the spikes of a window reach
 their targets in a later window.  When every population's free dynamics are
-linear in modal form (`modal.py`) and input spikes add constants to states,
-a window need not touch every neuron:
+sums of exponentials (`modal.py`) and input spikes add constants to states,
+a window is:
 
-- each neuron keeps its state at the time it was last updated, its
-  refractory end, and a *safe time* before which it cannot cross threshold
-  without input (a bound of its rising modes);
-- the spikes due in the window are fanned out to their targets through index
-  lists (`Projection(targets=...)`, or a dense matrix's rows): each synaptic
-  event adds its jump, carried to the window's end, to its target
-  (superposition: the dynamics are linear), and an upper bound of what it can
-  add to the threshold condition;
-- only the neurons hit by an event or past their safe time are advanced; one
-  whose bound stays below threshold over the window is done by superposition,
-  the few others (candidates) are advanced event by event in time order with
-  the exact first crossing of `modal.ModalSystem.first_crossing`, reset, and
-  made refractory.
+- delivery: each spike due in the window is fanned out to its targets
+  through index lists (`Projection(targets=...)`, or a dense matrix's rows),
+  one source spike per loop iteration: each synaptic event adds its jump,
+  carried exactly to the window's end, to its target (superposition: the
+  dynamics are linear), with an upper bound of what it can add to the
+  threshold condition, and is kept in the target's inbox (`INBOX` events);
+- every neuron moves by the window's propagator (one small matrix) plus its
+  carried jumps; one whose bound over the window stays below threshold is
+  done;
+- the others (candidates, a few per window) are stepped again from the
+  window's start, event by event in time order (from their inboxes, or from
+  the spike records when an inbox overflowed), with the exact first
+  crossing of `modal.ModalSystem.first_crossing`, reset, and made
+  refractory; their spikes are recorded and sorted by time.
 
-So the cost grows with synaptic events and spikes, not with neurons × time.
-Not differentiated itself: under `jax.grad` the run and its derivative are
-the population loops' (`simulate` routes them there).
+The cost grows with neurons × windows (a fused pass) and with synaptic
+events and spikes.  Not differentiated itself: under `jax.grad` the run and
+its derivative are the population loops' (`simulate` routes them there).
 """
 
 from __future__ import annotations
@@ -40,14 +41,11 @@ from .lanes import earliest, prefix_count
 from .modal import ModalSystem, Structure, structure
 from .result import PopulationOutcome
 
-# neurons advanced together (a block of the window's active neurons), candidates stepped event
-# by event together, their events, and source spikes fanned out together (at most)
-ACTIVE_BLOCK = 256
+# candidates stepped event by event together (at least; more in large populations)
 CANDIDATE_BLOCK = 16
-CANDIDATE_EVENTS = 256
-FAN_OUT_EVENTS = 256
 # events one neuron keeps of a window (more: its events are found again from the spike records)
 INBOX = 8
+DEEP_INBOX = 32  # ... and when found again (more: the spike-budget result code)
 
 
 def why_not(net: Network, inputs, save_at, method: str) -> str | None:
@@ -75,6 +73,7 @@ def why_not(net: Network, inputs, save_at, method: str) -> str | None:
         if any(sp.sympify(e).free_symbols & states for j in jumps for e in j.updates.values()):
             return f"{net.names[k]!r}'s input jumps depend on its states"
         linear = pop.model.compiled.analysis.linear
+        assert linear is not None  # `structure` has checked
         used = set().union(*(sp.sympify(e).free_symbols for e in [*linear.A, *linear.b, ir.threshold]))
         used |= set().union(set(), *(sp.sympify(e).free_symbols for j in jumps for e in j.updates.values()))
         if any(jnp.ndim(v) for name, v in pop.params.items() if symbol(name) in used):
@@ -91,8 +90,7 @@ class _Projection(NamedTuple):
     targets: jax.Array  # (sources, K) target ids, -1: none
     weights: dict  # name -> (sources, K)
     delay: jax.Array  # () or (sources,)
-    port: int | None
-    chunk: int  # source spikes fanned out together
+    port: int | jax.Array | None  # the target's input port (per slot when merged)
 
 
 class _Pop(NamedTuple):
@@ -106,7 +104,7 @@ class _Pop(NamedTuple):
     box_n: jax.Array  # (N+1,) how many arrived (more than INBOX: the inbox overflowed)
     rec_t: jax.Array  # spike times, in time order, inf after `count`
     rec_i: jax.Array
-    count: jax.Array
+    n_spikes: jax.Array  # spikes so far (a NamedTuple's `count` is a method)
     spike_budget: jax.Array
     step_budget: jax.Array
     reset_failed: jax.Array
@@ -123,7 +121,9 @@ def run_event_windows(net: Network, t1, buffers: list[int], max_window_spikes: i
     p = plan(net)
     n_pop = len(net.populations)
     pops = net.populations
-    systems = [ModalSystem(pop.model, pop.parameter_values(), structure(pop.model), dtype) for pop in pops]
+    shapes = [structure(pop.model) for pop in pops]
+    assert all(isinstance(s, Structure) for s in shapes)  # `why_not` has checked
+    systems = [ModalSystem(pop.model, pop.parameter_values(), s, dtype) for pop, s in zip(pops, shapes)]  # type: ignore[arg-type]
     params = [pop.parameter_values() for pop in pops]
     fns = [pop.model.fn for pop in pops]
     # the spikes one population may emit in a window, and the candidates stepped together
@@ -147,7 +147,7 @@ def run_event_windows(net: Network, t1, buffers: list[int], max_window_spikes: i
     invalid = ~(d > 0)
     t1 = jnp.asarray(t1, dtype)
     step = jnp.where(invalid, t1, d)
-    pad = max(segment + [pr.chunk for pr in projections])
+    pad = max(segment)
 
     def start(k):
         n = pops[k].n_neurons
@@ -162,15 +162,16 @@ def run_event_windows(net: Network, t1, buffers: list[int], max_window_spikes: i
             slot=jnp.full((n + 1,), -1, jnp.int32),
             box_t=jnp.zeros((INBOX, n + 1), dtype), box_j=jnp.zeros((m, INBOX, n + 1), dtype),
             box_n=jnp.zeros((n + 1,), jnp.int32),
-            rec_t=jnp.full((size,), jnp.inf, dtype), rec_i=jnp.full((size,), -1, jnp.int32), count=jnp.asarray(0, jnp.int32),
+            rec_t=jnp.full((size,), jnp.inf, dtype), rec_i=jnp.full((size,), -1, jnp.int32), n_spikes=jnp.asarray(0, jnp.int32),
             spike_budget=jnp.asarray(False), step_budget=jnp.asarray(False), reset_failed=jnp.asarray(False),
             nf_time=jnp.asarray(jnp.inf, dtype), nf_neuron=jnp.asarray(-1, jnp.int32),
         )
 
-    def fan_out(pr: _Projection, src: _Pop, tgt: _Pop, T0, T1, visit, carry, chunk=None):
+    def fan_out(pr: _Projection, src: _Pop, tgt: _Pop, T0, T1, visit, carry):
         """`visit(carry, arrival, target, jump, valid)` on every synaptic event of `pr` due in [T0, T1),
-        `chunk` source spikes at a time (the projection's default)."""
-        chunk = pr.chunk if chunk is None else chunk
+        one source spike at a time (so a target appears once per call, or as often as its source
+        lists it: such events arrive together)."""
+        chunk = 1
         sys_ = systems[pr.target]
         lo = jnp.searchsorted(src.rec_t, T0 - jnp.max(pr.delay), side="left")
         hi = jnp.searchsorted(src.rec_t, T1 - jnp.min(pr.delay), side="left")
@@ -220,64 +221,60 @@ def run_event_windows(net: Network, t1, buffers: list[int], max_window_spikes: i
 
         for pr in groups:
             if pr.target == k:
-                state = fan_out(pr, states[pr.source], state, T0, T1, visit, state, chunk=1)
+                state = fan_out(pr, states[pr.source], state, T0, T1, visit, state)
         return state
 
     def candidates(k, states, st: _Pop, y0, lanes_ids, T0, T1):
         """Candidates (`lanes_ids`, CANDIDATE_BLOCK neuron ids, n: empty) from T0 to T1, event by event."""
         sys_, fn, n = systems[k], fns[k], pops[k].n_neurons
-        C = candidate_block[k]
-        E = max(CANDIDATE_EVENTS, C * INBOX)
+        C, D = candidate_block[k], DEEP_INBOX
         valid_lane = lanes_ids < n
         slot = st.slot.at[lanes_ids].set(jnp.where(valid_lane, jnp.arange(C, dtype=jnp.int32), -1))
         m = y0.shape[0]
-        events = (jnp.full((E,), jnp.inf, dtype), jnp.zeros((E,), jnp.int32), jnp.zeros((m, E), dtype), jnp.asarray(0, jnp.int32))
+        # each lane's events of the window: times (C, D) (inf: none) and jumps (m, C, D)
 
-        def visit(ev, arrival, target, jump, valid):
-            et, es, ed, ne = ev
+        def visit(ev, arrival, target, jump, valid):  # one source spike per call, as for the inboxes
+            et, ed, got = ev
             s = slot[target]
             mine = valid & (s >= 0)
-            rank = ne + prefix_count(mine) - 1
-            pos = jnp.where(mine & (rank < E), rank, E)
-            return (et.at[pos].set(arrival, mode="drop"), es.at[pos].set(s, mode="drop"),
-                    ed.at[:, pos].set(jump, mode="drop"), ne + jnp.sum(mine, dtype=jnp.int32))
+            lane = jnp.where(mine, s, C)
+            pos = jnp.where(mine, got[jnp.minimum(lane, C - 1)], D)
+            return (et.at[lane, pos].set(arrival, mode="drop"),
+                    ed.at[:, lane, pos].set(0.0, mode="drop").at[:, lane, pos].add(jump, mode="drop"),
+                    got.at[lane].set(pos + 1, mode="drop"))
 
-        def again(events):  # some candidate's inbox overflowed: its events from the spike records
+        def again(_):  # some candidate's inbox overflowed: its events from the spike records
+            ev = (jnp.full((C, D), jnp.inf, dtype), jnp.zeros((m, C, D), dtype), jnp.zeros((C,), jnp.int32))
             for pr in projections:
                 if pr.target == k:
-                    events = fan_out(pr, st if pr.source == k else states[pr.source], st, T0, T1, visit, events)
-            return events
+                    ev = fan_out(pr, st if pr.source == k else states[pr.source], st, T0, T1, visit, ev)
+            return ev
 
-        def from_inboxes(events):
+        def from_inboxes(_):
             got = st.box_n[lanes_ids]  # (C,)
             here = jnp.arange(INBOX)[None, :] < got[:, None]  # (C, INBOX)
-            et = jnp.where(here, st.box_t[:, lanes_ids].T, jnp.inf).reshape(-1)
-            es = jnp.broadcast_to(jnp.arange(C, dtype=jnp.int32)[:, None], here.shape).reshape(-1)
-            ed = jnp.transpose(st.box_j[:, :, lanes_ids], (0, 2, 1)).reshape(m, -1)
-            pad = E - C * INBOX
-            return (jnp.concatenate([et, jnp.full((pad,), jnp.inf, dtype)]), jnp.concatenate([es, jnp.zeros((pad,), jnp.int32)]),
-                    jnp.concatenate([ed, jnp.zeros((m, pad), dtype)], axis=1), jnp.sum(got, dtype=jnp.int32))
+            et = jnp.where(here, st.box_t[:, lanes_ids].T, jnp.inf)
+            ed = jnp.transpose(st.box_j[:, :, lanes_ids], (0, 2, 1))
+            return (jnp.concatenate([et, jnp.full((C, D - INBOX), jnp.inf, dtype)], axis=1),
+                    jnp.concatenate([ed, jnp.zeros((m, C, D - INBOX), dtype)], axis=2), got)
 
         overflowed = jnp.any(valid_lane & (st.box_n[lanes_ids] > INBOX))
-        events = jax.lax.cond(overflowed, again, from_inboxes, events)
-        et, es, ed, ne = events
-        over = ne > E
+        et, ed, got = jax.lax.cond(overflowed, again, from_inboxes, None)
+        over = jnp.any(got > D)
         refractory = fn.refractory_raw is not None
-        tref = fn.refractory_period(params[k], jnp.zeros((C,), dtype)) if refractory else None
+        tref = fn.refractory_period(params[k], jnp.zeros((C,), dtype)) if refractory else jnp.zeros((C,), dtype)
         re0 = st.re[jnp.minimum(lanes_ids, n - 1)]
 
-        def pending(c):
-            t, _, _, done, *_ = c
-            left = jnp.any((es[None, :] == jnp.arange(C)[:, None]) & ~done[None, :] & jnp.isfinite(et)[None, :], axis=1)
-            return valid_lane & ((t < T1) | left)
+        lanes = jnp.arange(C)
+
+        def pending(t, done):
+            return valid_lane & ((t < T1) | jnp.any(~done, axis=1))
 
         def body(c):
-            t, y, re, done, rec_t, rec_i, count, failed, it = c
-            lane = pending(c)
-            mine = (es[None, :] == jnp.arange(C)[:, None]) & ~done[None, :]
-            times = jnp.where(mine, et[None, :], jnp.inf)
+            t, y, re, done, rec_t, rec_i, count, failed, it, lane = c
+            times = jnp.where(done, jnp.inf, et)
             j = jnp.argmin(times, axis=1)
-            t_next = jnp.min(times, axis=1)
+            t_next = times[lanes, j]
             te = jnp.minimum(t_next, T1)
             # a refractory period that ends before te: to its end, and the search from there
             t_s = jnp.where(lane, jnp.clip(re, t, te), t)
@@ -307,17 +304,18 @@ def run_event_windows(net: Network, t1, buffers: list[int], max_window_spikes: i
                 failed = failed | jnp.any(spike & (sys_.condition(y) >= 0))
             # the event at t_new: its jump
             hit = lane & ~spike & (t_next <= te)
-            y = y + jnp.where(hit[None, :], ed[:, j], 0.0)
-            done = done.at[jnp.where(hit, j, E)].set(True, mode="drop")
-            return t_new, y, re, done, rec_t, rec_i, count, failed, it + 1
+            y = y + jnp.where(hit[None, :], ed[:, lanes, j], 0.0)
+            done = done.at[lanes, j].set(done[lanes, j] | hit)
+            return t_new, y, re, done, rec_t, rec_i, count, failed, it + 1, pending(t_new, done)
 
-        limit = 4 * E + 64
-        c0 = (jnp.full((C,), T0, dtype), y0, re0, ~jnp.isfinite(et), st.rec_t, st.rec_i, st.count, st.reset_failed, 0)
-        t, y, re, _, rec_t, rec_i, count, failed, it = jax.lax.while_loop(
-            lambda c: jnp.any(pending(c)) & (c[-1] < limit), body, c0
+        limit = 4 * D + 64
+        t0, done0 = jnp.full((C,), T0, dtype), ~jnp.isfinite(et)
+        c0 = (t0, y0, re0, done0, st.rec_t, st.rec_i, st.n_spikes, st.reset_failed, 0, pending(t0, done0))
+        t, y, re, _, rec_t, rec_i, count, failed, it, _ = jax.lax.while_loop(
+            lambda c: jnp.any(c[-1]) & (c[-2] < limit), body, c0
         )
         st = st._replace(
-            slot=slot.at[lanes_ids].set(-1), rec_t=rec_t, rec_i=rec_i, count=count, reset_failed=failed,
+            slot=slot.at[lanes_ids].set(-1), rec_t=rec_t, rec_i=rec_i, n_spikes=count, reset_failed=failed,
             spike_budget=st.spike_budget | over, step_budget=st.step_budget | (it >= limit),
         )
         return st, y, re
@@ -333,7 +331,7 @@ def run_event_windows(net: Network, t1, buffers: list[int], max_window_spikes: i
         y1 = jnp.where(sys_.frozen & (re >= T1)[None, :], y0, sys_.propagate_all(y0, h)) + st.acc[:, :n]
         within = (re > T0) & (re < T1)
         cand = within | ((re <= T0) & (sys_.bound_all(y0, h) + st.accu[:n] >= 0))
-        count0 = st.count
+        count0 = st.n_spikes
 
         def one(c):
             st, y1, re, cand = c
@@ -352,7 +350,7 @@ def run_event_windows(net: Network, t1, buffers: list[int], max_window_spikes: i
             nf_time=jnp.where(nf, T1, st.nf_time), nf_neuron=jnp.where(nf, jnp.argmax(bad).astype(jnp.int32), st.nf_neuron),
         )
         # the window's spikes (found candidate by candidate) in time order
-        made = st.count - count0
+        made = st.n_spikes - count0
         start = jnp.minimum(count0, buffers[k])
         seg_t = jax.lax.dynamic_slice(st.rec_t, (start,), (segment[k],))
         seg_i = jax.lax.dynamic_slice(st.rec_i, (start,), (segment[k],))
@@ -376,7 +374,7 @@ def run_event_windows(net: Network, t1, buffers: list[int], max_window_spikes: i
             new[k] = advance_population(k, new, new[k], T0, T1)
         if meter is not None:
             for k, st in enumerate(new):
-                meter.report(k, w, T1 / t1, st.count)
+                meter.report(k, w, T1 / t1, st.n_spikes)
         return T1, new, w + 1
 
     _, states, _ = jax.lax.while_loop(lambda c: c[0] < t1, window, (jnp.asarray(0.0, dtype), [start(k) for k in range(n_pop)], 0))
@@ -387,8 +385,8 @@ def run_event_windows(net: Network, t1, buffers: list[int], max_window_spikes: i
             PopulationOutcome(
                 spike_times=st.rec_t[: buffers[k]],
                 spike_ids=st.rec_i[: buffers[k]],
-                n_spikes=st.count,
-                spike_budget=st.spike_budget | (st.count > buffers[k]),
+                n_spikes=st.n_spikes,
+                spike_budget=st.spike_budget | (st.n_spikes > buffers[k]),
                 step_budget=st.step_budget,
                 nonfinite=bad,
                 nonfinite_time=st.nf_time,
@@ -408,10 +406,6 @@ def _segment(n: int) -> int:
 
 def _candidate_block(n: int) -> int:
     return int(min(256, max(CANDIDATE_BLOCK, 1 << max(0, (n // 256 - 1).bit_length()))))
-
-
-def _chunk(k: int) -> int:
-    return int(max(1, min(32, FAN_OUT_EVENTS // max(k, 1))))
 
 
 def _per_slot(delay, sid):
@@ -436,8 +430,8 @@ def _merge(prs: list[_Projection], dtype) -> _Projection:
         delay = jnp.concatenate([jnp.broadcast_to(jnp.reshape(pr.delay, (-1, 1)), pr.targets.shape) for pr in prs], axis=1)
     ports = None
     if prs[0].port is not None:
-        ports = jnp.concatenate([jnp.full((pr.targets.shape[1],), pr.port, jnp.int32) for pr in prs])
-    return _Projection(prs[0].source, prs[0].target, targets, weights, delay.astype(dtype), ports, _chunk(targets.shape[1]))
+        ports = jnp.concatenate([jnp.full((pr.targets.shape[1],), jnp.asarray(pr.port), jnp.int32) for pr in prs])
+    return _Projection(prs[0].source, prs[0].target, targets, weights, delay.astype(dtype), ports)
 
 
 def _sparse(net: Network, proj, s: int, t: int, delay, dtype) -> _Projection:
@@ -448,7 +442,7 @@ def _sparse(net: Network, proj, s: int, t: int, delay, dtype) -> _Projection:
     if proj.targets is not None:
         targets = proj.targets
         weights = {name: jnp.broadcast_to(jnp.asarray(w, dtype), targets.shape) for name, w in proj.weights.items()}
-        return _Projection(s, t, targets, weights, jnp.asarray(delay, dtype), port, _chunk(targets.shape[1]))
+        return _Projection(s, t, targets, weights, jnp.asarray(delay, dtype), port)
     rows = {name: jnp.broadcast_to(jnp.asarray(w, dtype), (n_s, n_t)) for name, w in proj.weights.items()}
     return _dense(s, t, rows, proj.mask, delay, port, dtype)
 
@@ -458,5 +452,5 @@ def _dense(s: int, t: int, rows: dict, mask, delay, port, dtype) -> _Projection:
     targets = jnp.broadcast_to(jnp.arange(n_t, dtype=jnp.int32), (n_s, n_t))
     if mask is not None:
         targets = jnp.where(mask, targets, -1)
-    return _Projection(s, t, targets, dict(rows), jnp.asarray(delay, dtype), port, _chunk(n_t))
+    return _Projection(s, t, targets, dict(rows), jnp.asarray(delay, dtype), port)
 

@@ -194,22 +194,6 @@ class ModalSystem(eqx.Module):
         gam = self.terms(y)
         return _rows_sum(jnp.maximum(gam, gam * jnp.exp(self.rates[:, None] * h[None, :])))
 
-    def safe_time(self, y, t, refractory_end):
-        """A time before which the neuron cannot cross threshold without input: g(s) <= g(0) + Σ_{γ_k<0}
-        |γ_k| min(1, |λ_k| s); `t` where that cannot be said (a growing mode), inf where it never crosses."""
-        gam = self.terms(y)
-        g0 = _rows_sum(gam)
-        rel = jnp.asarray(self.relevant)
-        gr, lam = gam[rel], self.rates[rel][:, None]
-        rising = gr < 0
-        room = _rows_sum(jnp.where(rising, -gr, 0.0))
-        slope = _rows_sum(jnp.where(rising, gr * lam, 0.0))
-        growing = jnp.any((lam >= 0) & (gr != 0), axis=0)
-        never = g0 + room < 0  # below threshold, and every rising term together cannot lift it above
-        wait = jnp.where(never, jnp.inf, -g0 / jnp.where(slope > 0, slope, 1.0))
-        wait = jnp.where(growing | (~never & ((g0 >= 0) | ~(slope > 0))), 0.0, wait)
-        return jnp.where(refractory_end > t, refractory_end, t + wait)
-
     def first_crossing(self, y, h, active, tol, origin):
         """The first s in [0, h] where g(s) >= 0, per lane; inf where none (or not `active`)."""
         gam = self.terms(y)

@@ -8,6 +8,8 @@ and the chosen method give.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from typing import TYPE_CHECKING
 
 import equinox as eqx
@@ -25,7 +27,7 @@ from .closed_form import ClosedFormIntegrator
 from .config import METHODS, SolverConfig
 from .controller import AbstractStepSizeController, AdaptiveStepSize, ConstantStepSize
 from .event_windows import run_event_windows, why_not
-from .graph import as_graph, loop_population, model_delay, needs_graph, plan, run_graph
+from .graph import as_graph, model_delay, needs_graph, run_graph
 from .integrator import AbstractIntegrator
 from .lanes import earliest
 from .loop import PopulationLoop
@@ -136,8 +138,10 @@ def simulate(
       as without rounds).  Needs `stop_after_first_spike=True` and no `save_at`.
     - `throw`: raise (also under `jit`) when a population's result code is not `ok`.
     - `max_window_spikes`: in a graph network run in windows (a cycle with delays), the most
-      input spikes one population receives in one window (default 1024); more set `overflow`
-      and the spike-budget result code.  A network that runs without windows rejects it.
+      input spikes one population receives in one window (default 1024) — or, where the network
+      runs event-driven (docs/engine.md), the most spikes one population emits in one window
+      (default N/64 rounded up to a power of two, 64 to 4096); more set `overflow` and the
+      spike-budget result code.  A network that runs without windows rejects it.
     - `progress`: `True` draws a progress bar (tqdm, on stderr) over simulated time, with
       the spikes so far and spikes per second; a number of seconds draws it only for runs
       that last longer (the CLI uses 2).  The loops report every 64 iterations; the bar
@@ -222,8 +226,10 @@ def simulate(
 
         reason = why_not(net, checked.inputs, save, method)
         if reason is None and max_spikes_per_neuron is None:
-            p = plan(net)
-            buffers = [make_loop(loop_population(net, p, k), 1, k).buffer for k in range(len(net.populations))]
+            # the loops' spike lists (every population on its own clocks here), without building
+            # their dense weights: the shapes of both paths' outcomes are one
+            per_neuron = min(max_spikes, 64)
+            buffers = [min(max_spikes, pop.n_neurons * per_neuron) for pop in net.populations]
             tol = config.tolerances(dtype).root_tol
 
             def by_events(net: Network, t1):
@@ -354,8 +360,8 @@ class _Engines(eqx.Module):
     """The two ways of running a graph network: neuron by neuron in event-driven windows, and
     the population loops (differentiable)."""
 
-    events: object = eqx.field(static=True)
-    loops: object = eqx.field(static=True)
+    events: Callable = eqx.field(static=True)
+    loops: Callable = eqx.field(static=True)
 
 
 @eqx.filter_custom_vjp

@@ -165,6 +165,16 @@ class ModalSystem(eqx.Module):
         """Over `h` while refractory: the frozen states keep their values (nothing else depends on them)."""
         return jnp.where(self.frozen, y, self.propagate(y, h))
 
+    def carry(self, y, h, refractory):
+        """Jumps `y` (y[0] = 0) over `h` (frozen states kept where `refractory`), and an upper
+        bound of what each adds to the threshold condition over [0, h] (at least 0)."""
+        a = self.W @ y
+        e = jnp.exp(self.rates[:, None] * h[None, :])
+        moved = self.V @ (a * e)
+        gam = self.cV[:, None] * a
+        lift = jnp.maximum(_rows_sum(jnp.maximum(gam, gam * e)), 0.0)
+        return jnp.where(self.frozen & refractory[None, :], y, moved), lift
+
     def advance(self, y, t, t_to, refractory_end):
         """From `t` to `t_to`, refractory until `refractory_end`."""
         s = jnp.clip(refractory_end, t, t_to)

@@ -98,7 +98,6 @@ class _Pop(NamedTuple):
     re: jax.Array  # (N,) end of the refractory period
     acc: jax.Array  # (m, N+1) the window's input jumps, carried to its end
     accu: jax.Array  # (N+1,) their bound on the threshold condition
-    slot: jax.Array  # (N+1,) candidate slot of a neuron, -1
     box_t: jax.Array  # (INBOX, N+1) the window's arrival times at each neuron (its inbox)
     box_j: jax.Array  # (m, INBOX, N+1) their jumps
     box_n: jax.Array  # (N+1,) how many arrived (more than INBOX: the inbox overflowed)
@@ -159,7 +158,6 @@ def run_event_windows(net: Network, t1, buffers: list[int], max_window_spikes: i
         return _Pop(
             y=y, re=re,
             acc=jnp.zeros((m, n + 1), dtype), accu=jnp.zeros((n + 1,), dtype),
-            slot=jnp.full((n + 1,), -1, jnp.int32),
             box_t=jnp.zeros((INBOX, n + 1), dtype), box_j=jnp.zeros((m, INBOX, n + 1), dtype),
             box_n=jnp.zeros((n + 1,), jnp.int32),
             rec_t=jnp.full((size,), jnp.inf, dtype), rec_i=jnp.full((size,), -1, jnp.int32), n_spikes=jnp.asarray(0, jnp.int32),
@@ -232,26 +230,26 @@ def run_event_windows(net: Network, t1, buffers: list[int], max_window_spikes: i
         sys_, fn, n = systems[k], fns[k], pops[k].n_neurons
         C, D = candidate_block[k], DEEP_INBOX
         valid_lane = lanes_ids < n
-        slot = st.slot.at[lanes_ids].set(jnp.where(valid_lane, jnp.arange(C, dtype=jnp.int32), -1))
         m = y0.shape[0]
         # each lane's events of the window: times (C, D) (inf: none) and jumps (m, C, D)
 
         def visit(ev, arrival, target, jump, valid):  # one source spike per call, as for the inboxes
-            et, ed, got = ev
+            et, ed, got, slot = ev
             s = slot[target]
             mine = valid & (s >= 0)
             lane = jnp.where(mine, s, C)
             pos = jnp.where(mine, got[jnp.minimum(lane, C - 1)], D)
             return (et.at[lane, pos].set(arrival, mode="drop"),
                     ed.at[:, lane, pos].set(0.0, mode="drop").at[:, lane, pos].add(jump, mode="drop"),
-                    got.at[lane].set(pos + 1, mode="drop"))
+                    got.at[lane].set(pos + 1, mode="drop"), slot)
 
         def again(_):  # some candidate's inbox overflowed: its events from the spike records
-            ev = (jnp.full((C, D), jnp.inf, dtype), jnp.zeros((m, C, D), dtype), jnp.zeros((C,), jnp.int32))
+            slot = jnp.full((n + 1,), -1, jnp.int32).at[lanes_ids].set(jnp.where(valid_lane, jnp.arange(C, dtype=jnp.int32), -1))
+            ev = (jnp.full((C, D), jnp.inf, dtype), jnp.zeros((m, C, D), dtype), jnp.zeros((C,), jnp.int32), slot)
             for pr in projections:
                 if pr.target == k:
                     ev = fan_out(pr, st if pr.source == k else states[pr.source], st, T0, T1, visit, ev)
-            return ev
+            return ev[:3]
 
         def from_inboxes(_):
             got = st.box_n[lanes_ids]  # (C,)
@@ -318,7 +316,7 @@ def run_event_windows(net: Network, t1, buffers: list[int], max_window_spikes: i
             lambda c: jnp.any(c[-1]) & (c[-2] < limit), body, c0
         )
         st = st._replace(
-            slot=slot.at[lanes_ids].set(-1), rec_t=rec_t, rec_i=rec_i, n_spikes=count, reset_failed=failed,
+            rec_t=rec_t, rec_i=rec_i, n_spikes=count, reset_failed=failed,
             spike_budget=st.spike_budget | over, step_budget=st.step_budget | (it >= limit),
         )
         return st, y, re

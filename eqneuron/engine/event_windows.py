@@ -96,8 +96,7 @@ class _Projection(NamedTuple):
 class _Pop(NamedTuple):
     y: jax.Array  # (m, N) augmented states at the window's start
     re: jax.Array  # (N,) end of the refractory period
-    acc: jax.Array  # (m, N+1) the window's input jumps, carried to its end
-    accu: jax.Array  # (N+1,) their bound on the threshold condition
+    acc: jax.Array  # (m+1, N+1) the window's input jumps carried to its end; last row: their bound on g
     box_t: jax.Array  # (INBOX, N+1) the window's arrival times at each neuron (its inbox)
     box_j: jax.Array  # (m, INBOX, N+1) their jumps
     box_n: jax.Array  # (N+1,) how many arrived (more than INBOX: the inbox overflowed)
@@ -157,7 +156,7 @@ def run_event_windows(net: Network, t1, buffers: list[int], max_window_spikes: i
         size = buffers[k] + pad
         return _Pop(
             y=y, re=re,
-            acc=jnp.zeros((m, n + 1), dtype), accu=jnp.zeros((n + 1,), dtype),
+            acc=jnp.zeros((m + 1, n + 1), dtype),
             box_t=jnp.zeros((INBOX, n + 1), dtype), box_j=jnp.zeros((m, INBOX, n + 1), dtype),
             box_n=jnp.zeros((n + 1,), jnp.int32),
             rec_t=jnp.full((size,), jnp.inf, dtype), rec_i=jnp.full((size,), -1, jnp.int32), n_spikes=jnp.asarray(0, jnp.int32),
@@ -185,7 +184,8 @@ def run_event_windows(net: Network, t1, buffers: list[int], max_window_spikes: i
             arrival = times[:, None] + _per_slot(pr.delay, sid)
             valid = ok[:, None] & (targets >= 0) & (arrival >= T0) & (arrival < T1)
             arrival = jnp.broadcast_to(arrival, targets.shape).reshape(-1)
-            rows = {name: w[sid].reshape(-1) for name, w in pr.weights.items()}
+            rows = {name: jnp.broadcast_to(w if w.shape[0] == 1 else w[sid], targets.shape).reshape(-1)
+                    for name, w in pr.weights.items()}
             zeros = jnp.zeros((len(sys_.order), arrival.shape[0]), dtype)
             port = None if pr.port is None else jnp.broadcast_to(jnp.asarray(pr.port), targets.shape).reshape(-1)
             jump = fns[pr.target].input_jump(arrival, zeros, params[pr.target], 1.0, rows, port)
@@ -211,8 +211,7 @@ def run_event_windows(net: Network, t1, buffers: list[int], max_window_spikes: i
             box = st.box_n[target]
             slot = jnp.where(valid & (box < INBOX), box, INBOX)
             return st._replace(
-                acc=st.acc.at[:, target].add(carried),
-                accu=st.accu.at[target].add(jnp.where(valid, lift, 0.0)),
+                acc=st.acc.at[:, target].add(jnp.concatenate([carried, jnp.where(valid, lift, 0.0)[None, :]])),
                 box_t=st.box_t.at[slot, target].set(arrival, mode="drop"),
                 box_j=st.box_j.at[:, slot, target].set(0.0, mode="drop").at[:, slot, target].add(jump, mode="drop"),
                 box_n=st.box_n.at[target].set(jnp.where(valid, box + 1, box)),
@@ -329,9 +328,9 @@ def run_event_windows(net: Network, t1, buffers: list[int], max_window_spikes: i
         re = st.re
         y0 = st.y
         # the free propagator over the window; frozen states keep their values while refractory throughout
-        y1 = jnp.where(sys_.frozen & (re >= T1)[None, :], y0, sys_.propagate_all(y0, h)) + st.acc[:, :n]
+        y1 = jnp.where(sys_.frozen & (re >= T1)[None, :], y0, sys_.propagate_all(y0, h)) + st.acc[:-1, :n]
         within = (re > T0) & (re < T1)
-        cand = within | ((re <= T0) & (sys_.bound_all(y0, h) + st.accu[:n] >= 0))
+        cand = within | ((re <= T0) & (sys_.bound_all(y0, h) + st.acc[-1, :n] >= 0))
         count0 = st.n_spikes
 
         def one(c):
@@ -347,7 +346,7 @@ def run_event_windows(net: Network, t1, buffers: list[int], max_window_spikes: i
         nf = jnp.any(bad) & ~jnp.isfinite(st.nf_time)
         st = st._replace(
             y=y1, re=re,
-            acc=jnp.zeros_like(st.acc), accu=jnp.zeros_like(st.accu), box_n=jnp.zeros_like(st.box_n),
+            acc=jnp.zeros_like(st.acc), box_n=jnp.zeros_like(st.box_n),
             nf_time=jnp.where(nf, T1, st.nf_time), nf_neuron=jnp.where(nf, jnp.argmax(bad).astype(jnp.int32), st.nf_neuron),
         )
         # the window's spikes (found candidate by candidate) in time order
@@ -410,10 +409,12 @@ def _candidate_block(n: int) -> int:
 
 
 def _per_slot(delay, sid):
-    """Delays of the chunk's spikes: a scalar, one per source `(N_s,)`, or per slot `(N_s, K)`."""
+    """Delays of the chunk's spikes: a scalar, one per source `(N_s,)`, or per slot `(N_s, K)` or `(1, K)`."""
     if jnp.ndim(delay) == 0:
         return delay
-    return delay[sid][:, None] if jnp.ndim(delay) == 1 else delay[sid]
+    if jnp.ndim(delay) == 1:
+        return delay[sid][:, None]
+    return delay if delay.shape[0] == 1 else delay[sid]  # (1, K): the same for every source
 
 
 def _merge(prs: list[_Projection], dtype) -> _Projection:
@@ -421,12 +422,12 @@ def _merge(prs: list[_Projection], dtype) -> _Projection:
     slot with its own weight, delay and port."""
     if len(prs) == 1:
         return prs[0]
-    n_s = prs[0].targets.shape[0]
     targets = jnp.concatenate([pr.targets for pr in prs], axis=1)
-    weights = {name: jnp.concatenate([pr.weights[name] for pr in prs], axis=1) for name in prs[0].weights}
+    rows = max(pr.weights[name].shape[0] for pr in prs for name in pr.weights)
+    weights = {name: jnp.concatenate([jnp.broadcast_to(pr.weights[name], (rows, pr.targets.shape[1])) for pr in prs], axis=1)
+               for name in prs[0].weights}
     if all(jnp.ndim(pr.delay) == 0 for pr in prs):
         delay = jnp.concatenate([jnp.full((pr.targets.shape[1],), pr.delay, dtype) for pr in prs])[None, :]
-        delay = jnp.broadcast_to(delay, (n_s, targets.shape[1]))
     else:
         delay = jnp.concatenate([jnp.broadcast_to(jnp.reshape(pr.delay, (-1, 1)), pr.targets.shape) for pr in prs], axis=1)
     ports = None
@@ -442,7 +443,9 @@ def _sparse(net: Network, proj, s: int, t: int, delay, dtype) -> _Projection:
     port = model.fn.port_names.index(proj.port or model.fn.port_names[0]) if model.fn.port_names else None
     if proj.targets is not None:
         targets = proj.targets
-        weights = {name: jnp.broadcast_to(jnp.asarray(w, dtype), targets.shape) for name, w in proj.weights.items()}
+        # a scalar weight as one row (1, K), the same for every source
+        weights = {name: jnp.broadcast_to(jnp.asarray(w, dtype), targets.shape if jnp.ndim(w) else (1, targets.shape[1]))
+                   for name, w in proj.weights.items()}
         return _Projection(s, t, targets, weights, jnp.asarray(delay, dtype), port)
     rows = {name: jnp.broadcast_to(jnp.asarray(w, dtype), (n_s, n_t)) for name, w in proj.weights.items()}
     return _dense(s, t, rows, proj.mask, delay, port, dtype)

@@ -75,12 +75,7 @@ def from_indices(
     sources: Int[ArrayLike, " connections"], targets: Int[ArrayLike, " connections"], n_source: int, n_target: int
 ) -> Bool[Array, "source target"]:
     """The connections `sources[i] -> targets[i]` (Brian2's `connect(i=..., j=...)`)."""
-    _sizes(n_source, n_target)
-    i, j = np.asarray(sources), np.asarray(targets)
-    if i.shape != j.shape or i.ndim != 1:
-        raise EqError(f"connect.from_indices: `sources` and `targets` must be 1-D of one length, got {i.shape} and {j.shape}")
-    if i.size and (i.min() < 0 or i.max() >= n_source or j.min() < 0 or j.max() >= n_target):
-        raise EqError(f"connect.from_indices: indices out of range (sources 0..{n_source - 1}, targets 0..{n_target - 1})")
+    i, j = _pairs("from_indices", sources, targets, n_source, n_target)
     return jnp.zeros((n_source, n_target), bool).at[i, j].set(True)
 
 
@@ -141,16 +136,22 @@ def sparse_from_indices(
     sources: Int[ArrayLike, " connections"], targets: Int[ArrayLike, " connections"], n_source: int, n_target: int
 ) -> Int[Array, "source k"]:
     """The connections `sources[i] -> targets[i]` as target ids per source (a pair given twice counts twice)."""
-    _sizes(n_source, n_target)
-    i, j = np.asarray(sources), np.asarray(targets)
-    if i.shape != j.shape or i.ndim != 1:
-        raise EqError(f"connect.sparse_from_indices: `sources` and `targets` must be 1-D of one length, got {i.shape} and {j.shape}")
-    if i.size and (i.min() < 0 or i.max() >= n_source or j.min() < 0 or j.max() >= n_target):
-        raise EqError(f"connect.sparse_from_indices: indices out of range (sources 0..{n_source - 1}, targets 0..{n_target - 1})")
+    i, j = _pairs("sparse_from_indices", sources, targets, n_source, n_target)
     order = np.lexsort((j, i))
     i, j = i[order], j[order]
     bounds = np.searchsorted(i, np.arange(n_source + 1))
     return jnp.asarray(_pad([j[bounds[s]:bounds[s + 1]] for s in range(n_source)]))
+
+
+def _pairs(name: str, sources, targets, n_source: int, n_target: int) -> tuple[np.ndarray, np.ndarray]:
+    """Connection lists `sources[i] -> targets[i]`, checked: 1-D, one length, in range."""
+    _sizes(n_source, n_target)
+    i, j = np.asarray(sources), np.asarray(targets)
+    if i.shape != j.shape or i.ndim != 1:
+        raise EqError(f"connect.{name}: `sources` and `targets` must be 1-D of one length, got {i.shape} and {j.shape}")
+    if i.size and (i.min() < 0 or i.max() >= n_source or j.min() < 0 or j.max() >= n_target):
+        raise EqError(f"connect.{name}: indices out of range (sources 0..{n_source - 1}, targets 0..{n_target - 1})")
+    return i, j
 
 
 def _host_rng(key: PRNGKeyArray) -> np.random.Generator:

@@ -164,7 +164,7 @@ def run_event_windows(net: Network, t1, buffers: list[int], max_window_spikes: i
             nf_time=jnp.asarray(jnp.inf, dtype), nf_neuron=jnp.asarray(-1, jnp.int32),
         )
 
-    def fan_out(pr: _Projection, src: _Pop, tgt: _Pop, T0, T1, visit, carry):
+    def fan_out(pr: _Projection, src: _Pop, T0, T1, visit, carry):
         """`visit(carry, arrival, target, jump, valid)` on every synaptic event of `pr` due in [T0, T1),
         one source spike at a time (so a target appears once per call, or as often as its source
         lists it: such events arrive together)."""
@@ -221,7 +221,7 @@ def run_event_windows(net: Network, t1, buffers: list[int], max_window_spikes: i
         # assigned spike by spike) was slower on CUBA at 4,000 and 40,000 neurons
         for pr in groups:
             if pr.target == k:
-                state = fan_out(pr, states[pr.source], state, T0, T1, visit, state)
+                state = fan_out(pr, states[pr.source], T0, T1, visit, state)
         return state
 
     def candidates(k, states, st: _Pop, y0, lanes_ids, T0, T1):
@@ -247,7 +247,7 @@ def run_event_windows(net: Network, t1, buffers: list[int], max_window_spikes: i
             ev = (jnp.full((C, D), jnp.inf, dtype), jnp.zeros((m, C, D), dtype), jnp.zeros((C,), jnp.int32), slot)
             for pr in projections:
                 if pr.target == k:
-                    ev = fan_out(pr, st if pr.source == k else states[pr.source], st, T0, T1, visit, ev)
+                    ev = fan_out(pr, st if pr.source == k else states[pr.source], T0, T1, visit, ev)
             return ev[:3]
 
         def from_inboxes(_):

@@ -175,11 +175,6 @@ class ModalSystem(eqx.Module):
         lift = jnp.maximum(_rows_sum(jnp.maximum(gam, gam * e)), 0.0)
         return jnp.where(self.frozen & refractory[None, :], y, moved), lift
 
-    def advance(self, y, t, t_to, refractory_end):
-        """From `t` to `t_to`, refractory until `refractory_end`."""
-        s = jnp.clip(refractory_end, t, t_to)
-        return self.propagate(self.propagate_refractory(y, s - t), t_to - s)
-
     def propagate_all(self, y: Float[Array, "m lanes"], h: Float[Array, ""]) -> Float[Array, "m lanes"]:
         """The free dynamics over one `h` for every lane."""
         P = self.V @ (jnp.exp(self.rates * h)[:, None] * self.W)
@@ -199,11 +194,6 @@ class ModalSystem(eqx.Module):
         return self.cV[:, None] * (self.W @ y)
 
     # -- bounds and crossings -----------------------------------------------------------------
-    def bound(self, y, h):
-        """An upper bound of g over [0, h] (each term is monotone: its larger end)."""
-        gam = self.terms(y)
-        return _rows_sum(jnp.maximum(gam, gam * jnp.exp(self.rates[:, None] * h[None, :])))
-
     def first_crossing(self, y, h, active, tol, origin):
         """The first s in [0, h] where g(s) >= 0, per lane; inf where none (or not `active`)."""
         gam = self.terms(y)

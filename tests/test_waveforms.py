@@ -177,7 +177,10 @@ def test_lif_driven_by_a_waveform_matches_scipy(interpolation, per_neuron):
     if per_neuron:
         assert len(ours[0]) < len(ours[1]) < len(ours[2]), "more current, more spikes"
     else:
-        assert all(np.array_equal(ours[0], train) for train in ours)
+        # one waveform, identical neurons: the same train up to rounding (XLA's vectorised and
+        # remainder lanes may round differently, 1.4e-14 ms apart measured on an AVX2 CPU)
+        assert all(len(train) == len(ours[0]) for train in ours)
+        np.testing.assert_allclose(np.stack(ours), np.stack([ours[0]] * 3), rtol=0, atol=1e-12)
 
 
 @pytest.mark.parametrize("recurrent", [False, True], ids=["own_clocks", "shared_clock"])

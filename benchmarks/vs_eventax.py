@@ -200,7 +200,8 @@ def main(argv=None):
     parser.add_argument("--tol", type=float, default=None, help="eqneuron rtol = atol (default: float32 default 1e-5)")
     args = parser.parse_args(argv)
     rows = []
-    print("eventax (Euler dt=0.01, float32) vs eqneuron (auto: exact or Tsit5 1e-8, float32); ratio = eventax / eqneuron")
+    tol = "float32 default 1e-5" if args.tol is None else f"{args.tol:g}"
+    print(f"eventax (Euler dt=0.01, float32) vs eqneuron (auto: exact or Tsit5 rtol = atol = {tol}, float32); ratio = eventax / eqneuron")
     for name in args.models.split(","):
         row = bench_model(name, args.hidden, args.max_spikes or 2 * args.hidden + 32, args.tol)
         print_row(row)

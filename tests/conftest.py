@@ -5,13 +5,12 @@ import tempfile
 import jax
 import pytest
 
+from eqneuron.compilation_cache import enable_compilation_cache
+
 # the tests neither read nor fill the user's caches (closed forms, JAX's compilation cache, whose
 # entries from other builds must not be loaded): one fresh directory per test session, set before
 # pytest-xdist starts its workers, which inherit it
 os.environ.setdefault("EQNEURON_CACHE_DIR", tempfile.mkdtemp(prefix="eqneuron-tests-"))
-# JAX's persistent compilation cache stays off in the suite (the CLI would turn it on in a worker),
-# so that every test compiles what it runs; test_compilation_cache turns it on itself
-os.environ.setdefault("EQNEURON_JAX_CACHE", "off")
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -24,6 +23,11 @@ def _release_compiled_programs():
     jax.clear_caches()
     gc.collect()
 
+
+# JAX's persistent compilation cache (in that directory) is shared by the workers: a program that
+# several tests or both workers compile, or that a worker compiles again after
+# `_release_compiled_programs`, is read from disk
+enable_compilation_cache()
 
 # accuracy is asserted in float64; the float32 path has its own subprocess test
 jax.config.update("jax_enable_x64", True)

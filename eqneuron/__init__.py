@@ -5,6 +5,10 @@ and generates JAX functions that one Diffrax-based event engine simulates in
 continuous time and differentiates exactly, through spike times.
 """
 
+from . import xla_defaults
+
+xla_defaults.apply()  # before JAX's first computation (see the module)
+
 from . import connect as connect
 from .engine import RESULTS as RESULTS
 from .engine import SimulationResult as SimulationResult

@@ -1,0 +1,64 @@
+"""`import eqneuron` sets XLA's CPU scheduler to its depth-first order (eqneuron/xla_defaults.py):
+only when it can take effect, never over the user's own value, and without changing results.
+Each case runs in a fresh process (XLA reads its flags once per process)."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+
+FLAG = "--xla_cpu_enable_concurrency_optimized_scheduler=false"
+ROOT = Path(__file__).resolve().parents[1]
+
+SCRIPT = textwrap.dedent(
+    """
+    import json, os, sys
+    if "jax-first" in sys.argv:
+        import jax.numpy as jnp
+        jnp.zeros(3).block_until_ready()  # JAX's backend starts (and reads XLA_FLAGS) before eqneuron
+    import eqneuron as eqn
+    spikes = None
+    if "simulate" in sys.argv:
+        from tests.test_event_windows import cuba_net, spikes_of
+        net, _, _ = cuba_net(30, seed=0)
+        spikes = spikes_of(eqn.simulate(net, None, t1=40.0, max_spikes=512))
+    print(json.dumps({"flags": os.environ.get("XLA_FLAGS", ""), "spikes": spikes}))
+    """
+)
+
+
+def run(*args, **env):
+    base = {k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", "EQNEURON_XLA_DEFAULTS")}
+    done = subprocess.run(
+        [sys.executable, "-c", SCRIPT, *args], env={**base, "JAX_ENABLE_X64": "1", "JAX_PLATFORMS": "cpu", **env},
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_the_scheduler_flag_is_set_on_import_and_results_do_not_change():
+    from tests.test_event_windows import cuba_net, reference
+
+    ours = run("simulate")
+    xlas = run("simulate", EQNEURON_XLA_DEFAULTS="0")
+    assert FLAG in ours["flags"].split()
+    assert "concurrency_optimized_scheduler" not in xlas["flags"]
+    # the same spikes, bit for bit, under either order of XLA's operations, and the exact reference's
+    assert len(ours["spikes"]) >= 40 and ours["spikes"] == xlas["spikes"]
+    _, v0, pairs = cuba_net(30, seed=0)
+    ref = reference(v0, pairs["exc"], pairs["inh"], 4.0, -6.0, 40.0)
+    assert [j for _, j in ours["spikes"]] == [j for _, j in ref]
+    np.testing.assert_allclose([t for t, _ in ours["spikes"]], [t for t, _ in ref], atol=1e-8)
+
+
+def test_the_users_own_value_is_kept_and_nothing_is_set_once_jax_has_started():
+    own = "--xla_cpu_enable_concurrency_optimized_scheduler=true --xla_force_host_platform_device_count=2"
+    assert run(XLA_FLAGS=own)["flags"] == own
+    assert run("jax-first")["flags"] == ""
+    other = "--xla_force_host_platform_device_count=2"
+    assert run(XLA_FLAGS=other)["flags"].split() == [other, FLAG]

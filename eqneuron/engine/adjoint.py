@@ -138,27 +138,36 @@ def _count_before(sorted_times, times, side: str):
     return jax.vmap(count, in_axes=axes)(sorted_times, times) if any(a == 0 for a in axes) else count(sorted_times, times)
 
 
+def replay_leaves(pop: Population) -> tuple[dict, dict]:
+    """What a replay of `pop` differentiates: its parameter values and the input rows of its weights.
+
+    The input rows only: under `vmap` a gradient is per sample, and one with respect to the
+    whole weight matrix (the recurrent rows too) is a scatter into a matrix per sample.
+    """
+    n = pop.n_neurons
+    return pop.parameter_values(), {name: w[n:] for name, w in pop.effective_weights().items()}
+
+
 def replay(
     loop: PopulationLoop,
     state: LoopState,
     pop: Population,
+    leaves: tuple[dict, dict],
     in_times: Float[Array, " inputs"],
     in_channels: Int[Array, " inputs"],
     in_values: Float[Array, " inputs"],
 ) -> LoopState:
     """`state` with its spike times and saved states differentiable (their values unchanged).
 
-    `pop` is the population with its differentiable parameters and weights,
-    `in_times` its differentiable input spike times (`loop` ran a copy of
-    both cut from differentiation).
+    `leaves` are `replay_leaves(pop)` with their derivatives, `in_times` the
+    population's differentiable input spike times (`loop` ran copies of both
+    cut from differentiation).
     """
     assert isinstance(loop.clock, OwnClocks)  # `check_adjoint`
     fn, integrator, dtype = pop.model.fn, loop.integrator, loop.dtype
     n = pop.n_neurons
     neurons = jnp.arange(n)
-    p = pop.parameter_values()
-    # the input rows only: the gradient of a gather is a scatter into the whole array, per sample under `vmap`
-    input_weights = {name: w[n:] for name, w in pop.effective_weights().items()}
+    p, input_weights = leaves
     per_neuron = 1 if loop.stop_after_first_spike else loop.spikes_per_neuron
     spike_s, slots = _per_neuron(state, n, per_neuron, loop.buffer)
     # the state at each spike as the forward run located it: (n, per_neuron, states)

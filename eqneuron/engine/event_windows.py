@@ -34,8 +34,8 @@ import jax
 import jax.numpy as jnp
 import sympy as sp
 
-from ..network import Network
 from ..ir import symbol
+from ..network import Network
 from .graph import model_delay, plan, projection_delay
 from .lanes import earliest, prefix_count
 from .modal import ModalSystem, Structure, structure

@@ -84,12 +84,14 @@ def as_graph(net: Network) -> Network:
     return Network(pops, projections=projections, input=net.names[0])
 
 
-def model_delay(pop: Population) -> Float[Array, " neurons"] | None:
-    """The delay of spikes from `pop` given by its model's `delay:` (None without one)."""
+def model_delay(pop: Population, params: dict | None = None) -> Float[Array, " neurons"] | None:
+    """The delay of spikes from `pop` given by its model's `delay:` (None without one), with
+    `params` (default: `pop`'s parameter values)."""
     fn = pop.model.fn
     if fn.delay_raw is None:
         return None
-    return fn.delay_of(pop.parameter_values(), jnp.zeros((pop.n_neurons,), jnp.asarray(0.0).dtype))
+    values = pop.parameter_values() if params is None else params
+    return fn.delay_of(values, jnp.zeros((pop.n_neurons,), jnp.asarray(0.0).dtype))
 
 
 def projection_delay(net: Network, k: int) -> Float[Array, "*source"] | None:

@@ -9,7 +9,6 @@ and the chosen method give.
 from __future__ import annotations
 
 from collections.abc import Callable
-
 from typing import TYPE_CHECKING
 
 import equinox as eqx
@@ -21,7 +20,7 @@ from jaxtyping import Array, ArrayLike, DTypeLike, Float
 
 from ..errors import EqError
 from ..network import Network, Population, Spikes, default_dtype
-from .adjoint import check_adjoint, replay, stop_gradients
+from .adjoint import check_adjoint, replay, replay_leaves, stop_gradients
 from .clocks import AbstractClock, OwnClocks, SharedClock
 from .closed_form import ClosedFormIntegrator
 from .config import METHODS, SolverConfig
@@ -287,7 +286,8 @@ def simulate(
     else:
         states = run_all(states, t1_)
     if eventprop:
-        replayed = _replayed((differentiable, checked.inputs), loops, states)
+        leaves = [replay_leaves(pop) for pop in differentiable.populations]
+        replayed = _replayed((leaves, checked.inputs), loops, states, net.populations)
         states = [eqx.tree_at(lambda c: (c.spike_times, c.saved), c, r) for c, r in zip(states, replayed)]
     outcomes = [loop.finish(state) for loop, state in zip(loops, states)]
     # rounds that ran out leave the last population short of its first spikes
@@ -305,11 +305,11 @@ def input_feed(inputs: Spikes | None, dtype):
     return inputs.times[order], inputs.channels[order], values[order]
 
 
-def spikes_as_inputs(loop: PopulationLoop, state, pop: Population):
+def spikes_as_inputs(loop: PopulationLoop, state, pop: Population, params: dict | None = None):
     """The spikes of `pop` so far as the next population's inputs `(times, channels, values)`, in
-    time order, with the model's `delay:` added."""
+    time order, with the model's `delay:` added (from `params`, else `pop`'s parameter values)."""
     spike_times, spike_ids = loop.spikes(state)
-    delay = model_delay(pop)
+    delay = model_delay(pop, params)
     if delay is not None:  # the model's `delay:`: spikes reach the next population later
         spike_times = jnp.where(spike_ids >= 0, spike_times + delay[jnp.maximum(spike_ids, 0)], jnp.inf)
         order = earliest(spike_times, spike_times.shape[0])
@@ -317,36 +317,36 @@ def spikes_as_inputs(loop: PopulationLoop, state, pop: Population):
     return spike_times, jnp.maximum(spike_ids, 0), jnp.ones_like(spike_times)
 
 
-def replay_stack(loops: list[PopulationLoop], states, net: Network, inputs):
+def replay_stack(loops: list[PopulationLoop], states, pops: list[Population], leaves, inputs):
     """The loops' states with differentiable spike times and saved states (`adjoint.replay`),
     each population replayed with the differentiable spikes of the one before."""
     feed = input_feed(inputs, states[0].t.dtype)
     out = []
-    for loop, state, pop in zip(loops, states, net.populations):
-        state = replay(loop, state, pop, *feed)
+    for loop, state, pop, own in zip(loops, states, pops, leaves):
+        state = replay(loop, state, pop, own, *feed)
         out.append(state)
-        feed = spikes_as_inputs(loop, state, pop)
+        feed = spikes_as_inputs(loop, state, pop, own[0])
     return out
 
 
 @eqx.filter_custom_vjp
-def _replayed(differentiable, loops, states):
+def _replayed(differentiable, loops, states, pops):
     """The spike times and saved states of the forward run, whose reverse-mode derivative with
-    respect to `differentiable = (network, input spikes)` is that of the replay: a run that is
-    not differentiated never replays."""
-    del differentiable
+    respect to `differentiable = (each population's replay_leaves, input spikes)` is that of the
+    replay: a run that is not differentiated never replays."""
+    del differentiable, pops
     return [(c.spike_times, c.saved) for c in states]
 
 
 @_replayed.def_fwd
-def _replayed_fwd(perturbed, differentiable, loops, states):
-    return _replayed.fn(differentiable, loops, states), None
+def _replayed_fwd(perturbed, differentiable, loops, states, pops):
+    return _replayed.fn(differentiable, loops, states, pops), None
 
 
 @_replayed.def_bwd
-def _replayed_bwd(residuals, cotangents, perturbed, differentiable, loops, states):
+def _replayed_bwd(residuals, cotangents, perturbed, differentiable, loops, states, pops):
     def outputs(d):
-        return [(c.spike_times, c.saved) for c in replay_stack(loops, states, *d)]
+        return [(c.spike_times, c.saved) for c in replay_stack(loops, states, pops, *d)]
 
     out, vjp = eqx.filter_vjp(outputs, differentiable)
     # outputs that nothing differentiated arrive as None

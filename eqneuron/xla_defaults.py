@@ -32,7 +32,12 @@ def apply() -> bool:
     flags = os.environ.get("XLA_FLAGS", "")
     if SCHEDULER_FLAG in flags:
         return f"--{SCHEDULER_FLAG}=false" in flags.split()
-    if os.environ.get("EQNEURON_XLA_DEFAULTS", "1").strip().lower() in ("0", "false", "no", "off"):
+    setting = os.environ.get("EQNEURON_XLA_DEFAULTS", "1").strip().lower()
+    if setting not in ("0", "1"):
+        from .errors import EqError
+
+        raise EqError(f"EQNEURON_XLA_DEFAULTS must be 0 or 1, got {setting!r}", hint="unset it, or 0 to leave XLA_FLAGS alone")
+    if setting == "0":
         return False
     try:
         import jaxlib

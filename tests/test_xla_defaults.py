@@ -62,3 +62,10 @@ def test_the_users_own_value_is_kept_and_nothing_is_set_once_jax_has_started():
     assert run("jax-first")["flags"] == ""
     other = "--xla_force_host_platform_device_count=2"
     assert run(XLA_FLAGS=other)["flags"].split() == [other, FLAG]
+
+
+def test_an_unknown_setting_of_the_switch_is_an_error():
+    base = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    done = subprocess.run([sys.executable, "-c", "import eqneuron"], env={**base, "EQNEURON_XLA_DEFAULTS": "maybe"},
+                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode != 0 and "EQNEURON_XLA_DEFAULTS must be 0 or 1" in done.stderr

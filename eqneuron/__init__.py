@@ -7,7 +7,7 @@ continuous time and differentiates exactly, through spike times.
 
 from . import xla_defaults
 
-xla_defaults.apply()  # before JAX's first computation (see the module)
+xla_defaults.apply_or_defer()  # before JAX's first computation (see the module)
 
 from . import connect as connect
 from .engine import RESULTS as RESULTS

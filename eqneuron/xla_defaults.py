@@ -13,13 +13,18 @@ Results are the same: only the order of independent operations changes.
 XLA reads its flags once, when JAX's first backend starts, so this takes
 effect only if `import eqneuron` comes before JAX's first computation.  A
 value already in `XLA_FLAGS` is kept; `EQNEURON_XLA_DEFAULTS=0` turns this
-off.  Applied for jaxlib 0.5 and later (XLA stops a process whose
+off; any other value is an `EqError` (the command line reports it as its
+other errors).  Applied for jaxlib 0.5 and later (XLA stops a process whose
 `XLA_FLAGS` names a flag it does not know; the flag exists there).
 """
 
 from __future__ import annotations
 
 import os
+import sys
+from pathlib import Path
+
+from .errors import EqError
 
 SCHEDULER_FLAG = "xla_cpu_enable_concurrency_optimized_scheduler"
 
@@ -32,10 +37,8 @@ def apply() -> bool:
     flags = os.environ.get("XLA_FLAGS", "")
     if SCHEDULER_FLAG in flags:
         return f"--{SCHEDULER_FLAG}=false" in flags.split()
-    setting = os.environ.get("EQNEURON_XLA_DEFAULTS", "1").strip().lower()
+    setting = os.environ.get("EQNEURON_XLA_DEFAULTS", "1").strip()
     if setting not in ("0", "1"):
-        from .errors import EqError
-
         raise EqError(f"EQNEURON_XLA_DEFAULTS must be 0 or 1, got {setting!r}", hint="unset it, or 0 to leave XLA_FLAGS alone")
     if setting == "0":
         return False
@@ -49,3 +52,27 @@ def apply() -> bool:
         return False
     os.environ["XLA_FLAGS"] = f"{flags} --{SCHEDULER_FLAG}=false".strip()
     return True
+
+
+# the error of a bad setting in a process that runs the command line: reported by it
+deferred: EqError | None = None
+
+
+def apply_or_defer() -> None:
+    """`apply()` on import.  A bad setting is raised at once, except in the command line
+    (`eqneuron ...`, `python -m eqneuron ...`), which reports it as its other errors rather
+    than with a traceback from the import."""
+    global deferred
+    try:
+        apply()
+    except EqError as error:
+        if not _command_line():
+            raise
+        deferred = error
+
+
+def _command_line() -> bool:
+    argv = getattr(sys, "orig_argv", [])
+    if any(a == "-m" and b == "eqneuron" for a, b in zip(argv, argv[1:])):
+        return True
+    return bool(sys.argv) and Path(sys.argv[0]).name == "eqneuron"

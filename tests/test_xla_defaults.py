@@ -69,3 +69,16 @@ def test_an_unknown_setting_of_the_switch_is_an_error():
     done = subprocess.run([sys.executable, "-c", "import eqneuron"], env={**base, "EQNEURON_XLA_DEFAULTS": "maybe"},
                           cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert done.returncode != 0 and "EQNEURON_XLA_DEFAULTS must be 0 or 1" in done.stderr
+
+
+def test_the_command_line_reports_a_bad_setting_without_a_traceback():
+    base = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    done = subprocess.run([sys.executable, "-m", "eqneuron", "check", "lif"], env={**base, "EQNEURON_XLA_DEFAULTS": "yes"},
+                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    assert done.stderr.strip() == ("eqneuron check: error: EQNEURON_XLA_DEFAULTS must be 0 or 1, got 'yes'; "
+                                   "hint: unset it, or 0 to leave XLA_FLAGS alone")
+    # only 0 and 1: other spellings of "on" are refused too
+    done = subprocess.run([sys.executable, "-c", "import eqneuron"], env={**base, "EQNEURON_XLA_DEFAULTS": "ON"},
+                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode != 0 and "got 'ON'" in done.stderr

@@ -17,6 +17,7 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
+from .. import xla_defaults
 from ..compilation_cache import enable_compilation_cache
 from ..errors import EqError, EqWarning
 
@@ -240,6 +241,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exit_:  # argparse has printed the usage and its error (or --help)
         return exit_.code if isinstance(exit_.code, int) else 2
     try:
+        if xla_defaults.deferred is not None:
+            raise xla_defaults.deferred
         check = getattr(args, "check", None)
         if check is not None:
             check(args)

@@ -1,6 +1,5 @@
 """The analysis: which models get a closed form, and the Runge–Kutta fallback against scipy."""
 
-import jax.numpy as jnp
 import numpy as np
 import pytest
 from scipy.integrate import solve_ivp

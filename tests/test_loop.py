@@ -1,6 +1,7 @@
 """The population loop's event semantics, on both clocks, against analytic solutions."""
 
 import warnings
+
 import jax.numpy as jnp
 import numpy as np
 import pytest

@@ -34,12 +34,12 @@ def apply() -> bool:
 
     Returns whether XLA will run with eqneuron's value of the flag.
     """
+    setting = os.environ.get("EQNEURON_XLA_DEFAULTS", "1").strip()
+    if setting not in ("0", "1"):  # checked first: a bad value is an error whatever XLA_FLAGS holds
+        raise EqError(f"EQNEURON_XLA_DEFAULTS must be 0 or 1, got {setting!r}", hint="unset it, or 0 to leave XLA_FLAGS alone")
     flags = os.environ.get("XLA_FLAGS", "")
     if SCHEDULER_FLAG in flags:
         return f"--{SCHEDULER_FLAG}=false" in flags.split()
-    setting = os.environ.get("EQNEURON_XLA_DEFAULTS", "1").strip()
-    if setting not in ("0", "1"):
-        raise EqError(f"EQNEURON_XLA_DEFAULTS must be 0 or 1, got {setting!r}", hint="unset it, or 0 to leave XLA_FLAGS alone")
     if setting == "0":
         return False
     try:

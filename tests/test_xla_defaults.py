@@ -69,6 +69,11 @@ def test_an_unknown_setting_of_the_switch_is_an_error():
     done = subprocess.run([sys.executable, "-c", "import eqneuron"], env={**base, "EQNEURON_XLA_DEFAULTS": "maybe"},
                           cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert done.returncode != 0 and "EQNEURON_XLA_DEFAULTS must be 0 or 1" in done.stderr
+    # also when XLA_FLAGS already sets the flag (the switch then changes nothing, but is not ignored)
+    done = subprocess.run([sys.executable, "-c", "import eqneuron"],
+                          env={**base, "EQNEURON_XLA_DEFAULTS": "maybe", "XLA_FLAGS": FLAG.replace("false", "true")},
+                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode != 0 and "EQNEURON_XLA_DEFAULTS must be 0 or 1" in done.stderr
 
 
 def test_the_command_line_reports_a_bad_setting_without_a_traceback():

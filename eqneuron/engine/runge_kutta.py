@@ -449,9 +449,4 @@ def _combine(weights, k):
     (docs/design.md).
     """
     terms = [float(w) * k_i for w, k_i in zip(np.asarray(weights, dtype=np.float64), k) if w != 0.0]
-    if not terms:
-        return jnp.zeros_like(k[0])
-    total = terms[0]
-    for term in terms[1:]:
-        total = total + term
-    return total
+    return sum(terms[1:], terms[0]) if terms else jnp.zeros_like(k[0])

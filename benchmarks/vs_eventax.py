@@ -7,7 +7,14 @@ models are timed twice: by default and with `rounds=True` (rounds, which
 stop the hidden layer soon after the outputs' first spikes).  Spike-time error of both against a float64
 reference at tight tolerance (eqneuron exact/Tsit5 1e-11, run in a subprocess).
 
-Run: python -m benchmarks.vs_eventax [--models lif,izhikevich,...] [--hidden 120]
+With `--eventprop`: value_and_grad only, eventax with its `EventPropAdjoint`
+(the continuous adjoint solved backwards with Diffrax, Euler dt = 0.01 ms as
+its forward pass) against eqneuron with `adjoint="loop"` and
+`adjoint="eventprop"`, and each gradient's error against central finite
+differences of a float64 reference (eqneuron at tolerance 1e-11, in a
+subprocess) along one random direction of the hidden and output weights.
+
+Run: python -m benchmarks.vs_eventax [--models lif,izhikevich,...] [--hidden 120] [--eventprop]
 """
 
 from __future__ import annotations
@@ -46,7 +53,7 @@ EVENTAX = {
 }
 
 
-def eventax_net(name, hidden, key, dtype=jnp.float32, tight=False):
+def eventax_net(name, hidden, key, dtype=jnp.float32, tight=False, adjoint=None):
     from eventax import neuron_models
     from eventax.evnn import FFEvNN
 
@@ -57,7 +64,7 @@ def eventax_net(name, hidden, key, dtype=jnp.float32, tight=False):
         solver = dict(solver=dfx.Euler(), stepsize_controller=dfx.ConstantStepSize(), solver_stepsize=0.01)
     return FFEvNN(
         layers=[hidden, 3], in_size=5, neuron_model=getattr(neuron_models, cls_name), max_solver_time=T1,
-        key=key, dtype=dtype, max_event_steps=4 * hidden + 64, output_no_spike_value=jnp.inf, **solver, **kwargs,
+        key=key, dtype=dtype, max_event_steps=4 * hidden + 64, output_no_spike_value=jnp.inf, adjoint=adjoint, **solver, **kwargs,
     )
 
 
@@ -132,6 +139,137 @@ def bench_model(name, hidden, max_spikes, tol=None):
     return row
 
 
+def weight_direction(name, theirs_model, hidden, key):
+    """A random direction in eventax's weight matrices, nonzero only on the entries that
+    `eqneuron_net` maps (input -> hidden, hidden -> output), as attribute -> array."""
+    _, _, _, weight_map = EVENTAX[name]
+    direction = {}
+    for k, attr in enumerate(weight_map.values()):
+        W = np.asarray(getattr(theirs_model, attr))
+        d = np.zeros(W.shape, np.float64)
+        noise = np.asarray(jax.random.normal(jax.random.fold_in(key, k), W.shape, jnp.float64 if jax.config.jax_enable_x64 else jnp.float32))
+        d[hidden + 3 :, :hidden] = noise[hidden + 3 :, :hidden]
+        d[:hidden, hidden : hidden + 3] = noise[:hidden, hidden : hidden + 3]
+        direction[attr] = d
+    return direction
+
+
+def bench_eventprop(name, hidden, max_spikes, tol=None):
+    """value_and_grad: eventax's EventPropAdjoint against eqneuron's two adjoints, with each
+    gradient's error along one direction against float64 central differences."""
+    from eventax.adjoint import EventPropAdjoint
+
+    key = jax.random.key(0)
+    theirs = eventax_net(name, hidden, key, adjoint=EventPropAdjoint())
+    ours = eqneuron_net(name, theirs.neuron_model, hidden)
+    times, labels = inputs_and_labels()
+    channels = jnp.broadcast_to(jnp.arange(5), times.shape)
+
+    def ev_loss(net, times, labels):
+        first = jax.vmap(lambda t: net.ttfs(t[:, None]))(times)
+        return jnp.mean(jax.vmap(ttfs_loss)(first, labels))
+
+    def eq_loss(net, times, labels, adjoint):
+        first = jax.vmap(
+            lambda t, c: eqn.simulate(net, eqn.Spikes(t, c), t1=T1, max_spikes=max_spikes, stop_after_first_spike=True, adjoint=adjoint, rtol=tol, atol=tol
+            ).first_spikes[-1]
+        )(times, channels)
+        return jnp.mean(jax.vmap(ttfs_loss)(first, labels))
+
+    ev_grad = eqx.filter_jit(eqx.filter_value_and_grad(ev_loss))
+    adjoints = ("loop", "eventprop")
+    eq_grads = {a: eqx.filter_jit(eqx.filter_value_and_grad(lambda net, t, y, a=a: eq_loss(net, t, y, a))) for a in adjoints}
+    timings = timed_together([(ev_grad, (theirs, times, labels))] + [(eq_grads[a], (ours, times, labels)) for a in adjoints], 5)
+    row = {"model": name, "hidden": hidden, "integrator": ours.populations[0].model.integrator, "tol": tol}
+    row["ev_first"], row["ev"] = timings[0]
+    for a, (first, median) in zip(adjoints, timings[1:]):
+        row[f"eq_{a}_first"], row[f"eq_{a}"] = first, median
+
+    # a direction along which the float64 loss is smooth at the scale of the differences (a
+    # spike that appears or vanishes within +-eps makes a jump, not a derivative)
+    candidates = [weight_direction(name, theirs.neuron_model, hidden, jax.random.key(11 + k)) for k in range(4)]
+    choice, fd = finite_difference(name, hidden, theirs, candidates, times, labels, max_spikes)
+    direction = candidates[max(choice, 0)]
+    direction = weight_direction(name, theirs.neuron_model, hidden, jax.random.key(11))
+    _, ev_g = ev_grad(theirs, times, labels)
+    directional = {"eventax": sum(float(np.vdot(np.asarray(getattr(ev_g.neuron_model, attr)), d)) for attr, d in direction.items())}
+    # the same direction in eqneuron's layout: eqneuron_net is linear in the weights it maps
+    class Direction:
+        pass
+
+    holder = Direction()
+    for attr, d in direction.items():
+        setattr(holder, attr, jnp.asarray(d, jnp.float32))
+    for a in EVENTAX[name][2].values():  # per-neuron parameters: not moved
+        setattr(holder, a, jnp.zeros_like(jnp.asarray(getattr(theirs.neuron_model, a))))
+    d_ours = eqneuron_net(name, holder, hidden)
+    for a in adjoints:
+        _, g = eq_grads[a](ours, times, labels)
+        directional[a] = sum(
+            float(jnp.vdot(g.populations[k].weights[w], d_ours.populations[k].weights[w])) for k in range(2) for w in g.populations[k].weights
+        )
+    row["fd"] = fd
+    row["directional"] = directional
+    row["grad_err"] = {m: abs(v - fd) / abs(fd) for m, v in directional.items()}  # nan: no smooth direction
+    row["rss_mb"] = peak_rss_mb()
+    return row
+
+
+def finite_difference(name, hidden, theirs, directions, times, labels, max_spikes, eps=(1e-5, 1e-6)):
+    """(index, d loss / d s) of the first of `directions` along which central differences of the
+    loss at two step sizes agree to 1e-3 (float64, tolerance 1e-11); (-1, nan) if along none."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "case.npz"
+        _, _, param_map, weight_map = EVENTAX[name]
+        m = theirs.neuron_model
+        arrays = {f"w_{k}": np.asarray(getattr(m, a)) for k, a in weight_map.items()}
+        for j, direction in enumerate(directions):
+            arrays.update({f"d{j}_{k}": direction[a] for k, a in weight_map.items()})
+        arrays.update({f"p_{k}": np.asarray(getattr(m, a)) for k, a in param_map.items()})
+        np.savez(path, times=np.asarray(times), labels=np.asarray(labels), **arrays)
+        code = f"""
+import jax; jax.config.update('jax_enable_x64', True)
+import numpy as np, jax.numpy as jnp, eqneuron as eqn
+from benchmarks.vs_eventax import EVENTAX, eqneuron_net, ttfs_loss
+d = np.load({str(path)!r}); name = {name!r}; hidden = {hidden}; steps = {eps!r}
+_, _, pm, wm = EVENTAX[name]
+t = jnp.asarray(d['times'], jnp.float64); c = jnp.broadcast_to(jnp.arange(5), t.shape); y = jnp.asarray(d['labels'])
+def net_at(j, s):
+    class M: pass
+    m = M()
+    for k, a in wm.items(): setattr(m, a, jnp.asarray(d['w_' + k], jnp.float64) + s * jnp.asarray(d[f'd{{j}}_' + k], jnp.float64))
+    for k, a in pm.items(): setattr(m, a, jnp.asarray(d['p_' + k], jnp.float64))
+    return eqneuron_net(name, m, hidden)
+@jax.jit
+def loss(net):
+    first = jax.vmap(lambda t, c: eqn.simulate(net, eqn.Spikes(t, c), t1={T1}, max_spikes={max_spikes}, rtol=1e-11, atol=1e-11,
+                                               stop_after_first_spike=True).first_spikes[-1])(t, c)
+    return jnp.mean(jax.vmap(ttfs_loss)(first, y))
+found = (-1, float('nan'))
+for j in range({len(directions)}):
+    fd = [(float(loss(net_at(j, e))) - float(loss(net_at(j, -e)))) / (2 * e) for e in steps]
+    if abs(fd[0] - fd[1]) <= 1e-3 * abs(fd[1]):
+        found = (j, fd[1])
+        break
+np.save({str(Path(tmp) / "fd.npy")!r}, np.array(found))
+"""
+        subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parent.parent)
+        j, fd = np.load(Path(tmp) / "fd.npy")
+        return int(j), float(fd)  # (-1, nan): the loss jumps within +-eps along every direction
+
+
+def print_eventprop_row(r):
+    e = r["grad_err"]
+    print(
+        f"{r['model']:<11} {r['hidden']:>4} tol {r['tol'] or 'default'}  v&g eventax EventProp {r['ev']:.3f}s  eqneuron loop {r['eq_loop']:.3f}s ({r['ev'] / r['eq_loop']:.1f}x)"
+        f"  eventprop {r['eq_eventprop']:.3f}s ({r['ev'] / r['eq_eventprop']:.1f}x)"
+        f"  first call {r['ev_first']:.1f} / {r['eq_loop_first']:.1f} / {r['eq_eventprop_first']:.1f}s"
+        f"  gradient error vs finite differences: eventax {e['eventax']:.1e}, loop {e['loop']:.1e}, eventprop {e['eventprop']:.1e}"
+        f" (fd {r['fd']:.4g})  rss {r['rss_mb']:.0f} MB",
+        flush=True,
+    )
+
+
 def max_error(times, reference):
     both = np.isfinite(times) & np.isfinite(reference)
     mismatch = int(np.sum(np.isfinite(times) != np.isfinite(reference)))
@@ -198,8 +336,18 @@ def main(argv=None):
     parser.add_argument("--max-spikes", type=int, default=None)
     parser.add_argument("--json", default=None)
     parser.add_argument("--tol", type=float, default=None, help="eqneuron rtol = atol (default: float32 default 1e-5)")
+    parser.add_argument("--eventprop", action="store_true", help="value_and_grad against eventax's EventPropAdjoint, with gradient errors")
     args = parser.parse_args(argv)
     rows = []
+    if args.eventprop:
+        print("value_and_grad: eventax EventPropAdjoint (Euler dt=0.01, float32) vs eqneuron adjoint='loop' / 'eventprop' (float32); ratio = eventax / eqneuron")
+        for name in args.models.split(","):
+            row = bench_eventprop(name, args.hidden, args.max_spikes or 2 * args.hidden + 32, args.tol)
+            print_eventprop_row(row)
+            rows.append(row)
+        if args.json:
+            Path(args.json).write_text(json.dumps(rows, indent=1))
+        return
     tol = "float32 default 1e-5" if args.tol is None else f"{args.tol:g}"
     print(f"eventax (Euler dt=0.01, float32) vs eqneuron (auto: exact or Tsit5 rtol = atol = {tol}, float32); ratio = eventax / eqneuron")
     for name in args.models.split(","):

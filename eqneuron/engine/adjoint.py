@@ -212,10 +212,11 @@ def replay(
         real = jnp.isfinite(sg(t_event)) & (sg(t_event) <= t_end)
         t_event = jnp.where(real, t_event, t)
         refractory = None if period is None else sg(t) < sg(until)
-        y_at, aux = integrator.flow(t, y, t_event, p, refractory, aux)
+        spiking = is_spike & real
+        to_spike = spiking if refractory is None else spiking & ~refractory
+        y_at, aux = integrator.flow(t, y, t_event, p, refractory, aux, to_spike=to_spike)
 
         # a spike: its time by the implicit function theorem, the state there moving with it
-        spiking = is_spike & real
         f = fn.vector_field(t_event, y_at, p, refractory)
         g, g_dot = jax.jvp(lambda tt, yy: fn.spike_condition(tt, yy, p), (t_event, y_at), (jnp.ones_like(t_event), f))
         g_dot = sg(jnp.where(spiking & (g_dot != 0), g_dot, 1.0))

@@ -123,7 +123,8 @@ class ClosedFormIntegrator(AbstractIntegrator):
     def free_step(self, t0, y0, G0, t_end, p, armed, refractory, aux):
         return t0, y0, G0, aux  # never called: free_steps = 0
 
-    def flow(self, t0, y0, t1, p, refractory, aux):
+    def flow(self, t0, y0, t1, p, refractory, aux, to_spike=None):
+        # exact: the crossing is where the forward run located it, nothing drifts
         return self.propagate(t1 - t0, y0, p, refractory), aux
 
     # a model with internal events has no closed form (`eqneuron.analysis`): one condition here,

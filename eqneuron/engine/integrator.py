@@ -81,7 +81,13 @@ class AbstractIntegrator(eqx.Module):
         """
 
     @abc.abstractmethod
-    def flow(self, t0, y0, t1, p, refractory, aux):
+    def flow(self, t0, y0, t1, p, refractory, aux, to_spike=None):
         """The free dynamics from `(t0, y0)` to `t1` per neuron, with no event in between
         (`t1 == t0`: the state itself).  Returns `(y, aux)`; differentiable with respect to
-        every argument (the event-based adjoint, `adjoint.py`, differentiates it)."""
+        every argument (the event-based adjoint, `adjoint.py`, differentiates it).
+
+        `to_spike`: per neuron, `t1` is a spike's time as the forward run located it.  An
+        integrator whose flow can drift from the forward run's (Runge–Kutta: steps of its
+        own) stops such a lane at the end of the first step after which the spike
+        condition holds, rather than integrate on past a threshold it crossed early (into
+        a blow-up, for models whose spike is one)."""

@@ -260,13 +260,17 @@ class RungeKuttaIntegrator(AbstractIntegrator):
         t, y = self._at_end(t0, y0, t_end, k[0], t, y)
         return t, y, jnp.where(keep[None], G1, G0), state
 
-    def flow(self, t0, y0, t1, p, refractory, state):
+    def flow(self, t0, y0, t1, p, refractory, state, to_spike=None):
         """Adaptive steps from `t0` to exactly `t1` per neuron, no crossing sought.
 
         A checkpointed loop, so that reverse mode through it keeps a few of its
         states (`_FLOW_CHECKPOINTS`), not one per step.  As in the event loop,
         the steps' sizes are not differentiated, but the last one, which ends on
-        `t1`, is."""
+        `t1`, is.  A `to_spike` lane whose spike condition holds after a step that
+        ends before `t1` stops there: its steps are not the forward run's, and a
+        neuron that lingers near its rheobase can leave it earlier than the forward
+        run did; integrated on to `t1`, an Izhikevich neuron's `v` had reached 1.8e19
+        and its gradient was not finite (docs/engine.md)."""
 
         def body(c):
             t, y, s, stuck = c
@@ -278,7 +282,11 @@ class RungeKuttaIntegrator(AbstractIntegrator):
             # misses a reset) stops here rather than spin to the step budget
             stalled, diverged = self._stuck(t, dt, t_next, y, k[0], active, accept)
             s = self._adapt(s, t, t_next, dt, ratio, stop, taken=accept, unchanged=~active, full=accept & ~stop)
-            return jnp.where(accept, t_next, t), jnp.where(accept[None], y_next, y), s, stuck | stalled | diverged
+            stuck = stuck | stalled | diverged
+            if to_spike is not None:
+                early = jax.lax.stop_gradient(self.fn.spike_condition(t_next, y_next, p)) >= 0
+                stuck = stuck | (to_spike & accept & (t_next < t1) & early)
+            return jnp.where(accept, t_next, t), jnp.where(accept[None], y_next, y), s, stuck
 
         t, y, state, _ = eqxi.while_loop(
             lambda c: jnp.any((c[0] < t1) & ~c[3]), body, (t0, y0, state, jnp.zeros(t0.shape, bool)),

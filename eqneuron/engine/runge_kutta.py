@@ -269,8 +269,8 @@ class RungeKuttaIntegrator(AbstractIntegrator):
         `t1`, is.  A `to_spike` lane whose spike condition holds after a step that
         ends before `t1` stops there: its steps are not the forward run's, and a
         neuron that lingers near its rheobase can leave it earlier than the forward
-        run did; integrated on to `t1`, an Izhikevich neuron's `v` had reached 1.8e19
-        and its gradient was not finite (docs/engine.md)."""
+        run did; integrated on to `t1`, such a neuron's `v` blows up (1.8e19 on the eventax
+        Izhikevich net at rtol 1e-3) and its gradient is not finite (docs/engine.md)."""
 
         def body(c):
             t, y, s, stuck = c

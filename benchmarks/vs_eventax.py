@@ -190,7 +190,6 @@ def bench_eventprop(name, hidden, max_spikes, tol=None):
     candidates = [weight_direction(name, theirs.neuron_model, hidden, jax.random.key(11 + k)) for k in range(4)]
     choice, fd = finite_difference(name, hidden, theirs, candidates, times, labels, max_spikes)
     direction = candidates[max(choice, 0)]
-    direction = weight_direction(name, theirs.neuron_model, hidden, jax.random.key(11))
     _, ev_g = ev_grad(theirs, times, labels)
     directional = {"eventax": sum(float(np.vdot(np.asarray(getattr(ev_g.neuron_model, attr)), d)) for attr, d in direction.items())}
     # the same direction in eqneuron's layout: eqneuron_net is linear in the weights it maps
@@ -208,7 +207,7 @@ def bench_eventprop(name, hidden, max_spikes, tol=None):
         directional[a] = sum(
             float(jnp.vdot(g.populations[k].weights[w], d_ours.populations[k].weights[w])) for k in range(2) for w in g.populations[k].weights
         )
-    row["fd"] = fd
+    row["fd"], row["direction"] = fd, choice
     row["directional"] = directional
     row["grad_err"] = {m: abs(v - fd) / abs(fd) for m, v in directional.items()}  # nan: no smooth direction
     row["rss_mb"] = peak_rss_mb()
@@ -341,18 +340,14 @@ def main(argv=None):
     rows = []
     if args.eventprop:
         print("value_and_grad: eventax EventPropAdjoint (Euler dt=0.01, float32) vs eqneuron adjoint='loop' / 'eventprop' (float32); ratio = eventax / eqneuron")
-        for name in args.models.split(","):
-            row = bench_eventprop(name, args.hidden, args.max_spikes or 2 * args.hidden + 32, args.tol)
-            print_eventprop_row(row)
-            rows.append(row)
-        if args.json:
-            Path(args.json).write_text(json.dumps(rows, indent=1))
-        return
-    tol = "float32 default 1e-5" if args.tol is None else f"{args.tol:g}"
-    print(f"eventax (Euler dt=0.01, float32) vs eqneuron (auto: exact or Tsit5 rtol = atol = {tol}, float32); ratio = eventax / eqneuron")
+        bench, show = bench_eventprop, print_eventprop_row
+    else:
+        tol = "float32 default 1e-5" if args.tol is None else f"{args.tol:g}"
+        print(f"eventax (Euler dt=0.01, float32) vs eqneuron (auto: exact or Tsit5 rtol = atol = {tol}, float32); ratio = eventax / eqneuron")
+        bench, show = bench_model, print_row
     for name in args.models.split(","):
-        row = bench_model(name, args.hidden, args.max_spikes or 2 * args.hidden + 32, args.tol)
-        print_row(row)
+        row = bench(name, args.hidden, args.max_spikes or 2 * args.hidden + 32, args.tol)
+        show(row)
         rows.append(row)
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))

@@ -251,7 +251,6 @@ def test_inputs_at_the_same_time_share_the_gradient_by_weight(method, adjoint):
     np.testing.assert_allclose(np.asarray(jax.grad(first)(jnp.array([5.0, 5.0]))), [2 / 3, 1 / 3], rtol=1e-7)
 
 
-
 def test_a_replay_that_leaves_a_slow_passage_early_stops_at_its_threshold():
     """An Izhikevich neuron (from the eventax 5-120-3 benchmark net) whose third spike ends a
     slow passage near its rheobase, at rtol = atol = 1e-3.  The replay's own steps leave the

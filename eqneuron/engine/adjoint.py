@@ -51,6 +51,7 @@ from ..errors import EqError
 from ..network import Network, Population
 from .clocks import AbstractClock, OwnClocks, SharedClock
 from .graph import needs_graph
+from .lanes import traced_once
 from .loop import LoopState, PopulationLoop
 
 ADJOINTS = ("loop", "eventprop")
@@ -243,7 +244,7 @@ def replay(
     t0 = jnp.zeros((n,), dtype)
     y0 = fn.initial_state(p, n, dtype)
     carry = (t0, y0, jnp.full((n,), -jnp.inf, dtype), sg(integrator.init(t0, y0, p)))
-    _, (t_rec, y_rec) = jax.lax.scan(jax.checkpoint(step, prevent_cse=False), carry, (kind.T, index.T))
+    _, (t_rec, y_rec) = jax.lax.scan(jax.checkpoint(traced_once(step), prevent_cse=False), carry, (kind.T, index.T))
 
     t_spikes = t_rec[position_of[_SPIKE], rows]  # (n, per_neuron)
     known = slots < loop.buffer

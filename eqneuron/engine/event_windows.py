@@ -37,7 +37,7 @@ import sympy as sp
 from ..ir import symbol
 from ..network import Network
 from .graph import model_delay, plan, projection_delay
-from .lanes import earliest, prefix_count
+from .lanes import earliest, prefix_count, traced_once
 from .modal import ModalSystem, Structure, structure
 from .result import PopulationOutcome
 
@@ -193,7 +193,7 @@ def run_event_windows(net: Network, t1, buffers: list[int], max_window_spikes: i
             target = jnp.where(valid.reshape(-1), targets.reshape(-1), n_t)
             return i + chunk, visit(carry, arrival, target, jump, valid.reshape(-1))
 
-        return jax.lax.while_loop(lambda c: c[0] < hi, body, (lo, carry))[1]
+        return jax.lax.while_loop(lambda c: c[0] < hi, traced_once(body), (lo, carry))[1]
 
     def deliver(k, states, T0, T1):
         """The jumps of the window's events onto population k: accumulated at the window's end."""
@@ -312,7 +312,7 @@ def run_event_windows(net: Network, t1, buffers: list[int], max_window_spikes: i
         t0, done0 = jnp.full((C,), T0, dtype), ~jnp.isfinite(et)
         c0 = (t0, y0, re0, done0, st.rec_t, st.rec_i, st.n_spikes, st.reset_failed, 0, pending(t0, done0))
         t, y, re, _, rec_t, rec_i, count, failed, it, _ = jax.lax.while_loop(
-            lambda c: jnp.any(c[-1]) & (c[-2] < limit), body, c0
+            lambda c: jnp.any(c[-1]) & (c[-2] < limit), traced_once(body), c0
         )
         st = st._replace(
             rec_t=rec_t, rec_i=rec_i, n_spikes=count, reset_failed=failed,
@@ -341,7 +341,7 @@ def run_event_windows(net: Network, t1, buffers: list[int], max_window_spikes: i
             drop = jnp.where(picked > 0, ids, n)
             return st, y1.at[:, drop].set(yc, mode="drop"), re.at[drop].set(rc, mode="drop"), cand.at[drop].set(False, mode="drop")
 
-        st, y1, re, _ = jax.lax.while_loop(lambda c: jnp.any(c[3]), one, (st, y1, re, cand))
+        st, y1, re, _ = jax.lax.while_loop(lambda c: jnp.any(c[3]), traced_once(one), (st, y1, re, cand))
         bad = ~jnp.isfinite(sum(y1[i] for i in range(y1.shape[0])))  # rows summed: one fused pass
         nf = jnp.any(bad) & ~jnp.isfinite(st.nf_time)
         st = st._replace(
@@ -377,7 +377,7 @@ def run_event_windows(net: Network, t1, buffers: list[int], max_window_spikes: i
                 meter.report(k, w, T1 / t1, st.n_spikes)
         return T1, new, w + 1
 
-    _, states, _ = jax.lax.while_loop(lambda c: c[0] < t1, window, (jnp.asarray(0.0, dtype), [start(k) for k in range(n_pop)], 0))
+    _, states, _ = jax.lax.while_loop(lambda c: c[0] < t1, traced_once(window), (jnp.asarray(0.0, dtype), [start(k) for k in range(n_pop)], 0))
     outcomes = []
     for k, st in enumerate(states):
         bad = jnp.isfinite(st.nf_time)

@@ -35,7 +35,7 @@ from jaxtyping import Array, Bool, Float, Int
 
 from ..errors import EqError
 from ..network import Network, Population, Projection
-from .lanes import earliest
+from .lanes import earliest, traced_once
 from .loop import LoopState, PopulationLoop
 
 # the most input spikes of one population in one window, unless the user says otherwise
@@ -335,7 +335,7 @@ def run_graph(
 
     _, states, overflow = eqxi.while_loop(
         lambda c: c[0] < t1,
-        body,
+        traced_once(body),
         (jnp.asarray(0.0, dtype), states, no),
         max_steps=max_windows,
         kind="checkpointed",

@@ -41,7 +41,7 @@ from ..codegen.waveforms import SampledWaveform
 from ..network import Population
 from .clocks import AbstractClock
 from .integrator import AbstractIntegrator
-from .lanes import earliest
+from .lanes import earliest, traced_once
 from .progress import ProgressMeter
 from .result import EventRecord, PopulationOutcome
 
@@ -275,9 +275,11 @@ class PopulationLoop:
                  c.paused | (is_stop & ~final_window)),
             )
 
+        free_step = traced_once(free)  # called free_steps times per iteration, traced once
+
         def body(c: LoopState) -> LoopState:
             for _ in range(clock.free_steps(integrator)):
-                c = free(c)
+                c = free_step(c)
             t_in, channel, value, s, t_save, t_ref, still, t_end = schedule(c)
             refractory = self._refractory(c)
             can_fire = self._can_fire(c.armed, refractory)
@@ -388,7 +390,7 @@ class PopulationLoop:
                 iteration=c.iteration + 1,
             )
 
-        return _loop(lambda c: ~jnp.all(c.done | c.paused), body, c, self.budget, max_iterations)
+        return _loop(lambda c: ~jnp.all(c.done | c.paused), traced_once(body), c, self.budget, max_iterations)
 
     def horizon(self, c: LoopState):
         """The time up to which all of the population's spikes are known: a neuron's

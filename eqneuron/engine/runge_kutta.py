@@ -33,7 +33,7 @@ from ..codegen.waveforms import next_kink
 from .config import Tolerances
 from .controller import AbstractStepSizeController
 from .integrator import AbstractIntegrator, OwnClockStep, SharedClockStep, combine
-from .lanes import Block, block_size, computed_once
+from .lanes import Block, block_size, computed_once, traced_once
 from .roots import along, implicit_root, locate_crossing
 
 
@@ -289,7 +289,7 @@ class RungeKuttaIntegrator(AbstractIntegrator):
             return jnp.where(accept, t_next, t), jnp.where(accept[None], y_next, y), s, stuck
 
         t, y, state, _ = eqxi.while_loop(
-            lambda c: jnp.any((c[0] < t1) & ~c[3]), body, (t0, y0, state, jnp.zeros(t0.shape, bool)),
+            lambda c: jnp.any((c[0] < t1) & ~c[3]), traced_once(body), (t0, y0, state, jnp.zeros(t0.shape, bool)),
             max_steps=self.max_steps, kind="checkpointed", checkpoints=_FLOW_CHECKPOINTS,
         )
         _, y = self._at_end(t0, y0, t1, self.fn.vector_field(t0, y0, p, refractory), t, y)

@@ -28,7 +28,7 @@ from .controller import AbstractStepSizeController, AdaptiveStepSize, ConstantSt
 from .event_windows import run_event_windows, why_not
 from .graph import as_graph, model_delay, needs_graph, run_graph
 from .integrator import AbstractIntegrator
-from .lanes import earliest
+from .lanes import earliest, traced_once
 from .loop import PopulationLoop
 from .progress import progress_meter
 from .result import RESULTS, SimulationResult, raise_on_failure, warn_if_concrete
@@ -277,7 +277,7 @@ def simulate(
         max_rounds = _SHORT_ROUNDS + max(int(np.ceil(np.log2(max(loop.budget / loop.round, 1)))) for loop in loops[:-1]) + 1
         _, states = eqxi.while_loop(
             lambda s: ~jnp.all(s[1][-1].done),
-            lambda s: (s[0] + 1, run_all(s[1], t1_, s[0])),
+            traced_once(lambda s: (s[0] + 1, run_all(s[1], t1_, s[0]))),
             (jnp.asarray(0), states),
             max_steps=max_rounds,
             kind="checkpointed",

@@ -102,7 +102,7 @@ def import_jaxsnn():
     quiet.setLevel(logging.ERROR)  # "hxtorch is not installed", "Generate and attach layer functions"
     try:
         from jaxsnn.event.loss import first_spike
-        from jaxsnn.event.modules import LIF, Linear, LIFParameters, Source
+        from jaxsnn.event.modules import LIF, LIFParameters, Linear, Source
         from jaxsnn.event.topology import Topology
         from jaxsnn.event.types import Spike
     except ImportError as e:

@@ -95,6 +95,7 @@ class RungeKuttaIntegrator(AbstractIntegrator):
 
     def _stages(self, t0, dt, y0, p, refractory):
         """Stage increments k_i = dt f(t0 + c_i dt, y0 + sum_j a_ij k_j), shape (stages, S, N)."""
+        @traced_once  # one trace for the stages' calls
         def f(t, y):
             return self.fn.vector_field(t, y, p, refractory)
 

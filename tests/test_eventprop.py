@@ -255,7 +255,7 @@ def test_a_replay_that_leaves_a_slow_passage_early_stops_at_its_threshold():
     """An Izhikevich neuron (from the eventax 5-120-3 benchmark net) whose third spike ends a
     slow passage near its rheobase, at rtol = atol = 1e-3.  The replay's own steps leave the
     bottleneck earlier than the forward run's; integrated on to the located spike, its `v`
-    blows up and every gradient is NaN.  It stops at its threshold: finite gradients, of the
+    would blow up and every gradient would be NaN.  The replay stops it at its threshold: finite gradients, of the
     size of central differences at tolerance 1e-11 (at 1e-3, on a spike this sensitive, the
     loop's gradient is 30 % off and the replay's 15 %)."""
     model = eqn.compile_model("izhikevich")

@@ -155,6 +155,46 @@ def test_events_past_a_neurons_inbox_are_found_again_from_the_spike_records(monk
     np.testing.assert_allclose([t for t, _ in got], [t for t, _ in ref], atol=1e-8)
 
 
+def test_the_spikes_of_a_window_are_recorded_in_time_order_however_many(monkeypatch):
+    """A window's spikes are sorted in the fewest slots that hold them: none for one spike, a short
+    slice (here 4 slots) for a few, the whole segment (here 16) for more.  A synchronous start puts
+    all 12 spikes in one window, and the windows after it hold fewer."""
+    import eqneuron.engine.event_windows as ew
+
+    monkeypatch.setattr(ew, "_SHORT_SEGMENT", 4)
+    net, v0, pairs = cuba_net(12, seed=4, p=0.9, we=1.5, wi=-2.0, v0_range=(-55.0, -54.9))
+    out = eqn.simulate(net, None, t1=60.0, max_spikes=512, max_window_spikes=16)
+    k = int(out.n_spikes)
+    got = list(zip(np.asarray(out.spike_times[:k]).tolist(), np.asarray(out.spike_neurons[:k]).tolist()))
+    ref = reference(v0, pairs["exc"], pairs["inh"], 1.5, -2.0, 60.0)
+    assert not bool(out.overflow) and len(got) == len(ref) >= 24
+    per_window = np.bincount((np.asarray([t for t, _ in ref]) // DELAY).astype(int))
+    assert per_window.max() > 4 and np.any((per_window > 1) & (per_window <= 4))  # every branch is taken
+    assert [j for _, j in got] == [j for _, j in ref]  # in time order as recorded, not sorted here
+    np.testing.assert_allclose([t for t, _ in got], [t for t, _ in ref], atol=1e-8)
+
+
+def test_a_state_that_overflows_is_reported_with_its_neuron_and_window():
+    """A jump of 1e308 twice overflows `ge` of the neurons it reaches: the run says non-finite, names
+    the first such neuron and the end of the window in which it overflowed."""
+    net, v0, pairs = cuba_net(12, seed=4, p=0.9, we=1.5, wi=-2.0, v0_range=(-55.0, -54.9))
+    exc, inh = net.projections
+    huge = exc.weights["w"].at[0].set(jnp.where(exc.targets[0] >= 0, 1e308, 0.0)).at[1].set(
+        jnp.where(exc.targets[1] >= 0, 1e308, 0.0))
+    net = eqn.Network({"P": net.populations[0]}, projections=[
+        eqn.Projection("P", "P", weights={"w": huge}, targets=exc.targets, delay=DELAY, port="exc"), inh])
+    out = eqn.simulate(net, None, t1=60.0, max_spikes=512)
+    assert bool(out.nonfinite) and out.results[0] == eqn.RESULTS.non_finite
+    # both sources fire in the synchronous first volley; their common targets overflow when the
+    # second of the two jumps arrives, DELAY after the later of the two spikes
+    times = np.asarray(out.spike_times[: int(out.n_spikes)])
+    ids = np.asarray(out.spike_neurons[: int(out.n_spikes)])
+    arrival = max(times[ids == 0][0], times[ids == 1][0]) + DELAY
+    both = set(np.asarray(exc.targets[0]).tolist()) & set(np.asarray(exc.targets[1]).tolist()) - {-1}
+    assert int(out.nonfinite_neuron) == min(both)
+    assert arrival <= float(out.nonfinite_time) <= arrival + DELAY
+
+
 def test_sparse_and_dense_connectivity_with_the_same_weights_give_the_same_spikes():
     sparse, _, _ = cuba_net(24, seed=1)
     dense, _, _ = cuba_net(24, seed=1, sparse=False)

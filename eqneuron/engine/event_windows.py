@@ -215,7 +215,8 @@ def run_event_windows(net: Network, t1, buffers: list[int], max_window_spikes: i
             # target listed twice in a row gets one slot, its jumps added: they arrive together)
             # a target's first event of the window starts its sum and its inbox afresh (a target
             # listed twice sets the same zeros twice, then both jumps are added)
-            fresh = st.box_w[target] != w
+            stamp = st.box_w[target]
+            fresh = stamp != w
             box = jnp.where(fresh, 0, st.box_n[target])
             slot = jnp.where(valid & (box < INBOX), box, INBOX)
             acc = st.acc.at[:, target].set(jnp.where(fresh[None, :], 0.0, st.acc[:, target]))
@@ -224,7 +225,10 @@ def run_event_windows(net: Network, t1, buffers: list[int], max_window_spikes: i
                 box_t=st.box_t.at[slot, target].set(arrival, mode="drop"),
                 box_j=st.box_j.at[:, slot, target].set(0.0, mode="drop").at[:, slot, target].add(jump, mode="drop"),
                 box_n=st.box_n.at[target].set(jnp.where(valid, box + 1, box)),
-                box_w=st.box_w.at[target].set(w),
+                # `w` (stamps never exceed it), computed from the stamps read: the write then
+                # follows that read, and XLA updates the array in place (a write of `w` alone was
+                # not ordered after it, and XLA copied the array twice per source spike)
+                box_w=st.box_w.at[target].set(jnp.maximum(stamp, w)),
             )
 
         # one source spike per loop iteration: more (a chunk of 4 or 8 spikes, the inbox slots

@@ -186,21 +186,23 @@ def replay(
     positions = _positions(kinds)
     position_of = {k: pos for pos, (_, k) in zip(positions, kinds)}
     length = sum(times.shape[-1] for times, _ in kinds)
-    kind = jnp.zeros((n, length), jnp.int32)
-    index = jnp.zeros((n, length), jnp.int32)
+    # each neuron's sequence as one table of codes `index * 4 + kind`: one scatter, and one
+    # array kept for the backward pass, not two
     rows = neurons[:, None]
-    for pos, (times, k) in zip(positions, kinds):
-        pos = jnp.broadcast_to(pos, (n, times.shape[-1]))
-        kind = kind.at[rows, pos].set(k)
-        index = index.at[rows, pos].set(jnp.arange(times.shape[-1], dtype=jnp.int32)[None, :])
+    pos = jnp.concatenate([jnp.broadcast_to(pos, (n, times.shape[-1])) for pos, (times, _) in zip(positions, kinds)], axis=1)
+    codes = jnp.concatenate(
+        [jnp.broadcast_to(jnp.arange(times.shape[-1], dtype=jnp.int32) * 4 + k, (n, times.shape[-1])) for times, k in kinds],
+        axis=1,
+    )
+    sequence = jnp.zeros((n, length), jnp.int32).at[rows, pos].set(codes)
 
     t_end = state.t  # where each neuron's run ended
     ports = jnp.asarray(pop.ports, jnp.int32) if pop.ports else None
     last_input, last_spike, last_save = max(n_in - 1, 0), per_neuron - 1, max(n_save - 1, 0)
 
-    def step(carry, event):
-        t, y, until, aux = carry
-        kind, k = event
+    def step(carry, code):
+        t, y, until, aux = carry  # `until`: None without a refractory period (nothing to keep)
+        kind, k = code & 3, code >> 2
         is_input, is_spike = kind == _INPUT, kind == _SPIKE
         k_in = jnp.minimum(k, last_input)
         t_event = jnp.where(is_input, in_times[k_in], spike_s[neurons, jnp.minimum(k, last_spike)])
@@ -243,8 +245,9 @@ def replay(
 
     t0 = jnp.zeros((n,), dtype)
     y0 = fn.initial_state(p, n, dtype)
-    carry = (t0, y0, jnp.full((n,), -jnp.inf, dtype), sg(integrator.init(t0, y0, p)))
-    _, (t_rec, y_rec) = jax.lax.scan(jax.checkpoint(traced_once(step), prevent_cse=False), carry, (kind.T, index.T))
+    until0 = None if period is None else jnp.full((n,), -jnp.inf, dtype)
+    carry = (t0, y0, until0, sg(integrator.init(t0, y0, p)))
+    _, (t_rec, y_rec) = jax.lax.scan(jax.checkpoint(traced_once(step), prevent_cse=False), carry, sequence.T)
 
     t_spikes = t_rec[position_of[_SPIKE], rows]  # (n, per_neuron)
     known = slots < loop.buffer

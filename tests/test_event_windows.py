@@ -183,7 +183,8 @@ def test_a_state_that_overflows_is_reported_with_its_neuron_and_window():
         jnp.where(exc.targets[1] >= 0, 1e308, 0.0))
     net = eqn.Network({"P": net.populations[0]}, projections=[
         eqn.Projection("P", "P", weights={"w": huge}, targets=exc.targets, delay=DELAY, port="exc"), inh])
-    out = eqn.simulate(net, None, t1=60.0, max_spikes=512)
+    with pytest.warns(RuntimeWarning, match="non-finite state in neuron"):
+        out = eqn.simulate(net, None, t1=60.0, max_spikes=512)
     assert bool(out.nonfinite) and out.results[0] == eqn.RESULTS.non_finite
     # both sources fire in the synchronous first volley; their common targets overflow when the
     # second of the two jumps arrives, DELAY after the later of the two spikes

@@ -400,11 +400,11 @@ def run_event_windows(net: Network, t1, buffers: list[int], max_window_spikes: i
         branches = [lambda seg: seg] + [sorted_first(n_slots) for n_slots in [*shorter, size]]
         which = (made > 1).astype(jnp.int32) + sum((made > n_slots).astype(jnp.int32) for n_slots in shorter)
         seg_t, seg_i = jax.lax.switch(which, branches, (seg_t, seg_i))
-        st = st._replace(
+        return st._replace(
             rec_t=jax.lax.dynamic_update_slice(st.rec_t, seg_t, (start,)),
             rec_i=jax.lax.dynamic_update_slice(st.rec_i, seg_i, (start,)),
+            spike_budget=st.spike_budget | (made > size),
         )
-        return st._replace(spike_budget=st.spike_budget | (made > segment[k]))
 
     def window(c):
         T0, states, w = c

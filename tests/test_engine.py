@@ -496,6 +496,27 @@ def test_prefix_count_and_block_lanes_match_numpy():
         np.testing.assert_array_equal(np.asarray(block.deferred), mask & ~np.isin(np.arange(n), first))
 
 
+def test_some_true_returns_set_lanes_in_order_and_all_of_a_few():
+    """`some_true` against np.flatnonzero: distinct set lanes in increasing order, n in the empty
+    slots, none only when no lane is set, and every set lane when they fit in as many groups
+    of 32 as it keeps (8 for k = 16)."""
+    from eqneuron.engine.lanes import some_true
+
+    rng = np.random.default_rng(0)
+    for n in (5, 300, 4000, 4001, 40007):
+        f = jax.jit(lambda m: some_true(m, 16))
+        for p in (0.0, 1 / n, 6 / n, 0.05, 1.0):
+            mask = rng.random(n) < p
+            got = np.asarray(f(jnp.asarray(mask)))
+            chosen = got[got < n]
+            truth = np.flatnonzero(mask)
+            assert got.shape == (16,) and np.all(got[len(chosen):] == n)
+            assert np.all(np.diff(chosen) > 0) and set(chosen) <= set(truth)
+            assert (len(chosen) == 0) == (len(truth) == 0)
+            if len(np.unique(truth // 32)) <= 8 or n <= 512:
+                np.testing.assert_array_equal(chosen, truth[:16])
+
+
 @pytest.mark.parametrize("n", [272, 600])
 def test_spike_list_order_matches_a_stable_argsort(n):
     """`_earliest` (a comparison count up to 512 slots, `top_k` beyond) against NumPy's stable sort, with ties and empty slots."""

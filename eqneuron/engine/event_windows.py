@@ -37,7 +37,7 @@ import sympy as sp
 from ..ir import symbol
 from ..network import Network
 from .graph import model_delay, plan, projection_delay
-from .lanes import earliest, prefix_count, traced_once
+from .lanes import earliest, prefix_count, some_true, traced_once
 from .modal import ModalSystem, Structure, structure
 from .result import PopulationOutcome
 
@@ -46,8 +46,9 @@ CANDIDATE_BLOCK = 16
 # events one neuron keeps of a window (more: its events are found again from the spike records)
 INBOX = 8
 DEEP_INBOX = 32  # ... and when found again (more: the spike-budget result code)
-# a window's spikes are sorted in a slice of this many slots when they fit (else of the whole segment)
-_SHORT_SEGMENT = 64
+# a window's spikes are sorted in the first of these slices of slots that holds them (else in the
+# whole segment)
+_SHORT_SEGMENTS = (8, 64)
 
 
 def why_not(net: Network, inputs, save_at, method: str) -> str | None:
@@ -354,11 +355,10 @@ def run_event_windows(net: Network, t1, buffers: list[int], max_window_spikes: i
 
         def one(c):
             st, y1, re, cand = c
-            picked, ids = jax.lax.top_k(cand.astype(jnp.float32), C)  # equal values: lower index first
-            lanes_ids = jnp.where(picked > 0, ids, n)
-            st, yc, rc = candidates(k, states, st, y0[:, ids], lanes_ids, T0, T1, w)
-            drop = jnp.where(picked > 0, ids, n)
-            return st, y1.at[:, drop].set(yc, mode="drop"), re.at[drop].set(rc, mode="drop"), cand.at[drop].set(False, mode="drop")
+            lanes_ids = some_true(cand, C)  # n: an empty lane
+            st, yc, rc = candidates(k, states, st, y0[:, jnp.minimum(lanes_ids, n - 1)], lanes_ids, T0, T1, w)
+            return (st, y1.at[:, lanes_ids].set(yc, mode="drop"), re.at[lanes_ids].set(rc, mode="drop"),
+                    cand.at[lanes_ids].set(False, mode="drop"))
 
         st, y1, re, _ = jax.lax.while_loop(lambda c: jnp.any(c[3]), traced_once(one), (st, y1, re, cand))
         # the first non-finite state: a sum over all states (a plain reduction, fast) flags a window
@@ -396,7 +396,7 @@ def run_event_windows(net: Network, t1, buffers: list[int], max_window_spikes: i
 
         # the branches take and return the segment alone (small): a conditional that passed the
         # whole record through would copy it
-        shorter = [n_slots for n_slots in (_SHORT_SEGMENT,) if n_slots < size]
+        shorter = [n_slots for n_slots in _SHORT_SEGMENTS if n_slots < size]
         branches = [lambda seg: seg] + [sorted_first(n_slots) for n_slots in [*shorter, size]]
         which = (made > 1).astype(jnp.int32) + sum((made > n_slots).astype(jnp.int32) for n_slots in shorter)
         seg_t, seg_i = jax.lax.switch(which, branches, (seg_t, seg_i))

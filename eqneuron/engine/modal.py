@@ -158,8 +158,8 @@ class ModalSystem(eqx.Module):
 
     def propagate(self, y: Float[Array, "m lanes"], h: Float[Array, " lanes"]) -> Float[Array, "m lanes"]:
         """The free dynamics over `h` (a contribution y[0] = 0 moves homogeneously)."""
-        a = (self.W @ y) * jnp.exp(self.rates[:, None] * h[None, :])
-        return self.V @ a
+        a = _mv(self.W, y) * jnp.exp(self.rates[:, None] * h[None, :])
+        return _mv(self.V, a)
 
     def propagate_refractory(self, y, h):
         """Over `h` while refractory: the frozen states keep their values (nothing else depends on them)."""
@@ -168,9 +168,9 @@ class ModalSystem(eqx.Module):
     def carry(self, y, h, refractory):
         """Jumps `y` (y[0] = 0) over `h` (frozen states kept where `refractory`), and an upper
         bound of what each adds to the threshold condition over [0, h] (at least 0)."""
-        a = self.W @ y
+        a = _mv(self.W, y)
         e = jnp.exp(self.rates[:, None] * h[None, :])
-        moved = self.V @ (a * e)
+        moved = _mv(self.V, a * e)
         gam = self.cV[:, None] * a
         lift = jnp.maximum(_rows_sum(jnp.maximum(gam, gam * e)), 0.0)
         return jnp.where(self.frozen & refractory[None, :], y, moved), lift
@@ -193,7 +193,7 @@ class ModalSystem(eqx.Module):
 
     def terms(self, y: Float[Array, "m lanes"]) -> Float[Array, "m lanes"]:
         """γ: g(h) = Σ_k γ_k e^{λ_k h}."""
-        return self.cV[:, None] * (self.W @ y)
+        return self.cV[:, None] * _mv(self.W, y)
 
     # -- bounds and crossings -----------------------------------------------------------------
     def first_crossing(self, y, h, active, tol, origin):
@@ -269,6 +269,20 @@ def _matvec(M: Float[Array, "m m"], y: Float[Array, "m lanes"]) -> Float[Array, 
     (m, lanes) is several times slower on the CPU)."""
     m = M.shape[0]
     return jnp.stack([sum(M[i, j] * y[j] for j in range(m)) for i in range(m)])
+
+
+# up to this many lanes, a product by a small matrix is a broadcast and a sum (`_mv`)
+_FEW_LANES = 64
+
+
+def _mv(M: Float[Array, "m m"], y: Float[Array, "m lanes"]) -> Float[Array, "m lanes"]:
+    """M @ y: for a few lanes (a block of candidates) a broadcast product summed over its middle
+    axis, one small kernel; for more (a delivery's targets, 200-odd) the `dot`. XLA's CPU `dot` of
+    a (m, m) matrix is a library call whose fixed cost dominates at 16 lanes; the sum over all
+    lanes was slower at 40,000 neurons (docs/design.md)."""
+    if y.shape[-1] > _FEW_LANES:
+        return M @ y
+    return jnp.sum(M[:, :, None] * y[None, :, :], axis=1)
 
 
 def _rows_sum(x: Float[Array, "m lanes"]) -> Float[Array, " lanes"]:

@@ -177,9 +177,9 @@ class ModalSystem(eqx.Module):
 
     def propagate_all(self, y: Float[Array, "m lanes"], h: Float[Array, ""]) -> Float[Array, "m lanes"]:
         """The free dynamics over one `h` for every lane."""
-        # the (m, m) product written out too: a dot of two small matrices costs the CPU a few
-        # microseconds, every window
-        P = jnp.sum(self.V[:, :, None] * (jnp.exp(self.rates * h)[:, None] * self.W)[None, :, :], axis=1)
+        # the (m, m) product by `_mv` too (m lanes: a broadcast and a sum): a dot of two small
+        # matrices costs the CPU a few microseconds, every window
+        P = _mv(self.V, jnp.exp(self.rates * h)[:, None] * self.W)
         return _matvec(P, y)
 
     def bound_all(self, y: Float[Array, "m lanes"], h: Float[Array, ""]) -> Float[Array, " lanes"]:
@@ -276,10 +276,11 @@ _FEW_LANES = 64
 
 
 def _mv(M: Float[Array, "m m"], y: Float[Array, "m lanes"]) -> Float[Array, "m lanes"]:
-    """M @ y: for a few lanes (a block of candidates) a broadcast product summed over its middle
-    axis, one small kernel; for more (a delivery's targets, 200-odd) the `dot`. XLA's CPU `dot` of
-    a (m, m) matrix is a library call whose fixed cost dominates at 16 lanes; the sum over all
-    lanes was slower at 40,000 neurons (docs/design.md)."""
+    """M @ y: for a few lanes (a block of candidates, or another (m, m) matrix) a broadcast
+    product summed over its middle axis, one small kernel; for more (a delivery's targets,
+    200-odd) the `dot`. XLA's CPU `dot` of a (m, m) matrix is a library call whose fixed cost
+    dominates at 16 lanes; the sum over all lanes was slower at 40,000 neurons (docs/design.md).
+    A whole population's lanes take `_matvec`, fused into the pass that reads them."""
     if y.shape[-1] > _FEW_LANES:
         return M @ y
     return jnp.sum(M[:, :, None] * y[None, :, :], axis=1)

@@ -88,3 +88,44 @@ reset:
     # x = 2 sin(t/2): x crosses 1 upwards at t = π/3 + 4πk; the reset to 1 leaves the orbit unchanged
     expected = np.pi / 3 + 4 * np.pi * np.arange(3)
     np.testing.assert_allclose(np.asarray(out.spike_times[: int(out.n_spikes)]), expected, atol=1e-7)
+
+
+def test_free_steps_change_neither_the_steps_nor_the_values(monkeypatch):
+    """On own clocks each iteration first takes event-free Runge–Kutta steps (two), and reverse
+    mode runs the loops without them (a smaller body to compile): a free step that would hold a
+    crossing is not kept, so the accepted steps, spikes and saved states must be the same bit
+    for bit with 0, 1 or 2 of them, and the value under `value_and_grad` that of the forward run."""
+    import equinox as eqx
+    import jax
+
+    from eqneuron.engine.runge_kutta import RungeKuttaIntegrator
+
+    model = eqn.compile_model("izhikevich")
+    hidden = model.population(4, 3, key=jax.random.key(3))
+    hidden = hidden.replace(weights={"w": jnp.abs(hidden.weights["w"])})
+    net = eqn.Network([hidden, model.population(2, 4, key=jax.random.key(4))])
+    inputs = eqn.Spikes(jnp.array([1.0, 3.0, 5.0, 20.0, 21.0, 40.0]), jnp.array([0, 1, 2, 0, 1, 2]))
+    save_at = jnp.linspace(0.0, 80.0, 9)
+
+    def run(net):
+        return eqn.simulate(net, inputs, t1=80.0, max_spikes=128, save_at=save_at)
+
+    def value(net):
+        out = run(net)
+        return jnp.sum(jnp.where(out.spike_neurons >= 0, out.spike_times, 0.0)) + jnp.sum(out.states[0]["v"])
+
+    runs = {}
+    for free in (2, 1, 0):
+        monkeypatch.setattr(RungeKuttaIntegrator, "free_steps", free)
+        runs[free] = jax.jit(run)(net)
+    reference = runs[2]
+    assert int(reference.n_spikes) >= 30 and not bool(reference.overflow)  # several spikes per neuron
+    for free in (1, 0):
+        np.testing.assert_array_equal(np.asarray(runs[free].spike_times), np.asarray(reference.spike_times))
+        np.testing.assert_array_equal(np.asarray(runs[free].spike_neurons), np.asarray(reference.spike_neurons))
+        np.testing.assert_array_equal(np.asarray(runs[free].states[0]["v"]), np.asarray(reference.states[0]["v"]))
+    monkeypatch.setattr(RungeKuttaIntegrator, "free_steps", 2)
+    forward = float(jax.jit(value)(net))
+    differentiated, grads = eqx.filter_jit(eqx.filter_value_and_grad(value))(net)
+    assert float(differentiated) == forward
+    assert np.all(np.isfinite(np.asarray(grads.populations[0].weights["w"])))

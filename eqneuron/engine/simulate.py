@@ -152,8 +152,9 @@ def simulate(
       events are replayed, so the memory of the backward pass grows with events, not
       with solver steps.  Feed-forward stacks of populations on their own clocks
       (no recurrent population, no internal events); the same values either way.
-      Reverse mode only (`jax.grad`, `jax.jacrev`): forward mode (`jax.jvp`,
-      `jax.jacfwd`) needs `"loop"`.
+      Either way, reverse mode only (`jax.grad`, `jax.jacrev`): the loops are
+      checkpointed while loops, which forward mode (`jax.jvp`, `jax.jacfwd`) cannot
+      differentiate.
 
     **Returns:** a `SimulationResult`; `results` holds each population's `RESULTS` code.
     """
@@ -185,7 +186,9 @@ def simulate(
         net, inputs = stop_gradients(net), stop_gradients(inputs)
     times, channels, values = input_feed(inputs, dtype)
 
-    def make_loop(pop: Population, n_inputs: int, index: int, stop_after_first: bool = False) -> PopulationLoop:
+    def make_loop(
+        pop: Population, n_inputs: int, index: int, stop_after_first: bool = False, *, t1=t1, save=save, lean: bool = False
+    ) -> PopulationLoop:
         clock = clock_for(pop)
         own_clocks = bool(clock.lanes(pop.n_neurons))
         return PopulationLoop(
@@ -203,6 +206,7 @@ def simulate(
             meter=meter,
             index=index,
             record_spike_states=eventprop,
+            lean=lean,
         )
 
     if needs_graph(net):
@@ -234,7 +238,9 @@ def simulate(
             def by_events(net: Network, t1):
                 return run_event_windows(net, t1, buffers, max_window_spikes, tol, dtype, meter)
 
-            outcomes, bad_window = _event_driven(net, jnp.asarray(t1, dtype), _Engines(by_events, by_loops))
+            # the event-driven windows for a run that is not differentiated, the population
+            # loops under reverse mode: the same spikes, exactly located by both
+            outcomes, bad_window = _fast_forward((net, jnp.asarray(t1, dtype)), _Runs(lambda a: by_events(*a), lambda a: by_loops(*a)))
         else:
             outcomes, bad_window = by_loops(net, t1)
         invalid = bad_window if checked.invalid is None else checked.invalid | bad_window
@@ -246,50 +252,69 @@ def simulate(
             "shortest delay; a feed-forward stack runs each population to t1 in turn",
             hint="drop max_window_spikes (max_spikes bounds the spike lists of this network)",
         )
-    loops = []
-    n_in = times.shape[0]
-    for k, pop in enumerate(net.populations):
-        loop = make_loop(pop, n_in, k, stop_after_first_spike and k == len(net.populations) - 1)
-        loops.append(loop)
-        n_in = loop.buffer
+    last = len(net.populations) - 1
 
-    def run_all(states, t_stop, r=None):
+    def stack(net: Network, t1, save, lean: bool = False) -> list[PopulationLoop]:
+        loops, n_in = [], times.shape[0]
+        for k, pop in enumerate(net.populations):
+            loops.append(make_loop(pop, n_in, k, stop_after_first_spike and k == last, t1=t1, save=save, lean=lean))
+            n_in = loops[-1].buffer
+        return loops
+
+    def run_all(loops, feed, states, t_stop, r=None):
         """Every population through `t_stop`, each driven by the spikes of the one before.
 
         In round `r` of a run in rounds, each earlier population runs at most its round's
         iterations, and the next one only up to its horizon."""
-        inputs, out = (times, channels, values), []
+        inputs, out = feed, []
         for k, (loop, state) in enumerate(zip(loops, states)):
-            last = k + 1 == len(loops)
-            cap = None if r is None or last else jnp.minimum(loop.round * 2 ** jnp.maximum(r + 1 - _SHORT_ROUNDS, 0), loop.budget)
+            is_last = k == last
+            cap = None if r is None or is_last else jnp.minimum(loop.round * 2 ** jnp.maximum(r + 1 - _SHORT_ROUNDS, 0), loop.budget)
             state = loop.run(state, *inputs, t_stop, cap)
             out.append(state)
-            if not last:  # the last population's spikes drive nothing (sorted once below)
+            if not is_last:  # the last population's spikes drive nothing (sorted once below)
                 if r is not None:
                     t_stop = jnp.minimum(t_stop, loop.horizon(state))
                 inputs = spikes_as_inputs(loop, state, loop.pop)
         return out
 
-    states = [loop.start() for loop in loops]
-    rounds_exhausted = jnp.asarray(False)
+    feed = (times, channels, values)
     t1_ = jnp.asarray(t1, dtype)
+    loops = stack(net, t1, save)
+    rounds_exhausted = jnp.asarray(False)
     if rounds and any(loop.takes_steps for loop in loops[:-1]):
         max_rounds = _SHORT_ROUNDS + max(int(np.ceil(np.log2(max(loop.budget / loop.round, 1)))) for loop in loops[:-1]) + 1
         _, states = eqxi.while_loop(
             lambda s: ~jnp.all(s[1][-1].done),
-            traced_once(lambda s: (s[0] + 1, run_all(s[1], t1_, s[0]))),
-            (jnp.asarray(0), states),
+            traced_once(lambda s: (s[0] + 1, run_all(loops, feed, s[1], t1_, s[0]))),
+            (jnp.asarray(0), [loop.start() for loop in loops]),
             max_steps=max_rounds,
             kind="checkpointed",
         )
         rounds_exhausted = ~jnp.all(states[-1].done)
-    else:
-        states = run_all(states, t1_)
-    if eventprop:
+        outcomes = [loop.finish(state) for loop, state in zip(loops, states)]
+    elif eventprop:
+        states = run_all(loops, feed, [loop.start() for loop in loops], t1_)
         leaves = [replay_leaves(pop) for pop in differentiable.populations]
         replayed = _replayed((leaves, checked.inputs), loops, states, net.populations)
         states = [eqx.tree_at(lambda c: (c.spike_times, c.saved), c, r) for c, r in zip(states, replayed)]
-    outcomes = [loop.finish(state) for loop, state in zip(loops, states)]
+        outcomes = [loop.finish(state) for loop, state in zip(loops, states)]
+    else:
+
+        def run_stack(args, lean: bool):
+            net, feed, t1, save = args
+            loops = stack(net, t1, save, lean)
+            states = run_all(loops, feed, [loop.start() for loop in loops], t1)
+            return [loop.finish(state) for loop, state in zip(loops, states)]
+
+        args = (net, feed, t1_, save)
+        if any(loop.free_steps for loop in loops):
+            # free steps speed up the forward run; reverse mode compiles each loop body three
+            # times (forward, recomputed, transposed), so it runs the lean loops instead: the
+            # same steps and values, a third of the body (docs/design.md)
+            outcomes = _fast_forward(args, _Runs(lambda a: run_stack(a, False), lambda a: run_stack(a, True)))
+        else:
+            outcomes = run_stack(args, False)
     # rounds that ran out leave the last population short of its first spikes
     outcomes[-1] = eqx.tree_at(lambda o: o.step_budget, outcomes[-1], outcomes[-1].step_budget | rounds_exhausted)
     return _finish(net, outcomes, checked, max_spikes, dtype, checked.invalid, throw, meter)
@@ -356,29 +381,28 @@ def _replayed_bwd(residuals, cotangents, perturbed, differentiable, loops, state
     return grads
 
 
-class _Engines(eqx.Module):
-    """The two ways of running a graph network: neuron by neuron in event-driven windows, and
-    the population loops (differentiable)."""
+class _Runs(eqx.Module):
+    """Two ways of computing the same outcomes: `fast` for a run that is not differentiated,
+    `differentiable` for reverse mode."""
 
-    events: Callable = eqx.field(static=True)
-    loops: Callable = eqx.field(static=True)
+    fast: Callable = eqx.field(static=True)
+    differentiable: Callable = eqx.field(static=True)
 
 
 @eqx.filter_custom_vjp
-def _event_driven(net, t1, engines: _Engines):
-    """A graph network's outcomes from the event-driven windows; differentiated (and, under
-    differentiation, run) by the population loops: the same spikes, exactly located by both."""
-    return engines.events(net, t1)
+def _fast_forward(args, runs: _Runs):
+    """`runs.fast(args)`; differentiated (and, under differentiation, run) by `runs.differentiable`."""
+    return runs.fast(args)
 
 
-@_event_driven.def_fwd
-def _event_driven_fwd(perturbed, net, t1, engines):
-    out, vjp = eqx.filter_vjp(lambda n: engines.loops(n, t1), net)
+@_fast_forward.def_fwd
+def _fast_forward_fwd(perturbed, args, runs):
+    out, vjp = eqx.filter_vjp(runs.differentiable, args)
     return out, (vjp, eqx.filter(out, eqx.is_inexact_array))
 
 
-@_event_driven.def_bwd
-def _event_driven_bwd(residuals, cotangents, perturbed, net, t1, engines):
+@_fast_forward.def_bwd
+def _fast_forward_bwd(residuals, cotangents, perturbed, args, runs):
     vjp, differentiable = residuals
     given = jax.tree_util.tree_map(
         lambda o, g: None if o is None else (jnp.zeros_like(o) if g is None else g),

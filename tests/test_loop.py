@@ -90,11 +90,13 @@ reset:
     np.testing.assert_allclose(np.asarray(out.spike_times[: int(out.n_spikes)]), expected, atol=1e-7)
 
 
-def test_free_steps_change_neither_the_steps_nor_the_values(monkeypatch):
+@pytest.mark.parametrize("kind", ["stack", "graph"])
+def test_free_steps_change_neither_the_steps_nor_the_values(monkeypatch, kind):
     """On own clocks each iteration first takes event-free Runge–Kutta steps (two), and reverse
     mode runs the loops without them (a smaller body to compile): a free step that would hold a
     crossing is not kept, so the accepted steps, spikes and saved states must be the same bit
-    for bit with 0, 1 or 2 of them, and the value under `value_and_grad` that of the forward run."""
+    for bit with 0, 1 or 2 of them, and the value under `value_and_grad` that of the forward run.
+    Also in a graph network (a cycle with delays: the loops pause at the ends of its windows)."""
     import equinox as eqx
     import jax
 
@@ -103,7 +105,12 @@ def test_free_steps_change_neither_the_steps_nor_the_values(monkeypatch):
     model = eqn.compile_model("izhikevich")
     hidden = model.population(4, 3, key=jax.random.key(3))
     hidden = hidden.replace(weights={"w": jnp.abs(hidden.weights["w"])})
-    net = eqn.Network([hidden, model.population(2, 4, key=jax.random.key(4))])
+    if kind == "stack":
+        net = eqn.Network([hidden, model.population(2, 4, key=jax.random.key(4))])
+    else:
+        projections = [eqn.Projection("a", "b", weights={"w": 2.0}, delay=1.0),
+                       eqn.Projection("b", "a", weights={"w": 0.5}, delay=2.5)]
+        net = eqn.Network({"a": hidden, "b": model.population(2, 0, key=jax.random.key(4))}, projections=projections)
     inputs = eqn.Spikes(jnp.array([1.0, 3.0, 5.0, 20.0, 21.0, 40.0]), jnp.array([0, 1, 2, 0, 1, 2]))
     save_at = jnp.linspace(0.0, 80.0, 9)
 
@@ -119,7 +126,7 @@ def test_free_steps_change_neither_the_steps_nor_the_values(monkeypatch):
         monkeypatch.setattr(RungeKuttaIntegrator, "free_steps", free)
         runs[free] = jax.jit(run)(net)
     reference = runs[2]
-    assert int(reference.n_spikes) >= 30 and not bool(reference.overflow)  # several spikes per neuron
+    assert not bool(reference.overflow) and all(np.asarray(c).sum() >= 6 for c in reference.counts)
     for free in (1, 0):
         np.testing.assert_array_equal(np.asarray(runs[free].spike_times), np.asarray(reference.spike_times))
         np.testing.assert_array_equal(np.asarray(runs[free].spike_neurons), np.asarray(reference.spike_neurons))

@@ -187,7 +187,7 @@ def simulate(
     times, channels, values = input_feed(inputs, dtype)
 
     def make_loop(
-        pop: Population, n_inputs: int, index: int, stop_after_first: bool = False, *, t1=t1, save=save, lean: bool = False
+        pop: Population, n_inputs: int, index: int, stop_after_first: bool = False, *, t1, save, lean: bool = False
     ) -> PopulationLoop:
         clock = clock_for(pop)
         own_clocks = bool(clock.lanes(pop.n_neurons))
@@ -209,6 +209,10 @@ def simulate(
             lean=lean,
         )
 
+    def free_steps(pop: Population) -> int:
+        """Event-free steps per iteration of `pop`'s loop (`PopulationLoop`), when not lean."""
+        return clock_for(pop).free_steps(make_integrator(pop.model, config, dtype))
+
     if needs_graph(net):
         net = as_graph(net)
     if net.graph:
@@ -218,15 +222,19 @@ def simulate(
                 hint="drop them, or build the network as Network([a, b, ...])",
             )
 
-        def by_loops(net: Network, t1):
+        def by_loops(args, lean: bool = False):
+            net, t1, (times, channels, values), save = args
             states, loops, bad_window, window_overflow = run_graph(
-                net, make_loop, times, channels, values, t1, max_spikes, max_window_spikes
+                net,
+                lambda pop, n_inputs, k: make_loop(pop, n_inputs, k, t1=t1, save=save, lean=lean),
+                times, channels, values, t1, max_spikes, max_window_spikes,
             )
             outcomes = [loop.finish(state) for loop, state in zip(loops, states)]
             # a window with more input spikes than its list holds: reported as a spike budget
             outcomes = [eqx.tree_at(lambda o: o.spike_budget, o, o.spike_budget | window_overflow) for o in outcomes]
             return outcomes, bad_window
 
+        args = (net, jnp.asarray(t1, dtype), (times, channels, values), save)
         reason = why_not(net, checked.inputs, save, method)
         if reason is None and max_spikes_per_neuron is None:
             # the loops' spike lists (every population on its own clocks here), without building
@@ -235,14 +243,17 @@ def simulate(
             buffers = [min(max_spikes, pop.n_neurons * per_neuron) for pop in net.populations]
             tol = config.tolerances(dtype).root_tol
 
-            def by_events(net: Network, t1):
-                return run_event_windows(net, t1, buffers, max_window_spikes, tol, dtype, meter)
+            def by_events(args):
+                return run_event_windows(args[0], args[1], buffers, max_window_spikes, tol, dtype, meter)
 
             # the event-driven windows for a run that is not differentiated, the population
             # loops under reverse mode: the same spikes, exactly located by both
-            outcomes, bad_window = _fast_forward((net, jnp.asarray(t1, dtype)), _Runs(lambda a: by_events(*a), lambda a: by_loops(*a)))
+            outcomes, bad_window = _fast_forward(args, _Runs(by_events, lambda a: by_loops(a, lean=True)))
+        elif any(free_steps(pop) for pop in net.populations):
+            # the loops with event-free steps, and without them under reverse mode (as a stack's)
+            outcomes, bad_window = _fast_forward(args, _Runs(by_loops, lambda a: by_loops(a, lean=True)))
         else:
-            outcomes, bad_window = by_loops(net, t1)
+            outcomes, bad_window = by_loops(args)
         invalid = bad_window if checked.invalid is None else checked.invalid | bad_window
         return _finish(net, outcomes, checked, max_spikes, dtype, invalid, throw, meter)
 
@@ -308,7 +319,7 @@ def simulate(
             return [loop.finish(state) for loop, state in zip(loops, states)]
 
         args = (net, feed, t1_, save)
-        if any(loop.free_steps for loop in loops):
+        if any(free_steps(pop) for pop in net.populations):
             # free steps speed up the forward run; reverse mode compiles each loop body three
             # times (forward, recomputed, transposed), so it runs the lean loops instead: the
             # same steps and values, a third of the body (docs/design.md)

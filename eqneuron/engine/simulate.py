@@ -293,22 +293,24 @@ def simulate(
     t1_ = jnp.asarray(t1, dtype)
     loops = stack(net, t1, save)
     rounds_exhausted = jnp.asarray(False)
-    if rounds and any(loop.takes_steps for loop in loops[:-1]):
-        max_rounds = _SHORT_ROUNDS + max(int(np.ceil(np.log2(max(loop.budget / loop.round, 1)))) for loop in loops[:-1]) + 1
-        _, states = eqxi.while_loop(
-            lambda s: ~jnp.all(s[1][-1].done),
-            traced_once(lambda s: (s[0] + 1, run_all(loops, feed, s[1], t1_, s[0]))),
-            (jnp.asarray(0), [loop.start() for loop in loops]),
-            max_steps=max_rounds,
-            kind="checkpointed",
-        )
-        rounds_exhausted = ~jnp.all(states[-1].done)
-        outcomes = [loop.finish(state) for loop, state in zip(loops, states)]
-    elif eventprop:
-        states = run_all(loops, feed, [loop.start() for loop in loops], t1_)
-        leaves = [replay_leaves(pop) for pop in differentiable.populations]
-        replayed = _replayed((leaves, checked.inputs), loops, states, net.populations)
-        states = [eqx.tree_at(lambda c: (c.spike_times, c.saved), c, r) for c, r in zip(states, replayed)]
+    in_rounds = rounds and any(loop.takes_steps for loop in loops[:-1])
+    if in_rounds or eventprop:
+        if in_rounds:
+            max_rounds = _SHORT_ROUNDS + max(int(np.ceil(np.log2(max(loop.budget / loop.round, 1)))) for loop in loops[:-1]) + 1
+            _, states = eqxi.while_loop(
+                lambda s: ~jnp.all(s[1][-1].done),
+                traced_once(lambda s: (s[0] + 1, run_all(loops, feed, s[1], t1_, s[0]))),
+                (jnp.asarray(0), [loop.start() for loop in loops]),
+                max_steps=max_rounds,
+                kind="checkpointed",
+            )
+            rounds_exhausted = ~jnp.all(states[-1].done)
+        else:
+            states = run_all(loops, feed, [loop.start() for loop in loops], t1_)
+        if eventprop:  # the loops ran undifferentiated: derivatives come from the replay
+            leaves = [replay_leaves(pop) for pop in differentiable.populations]
+            replayed = _replayed((leaves, checked.inputs), loops, states, net.populations)
+            states = [eqx.tree_at(lambda c: (c.spike_times, c.saved), c, r) for c, r in zip(states, replayed)]
         outcomes = [loop.finish(state) for loop, state in zip(loops, states)]
     else:
 
@@ -318,14 +320,14 @@ def simulate(
             states = run_all(loops, feed, [loop.start() for loop in loops], t1)
             return [loop.finish(state) for loop, state in zip(loops, states)]
 
-        args = (net, feed, t1_, save)
+        stack_args = (net, feed, t1_, save)
         if any(free_steps(pop) for pop in net.populations):
             # free steps speed up the forward run; reverse mode compiles each loop body three
             # times (forward, recomputed, transposed), so it runs the lean loops instead: the
             # same steps and values, a third of the body (docs/design.md)
-            outcomes = _fast_forward(args, _Runs(lambda a: run_stack(a, False), lambda a: run_stack(a, True)))
+            outcomes = _fast_forward(stack_args, _Runs(lambda a: run_stack(a, False), lambda a: run_stack(a, True)))
         else:
-            outcomes = run_stack(args, False)
+            outcomes = run_stack(stack_args, False)
     # rounds that ran out leave the last population short of its first spikes
     outcomes[-1] = eqx.tree_at(lambda o: o.step_budget, outcomes[-1], outcomes[-1].step_budget | rounds_exhausted)
     return _finish(net, outcomes, checked, max_spikes, dtype, checked.invalid, throw, meter)

@@ -88,6 +88,29 @@ def test_graph_network_in_windows_draws_a_bar(capsys):
     np.testing.assert_array_equal(np.asarray(shown.spike_times), np.asarray(quiet.spike_times))
 
 
+def test_a_bar_under_reverse_mode_leaves_the_gradient_alone(capsys):
+    """The reports read the time reached, which reverse mode differentiates: a bar under
+    `jax.value_and_grad` used to stop with "Differentiation rule for 'unvmap_max' not implemented"."""
+    import equinox as eqx
+    import jax
+
+    lif = eqn.compile_model("lif")
+    net = eqn.Network([lif.population(4, 2, key=jax.random.key(0)), lif.population(2, 4, key=jax.random.key(1))])
+    spikes = eqn.Spikes(times=[1.0, 2.0, 4.0], channels=[0, 1, 0])
+
+    def loss(net, progress):
+        first = eqn.simulate(net, spikes, t1=30.0, max_spikes=64, progress=progress).first_spikes[0]
+        return jnp.sum(jnp.where(jnp.isfinite(first), first, 30.0))
+
+    quiet, quiet_grads = eqx.filter_value_and_grad(lambda n: loss(n, False))(net)
+    shown, shown_grads = eqx.filter_value_and_grad(lambda n: loss(n, True))(net)
+    assert bars(capsys.readouterr().err)
+    assert float(shown) == float(quiet) and float(quiet) < 4 * 30.0
+    for a, b in zip(jax.tree_util.tree_leaves(quiet_grads), jax.tree_util.tree_leaves(shown_grads)):
+        np.testing.assert_array_equal(np.asarray(b), np.asarray(a))
+    assert np.any(np.asarray(shown_grads.populations[0].weights["w"]) != 0)
+
+
 def test_a_delay_hides_the_bar_of_a_short_run(capsys):
     pop, ic = driven_lif(2)
     out = eqn.simulate(pop, None, t1=50.0, max_spikes=64, progress=60.0)

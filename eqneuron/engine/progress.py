@@ -65,7 +65,9 @@ class ProgressMeter:
         """In a loop body: every `refresh` iterations, send the fraction of `t1` reached
         and the spikes so far to the host."""
         due = eqxi.nonbatchable(eqxi.unvmap_max(iteration) % self.refresh == 0)
-        fraction = -eqxi.unvmap_max(-jnp.asarray(fraction))  # the slowest element of a batch
+        # the slowest element of a batch; a report is not differentiated (the time it is read from
+        # is, under reverse mode, and `unvmap_max` has no derivative)
+        fraction = -eqxi.unvmap_max(-jax.lax.stop_gradient(jnp.asarray(fraction)))
         n_spikes = eqxi.unvmap_max(jnp.asarray(n_spikes))
 
         def send():

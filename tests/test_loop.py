@@ -95,7 +95,7 @@ def test_free_steps_change_neither_the_steps_nor_the_values(monkeypatch, kind):
     """On own clocks each iteration first takes event-free Runge–Kutta steps (two), and reverse
     mode runs the loops without them (a smaller body to compile): a free step that would hold a
     crossing is not kept, so the accepted steps, spikes and saved states must be the same bit
-    for bit with 0, 1 or 2 of them, and the value under `value_and_grad` that of the forward run.
+    for bit with none of them, and the value under `value_and_grad` that of the forward run.
     Also in a graph network (a cycle with delays: the loops pause at the ends of its windows)."""
     import equinox as eqx
     import jax
@@ -122,12 +122,12 @@ def test_free_steps_change_neither_the_steps_nor_the_values(monkeypatch, kind):
         return jnp.sum(jnp.where(out.spike_neurons >= 0, out.spike_times, 0.0)) + jnp.sum(out.states[0]["v"])
 
     runs = {}
-    for free in (2, 1, 0):
+    for free in (2, 0):
         monkeypatch.setattr(RungeKuttaIntegrator, "free_steps", free)
         runs[free] = jax.jit(run)(net)
     reference = runs[2]
     assert not bool(reference.overflow) and all(np.asarray(c).sum() >= 6 for c in reference.counts)
-    for free in (1, 0):
+    for free in (0,):
         np.testing.assert_array_equal(np.asarray(runs[free].spike_times), np.asarray(reference.spike_times))
         np.testing.assert_array_equal(np.asarray(runs[free].spike_neurons), np.asarray(reference.spike_neurons))
         np.testing.assert_array_equal(np.asarray(runs[free].states[0]["v"]), np.asarray(reference.states[0]["v"]))

@@ -8,6 +8,7 @@ and the chosen method give.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -194,7 +195,7 @@ def simulate(
         return PopulationLoop(
             pop,
             clock,
-            make_integrator(pop.model, config, dtype),
+            integrator_of(pop),
             n_inputs=n_inputs,
             t1=t1,
             save_at=save,
@@ -209,9 +210,12 @@ def simulate(
             lean=lean,
         )
 
+    def integrator_of(pop: Population) -> AbstractIntegrator:
+        return make_integrator(pop.model, config, dtype)
+
     def free_steps(pop: Population) -> int:
         """Event-free steps per iteration of `pop`'s loop (`PopulationLoop`), when not lean."""
-        return clock_for(pop).free_steps(make_integrator(pop.model, config, dtype))
+        return clock_for(pop).free_steps(integrator_of(pop))
 
     if needs_graph(net):
         net = as_graph(net)
@@ -248,10 +252,10 @@ def simulate(
 
             # the event-driven windows for a run that is not differentiated, the population
             # loops under reverse mode: the same spikes, exactly located by both
-            outcomes, bad_window = _fast_forward(args, _Runs(by_events, lambda a: by_loops(a, lean=True)))
+            outcomes, bad_window = _fast_forward(args, _Runs(by_events, functools.partial(by_loops, lean=True)))
         elif any(free_steps(pop) for pop in net.populations):
             # the loops with event-free steps, and without them under reverse mode (as a stack's)
-            outcomes, bad_window = _fast_forward(args, _Runs(by_loops, lambda a: by_loops(a, lean=True)))
+            outcomes, bad_window = _fast_forward(args, _Runs(by_loops, functools.partial(by_loops, lean=True)))
         else:
             outcomes, bad_window = by_loops(args)
         invalid = bad_window if checked.invalid is None else checked.invalid | bad_window
@@ -291,10 +295,10 @@ def simulate(
 
     feed = (times, channels, values)
     t1_ = jnp.asarray(t1, dtype)
-    loops = stack(net, t1, save)
     rounds_exhausted = jnp.asarray(False)
-    in_rounds = rounds and any(loop.takes_steps for loop in loops[:-1])
+    in_rounds = rounds and any(integrator_of(pop).takes_steps for pop in net.populations[:-1])
     if in_rounds or eventprop:
+        loops = stack(net, t1_, save)
         if in_rounds:
             max_rounds = _SHORT_ROUNDS + max(int(np.ceil(np.log2(max(loop.budget / loop.round, 1)))) for loop in loops[:-1]) + 1
             _, states = eqxi.while_loop(
@@ -314,7 +318,7 @@ def simulate(
         outcomes = [loop.finish(state) for loop, state in zip(loops, states)]
     else:
 
-        def run_stack(args, lean: bool):
+        def run_stack(args, lean: bool = False):
             net, feed, t1, save = args
             loops = stack(net, t1, save, lean)
             states = run_all(loops, feed, [loop.start() for loop in loops], t1)
@@ -325,9 +329,9 @@ def simulate(
             # free steps speed up the forward run; reverse mode compiles each loop body three
             # times (forward, recomputed, transposed), so it runs the lean loops instead: the
             # same steps and values, a third of the body (docs/design.md)
-            outcomes = _fast_forward(stack_args, _Runs(lambda a: run_stack(a, False), lambda a: run_stack(a, True)))
+            outcomes = _fast_forward(stack_args, _Runs(run_stack, functools.partial(run_stack, lean=True)))
         else:
-            outcomes = run_stack(stack_args, False)
+            outcomes = run_stack(stack_args)
     # rounds that ran out leave the last population short of its first spikes
     outcomes[-1] = eqx.tree_at(lambda o: o.step_budget, outcomes[-1], outcomes[-1].step_budget | rounds_exhausted)
     return _finish(net, outcomes, checked, max_spikes, dtype, checked.invalid, throw, meter)

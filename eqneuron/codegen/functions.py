@@ -48,8 +48,15 @@ Time = float | Float[Array, ""]
 
 def lambdify(args: Sequence[sp.Basic], exprs: Iterable[sp.Basic]) -> Callable:
     """SymPy expressions -> one JAX function returning a tuple (source kept for `inspect`)."""
-    exprs = [_without_ite(sp.sympify(e)) for e in exprs]
+    exprs = [_with_float_literals(_without_ite(sp.sympify(e))) for e in exprs]
     return sp.lambdify(args, exprs, modules=[_JAX_FUNCTIONS, "jax"], cse=True, docstring_limit=0)
+
+
+def _with_float_literals(expr: sp.Basic) -> sp.Basic:
+    """Integers beyond int32 as floats: a Python int meeting a traced array becomes one of the
+    array's integer type (`10**172 * tau` overflows under `jit`; the value is the same as a float)."""
+    huge = {i: sp.Float(i) for i in expr.atoms(sp.Integer) if abs(int(i)) >= 2**31}
+    return expr.xreplace(huge) if huge else expr
 
 
 def _without_ite(expr: sp.Basic) -> sp.Basic:

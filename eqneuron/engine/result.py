@@ -130,8 +130,9 @@ def warn_if_concrete(result: SimulationResult, max_spikes: int) -> None:
         return any(bool(np.any(r == code)) for r in result.results)
 
     if bool(np.any(result.overflow)):
-        if int(np.max(result.n_spikes)) > max_spikes:
-            cause = f"{int(np.max(result.n_spikes))} spikes for max_spikes={max_spikes}; raise max_spikes"
+        n_spikes = int(np.max(np.asarray(result.n_spikes)))
+        if n_spikes > max_spikes:
+            cause = f"{n_spikes} spikes for max_spikes={max_spikes}; raise max_spikes"
             warnings.warn(f"spike budget exceeded: {cause} (results after the budget are incomplete)", RuntimeWarning, stacklevel=3)
         elif some(RESULTS.step_budget):
             warnings.warn(f"stopped before t1: {_message(RESULTS.step_budget)} (results after the stop are incomplete)",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import equinox as eqx
 import equinox.internal as eqxi
@@ -27,14 +27,14 @@ from .closed_form import ClosedFormIntegrator
 from .config import METHODS, SolverConfig
 from .controller import AbstractStepSizeController, AdaptiveStepSize, ConstantStepSize
 from .event_windows import run_event_windows, why_not
-from .graph import as_graph, model_delay, needs_graph, run_graph
+from .graph import as_graph, model_delay, needs_graph, projection_delay, run_graph
 from .integrator import AbstractIntegrator
 from .lanes import earliest, traced_once
 from .loop import PopulationLoop
 from .progress import progress_meter
 from .result import RESULTS, SimulationResult, raise_on_failure, warn_if_concrete
 from .runge_kutta import RungeKuttaIntegrator, tableau
-from .validate import check_simulate_arguments
+from .validate import SimulateArguments, check_simulate_arguments
 
 if TYPE_CHECKING:
     from ..model import CompiledModel
@@ -158,6 +158,10 @@ def simulate(
       differentiate.
 
     **Returns:** a `SimulationResult`; `results` holds each population's `RESULTS` code.
+
+    Called outside `jit`, `grad` and `vmap`, the run is compiled once per network
+    structure, argument shapes and settings and reused by later calls with other
+    values (docs/engine.md, "Batches, precision, devices").
     """
     checked = check_simulate_arguments(
         net, inputs, t1, max_spikes, save_at, method, rtol, atol, dt, root_tol, max_solver_steps, max_spikes_per_neuron
@@ -167,8 +171,7 @@ def simulate(
     ):
         raise EqError(f"simulate: `max_window_spikes` must be an integer >= 1, got {max_window_spikes!r}",
                       hint="the most input spikes of one population in one window, e.g. 1024")
-    inputs, t1, save = checked.inputs, checked.t1, checked.save_at
-    if rounds and (not stop_after_first_spike or save is not None):
+    if rounds and (not stop_after_first_spike or checked.save_at is not None):
         raise EqError(
             "simulate: `rounds=True` stops earlier populations soon after the last one's first spikes; "
             "it needs stop_after_first_spike=True and no save_at",
@@ -177,6 +180,63 @@ def simulate(
     if isinstance(net, Population):
         net = Network([net])
     check_adjoint(adjoint, net, clock_for)
+    progress_meter(progress, len(net.populations))  # checks `progress` (the run makes its own meter)
+    settings = _Settings(
+        max_spikes, method, rtol, atol, dt, root_tol, max_solver_steps, max_spikes_per_neuron,
+        stop_after_first_spike, rounds, throw, max_window_spikes, progress, adjoint,
+    )
+    result = (_run_compiled if _compiled_once(net, checked) else _run)(net, checked, settings)
+    warn_if_concrete(result, max_spikes)
+    return result
+
+
+class _Settings(NamedTuple):
+    """`simulate`'s arguments that configure the run (Python values: static under `jit`)."""
+
+    max_spikes: int
+    method: str
+    rtol: float | None
+    atol: float | None
+    dt: float | None
+    root_tol: float | None
+    max_solver_steps: int
+    max_spikes_per_neuron: int | None
+    stop_after_first_spike: bool
+    rounds: bool
+    throw: bool
+    max_window_spikes: int | None
+    progress: bool | float
+    adjoint: str
+
+
+def _compiled_once(net: Network, checked: SimulateArguments) -> bool:
+    """Whether a call outside any transformation runs as one compiled program, cached by the
+    network's structure, the arguments' shapes and the settings (`_run_compiled`).
+
+    Called eagerly, a run would otherwise be traced again on every call: seconds
+    of Python for a program that takes milliseconds.  Not when an argument is
+    already traced (under the caller's `jit`, `grad` or `vmap` the run is part of
+    the caller's program), nor when a projection's delay is known to be zero
+    somewhere: the network's plan (`graph.plan`) reads such a delay's value,
+    which a compiled program only sees traced.
+    """
+    if any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree_util.tree_leaves((net, checked))):
+        return False
+    if not net.graph and not needs_graph(net):
+        return True
+    graph = as_graph(net) if needs_graph(net) else net
+    for k in range(len(graph.projections)):
+        delay = projection_delay(graph, k)
+        if delay is not None and not bool(np.all(np.asarray(delay) > 0)):
+            return False
+    return True
+
+
+def _run(net: Network, checked: SimulateArguments, settings: _Settings) -> SimulationResult:
+    """`simulate` once its arguments are checked."""
+    (max_spikes, method, rtol, atol, dt, root_tol, max_solver_steps, max_spikes_per_neuron,
+     stop_after_first_spike, rounds, throw, max_window_spikes, progress, adjoint) = settings
+    inputs, t1, save = checked.inputs, checked.t1, checked.save_at
     meter = progress_meter(progress, len(net.populations))
     config = SolverConfig(method, rtol, atol, dt, root_tol, max_solver_steps)
     dtype = default_dtype()
@@ -337,6 +397,10 @@ def simulate(
     return _finish(net, outcomes, checked, max_spikes, dtype, checked.invalid, throw, meter)
 
 
+# eager calls: one trace and one compilation per structure, shapes and settings
+_run_compiled = eqx.filter_jit(_run)
+
+
 def input_feed(inputs: Spikes | None, dtype):
     """The external input spikes as the first population's inputs `(times, channels, values)`,
     in time order."""
@@ -438,7 +502,6 @@ def _finish(net: Network, outcomes, checked, max_spikes, dtype, invalid, throw, 
         ]
     invalid = jnp.asarray(False) if invalid is None else invalid
     result = _collect(net, outcomes, max_spikes, dtype, invalid)
-    warn_if_concrete(result, max_spikes)
     return raise_on_failure(result) if throw else result
 
 

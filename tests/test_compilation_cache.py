@@ -119,3 +119,28 @@ def test_the_cache_can_be_turned_off(tmp_path, monkeypatch):
     fn = persistent_jit(loss, name="loss", key="k", out_structure=lambda net, times: 0.0)
     fn(small_net(), TIMES)
     assert fn.traced == 1 and not (tmp_path / "exported").exists()
+
+
+def test_arguments_placed_or_not_on_a_device_share_one_compiled_program(cache):
+    """A training step's first call gets arrays made from NumPy values (uncommitted), the next
+    one the first one's results (committed to the device): `jax.jit` would compile twice."""
+    from jax._src import dispatch, monitoring
+
+    net = small_net()
+    run = persistent_jit(step, name="step", key="placement", out_structure=structure)
+    value, grads = run(net, TIMES)
+    placed = jax.device_put(TIMES + 0.1, jax.devices()[0])
+    assert placed.committed and not TIMES.committed
+    compiled = []
+
+    def listener(event, duration, **kwargs):
+        if event == dispatch.BACKEND_COMPILE_EVENT:
+            compiled.append(duration)
+
+    monitoring.register_event_duration_secs_listener(listener)
+    try:
+        again, _ = run(net, placed)
+    finally:
+        monitoring.unregister_event_duration_listener(listener)
+    assert compiled == []
+    assert float(again) == pytest.approx(float(eqx.filter_jit(loss)(net, TIMES + 0.1)), rel=1e-12)

@@ -14,12 +14,12 @@ import eqneuron as eqn
 
 @contextlib.contextmanager
 def traces():
-    """Count JAX's traces to a jaxpr while the block runs."""
+    """JAX's traces to a jaxpr and compilations while the block runs."""
     seen = []
 
     def listener(event, duration, **kwargs):
-        if event == dispatch.JAXPR_TRACE_EVENT:
-            seen.append(duration)
+        if event in (dispatch.JAXPR_TRACE_EVENT, dispatch.BACKEND_COMPILE_EVENT):
+            seen.append(event)
 
     monitoring.register_event_duration_secs_listener(listener)
     try:
@@ -31,16 +31,18 @@ def traces():
 def test_a_sweep_in_a_python_loop_is_traced_once_and_matches_the_analytic_spike_times():
     """LIF without synaptic input, v(0) = 0: v = ic (1 - exp(-t/tmem)) crosses 1 at
     t = -tmem log(1 - 1/ic).  After the first call, new values of `ic` (and new weights)
-    run without any tracing."""
+    run without any tracing or compiling, whether their arrays are committed to a device (results
+    of a compiled call) or not (made from NumPy values)."""
     pop = eqn.compile_model("lif").population(3, in_size=2, key=jax.random.key(0))
     inputs = eqn.Spikes(times=[jnp.inf], channels=[0])  # padding: no input
     first = eqn.simulate(pop, inputs, t1=40.0, max_spikes=128)
     assert not np.any(np.isfinite(np.asarray(first.first_spike_times())))  # ic = 0: silent
     ics = [np.array([s, s * 1.1, s * 1.3]) for s in (1.2, 1.5, 2.0, 3.0)]
-    swept = [pop.replace(params={"ic": jnp.asarray(ic)}, weights={"w": pop.weights["w"] * ic[0]}) for ic in ics]
+    placed = [jnp.asarray, lambda x: jax.device_put(x, jax.devices()[0])]
+    swept = [pop.replace(params={"ic": placed[k % 2](ic)}, weights={"w": pop.weights["w"] * ic[0]}) for k, ic in enumerate(ics)]
     with traces() as seen:
         outs = [eqn.simulate(p, inputs, t1=40.0, max_spikes=128) for p in swept]
-    assert seen == [], f"{len(seen)} traces for a sweep over values"
+    assert seen == [], f"traced or compiled again for new values: {seen}"
     for ic, out in zip(ics, outs):
         np.testing.assert_allclose(np.asarray(out.first_spike_times()), -10.0 * np.log(1.0 - 1.0 / ic), rtol=1e-9)
     with traces() as seen:  # another t1 (a Python number) is another program

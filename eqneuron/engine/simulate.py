@@ -19,6 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, DTypeLike, Float
 
+from ..compilation_cache import committed
 from ..errors import EqError
 from ..network import Network, Population, Spikes, default_dtype
 from .adjoint import check_adjoint, replay, replay_leaves, stop_gradients
@@ -185,7 +186,13 @@ def simulate(
         max_spikes, method, rtol, atol, dt, root_tol, max_solver_steps, max_spikes_per_neuron,
         stop_after_first_spike, rounds, throw, max_window_spikes, progress, adjoint,
     )
-    result = (_run_compiled if _compiled_once(net, checked) else _run)(net, checked, settings)
+    network: Network = net
+    if _compiled_once(network, checked):
+        # every array committed to its device: the placement is part of the program's key
+        network, checked = jax.tree_util.tree_map(committed, (network, checked))
+        result = _run_compiled(network, checked, settings)
+    else:
+        result = _run(network, checked, settings)
     warn_if_concrete(result, max_spikes)
     return result
 

@@ -7,7 +7,8 @@ Pehle 2021) keeps: the time of every event and the state just after it.
 
 The forward run is the population loop, not differentiated: it finds every
 spike.  Each neuron's history is then a known sequence of events — input
-spikes, its own spikes, the ends of its refractory periods, save points —
+spikes, its own spikes and internal events, the ends of its refractory
+periods, save points —
 and between two of them the free dynamics.  A *replay* walks that sequence
 in time order, one `lax.scan` step per event and every neuron at once:
 
@@ -21,7 +22,8 @@ in time order, one `lax.scan` step per event and every neuron at once:
   derivative carries `f dt*`, the transversality term), then the reset.  A
   spike at the time of the event before it (an input that lifts the neuron
   over threshold, the end of a refractory period above it) happens at that
-  event's time.
+  event's time;
+* at an internal event, the same with the event's condition, then its body.
 
 Reverse mode through the replay is EventProp's backward pass: the adjoint of
 each segment's flow (for the closed form, its exact propagator transposed;
@@ -59,8 +61,11 @@ ADJOINTS = ("loop", "eventprop")
 T = TypeVar("T")
 
 # event kinds of the replay, in the order they take at equal times: an input spike (which may
-# lift the neuron over threshold), the end of a refractory period, the spike, a save point
-_INPUT, _REFRACTORY_END, _SPIKE, _SAVE = 0, 1, 2, 3
+# lift the neuron over a threshold), the end of a refractory period, an internal event (whose
+# condition, lower than the spike's when both hold, fires first in the loop), the spike, a save
+# point; a neuron's sequence is a table of codes `index * 8 + kind`
+_INPUT, _REFRACTORY_END, _EVENT, _SPIKE, _SAVE = 0, 1, 2, 3, 4
+_KIND_BITS = 3
 
 sg = jax.lax.stop_gradient
 
@@ -83,12 +88,6 @@ def check_adjoint(adjoint: str, net: Network, clock_for: Callable[[Population], 
                 f"{name!r} is recurrent (one shared clock), which it does not handle yet",
                 hint="use adjoint='loop' (the default) for recurrent populations",
             )
-        if pop.model.fn.event_names:
-            raise EqError(
-                f"simulate: adjoint='eventprop' does not handle internal events yet ({pop.model.name} has "
-                f"{', '.join(pop.model.fn.event_names)})",
-                hint="use adjoint='loop' (the default) for models with `event` blocks",
-            )
 
 
 def stop_gradients(tree: T) -> T:
@@ -98,20 +97,19 @@ def stop_gradients(tree: T) -> T:
     )
 
 
-def _per_neuron(state: LoopState, n: int, per_neuron: int, buffer: int):
-    """Each neuron's spike times from the forward run, in order, `(n, per_neuron)` (inf: none),
-    and their slots in the spike list (`buffer`: none)."""
-    owner = jnp.where(state.spike_ids >= 0, state.spike_ids, n)
+def _per_neuron(times, ids, n: int, per_neuron: int, buffer: int):
+    """Each neuron's times from a list of the forward run (spikes or internal events, in the
+    order written), in order, `(n, per_neuron)` (inf: none), and their slots in the list
+    (`buffer`: none)."""
+    owner = jnp.where(ids >= 0, ids, n)
     order = jnp.argsort(owner, stable=True)  # by neuron, then in the order written (time order)
     sorted_owner = owner[order]
     start = jnp.searchsorted(sorted_owner, jnp.arange(n + 1))
     rank = jnp.arange(buffer) - start[sorted_owner]
     row = jnp.where(rank < per_neuron, sorted_owner, n)  # overflowing spikes: dropped (the run says so)
-    times = jnp.full((n, per_neuron), jnp.inf, state.spike_times.dtype).at[row, rank].set(
-        state.spike_times[order], mode="drop"
-    )
+    out = jnp.full((n, per_neuron), jnp.inf, times.dtype).at[row, rank].set(times[order], mode="drop")
     slots = jnp.full((n, per_neuron), buffer, jnp.int32).at[row, rank].set(order.astype(jnp.int32), mode="drop")
-    return times, slots
+    return out, slots
 
 
 def _positions(lists):
@@ -158,7 +156,8 @@ def replay(
     in_channels: Int[Array, " inputs"],
     in_values: Float[Array, " inputs"],
 ) -> LoopState:
-    """`state` with its spike times and saved states differentiable (their values unchanged).
+    """`state` with its spike times, internal event times and saved states differentiable (their
+    values unchanged).
 
     `leaves` are `replay_leaves(pop)` with their derivatives, `in_times` the
     population's differentiable input spike times (`loop` ran copies of both
@@ -170,9 +169,16 @@ def replay(
     neurons = jnp.arange(n)
     p, input_weights = leaves
     per_neuron = 1 if loop.stop_after_first_spike else loop.spikes_per_neuron
-    spike_s, slots = _per_neuron(state, n, per_neuron, loop.buffer)
+    spike_s, slots = _per_neuron(state.spike_times, state.spike_ids, n, per_neuron, loop.buffer)
     # the state at each spike as the forward run located it: (n, per_neuron, states)
     spike_y = state.spike_states[jnp.minimum(slots, loop.buffer - 1)]
+    n_events = loop.n_events
+    if n_events:  # internal events: at most `spikes_per_neuron` per neuron (`loop.finish` flags more)
+        per_event = loop.spikes_per_neuron
+        event_s, event_slots = _per_neuron(state.event_times, state.event_ids, n, per_event, loop.event_buffer)
+        at_event = jnp.minimum(event_slots, loop.event_buffer - 1)
+        event_which, event_y = state.event_kinds[at_event], state.event_states[at_event]
+        last_event = per_event - 1
     period = fn.refractory_period(p, jnp.zeros((n,), dtype)) if loop.refractory else None
     n_in, n_save = in_times.shape[0], loop.n_save
     save_times = loop.save_times
@@ -180,18 +186,20 @@ def replay(
     kinds = [(sg(in_times), _INPUT)]
     if period is not None:
         kinds.append((spike_s + sg(period)[:, None], _REFRACTORY_END))
+    if n_events:
+        kinds.append((event_s, _EVENT))
     kinds.append((spike_s, _SPIKE))
     if n_save:
         kinds.append((sg(save_times), _SAVE))
     positions = _positions(kinds)
     position_of = {k: pos for pos, (_, k) in zip(positions, kinds)}
     length = sum(times.shape[-1] for times, _ in kinds)
-    # each neuron's sequence as one table of codes `index * 4 + kind`: one scatter, and one
+    # each neuron's sequence as one table of codes `index * 8 + kind`: one scatter, and one
     # array kept for the backward pass, not two
     rows = neurons[:, None]
     pos = jnp.concatenate([jnp.broadcast_to(pos, (n, times.shape[-1])) for pos, (times, _) in zip(positions, kinds)], axis=1)
     codes = jnp.concatenate(
-        [jnp.broadcast_to(jnp.arange(times.shape[-1], dtype=jnp.int32) * 4 + k, (n, times.shape[-1])) for times, k in kinds],
+        [jnp.broadcast_to(jnp.arange(times.shape[-1], dtype=jnp.int32) * 2**_KIND_BITS + k, (n, times.shape[-1])) for times, k in kinds],
         axis=1,
     )
     sequence = jnp.zeros((n, length), jnp.int32).at[rows, pos].set(codes)
@@ -202,10 +210,13 @@ def replay(
 
     def step(carry, code):
         t, y, until, aux = carry  # `until`: None without a refractory period (nothing to keep)
-        kind, k = code & 3, code >> 2
-        is_input, is_spike = kind == _INPUT, kind == _SPIKE
-        k_in = jnp.minimum(k, last_input)
-        t_event = jnp.where(is_input, in_times[k_in], spike_s[neurons, jnp.minimum(k, last_spike)])
+        kind, k = code & (2**_KIND_BITS - 1), code >> _KIND_BITS
+        is_input, is_spike, is_event = kind == _INPUT, kind == _SPIKE, kind == _EVENT
+        k_in, k_spike = jnp.minimum(k, last_input), jnp.minimum(k, last_spike)
+        t_event = jnp.where(is_input, in_times[k_in], spike_s[neurons, k_spike])
+        if n_events:
+            k_event = jnp.minimum(k, last_event)
+            t_event = jnp.where(is_event, event_s[neurons, k_event], t_event)
         if period is not None:
             t_event = jnp.where(kind == _REFRACTORY_END, until, t_event)
         if n_save:
@@ -216,29 +227,48 @@ def replay(
         t_event = jnp.where(real, t_event, t)
         refractory = None if period is None else sg(t) < sg(until)
         spiking = is_spike & real
+        crossing = (is_spike | is_event) & real if n_events else spiking
         to_spike = spiking if refractory is None else spiking & ~refractory
         y_at, aux = integrator.flow(t, y, t_event, p, refractory, aux, to_spike=to_spike)
 
-        # a spike: its time by the implicit function theorem, the state there moving with it
+        # a spike or internal event: its time by the implicit function theorem on its
+        # condition, the state there moving with it
+        def condition(tt, yy):
+            if not n_events:
+                return fn.spike_condition(tt, yy, p)
+            which = jnp.where(is_event, 1 + event_which[neurons, k_event], 0)
+            return fn.conditions(tt, yy, p)[which, neurons]
+
         f = fn.vector_field(t_event, y_at, p, refractory)
-        g, g_dot = jax.jvp(lambda tt, yy: fn.spike_condition(tt, yy, p), (t_event, y_at), (jnp.ones_like(t_event), f))
-        g_dot = sg(jnp.where(spiking & (g_dot != 0), g_dot, 1.0))
+        g, g_dot = jax.jvp(condition, (t_event, y_at), (jnp.ones_like(t_event), f))
+        g_dot = sg(jnp.where(crossing & (g_dot != 0), g_dot, 1.0))
         immediate = sg(t_event) == sg(t)  # at the time of the event before: caused by it
         t_spike = jnp.where(immediate, t, t_event - (g - sg(g)) / g_dot)
-        # the state at the spike: its value as located by the forward run (a state integrated
-        # again to the same time differs by the integration error, which a threshold and a
-        # reset would amplify from spike to spike), its derivative the replay's
+        # the state there: its value as located by the forward run (a state integrated again
+        # to the same time differs by the integration error, which a threshold and a reset
+        # would amplify from spike to spike), its derivative the replay's
+        located = spike_y[neurons, k_spike].T
+        if n_events:
+            located = jnp.where(is_event[None], event_y[neurons, k_event].T, located)
+        # no crossing at this step (its slot holds no record, NaN): a finite stand-in, so that the
+        # reset's and the event body's derivatives, multiplied by zero, stay zero
+        located = jnp.where(crossing[None], located, sg(y_at))
         y_located = y_at + f * (t_spike - sg(t_event))
-        y_located = spike_y[neurons, jnp.minimum(k, last_spike)].T + (y_located - sg(y_located))
+        y_located = located + (y_located - sg(y_located))
         y_spike = fn.apply_reset(t_spike, y_located, p, jnp.ones((n,), bool))
+        if n_events:
+            body = (jnp.arange(n_events)[:, None] == event_which[neurons, k_event][None]) & is_event[None]
+            y_spike = jnp.where(is_event[None], fn.apply_event_resets(t_spike, y_located, p, body), y_spike)
 
-        channel = in_channels[k_in]
-        w_rows = {name: w[channel, neurons] for name, w in input_weights.items()}
-        port = None if ports is None else ports[channel]
-        y_input = y_at + fn.input_jump(t_event, y_at, p, in_values[k_in], w_rows, port)
+        y_input = y_at
+        if pop.in_size:  # a population without inputs has no input rows (its input list is padding)
+            channel = in_channels[k_in]
+            w_rows = {name: w[channel, neurons] for name, w in input_weights.items()}
+            port = None if ports is None else ports[channel]
+            y_input = y_at + fn.input_jump(t_event, y_at, p, in_values[k_in], w_rows, port)
 
-        y_next = jnp.where(spiking[None], y_spike, jnp.where((is_input & real)[None], y_input, y_at))
-        t_next = jnp.where(spiking, t_spike, t_event)
+        y_next = jnp.where(crossing[None], y_spike, jnp.where((is_input & real)[None], y_input, y_at))
+        t_next = jnp.where(crossing, t_spike, t_event)
         if period is not None:
             until = jnp.where(spiking, t_spike + period, until)
         return (t_next, y_next, until, aux), (t_spike, y_at)
@@ -254,9 +284,15 @@ def replay(
     forward = state.spike_times[jnp.minimum(slots, loop.buffer - 1)]
     t_spikes = jnp.where(known, forward + (t_spikes - sg(t_spikes)), jnp.inf)
     spike_times = state.spike_times.at[slots].set(t_spikes, mode="drop")
+    event_times = state.event_times
+    if n_events:
+        t_events = t_rec[position_of[_EVENT], rows]  # (n, per_event)
+        forward = state.event_times[at_event]
+        t_events = jnp.where(event_slots < loop.event_buffer, forward + (t_events - sg(t_events)), jnp.inf)
+        event_times = event_times.at[event_slots].set(t_events, mode="drop")
     saved = state.saved
     if n_save:
         save_pos = jnp.broadcast_to(position_of[_SAVE], (n, n_save))
         y_saves = jnp.transpose(y_rec[save_pos, :, rows], (1, 2, 0))  # (saves, states, neurons)
         saved = jnp.where(jnp.isfinite(saved), saved + (y_saves - sg(y_saves)), saved)
-    return eqx.tree_at(lambda c: (c.spike_times, c.saved), state, (spike_times, saved))
+    return eqx.tree_at(lambda c: (c.spike_times, c.saved, c.event_times), state, (spike_times, saved, event_times))

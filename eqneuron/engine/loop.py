@@ -70,6 +70,7 @@ class LoopState(eqx.Module):
     event_times: Float[Array, " event_buffer"]  # internal events, in the order written
     event_ids: Int[Array, " event_buffer"]
     event_kinds: Int[Array, " event_buffer"]  # index into the model's events
+    event_states: Float[Array, "event_buffer states"]  # the state at each event, before its body (empty unless recorded)
     n_events: Int[Array, ""]  # events so far (may exceed the buffer: overflow)
     event_counts: Int[Array, "events neurons"]
     aux: PyTree  # the integrator's state
@@ -119,8 +120,8 @@ class PopulationLoop:
         # whole list (a readout stopping at its first spikes needs one slot per neuron)
         per_neuron = 1 if stop_after_first_spike else spikes_per_neuron
         self.buffer = min(max_spikes, pop.n_neurons * per_neuron)
-        # the state at each spike is kept for the event-based adjoint (`adjoint.py`), which replays
-        # each neuron's events from it
+        # the state at each spike and internal event is kept for the event-based adjoint
+        # (`adjoint.py`), which replays each neuron's events from it
         self.record_spike_states = record_spike_states
         self.n_events = len(self.fn.event_names)
         self.event_buffer = max_spikes if self.n_events else 0
@@ -174,6 +175,7 @@ class PopulationLoop:
             event_times=jnp.full((self.event_buffer,), jnp.inf, dtype),
             event_ids=jnp.full((self.event_buffer,), -1, jnp.int32),
             event_kinds=jnp.full((self.event_buffer,), -1, jnp.int32),
+            event_states=jnp.full((self.event_buffer if self.record_spike_states else 0, y.shape[0]), jnp.nan, dtype),
             n_events=jnp.asarray(0),
             event_counts=jnp.zeros((self.n_events, n), jnp.int32),
             aux=self.integrator.init(t, y, self.p),
@@ -347,8 +349,8 @@ class PopulationLoop:
 
             slot = clock.spike_slots(spike, c.n_written, buffer)
             n_spikes = c.n_spikes + spike
-            event_times, event_ids, event_kinds, n_written_events, event_counts = (
-                c.event_times, c.event_ids, c.event_kinds, c.n_events, c.event_counts
+            event_times, event_ids, event_kinds, event_states, n_written_events, event_counts = (
+                c.event_times, c.event_ids, c.event_kinds, c.event_states, c.n_events, c.event_counts
             )
             if n_events:
                 happened = jnp.any(event, axis=0)
@@ -356,6 +358,8 @@ class PopulationLoop:
                 event_times = event_times.at[e_slot].set(jnp.broadcast_to(t, happened.shape), mode="drop")
                 event_ids = event_ids.at[e_slot].set(neurons.astype(jnp.int32), mode="drop")
                 event_kinds = event_kinds.at[e_slot].set((kind - 1).astype(jnp.int32), mode="drop")
+                if self.record_spike_states:
+                    event_states = event_states.at[e_slot].set(y.T, mode="drop")
                 n_written_events = n_written_events + jnp.sum(happened)
                 event_counts = event_counts + event
             bad = ~jnp.all(jnp.isfinite(y_next), axis=0) & ~still
@@ -390,6 +394,7 @@ class PopulationLoop:
                 event_times=event_times,
                 event_ids=event_ids,
                 event_kinds=event_kinds,
+                event_states=event_states,
                 n_events=n_written_events,
                 event_counts=event_counts,
                 aux=step.aux,
@@ -413,6 +418,9 @@ class PopulationLoop:
     def finish(self, c: LoopState) -> PopulationOutcome:
         spike_budget = (c.n_written > self.buffer) | jnp.any(c.n_spikes > self.spikes_per_neuron)
         spike_budget = spike_budget | (c.n_events > self.event_buffer)
+        if self.record_spike_states and self.n_events:
+            # the event-based adjoint replays at most `spikes_per_neuron` internal events per neuron
+            spike_budget = spike_budget | jnp.any(jnp.sum(c.event_counts, axis=0) > self.spikes_per_neuron)
         events = None
         if self.n_events:
             order = earliest(c.event_times, self.event_buffer)

@@ -138,7 +138,8 @@ def warn_if_concrete(result: SimulationResult, max_spikes: int) -> None:
             warnings.warn(f"stopped before t1: {_message(RESULTS.step_budget)} (results after the stop are incomplete)",
                           RuntimeWarning, stacklevel=3)
         elif some(RESULTS.spike_budget):
-            warnings.warn("spike budget exceeded: a neuron exceeded max_spikes_per_neuron; raise max_spikes_per_neuron "
+            warnings.warn("spike budget exceeded: a neuron exceeded max_spikes_per_neuron (its spikes, or under "
+                          "adjoint='eventprop' its internal events); raise max_spikes_per_neuron "
                           "(results after the budget are incomplete)", RuntimeWarning, stacklevel=3)
     if bool(np.any(result.nonfinite)):
         warnings.warn(

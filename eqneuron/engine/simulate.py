@@ -153,7 +153,9 @@ def simulate(
       (`eqneuron.engine.adjoint`): the loops run undifferentiated and each neuron's
       events are replayed, so the memory of the backward pass grows with events, not
       with solver steps.  Feed-forward stacks of populations on their own clocks
-      (no recurrent population, no internal events); the same values either way.
+      (no recurrent population); internal events are replayed too, at most
+      `max_spikes_per_neuron` per neuron (more: a spike-budget result code).  The same
+      values either way.
       Either way, reverse mode only (`jax.grad`, `jax.jacrev`): the loops are
       checkpointed while loops, which forward mode (`jax.jvp`, `jax.jacfwd`) cannot
       differentiate.
@@ -381,7 +383,7 @@ def _run(net: Network, checked: SimulateArguments, settings: _Settings) -> Simul
         if eventprop:  # the loops ran undifferentiated: derivatives come from the replay
             leaves = [replay_leaves(pop) for pop in differentiable.populations]
             replayed = _replayed((leaves, checked.inputs), loops, states, net.populations)
-            states = [eqx.tree_at(lambda c: (c.spike_times, c.saved), c, r) for c, r in zip(states, replayed)]
+            states = [eqx.tree_at(lambda c: (c.spike_times, c.saved, c.event_times), c, r) for c, r in zip(states, replayed)]
         outcomes = [loop.finish(state) for loop, state in zip(loops, states)]
     else:
 
@@ -431,7 +433,7 @@ def spikes_as_inputs(loop: PopulationLoop, state, pop: Population, params: dict 
 
 
 def replay_stack(loops: list[PopulationLoop], states, pops: list[Population], leaves, inputs):
-    """The loops' states with differentiable spike times and saved states (`adjoint.replay`),
+    """The loops' states with differentiable spike times, event times and saved states (`adjoint.replay`),
     each population replayed with the differentiable spikes of the one before."""
     feed = input_feed(inputs, states[0].t.dtype)
     out = []
@@ -444,11 +446,11 @@ def replay_stack(loops: list[PopulationLoop], states, pops: list[Population], le
 
 @eqx.filter_custom_vjp
 def _replayed(differentiable, loops, states, pops):
-    """The spike times and saved states of the forward run, whose reverse-mode derivative with
+    """The spike times, event times and saved states of the forward run, whose reverse-mode derivative with
     respect to `differentiable = (each population's replay_leaves, input spikes)` is that of the
     replay: a run that is not differentiated never replays."""
     del differentiable, pops
-    return [(c.spike_times, c.saved) for c in states]
+    return [(c.spike_times, c.saved, c.event_times) for c in states]
 
 
 @_replayed.def_fwd
@@ -459,7 +461,7 @@ def _replayed_fwd(perturbed, differentiable, loops, states, pops):
 @_replayed.def_bwd
 def _replayed_bwd(residuals, cotangents, perturbed, differentiable, loops, states, pops):
     def outputs(d):
-        return [(c.spike_times, c.saved) for c in replay_stack(loops, states, pops, *d)]
+        return [(c.spike_times, c.saved, c.event_times) for c in replay_stack(loops, states, pops, *d)]
 
     out, vjp = eqx.filter_vjp(outputs, differentiable)
     # outputs that nothing differentiated arrive as None

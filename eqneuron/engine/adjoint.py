@@ -25,6 +25,10 @@ in time order, one `lax.scan` step per event and every neuron at once:
   event's time;
 * at an internal event, the same with the event's condition, then its body.
 
+A recurrent population (one shared clock) is replayed as one sequence for all
+of its neurons (`_replay_shared`): a spike moves every neuron's state with
+its time and applies its targets' `on_spike` jumps.
+
 Reverse mode through the replay is EventProp's backward pass: the adjoint of
 each segment's flow (for the closed form, its exact propagator transposed;
 for Runge–Kutta, the discrete adjoint of the segment's steps, recomputed
@@ -47,6 +51,7 @@ from typing import TypeVar
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, Float, Int
 
 from ..errors import EqError
@@ -82,11 +87,12 @@ def check_adjoint(adjoint: str, net: Network, clock_for: Callable[[Population], 
             hint="use adjoint='loop' (the default) for graph networks",
         )
     for name, pop in zip(net.names, net.populations):
-        if isinstance(clock_for(pop), SharedClock):
+        if isinstance(clock_for(pop), SharedClock) and pop.model.fn.event_names:
             raise EqError(
-                f"simulate: adjoint='eventprop' replays neurons on their own clocks; population "
-                f"{name!r} is recurrent (one shared clock), which it does not handle yet",
-                hint="use adjoint='loop' (the default) for recurrent populations",
+                f"simulate: adjoint='eventprop' does not replay internal events on a shared clock yet: "
+                f"population {name!r} is recurrent and {pop.model.name} has "
+                f"{', '.join(pop.model.fn.event_names)}",
+                hint="use adjoint='loop' (the default) for this network",
             )
 
 
@@ -140,10 +146,10 @@ def _count_before(sorted_times, times, side: str):
 def replay_leaves(pop: Population) -> tuple[dict, dict]:
     """What a replay of `pop` differentiates: its parameter values and the input rows of its weights.
 
-    The input rows only: under `vmap` a gradient is per sample, and one with respect to the
-    whole weight matrix (the recurrent rows too) is a scatter into a matrix per sample.
+    The input rows only, unless the population is recurrent: under `vmap` a gradient is per
+    sample, and one with respect to the whole weight matrix is a scatter into a matrix per sample.
     """
-    n = pop.n_neurons
+    n = 0 if pop.recurrent else pop.n_neurons
     return pop.parameter_values(), {name: w[n:] for name, w in pop.effective_weights().items()}
 
 
@@ -163,7 +169,9 @@ def replay(
     population's differentiable input spike times (`loop` ran copies of both
     cut from differentiation).
     """
-    assert isinstance(loop.clock, OwnClocks)  # `check_adjoint`
+    if isinstance(loop.clock, SharedClock):
+        return _replay_shared(loop, state, pop, leaves, in_times, in_channels, in_values)
+    assert isinstance(loop.clock, OwnClocks)
     fn, integrator, dtype = pop.model.fn, loop.integrator, loop.dtype
     n = pop.n_neurons
     neurons = jnp.arange(n)
@@ -296,3 +304,114 @@ def replay(
         y_saves = jnp.transpose(y_rec[save_pos, :, rows], (1, 2, 0))  # (saves, states, neurons)
         saved = jnp.where(jnp.isfinite(saved), saved + (y_saves - sg(y_saves)), saved)
     return eqx.tree_at(lambda c: (c.spike_times, c.saved, c.event_times), state, (spike_times, saved, event_times))
+
+
+def _replay_shared(
+    loop: PopulationLoop,
+    state: LoopState,
+    pop: Population,
+    leaves: tuple[dict, dict],
+    in_times: Float[Array, " inputs"],
+    in_channels: Int[Array, " inputs"],
+    in_values: Float[Array, " inputs"],
+) -> LoopState:
+    """`replay` of a recurrent population (one shared clock): the population's history is one
+    sequence in time order — input spikes, its spikes (in the order the loop emitted them), the
+    ends of their refractory periods, save points — and each step moves every neuron.  A spike
+    of neuron `j` at the forward run's time `s`: `t*` from `j`'s condition as in `replay`, every
+    neuron's state there `y(s) + f·(t* - s)` (`j`'s value the located one), then `j`'s reset and
+    its targets' `on_spike` jumps with the row `W[j, :]` (no internal events: `check_adjoint`)."""
+    fn, integrator, dtype = pop.model.fn, loop.integrator, loop.dtype
+    n, buffer = pop.n_neurons, loop.buffer
+    neurons = jnp.arange(n)
+    p, weights = leaves
+    input_weights = {name: w[n:] for name, w in weights.items()}
+    # the spike list is in emission order (time order, simultaneous spikes in the loop's order)
+    spike_s = jnp.where(state.spike_ids >= 0, state.spike_times, jnp.inf)
+    spike_ids = jnp.maximum(state.spike_ids, 0)
+    period = fn.refractory_period(p, jnp.zeros((n,), dtype)) if loop.refractory else None
+    n_in, n_save, save_times = in_times.shape[0], loop.n_save, loop.save_times
+
+    kinds = [(sg(in_times), _INPUT)]
+    if period is not None:
+        ends = sg(spike_s + period[spike_ids])
+        end_order = jnp.argsort(ends, stable=True)
+        ends = ends[end_order]  # the ends of the periods in time order, and whose they are
+        ended = spike_ids[end_order]
+        kinds.append((ends, _REFRACTORY_END))
+    kinds.append((spike_s, _SPIKE))
+    if n_save:
+        kinds.append((sg(save_times), _SAVE))
+    positions = _positions(kinds)
+    position_of = {k: pos for pos, (_, k) in zip(positions, kinds)}
+    pos = jnp.concatenate(positions).astype(jnp.int32)
+    codes = jnp.concatenate([jnp.arange(times.shape[0], dtype=jnp.int32) * 2**_KIND_BITS + k for times, k in kinds])
+    _, sequence = jax.lax.sort((pos, codes), num_keys=1)
+
+    t_end = state.t  # where the run ended (one clock)
+    ports = jnp.asarray(pop.ports, jnp.int32) if pop.ports else None
+    last_input, last_spike, last_save = max(n_in - 1, 0), buffer - 1, max(n_save - 1, 0)
+    per_neuron_params = {k for k, v in p.items() if isinstance(v, (jax.Array, np.ndarray)) and v.ndim}
+
+    def step(carry, code):
+        t, y, until, aux = carry
+        kind, k = code & (2**_KIND_BITS - 1), code >> _KIND_BITS
+        is_input, is_spike = kind == _INPUT, kind == _SPIKE
+        k_in, k_spike = jnp.minimum(k, last_input), jnp.minimum(k, last_spike)
+        t_event = jnp.where(is_input, in_times[k_in], spike_s[k_spike])
+        if period is not None:  # its value the forward run's, its derivative that of the spike's t* + period
+            t_end_of = until[ended[k_spike]]
+            t_event = jnp.where(kind == _REFRACTORY_END, ends[k_spike] + (t_end_of - sg(t_end_of)), t_event)
+        if n_save:
+            t_event = jnp.where(kind == _SAVE, save_times[jnp.minimum(k, last_save)], t_event)
+        real = jnp.isfinite(sg(t_event)) & (sg(t_event) <= t_end)
+        t_event = jnp.where(real, t_event, t)
+        refractory = None if period is None else sg(t) < sg(until)
+        spiking = is_spike & real
+        which = spike_ids[k_spike]
+        at = jnp.broadcast_to(t_event, (n,))
+        to_spike = (neurons == which) & spiking
+        if refractory is not None:
+            to_spike = to_spike & ~refractory
+        y_at, aux = integrator.flow(jnp.broadcast_to(t, (n,)), y, at, p, refractory, aux, to_spike=to_spike)
+
+        f = fn.vector_field(at, y_at, p, refractory)
+        g, g_dot = jax.jvp(lambda tt, yy: fn.spike_condition(tt, yy, p)[which], (at, y_at), (jnp.ones_like(at), f))
+        g_dot = sg(jnp.where(spiking & (g_dot != 0), g_dot, 1.0))
+        immediate = sg(t_event) == sg(t)  # at the time of the event before: caused by it
+        t_spike = jnp.where(immediate, t, t_event - (g - sg(g)) / g_dot)
+        y_located = y_at + f * (t_spike - sg(t_event))
+        recorded = jnp.where(spiking, state.spike_states[k_spike], sg(y_at[:, which]))  # NaN where none
+        y_located = y_located.at[:, which].add(recorded - sg(y_located[:, which]))
+        fired = neurons == which
+        y_spike = fn.apply_reset(t_spike, y_located, p, fired)
+        rows = {name: w[which] for name, w in weights.items()}
+        p_pre = {name: (v[which] if name in per_neuron_params else v) for name, v in p.items()}
+        y_spike = y_spike + fn.spike_jump(t_spike, y_located, p, y_located[:, which], p_pre, rows)
+
+        y_input = y_at
+        if pop.in_size:
+            channel = in_channels[k_in]
+            w_rows = {name: w[channel] for name, w in input_weights.items()}
+            port = None if ports is None else ports[channel]
+            y_input = y_at + fn.input_jump(t_event, y_at, p, in_values[k_in], w_rows, port)
+
+        y_next = jnp.where(spiking, y_spike, jnp.where(is_input & real, y_input, y_at))
+        t_next = jnp.where(spiking, t_spike, t_event)
+        if period is not None:
+            until = jnp.where(spiking & fired, t_spike + period, until)
+        return (t_next, y_next, until, aux), (t_spike, y_at if n_save else None)
+
+    t0 = jnp.zeros((), dtype)
+    y0 = fn.initial_state(p, n, dtype)
+    until0 = None if period is None else jnp.full((n,), -jnp.inf, dtype)
+    carry = (t0, y0, until0, sg(integrator.init(jnp.zeros((n,), dtype), y0, p)))
+    _, (t_rec, y_rec) = jax.lax.scan(jax.checkpoint(traced_once(step), prevent_cse=False), carry, sequence)
+
+    t_spikes = t_rec[position_of[_SPIKE]]  # (buffer,), in the list's order
+    spike_times = jnp.where(state.spike_ids >= 0, state.spike_times + (t_spikes - sg(t_spikes)), state.spike_times)
+    saved = state.saved
+    if n_save:
+        y_saves = y_rec[position_of[_SAVE]]  # (saves, states, neurons)
+        saved = jnp.where(jnp.isfinite(saved), saved + (y_saves - sg(y_saves)), saved)
+    return eqx.tree_at(lambda c: (c.spike_times, c.saved), state, (spike_times, saved))

@@ -26,8 +26,8 @@ in time order, one `lax.scan` step per event and every neuron at once:
 * at an internal event, the same with the event's condition, then its body.
 
 A recurrent population (one shared clock) is replayed as one sequence for all
-of its neurons (`_replay_shared`): a spike moves every neuron's state with
-its time and applies its targets' `on_spike` jumps.
+of its neurons (`_replay_shared`): a spike or internal event moves every
+neuron's state with its time; a spike applies its targets' `on_spike` jumps.
 
 Reverse mode through the replay is EventProp's backward pass: the adjoint of
 each segment's flow (for the closed form, its exact propagator transposed;
@@ -86,14 +86,6 @@ def check_adjoint(adjoint: str, net: Network, clock_for: Callable[[Population], 
             "simulate: adjoint='eventprop' runs feed-forward stacks; this network is a graph",
             hint="use adjoint='loop' (the default) for graph networks",
         )
-    for name, pop in zip(net.names, net.populations):
-        if isinstance(clock_for(pop), SharedClock) and pop.model.fn.event_names:
-            raise EqError(
-                f"simulate: adjoint='eventprop' does not replay internal events on a shared clock yet: "
-                f"population {name!r} is recurrent and {pop.model.name} has "
-                f"{', '.join(pop.model.fn.event_names)}",
-                hint="use adjoint='loop' (the default) for this network",
-            )
 
 
 def stop_gradients(tree: T) -> T:
@@ -316,11 +308,12 @@ def _replay_shared(
     in_values: Float[Array, " inputs"],
 ) -> LoopState:
     """`replay` of a recurrent population (one shared clock): the population's history is one
-    sequence in time order — input spikes, its spikes (in the order the loop emitted them), the
-    ends of their refractory periods, save points — and each step moves every neuron.  A spike
-    of neuron `j` at the forward run's time `s`: `t*` from `j`'s condition as in `replay`, every
-    neuron's state there `y(s) + f·(t* - s)` (`j`'s value the located one), then `j`'s reset and
-    its targets' `on_spike` jumps with the row `W[j, :]` (no internal events: `check_adjoint`)."""
+    sequence in time order — input spikes, its spikes and internal events (each in the order the
+    loop emitted them), the ends of refractory periods, save points — and each step moves every
+    neuron.  A spike of neuron `j` at the forward run's time `s`: `t*` from `j`'s condition as in
+    `replay`, every neuron's state there `y(s) + f·(t* - s)` (`j`'s value the located one), then
+    `j`'s reset and its targets' `on_spike` jumps with the row `W[j, :]`; an internal event the
+    same with its own condition, then its body."""
     fn, integrator, dtype = pop.model.fn, loop.integrator, loop.dtype
     n, buffer = pop.n_neurons, loop.buffer
     neurons = jnp.arange(n)
@@ -331,6 +324,11 @@ def _replay_shared(
     spike_ids = jnp.maximum(state.spike_ids, 0)
     period = fn.refractory_period(p, jnp.zeros((n,), dtype)) if loop.refractory else None
     n_in, n_save, save_times = in_times.shape[0], loop.n_save, loop.save_times
+    n_events, event_buffer = loop.n_events, loop.event_buffer
+    if n_events:
+        event_s = jnp.where(state.event_ids >= 0, state.event_times, jnp.inf)
+        event_ids = jnp.maximum(state.event_ids, 0)
+        event_which = jnp.maximum(state.event_kinds, 0)
 
     kinds = [(sg(in_times), _INPUT)]
     if period is not None:
@@ -339,6 +337,8 @@ def _replay_shared(
         ends = ends[end_order]  # the ends of the periods in time order, and whose they are
         ended = spike_ids[end_order]
         kinds.append((ends, _REFRACTORY_END))
+    if n_events:
+        kinds.append((event_s, _EVENT))
     kinds.append((spike_s, _SPIKE))
     if n_save:
         kinds.append((sg(save_times), _SAVE))
@@ -356,9 +356,15 @@ def _replay_shared(
     def step(carry, code):
         t, y, until, aux = carry
         kind, k = code & (2**_KIND_BITS - 1), code >> _KIND_BITS
-        is_input, is_spike = kind == _INPUT, kind == _SPIKE
+        is_input, is_spike, is_event = kind == _INPUT, kind == _SPIKE, kind == _EVENT
         k_in, k_spike = jnp.minimum(k, last_input), jnp.minimum(k, last_spike)
         t_event = jnp.where(is_input, in_times[k_in], spike_s[k_spike])
+        which, recorded = spike_ids[k_spike], state.spike_states[k_spike]
+        if n_events:
+            k_event = jnp.minimum(k, event_buffer - 1)
+            t_event = jnp.where(is_event, event_s[k_event], t_event)
+            which = jnp.where(is_event, event_ids[k_event], which)
+            recorded = jnp.where(is_event, state.event_states[k_event], recorded)
         if period is not None:  # its value the forward run's, its derivative that of the spike's t* + period
             t_end_of = until[ended[k_spike]]
             t_event = jnp.where(kind == _REFRACTORY_END, ends[k_spike] + (t_end_of - sg(t_end_of)), t_event)
@@ -368,7 +374,7 @@ def _replay_shared(
         t_event = jnp.where(real, t_event, t)
         refractory = None if period is None else sg(t) < sg(until)
         spiking = is_spike & real
-        which = spike_ids[k_spike]
+        crossing = (is_spike | is_event) & real if n_events else spiking
         at = jnp.broadcast_to(t_event, (n,))
         to_spike = (neurons == which) & spiking
         if refractory is not None:
@@ -376,18 +382,26 @@ def _replay_shared(
         y_at, aux = integrator.flow(jnp.broadcast_to(t, (n,)), y, at, p, refractory, aux, to_spike=to_spike)
 
         f = fn.vector_field(at, y_at, p, refractory)
-        g, g_dot = jax.jvp(lambda tt, yy: fn.spike_condition(tt, yy, p)[which], (at, y_at), (jnp.ones_like(at), f))
-        g_dot = sg(jnp.where(spiking & (g_dot != 0), g_dot, 1.0))
+        def condition(tt, yy):
+            if not n_events:
+                return fn.spike_condition(tt, yy, p)[which]
+            return fn.conditions(tt, yy, p)[jnp.where(is_event, 1 + event_which[k_event], 0), which]
+
+        g, g_dot = jax.jvp(condition, (at, y_at), (jnp.ones_like(at), f))
+        g_dot = sg(jnp.where(crossing & (g_dot != 0), g_dot, 1.0))
         immediate = sg(t_event) == sg(t)  # at the time of the event before: caused by it
         t_spike = jnp.where(immediate, t, t_event - (g - sg(g)) / g_dot)
         y_located = y_at + f * (t_spike - sg(t_event))
-        recorded = jnp.where(spiking, state.spike_states[k_spike], sg(y_at[:, which]))  # NaN where none
+        recorded = jnp.where(crossing, recorded, sg(y_at[:, which]))  # NaN where none
         y_located = y_located.at[:, which].add(recorded - sg(y_located[:, which]))
         fired = neurons == which
         y_spike = fn.apply_reset(t_spike, y_located, p, fired)
         rows = {name: w[which] for name, w in weights.items()}
         p_pre = {name: (v[which] if name in per_neuron_params else v) for name, v in p.items()}
         y_spike = y_spike + fn.spike_jump(t_spike, y_located, p, y_located[:, which], p_pre, rows)
+        if n_events:
+            body = (jnp.arange(n_events)[:, None] == event_which[k_event]) & fired[None]
+            y_spike = jnp.where(is_event, fn.apply_event_resets(t_spike, y_located, p, body), y_spike)
 
         y_input = y_at
         if pop.in_size:
@@ -396,8 +410,8 @@ def _replay_shared(
             port = None if ports is None else ports[channel]
             y_input = y_at + fn.input_jump(t_event, y_at, p, in_values[k_in], w_rows, port)
 
-        y_next = jnp.where(spiking, y_spike, jnp.where(is_input & real, y_input, y_at))
-        t_next = jnp.where(spiking, t_spike, t_event)
+        y_next = jnp.where(crossing, y_spike, jnp.where(is_input & real, y_input, y_at))
+        t_next = jnp.where(crossing, t_spike, t_event)
         if period is not None:
             until = jnp.where(spiking & fired, t_spike + period, until)
         return (t_next, y_next, until, aux), (t_spike, y_at if n_save else None)
@@ -410,8 +424,12 @@ def _replay_shared(
 
     t_spikes = t_rec[position_of[_SPIKE]]  # (buffer,), in the list's order
     spike_times = jnp.where(state.spike_ids >= 0, state.spike_times + (t_spikes - sg(t_spikes)), state.spike_times)
+    event_times = state.event_times
+    if n_events:
+        t_events = t_rec[position_of[_EVENT]]
+        event_times = jnp.where(state.event_ids >= 0, event_times + (t_events - sg(t_events)), event_times)
     saved = state.saved
     if n_save:
         y_saves = y_rec[position_of[_SAVE]]  # (saves, states, neurons)
         saved = jnp.where(jnp.isfinite(saved), saved + (y_saves - sg(y_saves)), saved)
-    return eqx.tree_at(lambda c: (c.spike_times, c.saved), state, (spike_times, saved))
+    return eqx.tree_at(lambda c: (c.spike_times, c.saved, c.event_times), state, (spike_times, saved, event_times))

@@ -153,9 +153,8 @@ def simulate(
       (`eqneuron.engine.adjoint`): the loops run undifferentiated and each neuron's
       events are replayed, so the memory of the backward pass grows with events, not
       with solver steps.  Feed-forward stacks (a recurrent population in them is
-      replayed on its shared clock); internal events are replayed too (not yet in a
-      recurrent population), at most `max_spikes_per_neuron` per neuron (more: a
-      spike-budget result code).  The same values either way.
+      replayed on its shared clock); internal events are replayed too, at most
+      `max_spikes_per_neuron` per neuron (more: a spike-budget result code).  The same values either way.
       Either way, reverse mode only (`jax.grad`, `jax.jacrev`): the loops are
       checkpointed while loops, which forward mode (`jax.jvp`, `jax.jacfwd`) cannot
       differentiate.

@@ -137,7 +137,7 @@ def test_gradients_with_respect_to_delays_and_weights_match_finite_differences()
         return jnp.sum(t[:10] * jnp.linspace(1.0, 0.1, 10))
 
     d0, w0 = net.projections[0].delay, net.projections[0].weights["w"]
-    g_d, g_w = jax.grad(loss, argnums=(0, 1))(d0, w0)
+    g_d, g_w = jax.jit(jax.grad(loss, argnums=(0, 1)))(d0, w0)
     eps = 1e-6
     for j in range(3):
         e = jnp.zeros_like(d0).at[j].set(eps)

@@ -153,16 +153,18 @@ def replay(
     in_times: Float[Array, " inputs"],
     in_channels: Int[Array, " inputs"],
     in_values: Float[Array, " inputs"],
+    save_times: Float[Array, " saves"],
 ) -> LoopState:
     """`state` with its spike times, internal event times and saved states differentiable (their
     values unchanged).
 
     `leaves` are `replay_leaves(pop)` with their derivatives, `in_times` the
     population's differentiable input spike times (`loop` ran copies of both
-    cut from differentiation).
+    cut from differentiation), `save_times` the loop's (passed in, not read
+    from `loop`: the replay may be traced after the run's trace has ended).
     """
     if isinstance(loop.clock, SharedClock):
-        return _replay_shared(loop, state, pop, leaves, in_times, in_channels, in_values)
+        return _replay_shared(loop, state, pop, leaves, in_times, in_channels, in_values, save_times)
     assert isinstance(loop.clock, OwnClocks)
     fn, integrator, dtype = pop.model.fn, loop.integrator, loop.dtype
     n = pop.n_neurons
@@ -181,7 +183,6 @@ def replay(
         last_event = per_event - 1
     period = fn.refractory_period(p, jnp.zeros((n,), dtype)) if loop.refractory else None
     n_in, n_save = in_times.shape[0], loop.n_save
-    save_times = loop.save_times
 
     kinds = [(sg(in_times), _INPUT)]
     if period is not None:
@@ -306,6 +307,7 @@ def _replay_shared(
     in_times: Float[Array, " inputs"],
     in_channels: Int[Array, " inputs"],
     in_values: Float[Array, " inputs"],
+    save_times: Float[Array, " saves"],
 ) -> LoopState:
     """`replay` of a recurrent population (one shared clock): the population's history is one
     sequence in time order — input spikes, its spikes and internal events (each in the order the
@@ -323,7 +325,7 @@ def _replay_shared(
     spike_s = jnp.where(state.spike_ids >= 0, state.spike_times, jnp.inf)
     spike_ids = jnp.maximum(state.spike_ids, 0)
     period = fn.refractory_period(p, jnp.zeros((n,), dtype)) if loop.refractory else None
-    n_in, n_save, save_times = in_times.shape[0], loop.n_save, loop.save_times
+    n_in, n_save = in_times.shape[0], loop.n_save
     n_events, event_buffer = loop.n_events, loop.event_buffer
     if n_events:
         event_s = jnp.where(state.event_ids >= 0, state.event_times, jnp.inf)

@@ -161,9 +161,10 @@ def simulate(
 
     **Returns:** a `SimulationResult`; `results` holds each population's `RESULTS` code.
 
-    Called outside `jit`, `grad` and `vmap`, the run is compiled once per network
-    structure, argument shapes and settings and reused by later calls with other
-    values (docs/engine.md, "Batches, precision, devices").
+    The run is compiled once per network structure, argument shapes and settings
+    and reused by later calls with other values; inside the caller's `jit` it is
+    inlined, and under an eager `grad` or `vmap` it runs compiled rather than
+    operation by operation (docs/engine.md, "Batches, precision, devices").
     """
     checked = check_simulate_arguments(
         net, inputs, t1, max_spikes, save_at, method, rtol, atol, dt, root_tol, max_solver_steps, max_spikes_per_neuron
@@ -189,8 +190,9 @@ def simulate(
     )
     network: Network = net
     if _compiled_once(network, checked):
-        # every array committed to its device: the placement is part of the program's key
-        network, checked = jax.tree_util.tree_map(committed, (network, checked))
+        if not _traced(network, checked):
+            # every array committed to its device: the placement is part of the program's key
+            network, checked = jax.tree_util.tree_map(committed, (network, checked))
         result = _run_compiled(network, checked, settings)
     else:
         result = _run(network, checked, settings)
@@ -217,26 +219,31 @@ class _Settings(NamedTuple):
     adjoint: str
 
 
+def _traced(net: Network, checked: SimulateArguments) -> bool:
+    return any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree_util.tree_leaves((net, checked)))
+
+
 def _compiled_once(net: Network, checked: SimulateArguments) -> bool:
-    """Whether a call outside any transformation runs as one compiled program, cached by the
-    network's structure, the arguments' shapes and the settings (`_run_compiled`).
+    """Whether the run is one `jit` of its own (`_run_compiled`), cached by the network's
+    structure, the arguments' shapes and the settings.
 
     Called eagerly, a run would otherwise be traced again on every call: seconds
-    of Python for a program that takes milliseconds.  Not when an argument is
-    already traced (under the caller's `jit`, `grad` or `vmap` the run is part of
-    the caller's program), nor when a projection's delay is known to be zero
-    somewhere: the network's plan (`graph.plan`) reads such a delay's value,
-    which a compiled program only sees traced.
+    of Python for a program that takes milliseconds.  Under the caller's
+    transformations too: inside the caller's `jit` the inner one is inlined (the
+    same program), and an eager `jax.grad` or `jax.vmap` of a function that calls
+    `simulate` then runs the simulation as compiled programs (its forward run and
+    its derivative) rather than operation by operation, each operation compiled
+    on its own.  Not when a projection's delay is zero somewhere, or traced by the
+    caller: the network's plan (`graph.plan`) reads such a delay's value, which a
+    compiled program only sees traced.
     """
-    if any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree_util.tree_leaves((net, checked))):
-        return False
     if not net.graph and not needs_graph(net):
         return True
     graph = as_graph(net) if needs_graph(net) else net
     for k in range(len(graph.projections)):
         delay = projection_delay(graph, k)
-        if delay is not None and not bool(np.all(np.asarray(delay) > 0)):
-            return False
+        if delay is not None and (isinstance(delay, jax.core.Tracer) or not bool(np.all(np.asarray(delay) > 0))):
+            return False  # traced: inlined, as the plan reads it
     return True
 
 
@@ -381,7 +388,7 @@ def _run(net: Network, checked: SimulateArguments, settings: _Settings) -> Simul
             states = run_all(loops, feed, [loop.start() for loop in loops], t1_)
         if eventprop:  # the loops ran undifferentiated: derivatives come from the replay
             leaves = [replay_leaves(pop) for pop in differentiable.populations]
-            replayed = _replayed((leaves, checked.inputs), loops, states, net.populations)
+            replayed = _replayed((leaves, checked.inputs), loops, states, net.populations, [loop.save_times for loop in loops])
             states = [eqx.tree_at(lambda c: (c.spike_times, c.saved, c.event_times), c, r) for c, r in zip(states, replayed)]
         outcomes = [loop.finish(state) for loop, state in zip(loops, states)]
     else:
@@ -431,36 +438,42 @@ def spikes_as_inputs(loop: PopulationLoop, state, pop: Population, params: dict 
     return spike_times, jnp.maximum(spike_ids, 0), jnp.ones_like(spike_times)
 
 
-def replay_stack(loops: list[PopulationLoop], states, pops: list[Population], leaves, inputs):
+def replay_stack(loops: list[PopulationLoop], states, pops: list[Population], leaves, inputs, save_times):
     """The loops' states with differentiable spike times, event times and saved states (`adjoint.replay`),
     each population replayed with the differentiable spikes of the one before."""
-    feed = input_feed(inputs, states[0].t.dtype)
+    in_times, in_channels, in_values = input_feed(inputs, states[0].t.dtype)
     out = []
-    for loop, state, pop, own in zip(loops, states, pops, leaves):
-        state = replay(loop, state, pop, own, *feed)
+    for loop, state, pop, own, saves in zip(loops, states, pops, leaves, save_times):
+        state = replay(loop, state, pop, own, in_times, in_channels, in_values, saves)
         out.append(state)
-        feed = spikes_as_inputs(loop, state, pop, own[0])
+        in_times, in_channels, in_values = spikes_as_inputs(loop, state, pop, own[0])
     return out
 
 
 @eqx.filter_custom_vjp
-def _replayed(differentiable, loops, states, pops):
+def _replayed(differentiable, loops, states, pops, save_times):
     """The spike times, event times and saved states of the forward run, whose reverse-mode derivative with
     respect to `differentiable = (each population's replay_leaves, input spikes)` is that of the
-    replay: a run that is not differentiated never replays."""
-    del differentiable, pops
+    replay: a run that is not differentiated never replays.
+
+    Every array the replay reads is an argument (`save_times`: each loop's save times), never
+    read from `loops` in the backward pass: a traced array held by a loop belongs to the
+    forward trace, and a backward pass traced later (reverse mode of a `jit` that holds the
+    run) would find it leaked."""
+    del differentiable, pops, save_times
     return [(c.spike_times, c.saved, c.event_times) for c in states]
 
 
 @_replayed.def_fwd
-def _replayed_fwd(perturbed, differentiable, loops, states, pops):
-    return _replayed.fn(differentiable, loops, states, pops), None
+def _replayed_fwd(perturbed, differentiable, loops, states, pops, save_times):
+    return _replayed.fn(differentiable, loops, states, pops, save_times), None
 
 
 @_replayed.def_bwd
-def _replayed_bwd(residuals, cotangents, perturbed, differentiable, loops, states, pops):
+def _replayed_bwd(residuals, cotangents, perturbed, differentiable, loops, states, pops, save_times):
     def outputs(d):
-        return [(c.spike_times, c.saved, c.event_times) for c in replay_stack(loops, states, pops, *d)]
+        leaves, inputs = d
+        return [(c.spike_times, c.saved, c.event_times) for c in replay_stack(loops, states, pops, leaves, inputs, save_times)]
 
     out, vjp = eqx.filter_vjp(outputs, differentiable)
     # outputs that nothing differentiated arrive as None

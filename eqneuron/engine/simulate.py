@@ -163,8 +163,9 @@ def simulate(
 
     The run is compiled once per network structure, argument shapes and settings
     and reused by later calls with other values; inside the caller's `jit` it is
-    inlined, and under an eager `grad` or `vmap` it runs compiled rather than
-    operation by operation (docs/engine.md, "Batches, precision, devices").
+    part of the caller's program, and under an eager `grad` or `vmap` it runs
+    compiled rather than operation by operation (docs/engine.md, "Batches,
+    precision, devices").
     """
     checked = check_simulate_arguments(
         net, inputs, t1, max_spikes, save_at, method, rtol, atol, dt, root_tol, max_solver_steps, max_spikes_per_neuron
@@ -189,7 +190,7 @@ def simulate(
         stop_after_first_spike, rounds, throw, max_window_spikes, progress, adjoint,
     )
     network: Network = net
-    if _compiled_once(network, checked):
+    if not _under_jit() and _compiled_once(network, checked):
         if not _traced(network, checked):
             # every array committed to its device: the placement is part of the program's key
             network, checked = jax.tree_util.tree_map(committed, (network, checked))
@@ -223,17 +224,36 @@ def _traced(net: Network, checked: SimulateArguments) -> bool:
     return any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree_util.tree_leaves((net, checked)))
 
 
+def _under_jit() -> bool:
+    """Whether the call is being traced into a program (the caller's `jit`, possibly under other
+    transformations inside it): the run is then traced into the caller's program as it is.  An
+    inner `jit` there changed the compiled program: the vmapped Izhikevich forward pass of
+    benchmarks/vs_eventax.py took 19 ms against 13 ms."""
+    try:
+        from jax._src import core
+        from jax._src.interpreters import partial_eval as pe
+
+        trace = core.trace_ctx.trace
+        while trace is not None:
+            if isinstance(trace, pe.DynamicJaxprTrace):
+                return True
+            trace = getattr(trace, "parent_trace", None)
+    except (ImportError, AttributeError):  # JAX's internals moved: as under a jit (the run inlined)
+        return True
+    return False
+
+
 def _compiled_once(net: Network, checked: SimulateArguments) -> bool:
     """Whether the run is one `jit` of its own (`_run_compiled`), cached by the network's
     structure, the arguments' shapes and the settings.
 
     Called eagerly, a run would otherwise be traced again on every call: seconds
-    of Python for a program that takes milliseconds.  Under the caller's
-    transformations too: inside the caller's `jit` the inner one is inlined (the
-    same program), and an eager `jax.grad` or `jax.vmap` of a function that calls
-    `simulate` then runs the simulation as compiled programs (its forward run and
-    its derivative) rather than operation by operation, each operation compiled
-    on its own.  Not when a projection's delay is zero somewhere, or traced by the
+    of Python for a program that takes milliseconds.  Under the caller's eager
+    transformations too: an eager `jax.grad` or `jax.vmap` of a function that
+    calls `simulate` then runs the simulation as compiled programs (its forward
+    run and its derivative) rather than operation by operation, each operation
+    compiled on its own.  (Inside the caller's `jit`, `_under_jit`, the run is
+    traced into the caller's program.)  Not when a projection's delay is zero somewhere, or traced by the
     caller: the network's plan (`graph.plan`) reads such a delay's value, which a
     compiled program only sees traced.
     """

@@ -145,6 +145,35 @@ def replay_leaves(pop: Population) -> tuple[dict, dict]:
     return pop.parameter_values(), {name: w[n:] for name, w in pop.effective_weights().items()}
 
 
+def _kinds(in_times, refractory_ends, event_times, spike_times, save_times) -> list[tuple[jax.Array, int]]:
+    """The kinds of a replayed sequence with their times, in the order the loop handles
+    simultaneous ones (`_positions`); None: a kind the population does not have."""
+    kinds = [(sg(in_times), _INPUT)]
+    if refractory_ends is not None:
+        kinds.append((refractory_ends, _REFRACTORY_END))
+    if event_times is not None:
+        kinds.append((event_times, _EVENT))
+    kinds.append((spike_times, _SPIKE))
+    if save_times is not None:
+        kinds.append((sg(save_times), _SAVE))
+    return kinds
+
+
+def _crossing_time(condition, at, y_at, f, crossing, t_event, t):
+    """A spike's or internal event's time `t*` by the implicit function theorem on its condition
+    (value the forward run's `t_event`, derivative `-dg / ġ` with `ġ = ∂g/∂t + ∂g/∂y · f`); at
+    the time of the event before (`t`), it is taken as caused by that one: `t`."""
+    g, g_dot = jax.jvp(condition, (at, y_at), (jnp.ones_like(at), f))
+    g_dot = sg(jnp.where(crossing & (g_dot != 0), g_dot, 1.0))
+    immediate = sg(t_event) == sg(t)
+    return jnp.where(immediate, t, t_event - (g - sg(g)) / g_dot)
+
+
+def _with_derivative(saved, replayed):
+    """The forward run's saved states with the replay's derivative (unsaved slots, inf, kept)."""
+    return jnp.where(jnp.isfinite(saved), saved + (replayed - sg(replayed)), saved)
+
+
 def replay(
     loop: PopulationLoop,
     state: LoopState,
@@ -184,14 +213,8 @@ def replay(
     period = fn.refractory_period(p, jnp.zeros((n,), dtype)) if loop.refractory else None
     n_in, n_save = in_times.shape[0], loop.n_save
 
-    kinds = [(sg(in_times), _INPUT)]
-    if period is not None:
-        kinds.append((spike_s + sg(period)[:, None], _REFRACTORY_END))
-    if n_events:
-        kinds.append((event_s, _EVENT))
-    kinds.append((spike_s, _SPIKE))
-    if n_save:
-        kinds.append((sg(save_times), _SAVE))
+    kinds = _kinds(in_times, None if period is None else spike_s + sg(period)[:, None],
+                   event_s if n_events else None, spike_s, save_times if n_save else None)
     positions = _positions(kinds)
     position_of = {k: pos for pos, (_, k) in zip(positions, kinds)}
     length = sum(times.shape[-1] for times, _ in kinds)
@@ -241,10 +264,7 @@ def replay(
             return fn.conditions(tt, yy, p)[which, neurons]
 
         f = fn.vector_field(t_event, y_at, p, refractory)
-        g, g_dot = jax.jvp(condition, (t_event, y_at), (jnp.ones_like(t_event), f))
-        g_dot = sg(jnp.where(crossing & (g_dot != 0), g_dot, 1.0))
-        immediate = sg(t_event) == sg(t)  # at the time of the event before: caused by it
-        t_spike = jnp.where(immediate, t, t_event - (g - sg(g)) / g_dot)
+        t_spike = _crossing_time(condition, t_event, y_at, f, crossing, t_event, t)
         # the state there: its value as located by the forward run (a state integrated again
         # to the same time differs by the integration error, which a threshold and a reset
         # would amplify from spike to spike), its derivative the replay's
@@ -294,8 +314,7 @@ def replay(
     saved = state.saved
     if n_save:
         save_pos = jnp.broadcast_to(position_of[_SAVE], (n, n_save))
-        y_saves = jnp.transpose(y_rec[save_pos, :, rows], (1, 2, 0))  # (saves, states, neurons)
-        saved = jnp.where(jnp.isfinite(saved), saved + (y_saves - sg(y_saves)), saved)
+        saved = _with_derivative(saved, jnp.transpose(y_rec[save_pos, :, rows], (1, 2, 0)))  # (saves, states, neurons)
     return eqx.tree_at(lambda c: (c.spike_times, c.saved, c.event_times), state, (spike_times, saved, event_times))
 
 
@@ -332,18 +351,13 @@ def _replay_shared(
         event_ids = jnp.maximum(state.event_ids, 0)
         event_which = jnp.maximum(state.event_kinds, 0)
 
-    kinds = [(sg(in_times), _INPUT)]
+    ends = None
     if period is not None:
         ends = sg(spike_s + period[spike_ids])
         end_order = jnp.argsort(ends, stable=True)
         ends = ends[end_order]  # the ends of the periods in time order, and whose they are
         ended = spike_ids[end_order]
-        kinds.append((ends, _REFRACTORY_END))
-    if n_events:
-        kinds.append((event_s, _EVENT))
-    kinds.append((spike_s, _SPIKE))
-    if n_save:
-        kinds.append((sg(save_times), _SAVE))
+    kinds = _kinds(in_times, ends, event_s if n_events else None, spike_s, save_times if n_save else None)
     positions = _positions(kinds)
     position_of = {k: pos for pos, (_, k) in zip(positions, kinds)}
     pos = jnp.concatenate(positions).astype(jnp.int32)
@@ -367,7 +381,7 @@ def _replay_shared(
             t_event = jnp.where(is_event, event_s[k_event], t_event)
             which = jnp.where(is_event, event_ids[k_event], which)
             recorded = jnp.where(is_event, state.event_states[k_event], recorded)
-        if period is not None:  # its value the forward run's, its derivative that of the spike's t* + period
+        if ends is not None:  # its value the forward run's, its derivative that of the spike's t* + period
             t_end_of = until[ended[k_spike]]
             t_event = jnp.where(kind == _REFRACTORY_END, ends[k_spike] + (t_end_of - sg(t_end_of)), t_event)
         if n_save:
@@ -389,10 +403,7 @@ def _replay_shared(
                 return fn.spike_condition(tt, yy, p)[which]
             return fn.conditions(tt, yy, p)[jnp.where(is_event, 1 + event_which[k_event], 0), which]
 
-        g, g_dot = jax.jvp(condition, (at, y_at), (jnp.ones_like(at), f))
-        g_dot = sg(jnp.where(crossing & (g_dot != 0), g_dot, 1.0))
-        immediate = sg(t_event) == sg(t)  # at the time of the event before: caused by it
-        t_spike = jnp.where(immediate, t, t_event - (g - sg(g)) / g_dot)
+        t_spike = _crossing_time(condition, at, y_at, f, crossing, t_event, t)
         y_located = y_at + f * (t_spike - sg(t_event))
         recorded = jnp.where(crossing, recorded, sg(y_at[:, which]))  # NaN where none
         y_located = y_located.at[:, which].add(recorded - sg(y_located[:, which]))
@@ -432,6 +443,5 @@ def _replay_shared(
         event_times = jnp.where(state.event_ids >= 0, event_times + (t_events - sg(t_events)), event_times)
     saved = state.saved
     if n_save:
-        y_saves = y_rec[position_of[_SAVE]]  # (saves, states, neurons)
-        saved = jnp.where(jnp.isfinite(saved), saved + (y_saves - sg(y_saves)), saved)
+        saved = _with_derivative(saved, y_rec[position_of[_SAVE]])  # (saves, states, neurons)
     return eqx.tree_at(lambda c: (c.spike_times, c.saved, c.event_times), state, (spike_times, saved, event_times))

@@ -68,7 +68,8 @@ WE, WI = 60 * 0.27 / 10, -20 * 4.5 / 10  # mV, as in Brian2's example
 # this machine varies by up to a third)
 REPEATS = 3
 
-BRIAN_SCRIPT = r"""
+# Brian2 scripts: this head, the network (`P`, with synapses `Ce`, `Ci`), then BRIAN_RUN
+BRIAN_HEAD = r"""
 import json, sys, time, numpy as np
 from brian2 import *
 case = json.loads(sys.argv[1])
@@ -78,18 +79,9 @@ if case["target"] == "cpp_standalone":
 else:
     prefs.codegen.target = case["target"]
 defaultclock.dt = case["dt"] * ms
-taum, taue, taui = 20*ms, 5*ms, 10*ms
-Vt, Vr, El = -50*mV, -60*mV, -49*mV
-eqs = '''dv/dt = (ge+gi-(v-El))/taum : volt (unless refractory)
-         dge/dt = -ge/taue : volt
-         dgi/dt = -gi/taui : volt'''
-N = len(d["v0"])
-P = NeuronGroup(N, eqs, threshold='v>Vt', reset='v = Vr', refractory=5*ms, method='exact')
-P.v = d["v0"] * mV
-Ce = Synapses(P, P, on_pre='ge += %g*mV' % case["we"], delay=0.1*ms)
-Ci = Synapses(P, P, on_pre='gi += %g*mV' % case["wi"], delay=0.1*ms)
-Ce.connect(i=d["ei"], j=d["ej"])
-Ci.connect(i=d["ii"], j=d["ij"])
+"""
+
+BRIAN_RUN = r"""
 M = SpikeMonitor(P)
 t0 = time.perf_counter()
 run(case["duration"] * ms)
@@ -115,6 +107,22 @@ keep = t < case["duration"]
 np.savez(case["out"], i=i[keep], t=t[keep])
 print(json.dumps({"first": first, "run": rest}))
 """
+
+BRIAN_SCRIPT = BRIAN_HEAD + r"""
+taum, taue, taui = 20*ms, 5*ms, 10*ms
+Vt, Vr, El = -50*mV, -60*mV, case.get("El", -49)*mV
+eqs = '''dv/dt = (ge+gi-(v-El))/taum : volt (unless refractory)
+         dge/dt = -ge/taue : volt
+         dgi/dt = -gi/taui : volt'''
+N = len(d["v0"])
+P = NeuronGroup(N, eqs, threshold='v>Vt', reset='v = Vr', refractory=case.get("refractory", 5)*ms, method='exact')
+P.v = d["v0"] * mV
+delay = case.get("delay", 0.1)*ms
+Ce = Synapses(P, P, on_pre='ge += %g*mV' % case["we"], delay=delay)
+Ci = Synapses(P, P, on_pre='gi += %g*mV' % case["wi"], delay=delay)
+Ce.connect(i=d["ei"], j=d["ej"])
+Ci.connect(i=d["ii"], j=d["ij"])
+""" + BRIAN_RUN
 
 
 def brian_python() -> str | None:
@@ -153,13 +161,24 @@ def run_eqneuron(n, duration, n_exc, conn_e, conn_i, v0):
 
     model = eqn.compile_model(MODEL)
     pop = model.population(n, 0, params={"v0": jnp.asarray(v0, jnp.float32)}, key=jax.random.key(0))
+    return time_network(pop, duration, conn_e, conn_i, WE, WI, budget=int(n * duration / 1000 * 40) + 1000)
+
+
+def time_network(pop, duration, conn_e, conn_i, we, wi, budget):
+    """One population with its excitatory and inhibitory synapses onto itself (ports `exc`,
+    `inh`, delay 0.1 ms), simulated under `jit`: the first call, the median of `REPEATS`
+    later runs, and the spikes."""
+    import jax
+
+    import eqneuron as eqn
+
+    n = pop.n_neurons
     exc = eqn.connect.sparse_from_indices(*conn_e, n, n)
     inh = eqn.connect.sparse_from_indices(*conn_i, n, n)
     net = eqn.Network({"P": pop}, projections=[
-        eqn.Projection("P", "P", weights={"w": WE}, targets=exc, delay=0.1, port="exc"),
-        eqn.Projection("P", "P", weights={"w": WI}, targets=inh, delay=0.1, port="inh"),
+        eqn.Projection("P", "P", weights={"w": we}, targets=exc, delay=0.1, port="exc"),
+        eqn.Projection("P", "P", weights={"w": wi}, targets=inh, delay=0.1, port="inh"),
     ])
-    budget = int(n * duration / 1000 * 40) + 1000
     run = jax.jit(lambda net: eqn.simulate(net, None, t1=duration, max_spikes=budget))
     t0 = time.perf_counter()
     out = run(net)
@@ -173,21 +192,27 @@ def run_eqneuron(n, duration, n_exc, conn_e, conn_i, v0):
         runs.append(time.perf_counter() - t0)
     rest = float(np.median(runs))
     k = int(out.n_spikes)
-    if bool(out.overflow):
-        raise RuntimeError(f"eqneuron: result codes {out.results}: a budget was exceeded")
+    if bool(out.overflow) or any(str(r) != str(eqn.RESULTS.ok) for r in out.results):
+        raise RuntimeError(f"eqneuron: result codes {out.results}")
     return {"first": first, "run": rest, "spikes": k, "rss_mb": peak_rss_mb()}, (
         np.asarray(out.spike_neurons[:k]), np.asarray(out.spike_times[:k]))
 
 
 def run_brian(n, duration, target, dt, conn_e, conn_i, v0):
+    return run_brian_script(BRIAN_SCRIPT, duration, target, dt, conn_e, conn_i, {"v0": v0}, {"we": WE, "wi": WI})
+
+
+def run_brian_script(script, duration, target, dt, conn_e, conn_i, initial: dict, extra: dict):
+    """`script` in Brian2's interpreter: the connectivity and the initial values in an .npz file,
+    the settings as JSON; returns its timing and the spikes (neuron ids, times in ms)."""
     python = brian_python()
     with tempfile.TemporaryDirectory() as tmp:
         case = Path(tmp) / "case.npz"
         out = Path(tmp) / "out.npz"
-        np.savez(case, ei=conn_e[0], ej=conn_e[1], ii=conn_i[0], ij=conn_i[1], v0=v0)
+        np.savez(case, ei=conn_e[0], ej=conn_e[1], ii=conn_i[0], ij=conn_i[1], **initial)
         spec = json.dumps({"path": str(case), "out": str(out), "dt": dt, "target": target, "duration": duration,
-                           "we": WE, "wi": WI, "build": str(Path(tmp) / "build"), "repeats": REPEATS})
-        result = subprocess.run([python, "-c", BRIAN_SCRIPT, spec], capture_output=True, text=True, cwd=tmp)
+                           "build": str(Path(tmp) / "build"), "repeats": REPEATS, **extra})
+        result = subprocess.run([python, "-c", script, spec], capture_output=True, text=True, cwd=tmp)
         if result.returncode != 0:
             raise RuntimeError(result.stderr[-3000:])
         timing = json.loads(result.stdout.strip().splitlines()[-1])

@@ -146,7 +146,7 @@ def run_eqneuron(n, duration, conn_e, conn_i, initial):
     model = eqn.compile_model(MODEL)
     params = {k: jnp.asarray(v, jnp.float32) for k, v in initial.items()}
     pop = model.population(n, 0, params=params, key=jax.random.key(0))
-    return time_network(pop, duration, conn_e, conn_i, WE, WI, budget=int(n * duration / 1000 * 80) + 1000)
+    return time_network(pop, duration, conn_e, conn_i, WE, WI, budget=int(n * duration / 1000 * 80) + 1000, max_spikes_per_neuron=max(64, int(duration)))
 
 
 def main(argv=None):

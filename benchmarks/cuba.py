@@ -164,7 +164,7 @@ def run_eqneuron(n, duration, n_exc, conn_e, conn_i, v0):
     return time_network(pop, duration, conn_e, conn_i, WE, WI, budget=int(n * duration / 1000 * 40) + 1000)
 
 
-def time_network(pop, duration, conn_e, conn_i, we, wi, budget):
+def time_network(pop, duration, conn_e, conn_i, we, wi, budget, max_spikes_per_neuron=None):
     """One population with its excitatory and inhibitory synapses onto itself (ports `exc`,
     `inh`, delay 0.1 ms), simulated under `jit`: the first call, the median of `REPEATS`
     later runs, and the spikes."""
@@ -179,7 +179,7 @@ def time_network(pop, duration, conn_e, conn_i, we, wi, budget):
         eqn.Projection("P", "P", weights={"w": we}, targets=exc, delay=0.1, port="exc"),
         eqn.Projection("P", "P", weights={"w": wi}, targets=inh, delay=0.1, port="inh"),
     ])
-    run = jax.jit(lambda net: eqn.simulate(net, None, t1=duration, max_spikes=budget))
+    run = jax.jit(lambda net: eqn.simulate(net, None, t1=duration, max_spikes=budget, max_spikes_per_neuron=max_spikes_per_neuron))
     t0 = time.perf_counter()
     out = run(net)
     out.spike_times.block_until_ready()

@@ -281,6 +281,15 @@ class Projection(eqx.Module):
         return out
 
 
+    def connections(self, n_source: int, n_target: int) -> Bool[Array, "source target"] | None:
+        """Which (source, target) pairs are connected (None: every pair)."""
+        if self.targets is not None:
+            rows = jnp.broadcast_to(jnp.arange(n_source)[:, None], self.targets.shape)
+            cols = jnp.where(self.targets >= 0, self.targets, n_target)  # out of range: dropped
+            return jnp.zeros((n_source, n_target), bool).at[rows, cols].set(True, mode="drop")
+        return self.mask
+
+
 class Network(eqx.Module):
     """Populations and the connections between them.
 

@@ -268,3 +268,62 @@ def test_the_input_populations_mask_applies_in_a_graph():
                                                      eqn.Projection("a", "b", weights={"w": 0.0})])
     out = eqn.simulate(net, eqn.Spikes(jnp.array([0.0]), jnp.array([0])), t1=10.0, save_at=jnp.array([5.0]))
     np.testing.assert_allclose(np.asarray(out.states[0]["i"][0]), [0.0, 4.0 * np.exp(-5.0 / 5.0)], rtol=1e-6)
+
+
+COUNTER = """
+neuron Counter
+parameters:
+    tau = 10.0
+state:
+    v = 0.0
+    c = 0.0
+equations:
+    dv/dt = -v / tau + 0 * c
+    dc/dt = 0
+threshold: v > 1
+reset:
+    v = 0
+weights:
+    w
+on_input:
+    v += w
+    c += 1
+"""
+
+
+@pytest.mark.parametrize("windowed", [False, True])
+def test_a_spike_reaches_only_the_targets_of_a_sparse_projection(windowed):
+    """`c += 1` on every input spike, whatever its weight: a neuron's `c` counts the spikes that
+    reach it.  A fires once per external input on its channel (a jump of 2 over the threshold
+    1); B (own clocks, Runge–Kutta) receives them through target lists, and B's neurons that are
+    not targets of a spike must see nothing: neither the count nor the jump (their steps pass
+    over it).  B's `v` against the closed form: the sum of the jumps that reached it, decayed.
+    `windowed`: a backward projection with a delay (it carries nothing) runs it in windows.
+    Before target lists were read by the loops, every spike reached every neuron of B."""
+    model = eqn.compile_model(COUNTER)
+    a = model.population(3, 3, weights={"w": jnp.concatenate([jnp.zeros((3, 3)), 2.0 * jnp.eye(3)])})
+    b = model.population(3, 0, weights={"w": jnp.zeros((3, 3))})
+    targets = jnp.array([[0, 2], [1, -1], [2, 0]])  # A0 -> B0, B2; A1 -> B1; A2 -> B2, B0
+    weights = jnp.array([[0.1, 0.2], [0.3, 0.0], [0.05, 0.15]])
+    projections = [eqn.Projection("A", "B", weights={"w": weights}, targets=targets, delay=1.0)]
+    if windowed:
+        projections.append(eqn.Projection("B", "A", weights={"w": 0.0}, delay=0.5))
+    net = eqn.Network({"A": a, "B": b}, projections=projections, input="A")
+    times = jnp.array([1.0, 2.5, 3.0, 4.2, 6.0, 7.5])
+    channels = jnp.array([0, 2, 1, 2, 0, 2])
+    t_save = 20.0
+    out = eqn.simulate(net, eqn.Spikes(times, channels), t1=25.0, max_spikes=64, save_at=jnp.array([t_save]),
+                       rtol=1e-10, atol=1e-10)
+    assert all(r == eqn.RESULTS.ok for r in out.results)
+    assert int((out.spikes_of("A")[1] >= 0).sum()) == 6 and int((out.spikes_of("B")[1] >= 0).sum()) == 0
+    # A's input weights are a dense matrix: every channel reaches every neuron (zero weight or not)
+    np.testing.assert_array_equal(np.asarray(out.states[0]["c"][0]), [6.0, 6.0, 6.0])
+    expected_c, expected_v = np.zeros(3), np.zeros(3)
+    for t, ch in zip(np.asarray(times), np.asarray(channels)):
+        for slot in range(2):
+            target = int(targets[ch, slot])
+            if target >= 0:
+                expected_c[target] += 1
+                expected_v[target] += float(weights[ch, slot]) * np.exp(-(t_save - (t + 1.0)) / 10.0)
+    np.testing.assert_array_equal(np.asarray(out.states[1]["c"][0]), expected_c)  # [5, 1, 5]
+    np.testing.assert_allclose(np.asarray(out.states[1]["v"][0]), expected_v, rtol=1e-8)

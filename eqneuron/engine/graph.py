@@ -40,6 +40,9 @@ from .loop import LoopState, PopulationLoop
 
 # the most input spikes of one population in one window, unless the user says otherwise
 DEFAULT_WINDOW_SPIKES = 1024
+# a window reads this many times as many of each source's latest spikes (those emitted since two
+# windows before its longest delay; more: the window-overflow flag)
+SLICE_WINDOWS = 4
 
 
 class Incoming(NamedTuple):
@@ -213,6 +216,25 @@ def loop_population(net: Network, p: Plan, target: int) -> Population:
     return dataclasses.replace(pop, weights=weights, wmask=None, in_size=in_size, recurrent=own, ports=ports)
 
 
+def loop_connections(net: Network, p: Plan, target: int) -> Bool[Array, "rows neurons"] | None:
+    """Which input channels of `loop_population(net, p, target)` reach which of its neurons, in
+    the rows of its weights (None: all of them)."""
+    pop = net.populations[target]
+    n, k_ext = pop.n_neurons, p.external[target]
+    parts: list[Bool[Array, "rows neurons"] | None] = [None, None if pop.wmask is None else pop.wmask[n : n + k_ext]]
+    sizes = [n, k_ext]
+    for inc in p.incoming[target]:
+        n_source = net.populations[inc.source].n_neurons
+        if inc.projection is None:  # the population's own recurrence, delayed
+            parts.append(None if pop.wmask is None else pop.wmask[:n])
+        else:
+            parts.append(net.projections[inc.projection].connections(n_source, n))
+        sizes.append(n_source)
+    if all(part is None for part in parts[1:]):
+        return None
+    return jnp.concatenate([jnp.ones((size, n), bool) if part is None else part for part, size in zip(parts, sizes)])
+
+
 def window_length(net: Network, p: Plan) -> Float[Array, ""] | None:
     """The shortest delay of a backward projection (None: no backward projection, one window)."""
     if not p.backward:
@@ -227,7 +249,7 @@ def window_length(net: Network, p: Plan) -> Float[Array, ""] | None:
 
 def run_graph(
     net: Network,
-    make_loop: Callable[[Population, int, int], PopulationLoop],
+    make_loop: Callable[[Population, int, int, Bool[Array, "rows neurons"] | None], PopulationLoop],
     times: Float[Array, " inputs"],
     channels: Int[Array, " inputs"],
     values: Float[Array, " inputs"],
@@ -237,7 +259,8 @@ def run_graph(
 ) -> tuple[list[LoopState], list[PopulationLoop], Bool[Array, ""], Bool[Array, ""]]:
     """Every population of a graph network from 0 to `t1`.
 
-    `make_loop(pop, n_inputs, k)` builds the `PopulationLoop` of population k.
+    `make_loop(pop, n_inputs, k, connected)` builds the `PopulationLoop` of population k
+    (`connected`: which of its input channels reach which neurons, `loop_connections`).
     Returns the populations' final loop states, their loops, a flag for an
     invalid window length (a backward delay traced to 0) and a flag for a
     window with more input spikes than `max_window_spikes`.
@@ -259,12 +282,12 @@ def run_graph(
         )
     # each loop's spike buffer, then the size of its input list: everything for one window,
     # at most `max_window_spikes` per window (each window gets the list of its own inputs)
-    buffers = [make_loop(pop, 1, k).buffer for k, pop in enumerate(pops)]
+    buffers = [make_loop(pop, 1, k, None).buffer for k, pop in enumerate(pops)]
     n_inputs = []
     for k in range(n):
         size = (times.shape[0] if p.external[k] else 0) + sum(buffers[inc.source] for inc in p.incoming[k])
         n_inputs.append(max(min(size, max_window_spikes) if windowed else size, 1))
-    loops: list[PopulationLoop] = [make_loop(pops[k], n_inputs[k], k) for k in range(n)]
+    loops: list[PopulationLoop] = [make_loop(pops[k], n_inputs[k], k, loop_connections(net, p, k)) for k in range(n)]
     delays = [
         tuple(
             model_delay(net.populations[k]) if inc.projection is None else projection_delay(net, inc.projection)
@@ -273,31 +296,43 @@ def run_graph(
         for k in range(n)
     ]
 
-    def arrivals(k, states):
-        """Every input spike of population k known so far: (times, channels, values), unsorted."""
+    def arrivals(k, states, t_start):
+        """The input spikes of population k that may be due from `t_start` on: (times, channels,
+        values), unsorted; and whether a source's spikes of that span were more than its slice."""
         parts_t, parts_c, parts_v = [], [], []
+        missed = jnp.asarray(False)
         if p.external[k]:
             parts_t, parts_c, parts_v = [times], [channels], [values]
         for inc, delay in zip(p.incoming[k], delays[k]):
             state = states[inc.source]
             st, sid = state.spike_times, state.spike_ids  # in the order written
+            size = min(st.shape[0], SLICE_WINDOWS * n_inputs[k])
+            if windowed and size < st.shape[0]:
+                # the spikes emitted since two windows before the longest delay: the list is written
+                # window after window, so it is in time order from one window to the next (not
+                # within one), and a binary search for a time lands in the window that holds it
+                longest = 0.0 if delay is None else jnp.max(delay)
+                lo = jnp.minimum(jnp.searchsorted(st, t_start - longest - 2 * step), st.shape[0] - size)
+                st = jax.lax.dynamic_slice(st, (lo,), (size,))
+                sid = jax.lax.dynamic_slice(sid, (lo,), (size,))
+                missed = missed | (jnp.minimum(state.n_written, state.spike_times.shape[0]) > lo + size)
             src = jnp.maximum(sid, 0)
             shift = 0.0 if delay is None else (delay[src] if jnp.ndim(delay) else delay)
             parts_t.append(jnp.where(sid >= 0, st + shift, jnp.inf).astype(dtype))
             parts_c.append((inc.offset + src).astype(jnp.int32))
             parts_v.append(jnp.ones_like(st, dtype))
         if not parts_t:
-            return jnp.full((1,), jnp.inf, dtype), jnp.zeros((1,), jnp.int32), jnp.ones((1,), dtype)
-        return jnp.concatenate(parts_t), jnp.concatenate(parts_c), jnp.concatenate(parts_v)
+            return (jnp.full((1,), jnp.inf, dtype), jnp.zeros((1,), jnp.int32), jnp.ones((1,), dtype)), missed
+        return (jnp.concatenate(parts_t), jnp.concatenate(parts_c), jnp.concatenate(parts_v)), missed
 
     def inputs_of(k, states, t_start, t_stop):
         """Population k's input spikes due in [t_start, t_stop) (the last window: from t_start
         on), in time order; and whether there were more than its list holds."""
-        t_all, c_all, v_all = arrivals(k, states)
+        (t_all, c_all, v_all), missed = arrivals(k, states, t_start)
         if windowed:
             due = jnp.isfinite(t_all) & (t_all >= t_start) & ((t_all < t_stop) | (t_stop >= t1))
             t_all = jnp.where(due, t_all, jnp.inf)
-            too_many = jnp.sum(due) > n_inputs[k]
+            too_many = (jnp.sum(due) > n_inputs[k]) | missed
         else:
             too_many = jnp.asarray(False)
         order = earliest(t_all, n_inputs[k])
@@ -308,8 +343,8 @@ def run_graph(
         for k in p.order:
             (t_in, c_in, v_in), too_many = inputs_of(k, states, t_start, t_stop)
             state = states[k]
-            if windowed:  # a fresh list of inputs each window
-                state = dataclasses.replace(state, input_index=jnp.zeros_like(state.input_index))
+            # a fresh list of inputs each window (in one window: the only list)
+            state = dataclasses.replace(state, input_index=loops[k].first_input(c_in))
             states[k] = loops[k].run(state, t_in, c_in, v_in, t_stop)
             overflow = overflow | too_many
         return states, overflow

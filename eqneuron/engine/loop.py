@@ -45,6 +45,9 @@ from .lanes import earliest, traced_once
 from .progress import ProgressMeter
 from .result import EventRecord, PopulationOutcome
 
+# input spikes looked at per lane for the next one that reaches its neuron (`PopulationLoop.next_input`)
+LOOKAHEAD = 8
+
 
 class LoopState(eqx.Module):
     t: Float[Array, "*lanes"]
@@ -98,8 +101,14 @@ class PopulationLoop:
         index: int = 0,
         record_spike_states: bool = False,
         lean: bool = False,
+        connected: Bool[Array, "rows neurons"] | None = None,
     ):
         self.pop, self.clock, self.integrator = pop, clock, integrator
+        # which input channels reach which neurons (rows as the weights'; None: all).  On own
+        # clocks a neuron then passes over the input spikes that do not reach it: they neither
+        # jump its state nor end its solver steps (in a sparse network most of a window's spikes
+        # reach few of its neurons, and each spike was a loop iteration of every neuron)
+        self.connected = connected if clock.lanes(pop.n_neurons) else None
         # `lean`: no event-free steps before an iteration's located step.  The neurons take the
         # same accepted steps either way (a free step that would hold a crossing is not kept), so
         # the values are the same; the loop body holds one solver step instead of three, which
@@ -200,6 +209,29 @@ class PopulationLoop:
             return armed
         return armed.at[0].set(armed[0] & ~refractory)
 
+    def _reaches(self, index, in_channels):
+        """Whether input spike `index` (per lane, any shape ending in neurons) reaches the lane's neuron."""
+        n, n_inputs = self.pop.n_neurons, in_channels.shape[0]
+        assert self.connected is not None
+        rows = n + in_channels[jnp.clip(index, 0, n_inputs - 1)]
+        return (index < n_inputs) & self.connected[rows, jnp.arange(n)]
+
+    def next_input(self, index, in_channels):
+        """Per lane, the input spike after `index` that reaches its neuron, among the next
+        `LOOKAHEAD`; where none does, the last of them (a stop without a jump, from which the
+        next search starts).  Without `connected`: `index + 1`."""
+        if self.connected is None:
+            return index + 1
+        ahead = index[None, :] + 1 + jnp.arange(LOOKAHEAD)[:, None]  # (LOOKAHEAD, neurons)
+        hit = self._reaches(ahead, in_channels)
+        found = jnp.where(jnp.any(hit, axis=0), index + 1 + jnp.argmax(hit, axis=0), index + LOOKAHEAD)
+        return jnp.minimum(found, in_channels.shape[0]).astype(index.dtype)
+
+    def first_input(self, in_channels):
+        """Per lane, the index of the first input spike of a fresh list (`next_input` from -1)."""
+        lanes = self.clock.lanes(self.pop.n_neurons)
+        return self.next_input(jnp.full(lanes, -1, jnp.int32), in_channels) if self.connected is not None else jnp.zeros(lanes, jnp.int32)
+
     def run(self, c: LoopState, in_times, in_channels, in_values, t_stop, max_iterations=None) -> LoopState:
         """Every event up to `t_stop` (at most `max_iterations` iterations, when given)."""
         fn, p, weights, clock, integrator = self.fn, self.p, self.weights, self.clock, self.integrator
@@ -222,6 +254,11 @@ class PopulationLoop:
             fired_before = jnp.isfinite(last_fired)
             after = ~fired_before | (t > jnp.where(fired_before, last_fired, 0.0) * (1.0 + root_tol) + root_tol)
             return armed | ((g < 0) & after)
+
+        def advance(index, is_input):
+            if self.connected is None:
+                return index + is_input
+            return jnp.where(is_input, self.next_input(index, in_channels), index)
 
         def schedule(c: LoopState):
             """Each lane's next input (time, channel, value), save point, end of a refractory
@@ -246,7 +283,9 @@ class PopulationLoop:
             if in_size:
                 rows = {name: w[n + channel, neurons] for name, w in weights.items()}
                 port = jnp.asarray(self.pop.ports, jnp.int32)[channel] if self.pop.ports else None
-                y = y + jnp.where(is_input[None], fn.input_jump(t, y, p, value, rows, port), 0.0)
+                # an input that does not reach the neuron (`connected`) is a stop without a jump
+                jumps = is_input if self.connected is None else is_input & self._reaches(c.input_index, in_channels)
+                y = y + jnp.where(jumps[None], fn.input_jump(t, y, p, value, rows, port), 0.0)
             is_save = reached & ~is_input & (t_save <= t_end) & jnp.isfinite(t_save)
             saved = c.saved
             if n_save:
@@ -279,7 +318,7 @@ class PopulationLoop:
             return eqx.tree_at(
                 lambda c: (c.t, c.y, c.g, c.aux, c.armed, c.input_index, c.save_index, c.saved, c.paused),
                 c,
-                (t, y, g, aux, rearm(c.armed, g, t, c.last_fired), c.input_index + is_input, c.save_index + is_save, saved,
+                (t, y, g, aux, rearm(c.armed, g, t, c.last_fired), advance(c.input_index, is_input), c.save_index + is_save, saved,
                  c.paused | (is_stop & ~final_window)),
             )
 
@@ -371,7 +410,7 @@ class PopulationLoop:
                 y=y_next,
                 g=g_next,
                 armed=armed,
-                input_index=c.input_index + is_input,
+                input_index=advance(c.input_index, is_input),
                 save_index=c.save_index + is_save,
                 saved=saved,
                 spike_times=c.spike_times.at[slot].set(jnp.broadcast_to(t, spike.shape), mode="drop"),

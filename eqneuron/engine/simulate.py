@@ -139,7 +139,9 @@ def simulate(
       as without rounds).  Needs `stop_after_first_spike=True` and no `save_at`.
     - `throw`: raise (also under `jit`) when a population's result code is not `ok`.
     - `max_window_spikes`: in a graph network run in windows (a cycle with delays), the most
-      input spikes one population receives in one window (default 1024) — or, where the network
+      input spikes one population receives in one window (default 1024; a window reads 4 times
+      as many of each source's latest spikes, those since two windows before the longest
+      delay) — or, where the network
       runs event-driven (docs/engine.md), the most spikes one population emits in one window
       (default N/64 rounded up to a power of two, 64 to 4096); more set `overflow` and the
       spike-budget result code.  A network that runs without windows rejects it.
@@ -283,7 +285,8 @@ def _run(net: Network, checked: SimulateArguments, settings: _Settings) -> Simul
     times, channels, values = input_feed(inputs, dtype)
 
     def make_loop(
-        pop: Population, n_inputs: int, index: int, stop_after_first: bool = False, *, t1, save, lean: bool = False
+        pop: Population, n_inputs: int, index: int, stop_after_first: bool = False, *, t1, save, lean: bool = False,
+        connected=None,
     ) -> PopulationLoop:
         clock = clock_for(pop)
         own_clocks = bool(clock.lanes(pop.n_neurons))
@@ -303,6 +306,7 @@ def _run(net: Network, checked: SimulateArguments, settings: _Settings) -> Simul
             index=index,
             record_spike_states=eventprop,
             lean=lean,
+            connected=connected,
         )
 
     def integrator_of(pop: Population) -> AbstractIntegrator:
@@ -325,7 +329,7 @@ def _run(net: Network, checked: SimulateArguments, settings: _Settings) -> Simul
             net, t1, (times, channels, values), save = args
             states, loops, bad_window, window_overflow = run_graph(
                 net,
-                lambda pop, n_inputs, k: make_loop(pop, n_inputs, k, t1=t1, save=save, lean=lean),
+                lambda pop, n_inputs, k, connected: make_loop(pop, n_inputs, k, t1=t1, save=save, lean=lean, connected=connected),
                 times, channels, values, t1, max_spikes, max_window_spikes,
             )
             outcomes = [loop.finish(state) for loop, state in zip(loops, states)]

@@ -1,6 +1,6 @@
 """Run every benchmark: python -m benchmarks"""
 
-from . import compile_time, cuba, scaling, vs_brian2, vs_eventax, warm_start, waveforms
+from . import coba, compile_time, cuba, scaling, vs_brian2, vs_eventax, warm_start, waveforms, weak
 
 print("== compile time ==")
 compile_time.main()
@@ -16,3 +16,7 @@ print("\n== input waveforms ==")
 waveforms.main()
 print("\n== CUBA graph vs Brian2 ==")
 cuba.main([])
+print("\n== COBAHH graph vs Brian2 ==")
+coba.main([])
+print("\n== exact spike times, weakly coupled network ==")
+weak.main([])

@@ -160,3 +160,34 @@ def test_free_steps_change_neither_the_steps_nor_the_values(monkeypatch, kind):
     fd = (with_w(w + eps * direction) - with_w(w - eps * direction)) / (2 * eps)
     along = float(jnp.vdot(grads.populations[0].weights["w"], direction))
     assert abs(fd) > 1.0 and along == pytest.approx(fd, rel=1e-6)  # measured: ~1e-8 apart
+
+
+def test_a_population_whose_last_active_neurons_run_in_a_block_keeps_their_spike_times(monkeypatch):
+    """600 oscillators v = sin(w0 t) with their own w0 (0.05 to 2 rad/ms): the fast ones take many
+    more loop iterations than the slow ones, so once few are active the loop gathers them into a
+    block (their parameters with them) and runs on with it.  Each neuron's spikes (upward
+    crossings of v = 0.5) against the closed form (asin(0.5) + 2πk) / w0."""
+    from eqneuron.engine.loop import COMPACT_MIN, PopulationLoop
+
+    blocks = []
+    original = PopulationLoop._block_loop
+
+    def counted(self, ids):
+        blocks.append(ids.shape[0])
+        return original(self, ids)
+
+    monkeypatch.setattr(PopulationLoop, "_block_loop", counted)
+    source = OSCILLATOR_DETECTOR.replace("w0 = 0.5", "w0 = 0.5 (per_neuron)")
+    model = eqn.compile_model(source)
+    n, t1 = 600, 60.0
+    assert n >= COMPACT_MIN
+    w0 = np.linspace(0.05, 2.0, n)
+    pop = model.population(n, 0, params={"w0": jnp.asarray(w0)})
+    out = eqn.simulate(pop, None, t1=t1, max_spikes=8192, rtol=1e-10, atol=1e-10)
+    assert out.results[0] == eqn.RESULTS.ok and blocks and blocks[0] < n
+    k = int(out.n_spikes)
+    times, ids = np.asarray(out.spike_times[:k]), np.asarray(out.spike_neurons[:k])
+    for j in range(n):
+        expected = (np.arcsin(0.5) + 2 * np.pi * np.arange(40)) / w0[j]
+        expected = expected[expected < t1]
+        np.testing.assert_allclose(np.sort(times[ids == j]), expected, atol=1e-6)

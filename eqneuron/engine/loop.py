@@ -30,6 +30,9 @@ does not grow with the number of iterations.
 
 from __future__ import annotations
 
+import copy
+import dataclasses
+
 import equinox as eqx
 import equinox.internal as eqxi
 import jax
@@ -47,6 +50,8 @@ from .result import EventRecord, PopulationOutcome
 
 # input spikes looked at per lane for the next one that reaches its neuron (`PopulationLoop.next_input`)
 LOOKAHEAD = 8
+# populations on own clocks at least this large gather their last active neurons into a block
+COMPACT_MIN = 512
 
 
 class LoopState(eqx.Module):
@@ -109,6 +114,9 @@ class PopulationLoop:
         # jump its state nor end its solver steps (in a sparse network most of a window's spikes
         # reach few of its neurons, and each spike was a loop iteration of every neuron)
         self.connected = connected if clock.lanes(pop.n_neurons) else None
+        # the neurons of the loop's lanes: all of them, or those of a block (`_block_loop`)
+        self.lane_ids = jnp.arange(pop.n_neurons)
+        self.lean = lean
         # `lean`: no event-free steps before an iteration's located step.  The neurons take the
         # same accepted steps either way (a free step that would hold a crossing is not kept), so
         # the values are the same; the loop body holds one solver step instead of three, which
@@ -214,7 +222,7 @@ class PopulationLoop:
         n, n_inputs = self.pop.n_neurons, in_channels.shape[0]
         assert self.connected is not None
         rows = n + in_channels[jnp.clip(index, 0, n_inputs - 1)]
-        return (index < n_inputs) & self.connected[rows, jnp.arange(n)]
+        return (index < n_inputs) & self.connected[rows, self.lane_ids]
 
     def next_input(self, index, in_channels):
         """Per lane, the input spike after `index` that reaches its neuron, among the next
@@ -234,18 +242,25 @@ class PopulationLoop:
 
     def run(self, c: LoopState, in_times, in_channels, in_values, t_stop, max_iterations=None) -> LoopState:
         """Every event up to `t_stop` (at most `max_iterations` iterations, when given)."""
+        if self._compacts(max_iterations):
+            return self._run_compacted(c, in_times, in_channels, in_values, t_stop)
+        return self._run_loop(c, in_times, in_channels, in_values, t_stop, None, max_iterations)
+
+    def _run_loop(self, c: LoopState, in_times, in_channels, in_values, t_stop, until, max_iterations=None) -> LoopState:
+        """The loop of `run`, while `until(c)` (default: some lane not done nor paused)."""
         fn, p, weights, clock, integrator = self.fn, self.p, self.weights, self.clock, self.integrator
         n, n_inputs, n_save, save_times = self.pop.n_neurons, self.n_inputs, self.n_save, self.save_times
         in_size, recurrent = self.pop.in_size, self.pop.recurrent
         n_events, event_buffer = self.n_events, self.event_buffer
         final_window = t_stop >= self.t1
-        neurons = jnp.arange(n)
+        neurons = self.lane_ids  # the neurons' ids (columns of the weights, ids of their spikes)
+        local = jnp.arange(neurons.shape[0])  # their positions in the lanes' arrays
         buffer = self.buffer
         shared = not clock.lanes(n)
 
         root_tol = integrator.tolerances.root_tol
         # a function of the parameters only: computed once, outside the loop body
-        period = fn.refractory_period(p, jnp.zeros((n,), self.dtype)) if self.refractory else None
+        period = fn.refractory_period(p, jnp.zeros(neurons.shape, self.dtype)) if self.refractory else None
 
         def rearm(armed, g, t, last_fired):
             """A disarmed condition re-arms once it is below zero, at a time clearly after it
@@ -290,7 +305,7 @@ class PopulationLoop:
             saved = c.saved
             if n_save:
                 slot = jnp.where(is_save, s, c.saved.shape[0])  # out of range: dropped
-                saved = c.saved.at[slot, :, neurons].set(y.T, mode="drop")
+                saved = c.saved.at[slot, :, local].set(y.T, mode="drop")
             is_stop = reached & ~is_input & ~is_save
             if self.refractory:
                 is_stop = is_stop & ~((t_ref <= t_end) & jnp.isfinite(t_ref))
@@ -440,7 +455,61 @@ class PopulationLoop:
                 iteration=c.iteration + 1,
             )
 
-        return _loop(lambda c: ~jnp.all(c.done | c.paused), traced_once(body), c, self.budget, max_iterations)
+        cond = (lambda c: ~jnp.all(c.done | c.paused)) if until is None else until
+        return _loop(cond, traced_once(body), c, self.budget, max_iterations)
+
+    def _compacts(self, max_iterations) -> bool:
+        """Whether `run` gathers its last active neurons into a block (`_run_compacted`)."""
+        return (
+            self.compact_block is not None
+            and max_iterations is None
+            and not self.lean
+            and self.lane_ids.shape[0] == self.pop.n_neurons
+        )
+
+    @property
+    def compact_block(self) -> int | None:
+        """Lanes of the block that takes over once few neurons are active (None: no block)."""
+        n = self.pop.n_neurons
+        if not self.clock.lanes(n) or n < COMPACT_MIN:
+            return None
+        if any(not isinstance(v, (jax.Array, np.ndarray, float, int)) for v in self.p.values()):
+            return None  # input waveforms: their samples are not gathered
+        return int(min(n, max(64, 1 << (n // 32 - 1).bit_length())))
+
+    def _run_compacted(self, c: LoopState, in_times, in_channels, in_values, t_stop) -> LoopState:
+        """`run` in two parts: all neurons while more than a block's are active, then the active
+        ones gathered into a block (their own loop, `_block_loop`) and scattered back.
+
+        A loop iteration computes a solver step for every lane, also for neurons that have
+        reached `t_stop` and wait; in a window most neurons get there in an iteration or two
+        while a few (those spiking) take many short steps.  The block's iterations cost what
+        its lanes do.  Each neuron's arithmetic is the same either way.
+        """
+        k = self.compact_block
+        assert k is not None
+
+        def many_active(c: LoopState):
+            return jnp.sum(~(c.done | c.paused)) > k
+
+        c = self._run_loop(c, in_times, in_channels, in_values, t_stop, many_active)
+        # every active neuron (at most k of them): n marks an empty slot
+        ids = jnp.nonzero(~(c.done | c.paused), size=k, fill_value=self.pop.n_neurons)[0]
+        valid = ids < self.pop.n_neurons
+        block = self._block_loop(jnp.where(valid, ids, 0))
+        sub = _take_lanes(c, jnp.where(valid, ids, 0))
+        sub = dataclasses.replace(sub, done=sub.done | ~valid)  # empty slots do nothing
+        sub = block._run_loop(sub, in_times, in_channels, in_values, t_stop, None)
+        return _put_lanes(c, sub, ids)
+
+    def _block_loop(self, ids) -> PopulationLoop:
+        """This loop for the neurons `ids` only: their parameters gathered, the rest shared."""
+        block = copy.copy(self)
+        n = self.pop.n_neurons
+        block.p = {name: (jnp.asarray(v)[..., ids] if jnp.ndim(v) and jnp.shape(v)[-1] == n else v)
+                   for name, v in self.p.items()}
+        block.lane_ids = ids
+        return block
 
     def horizon(self, c: LoopState):
         """The time up to which all of the population's spikes are known: a neuron's
@@ -509,3 +578,23 @@ def _loop(cond, body, carry: LoopState, budget: int, max_iterations=None) -> Loo
         checkpoints=checkpoints,
     )
     return eqx.tree_at(lambda c: c.paused, c, c.paused | ((i >= max_iterations) & ~c.done))
+
+
+# the fields of `LoopState` with a neuron axis (the last); the others are the population's
+_PER_LANE = (
+    "t", "y", "g", "armed", "input_index", "save_index", "saved", "n_spikes", "done", "paused",
+    "nonfinite", "nonfinite_time", "reset_failed", "stalled", "last_fired", "refractory_until", "event_counts",
+)
+
+
+def _take_lanes(c: LoopState, ids) -> LoopState:
+    """The loop state of the neurons `ids` (population-wide fields shared)."""
+    fields = {name: getattr(c, name)[..., ids] for name in _PER_LANE}
+    return dataclasses.replace(c, aux=jax.tree_util.tree_map(lambda x: x[..., ids], c.aux), **fields)
+
+
+def _put_lanes(c: LoopState, sub: LoopState, ids) -> LoopState:
+    """`c` with the lanes `ids` (out of range: dropped) from `sub`, and `sub`'s population-wide fields."""
+    fields = {name: getattr(c, name).at[..., ids].set(getattr(sub, name), mode="drop") for name in _PER_LANE}
+    aux = jax.tree_util.tree_map(lambda x, y: x.at[..., ids].set(y, mode="drop"), c.aux, sub.aux)
+    return dataclasses.replace(sub, aux=aux, **fields)

@@ -52,6 +52,8 @@ from .result import EventRecord, PopulationOutcome
 LOOKAHEAD = 8
 # populations on own clocks at least this large gather their last active neurons into a block
 COMPACT_MIN = 512
+# ... into a block of this share of its lanes (rounded up to a power of two)
+COMPACT_SHARE = 8
 
 
 class LoopState(eqx.Module):
@@ -460,22 +462,18 @@ class PopulationLoop:
 
     def _compacts(self, max_iterations) -> bool:
         """Whether `run` gathers its last active neurons into a block (`_run_compacted`)."""
-        return (
-            self.compact_block is not None
-            and max_iterations is None
-            and not self.lean
-            and self.lane_ids.shape[0] == self.pop.n_neurons
-        )
+        return self.compact_block is not None and max_iterations is None and not self.lean
 
     @property
     def compact_block(self) -> int | None:
-        """Lanes of the block that takes over once few neurons are active (None: no block)."""
-        n = self.pop.n_neurons
-        if not self.clock.lanes(n) or n < COMPACT_MIN:
+        """Lanes of the block that takes over once few neurons are active (None: no block): an
+        eighth of the loop's lanes (a power of two, at least 64), and a block of a block in turn."""
+        lanes = self.lane_ids.shape[0]
+        if not self.clock.lanes(self.pop.n_neurons) or lanes < COMPACT_MIN:
             return None
         if any(not isinstance(v, (jax.Array, np.ndarray, float, int)) for v in self.p.values()):
             return None  # input waveforms: their samples are not gathered
-        return int(min(n, max(64, 1 << (n // 32 - 1).bit_length())))
+        return int(max(64, 1 << (lanes // COMPACT_SHARE - 1).bit_length()))
 
     def _run_compacted(self, c: LoopState, in_times, in_channels, in_values, t_stop) -> LoopState:
         """`run` in two parts: all neurons while more than a block's are active, then the active
@@ -493,22 +491,23 @@ class PopulationLoop:
             return jnp.sum(~(c.done | c.paused)) > k
 
         c = self._run_loop(c, in_times, in_channels, in_values, t_stop, many_active)
-        # every active neuron (at most k of them): n marks an empty slot
-        ids = jnp.nonzero(~(c.done | c.paused), size=k, fill_value=self.pop.n_neurons)[0]
-        valid = ids < self.pop.n_neurons
+        # every active lane (at most k of them): `lanes` marks an empty slot
+        lanes = self.lane_ids.shape[0]
+        ids = jnp.nonzero(~(c.done | c.paused), size=k, fill_value=lanes)[0]
+        valid = ids < lanes
         block = self._block_loop(jnp.where(valid, ids, 0))
         sub = _take_lanes(c, jnp.where(valid, ids, 0))
         sub = dataclasses.replace(sub, done=sub.done | ~valid)  # empty slots do nothing
-        sub = block._run_loop(sub, in_times, in_channels, in_values, t_stop, None)
+        sub = block.run(sub, in_times, in_channels, in_values, t_stop)  # a block of the block in turn
         return _put_lanes(c, sub, ids)
 
     def _block_loop(self, ids) -> PopulationLoop:
-        """This loop for the neurons `ids` only: their parameters gathered, the rest shared."""
+        """This loop for its lanes `ids` only: their parameters gathered, the rest shared."""
         block = copy.copy(self)
-        n = self.pop.n_neurons
-        block.p = {name: (jnp.asarray(v)[..., ids] if jnp.ndim(v) and jnp.shape(v)[-1] == n else v)
+        lanes = self.lane_ids.shape[0]
+        block.p = {name: (jnp.asarray(v)[..., ids] if jnp.ndim(v) and jnp.shape(v)[-1] == lanes else v)
                    for name, v in self.p.items()}
-        block.lane_ids = ids
+        block.lane_ids = self.lane_ids[ids]
         return block
 
     def horizon(self, c: LoopState):

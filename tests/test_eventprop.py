@@ -30,9 +30,9 @@ def scaled(net, scale):
     return eqx.tree_at(lambda n: [p.weights for p in n.populations], net, replace_fn=lambda w: {k: v * scale for k, v in w.items()})
 
 
-def run_loss(net, inputs, adjoint, tol=None, stop=False, rounds=False, save=True):
+def run_loss(net, inputs, adjoint, tol=None, stop=False, rounds=False, save=True, with_out=False):
     """A loss that reads every differentiable output: first output spikes (TTFS), every spike
-    time, and the saved states."""
+    time, and the saved states (`with_out`: and the run's result, for `gradients(has_aux=True)`)."""
     out = eqn.simulate(
         net, inputs, t1=T1, max_spikes=128, adjoint=adjoint, rtol=tol, atol=tol,
         stop_after_first_spike=stop, rounds=rounds, save_at=GRID if save else None,
@@ -42,24 +42,32 @@ def run_loss(net, inputs, adjoint, tol=None, stop=False, rounds=False, save=True
     for states in out.states:
         if states is not None:
             loss = loss + 1e-2 * sum(jnp.sum(jnp.where(jnp.isfinite(v), v, 0.0)) for v in states.values())
-    return loss
+    return (loss, out) if with_out else loss
 
 
-def gradients(net, loss, adjoints=("eventprop",)):
-    """(gradient by each of `adjoints`, central difference along a random direction, the direction)."""
+def gradients(net, loss, adjoints=("eventprop",), has_aux=False):
+    """(gradient by each of `adjoints`, central difference along a random direction, the direction)
+    and, with `has_aux` (`loss` returns (value, run)), the run of the first adjoint's program: the
+    tests read their run's spike counts from it rather than compile a forward run of their own."""
     params, static = eqx.partition(net, eqx.is_inexact_array)
     value_and_grad = {
-        adjoint: jax.jit(jax.value_and_grad(lambda p, a=adjoint: loss(eqx.combine(p, static), a)))
+        adjoint: jax.jit(jax.value_and_grad(lambda p, a=adjoint: loss(eqx.combine(p, static), a), has_aux=has_aux))
         for adjoint in adjoints
     }
-    grads = {adjoint: vg(params)[1] for adjoint, vg in value_and_grad.items()}
+    results = {adjoint: vg(params) for adjoint, vg in value_and_grad.items()}
+    grads = {adjoint: r[1] for adjoint, r in results.items()}
     direction = jax.tree_util.tree_map(lambda x: jax.random.normal(jax.random.key(3), x.shape, x.dtype), params)
     # the loss at the displaced points: the value of a program compiled already (the forward
     # run is the same whichever adjoint differentiates it)
-    f = lambda p: value_and_grad[adjoints[0]](p)[0]  # noqa: E731
+    def f(p):
+        value = value_and_grad[adjoints[0]](p)[0]
+        return value[0] if has_aux else value
+
     eps = 1e-6
     fd = (f(jax.tree_util.tree_map(lambda x, d: x + eps * d, params, direction))
           - f(jax.tree_util.tree_map(lambda x, d: x - eps * d, params, direction))) / (2 * eps)
+    if has_aux:
+        return grads, float(fd), direction, results[adjoints[0]][0][1]
     return grads, float(fd), direction
 
 
@@ -71,10 +79,9 @@ def test_lif_stack_gradients_match_the_loop_and_finite_differences():
     """Closed-form LIF 5→20→3: the replay's flows are exact, so both adjoints give the same
     gradient to roundoff."""
     net = feedforward("lif", [5, 20, 3], jax.random.key(0))
-    out = eqn.simulate(net, INPUTS, t1=T1, max_spikes=128)
+    grads, fd, direction, out = gradients(net, lambda n, a: run_loss(n, INPUTS, a, with_out=True), ("loop", "eventprop"),
+                                          has_aux=True)
     assert int(out.counts[0].sum()) > 5 and int(out.counts[1].sum()) > 0
-
-    grads, fd, direction = gradients(net, lambda n, a: run_loss(n, INPUTS, a), ("loop", "eventprop"))
     for a, b in zip(jax.tree_util.tree_leaves(grads["loop"]), jax.tree_util.tree_leaves(grads["eventprop"])):
         np.testing.assert_allclose(np.asarray(b), np.asarray(a), rtol=1e-9, atol=1e-11)
     assert abs(along(grads["eventprop"], direction) - fd) <= 1e-6 * abs(fd)
@@ -91,9 +98,8 @@ def test_nonlinear_stack_gradients_match_finite_differences(model, scale, params
     """Runge–Kutta models: the replay integrates each segment again (its own steps), so the
     gradient agrees with finite differences to the tolerance's order."""
     net = scaled(feedforward(model, [5, 12, 3], jax.random.key(1), params=params), scale)
-    out = eqn.simulate(net, INPUTS, t1=T1, max_spikes=128)
+    grads, fd, direction, out = gradients(net, lambda n, a: run_loss(n, INPUTS, a, tol=1e-11, with_out=True), has_aux=True)
     assert int(out.counts[0].sum()) > 3 and int(out.counts[1].sum()) > 0, "both layers must fire"
-    grads, fd, direction = gradients(net, lambda n, a: run_loss(n, INPUTS, a, tol=1e-11))
     assert abs(along(grads["eventprop"], direction) - fd) <= 1e-5 * abs(fd)
 
 
@@ -150,9 +156,8 @@ def test_model_delay_gradient_matches_finite_differences():
     hidden = delayed.population(10, 5, key=jax.random.key(4), params={"d": jnp.linspace(0.5, 3.0, 10)})
     readout = eqn.compile_model("lif").population(3, 10, key=jax.random.key(5))
     net = eqn.Network([hidden, readout])
-    out = eqn.simulate(net, INPUTS, t1=T1, max_spikes=128)
+    grads, fd, direction, out = gradients(net, lambda n, a: run_loss(n, INPUTS, a, save=False, with_out=True), has_aux=True)
     assert int(out.counts[0].sum()) > 2 and int(out.counts[1].sum()) > 0
-    grads, fd, direction = gradients(net, lambda n, a: run_loss(n, INPUTS, a, save=False))
     g_delay = grads["eventprop"].populations[0].params["d"]
     assert np.any(np.abs(np.asarray(g_delay)) > 1e-6), "the gradient reaches the delays"
     assert abs(along(grads["eventprop"], direction) - fd) <= 1e-6 * abs(fd)
@@ -318,11 +323,10 @@ def test_internal_events_in_a_stack_match_finite_differences():
             value = value + jnp.sum(jnp.where(jnp.isfinite(record.times), record.times, 0.0))
         for states in out.states:
             value = value + 1e-2 * sum(jnp.sum(v) for v in states.values())
-        return value
+        return value, out
 
-    out = eqn.simulate(net, INPUTS, t1=T1, max_spikes=128, max_spikes_per_neuron=8, rtol=1e-12, atol=1e-12)
+    grads, fd, direction, out = gradients(net, loss, has_aux=True)
     assert out.results[0] == eqn.RESULTS.ok and int(out.events[0].counts.sum()) >= 4 and int(out.counts[0].sum()) >= 3
-    grads, fd, direction = gradients(net, loss)
     assert abs(along(grads["eventprop"], direction) - fd) <= 1e-5 * abs(fd)
 
 
@@ -361,13 +365,14 @@ def recurrent_stack(model, scale, recurrent_scale):
 
 
 def recurrent_loss(tol=None, events=False):
-    """Every spike time and saved state (and with `events`, the first population's event times)."""
+    """Every spike time and saved state (and with `events`, the first population's event times);
+    returns the run too (`gradients(has_aux=True)`)."""
     def loss(n, adjoint):
         out = eqn.simulate(n, INPUTS, t1=T1, max_spikes=128, save_at=GRID, adjoint=adjoint, rtol=tol, atol=tol)
         value = jnp.sum(jnp.where(jnp.isfinite(out.spike_times), out.spike_times, 0.0))
         if events:
             value = value + jnp.sum(jnp.where(jnp.isfinite(out.events[0].times), out.events[0].times, 0.0))
-        return value + 1e-2 * sum(jnp.sum(v) for states in out.states for v in states.values())
+        return value + 1e-2 * sum(jnp.sum(v) for states in out.states for v in states.values()), out
     return loss
 
 
@@ -377,9 +382,8 @@ def test_a_recurrent_refractory_population_matches_the_loop_and_finite_differenc
     refractory period (a trainable per-neuron `tref`) as events of the one sequence."""
     model = eqn.compile_model(REFRACTORY_LIF.replace("on_input:", "on_spike:\n    i += w\non_input:"))
     net = recurrent_stack(model, 3.0, 0.5)
-    out = eqn.simulate(net, INPUTS, t1=T1, max_spikes=128)
+    grads, fd, direction, out = gradients(net, recurrent_loss(), ("eventprop", "loop"), has_aux=True)
     assert all(r == eqn.RESULTS.ok for r in out.results) and int(out.counts[0].sum()) > 20 and int(out.counts[1].sum()) > 3
-    grads, fd, direction = gradients(net, recurrent_loss(), ("eventprop", "loop"))
     assert abs(along(grads["eventprop"], direction) - fd) <= 1e-6 * abs(fd)  # measured 2e-9
     for a, b in zip(jax.tree_util.tree_leaves(grads["eventprop"]), jax.tree_util.tree_leaves(grads["loop"])):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-8, atol=1e-10)
@@ -388,9 +392,8 @@ def test_a_recurrent_refractory_population_matches_the_loop_and_finite_differenc
 def test_a_recurrent_izhikevich_population_matches_finite_differences():
     """The same on a Runge–Kutta model: each segment of the shared clock integrated again."""
     net = recurrent_stack(eqn.compile_model("izhikevich"), 0.3, 0.05)
-    out = eqn.simulate(net, INPUTS, t1=T1, max_spikes=128, rtol=1e-12, atol=1e-12)
+    grads, fd, direction, out = gradients(net, recurrent_loss(1e-12), has_aux=True)
     assert all(r == eqn.RESULTS.ok for r in out.results) and int(out.counts[0].sum()) > 5
-    grads, fd, direction = gradients(net, recurrent_loss(1e-12))
     assert abs(along(grads["eventprop"], direction) - fd) <= 1e-6 * abs(fd)  # measured 1e-8
 
 
@@ -404,8 +407,7 @@ def test_internal_events_in_a_recurrent_population_match_finite_differences():
     net = eqx.tree_at(lambda n: (n.populations[0].params["ic"], n.populations[0].weights["w"]), net,
                       (jnp.full((6,), 0.9), w.at[:6].multiply(0.3)))
 
-    out = eqn.simulate(net, INPUTS, t1=T1, max_spikes=128, rtol=1e-12, atol=1e-12)
+    grads, fd, direction, out = gradients(net, recurrent_loss(1e-12, events=True), has_aux=True)
     assert all(r == eqn.RESULTS.ok for r in out.results)
     assert int(out.events[0].counts.sum()) >= 4 and int(out.counts[0].sum()) >= 3
-    grads, fd, direction = gradients(net, recurrent_loss(1e-12, events=True))
     assert abs(along(grads["eventprop"], direction) - fd) <= 1e-6 * abs(fd)

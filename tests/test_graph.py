@@ -327,3 +327,23 @@ def test_a_spike_reaches_only_the_targets_of_a_sparse_projection(windowed):
                 expected_v[target] += float(weights[ch, slot]) * np.exp(-(t_save - (t + 1.0)) / 10.0)
     np.testing.assert_array_equal(np.asarray(out.states[1]["c"][0]), expected_c)  # [5, 1, 5]
     np.testing.assert_allclose(np.asarray(out.states[1]["v"][0]), expected_v, rtol=1e-8)
+
+
+def test_an_unweighted_jump_through_masked_connections_is_refused_where_it_would_reach_every_neuron():
+    """`c += 1` on a masked stack or into a recurrent population (one clock, every input spike
+    reaches every neuron there): an error, not every neuron counting every spike."""
+    model = eqn.compile_model(COUNTER)
+    spikes = eqn.Spikes(jnp.array([1.0]), jnp.array([0]))
+    masked = model.population(2, 2, weights={"w": jnp.ones((4, 2))}, wmask=jnp.array([[1, 1], [1, 1], [1, 0], [0, 1]], bool))
+    with pytest.raises(eqn.EqError, match=r"`c \+= 1` does not scale with the weight"):
+        eqn.simulate(masked, spikes, t1=5.0)
+    a = model.population(2, 2, weights={"w": jnp.ones((4, 2))})
+    b = model.population(2, 0, recurrent=True, weights={"w": jnp.zeros((2, 2))})
+    sparse = eqn.Projection("A", "B", weights={"w": 0.5}, targets=jnp.array([[0], [1]]), delay=1.0)
+    with pytest.raises(eqn.EqError, match="population 'B' has masked or sparse connections"):
+        eqn.simulate(eqn.Network({"A": a, "B": b}, projections=[sparse], input="A"), spikes, t1=5.0)
+    # scaled by the weight, the same connections are simulated
+    scaled = eqn.compile_model(COUNTER.replace("c += 1", "c += w"))
+    out = eqn.simulate(scaled.population(2, 2, weights={"w": jnp.ones((4, 2))}, wmask=masked.wmask), spikes, t1=5.0,
+                       save_at=jnp.array([4.0]))
+    np.testing.assert_allclose(np.asarray(out.states[0]["c"][0]), [1.0, 0.0])

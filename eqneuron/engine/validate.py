@@ -21,6 +21,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+import sympy as sp
 from jaxtyping import Array, ArrayLike, Float, Int
 
 from ..errors import EqError
@@ -98,13 +99,52 @@ def check_simulate_arguments(
 
 def _check_net(net) -> Network:
     if isinstance(net, Population):
-        return Network([net])
+        net = Network([net])
     if not isinstance(net, Network):
         raise EqError(
             f"simulate: `net` must be a Network or a Population, got {type(net).__name__}",
             hint="build one with model.population(...) and eqn.Network([...])",
         )
+    _check_unweighted_jumps(net)
     return net
+
+
+def unweighted_jump(jump, weight_names) -> str | None:
+    """The first increment of `jump` that is not zero when every weight is zero (None: none)."""
+    zero = {sp.Symbol(w, real=True): sp.Integer(0) for w in weight_names}
+    for state, increment in jump.updates.items():
+        if sp.simplify(sp.sympify(increment).xreplace(zero)) != 0:
+            return f"{state} += {increment}"
+    return None
+
+
+def _check_unweighted_jumps(net: Network) -> None:
+    """Refuse what the engine would simulate wrongly: a jump that does not scale with the weight
+    (`c += 1`) through masked or sparse connections, where the engine applies it to every neuron.
+    Honoured: a graph's populations on their own clocks (each neuron passes over the spikes that
+    do not reach it, `graph.loop_connections`)."""
+    for k, pop in enumerate(net.populations):
+        ir, weights = pop.model.ir, pop.model.weight_names
+        on_input = next(filter(None, (unweighted_jump(j, weights) for j in [ir.on_input, *ir.ports.values()])), None)
+        on_spike = unweighted_jump(ir.on_spike, weights) if pop.recurrent else None
+        name = net.names[k]
+        sparse_inputs = pop.wmask is not None and (not net.graph or pop.recurrent)
+        if net.graph and pop.recurrent:  # a shared clock: every input spike reaches every neuron
+            sparse_inputs = sparse_inputs or any(
+                proj.target == name and (proj.mask is not None or proj.targets is not None) for proj in net.projections
+            )
+        delayed = pop.recurrent and pop.model.fn.delay_raw is not None  # its own spikes arrive as inputs
+        problem = None
+        if sparse_inputs and on_input:
+            problem = f"its input jump `{on_input}`"
+        elif pop.recurrent and pop.wmask is not None and (on_spike or (delayed and on_input)):
+            problem = f"its jump `{on_spike or on_input}`"
+        if problem:
+            raise EqError(
+                f"simulate: population {name!r} has masked or sparse connections, and {problem} does not scale "
+                "with the weight: it would reach every neuron, connected or not (not simulated yet)",
+                hint="multiply the jump by a weight (e.g. `c += w`), or drop the mask",
+            )
 
 
 def _check_static_options(max_spikes, method, rtol, atol, dt, root_tol, max_solver_steps, max_spikes_per_neuron):

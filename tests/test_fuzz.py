@@ -447,13 +447,13 @@ def test_corpus_has_the_zoo_and_the_docs():
         assert check_compiles_or_points_at_a_line(text) == "compiled"
 
 
-@settings(FUZZ, max_examples=150)
+@settings(FUZZ, max_examples=100)
 @given(random_models())
 def test_random_models_compile_or_give_a_located_error(text):
     check_compiles_or_points_at_a_line(text)
 
 
-@settings(FUZZ, max_examples=250)
+@settings(FUZZ, max_examples=150)
 @given(mutated_models())
 def test_mutated_models_compile_or_give_a_located_error(text):
     check_compiles_or_points_at_a_line(text)

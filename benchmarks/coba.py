@@ -19,18 +19,16 @@ Run: python -m benchmarks.coba [--neurons 4000] [--duration 1000] [--brian cytho
 from __future__ import annotations
 
 import argparse
-import sys
 
 import numpy as np
 
 from .cuba import (
     BRIAN_HEAD,
     BRIAN_RUN,
-    brian_python,
+    compare,
     connection_probability,
     network,
     run_brian_script,
-    statistics,
     time_network,
 )
 
@@ -161,29 +159,11 @@ def main(argv=None):
         _, conn_e, conn_i, _ = network(n, p=connection_probability(n))
         initial = initial_state(n)
         synapses = len(conn_e[0]) + len(conn_i[0])
-        timing, (i, t) = run_eqneuron(n, duration, conn_e, conn_i, initial)
-        rate, cv = statistics(i, t, n, duration)
-        rows = [("eqneuron (windows of 0.1 ms, own clocks, Tsit5)", timing["first"], timing["run"], rate, cv)]
-        print(f"eqneuron: {timing}", file=sys.stderr)
-        if targets and brian_python() is None:
-            print("Brian2 not found ($BRIAN2_PYTHON): eqneuron only", file=sys.stderr)
-        elif targets:
-            for target in targets:
-                for dt in (0.1, 0.01):
-                    bt, (bi, btimes) = run_brian_script(BRIAN_SCRIPT, duration, target, dt, conn_e, conn_i, initial,
-                                                        {"we": WE, "wi": WI})
-                    print(f"Brian2 {target} dt={dt}: {bt}", file=sys.stderr)
-                    rate_b, cv_b = statistics(bi, btimes, n, duration)
-                    rows.append((f"Brian2 {target}, dt = {dt} ms", bt["first"], bt["run"], rate_b, cv_b))
-        ours = rows[0][2]
-        print(f"\nCOBAHH, {n} neurons, {synapses} synapses, {duration:g} ms, delay 0.1 ms, refractory 3 ms; "
-              f"eqneuron: {timing['spikes']} spikes, {timing['spikes'] * synapses / n:.3g} synaptic events, "
-              f"peak RSS {timing['rss_mb']:.0f} MB\n")
-        print("| simulator | first call (s) | run (s) | run time / eqneuron's | rate (Hz) | mean CV of ISI |")
-        print("|---|---|---|---|---|---|")
-        for name, first, run, rate, cv in rows:
-            print(f"| {name} | {first:.2f} | {run:.3f} | {run / ours:.3g} | {rate:.1f} | {cv:.2f} |")
-
+        timing, spikes = run_eqneuron(n, duration, conn_e, conn_i, initial)
+        compare(f"COBAHH, {n} neurons, {synapses} synapses, {duration:g} ms, delay 0.1 ms, refractory 3 ms",
+                "eqneuron (windows of 0.1 ms, own clocks, Tsit5)", timing, spikes, n, synapses, duration, targets,
+                lambda target, dt, ce=conn_e, ci=conn_i, init=initial: run_brian_script(
+                    BRIAN_SCRIPT, duration, target, dt, ce, ci, init, {"we": WE, "wi": WI}))
 
 if __name__ == "__main__":
     main()

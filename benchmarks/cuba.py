@@ -236,28 +236,32 @@ def main(argv=None):
     for n in (int(x) for x in args.neurons.split(",")):
         n_exc, conn_e, conn_i, v0 = network(n, p=connection_probability(n))
         synapses = len(conn_e[0]) + len(conn_i[0])
-        rows = []
         timing, (i, t) = run_eqneuron(n, duration, n_exc, conn_e, conn_i, v0)
-        rate, cv = statistics(i, t, n, duration)
-        rows.append(("eqneuron (event-driven windows of 0.1 ms, exact spike times)", timing["first"], timing["run"], rate, cv))
-        print(f"eqneuron: {timing}", file=sys.stderr)
-        if targets and brian_python() is None:
-            print("Brian2 not found ($BRIAN2_PYTHON): eqneuron only", file=sys.stderr)
-        elif targets:
-            for target in targets:
-                for dt in (0.1, 0.01):
-                    bt, (bi, btimes) = run_brian(n, duration, target, dt, conn_e, conn_i, v0)
-                    rate_b, cv_b = statistics(bi, btimes, n, duration)
-                    rows.append((f"Brian2 {target}, dt = {dt} ms", bt["first"], bt["run"], rate_b, cv_b))
-        ours = rows[0][2]
-        print(f"\nCUBA, {n} neurons, {synapses} synapses, {duration:g} ms, delay 0.1 ms, refractory 5 ms; "
-              f"eqneuron: {timing['spikes']} spikes, {timing['spikes'] * synapses / n:.3g} synaptic events, "
-              f"peak RSS {timing['rss_mb']:.0f} MB\n")
-        print("| simulator | first call (s) | run (s) | run time / eqneuron's | rate (Hz) | mean CV of ISI |")
-        print("|---|---|---|---|---|---|")
-        for name, first, run, rate, cv in rows:
-            print(f"| {name} | {first:.2f} | {run:.3f} | {run / ours:.3g} | {rate:.1f} | {cv:.2f} |")
+        compare(f"CUBA, {n} neurons, {synapses} synapses, {duration:g} ms, delay 0.1 ms, refractory 5 ms",
+                "eqneuron (event-driven windows of 0.1 ms, exact spike times)", timing, (i, t), n, synapses, duration, targets,
+                lambda target, dt, n=n, ce=conn_e, ci=conn_i, v0=v0: run_brian(n, duration, target, dt, ce, ci, v0))
 
+
+def compare(title, ours_name, timing, spikes, n, synapses, duration, targets, brian):
+    """Brian2 (`brian(target, dt)` -> timing, spikes) at dt 0.1 and 0.01 ms for each target beside
+    eqneuron's run, printed as one table of time, rate and CV of the ISI."""
+    print(f"eqneuron: {timing}", file=sys.stderr)
+    rows = [(ours_name, timing["first"], timing["run"], *statistics(*spikes, n, duration))]
+    if targets and brian_python() is None:
+        print("Brian2 not found ($BRIAN2_PYTHON): eqneuron only", file=sys.stderr)
+        targets = []
+    for target in targets:
+        for dt in (0.1, 0.01):
+            bt, brian_spikes = brian(target, dt)
+            print(f"Brian2 {target} dt={dt}: {bt}", file=sys.stderr)
+            rows.append((f"Brian2 {target}, dt = {dt} ms", bt["first"], bt["run"], *statistics(*brian_spikes, n, duration)))
+    ours = rows[0][2]
+    print(f"\n{title}; eqneuron: {timing['spikes']} spikes, {timing['spikes'] * synapses / n:.3g} synaptic events, "
+          f"peak RSS {timing['rss_mb']:.0f} MB\n")
+    print("| simulator | first call (s) | run (s) | run time / eqneuron's | rate (Hz) | mean CV of ISI |")
+    print("|---|---|---|---|---|---|")
+    for name, first, run, rate, cv in rows:
+        print(f"| {name} | {first:.2f} | {run:.3f} | {run / ours:.3g} | {rate:.1f} | {cv:.2f} |")
 
 if __name__ == "__main__":
     main()

@@ -54,6 +54,7 @@ def errors(ids, times, reference, n):
 
 
 def run_eqneuron(n, duration, conn_e, conn_i, v0, dtype):
+    import equinox as eqx
     import jax
     import jax.numpy as jnp
 
@@ -68,7 +69,7 @@ def run_eqneuron(n, duration, conn_e, conn_i, v0, dtype):
         eqn.Projection("P", "P", weights={"w": WE}, targets=exc, delay=DELAY, port="exc"),
         eqn.Projection("P", "P", weights={"w": WI}, targets=inh, delay=DELAY, port="inh"),
     ])
-    net = jax.tree_util.tree_map(lambda x: x.astype(dtype) if eqx_inexact(x) else x, net)
+    net = jax.tree_util.tree_map(lambda x: x.astype(dtype) if eqx.is_inexact_array(x) else x, net)
     run = jax.jit(lambda net: eqn.simulate(net, None, t1=duration, max_spikes=n * int(duration)))
     t0 = time.perf_counter()
     out = run(net)
@@ -84,12 +85,6 @@ def run_eqneuron(n, duration, conn_e, conn_i, v0, dtype):
         raise RuntimeError(f"eqneuron: result codes {out.results}")
     k = int(out.n_spikes)
     return first, float(np.median(runs)), np.asarray(out.spike_neurons[:k]), np.asarray(out.spike_times[:k], np.float64)
-
-
-def eqx_inexact(x) -> bool:
-    import jax.numpy as jnp
-
-    return hasattr(x, "dtype") and jnp.issubdtype(x.dtype, jnp.floating)
 
 
 def main(argv=None):

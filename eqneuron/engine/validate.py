@@ -124,15 +124,17 @@ def _check_unweighted_jumps(net: Network) -> None:
     Honoured: a graph's populations on their own clocks (each neuron passes over the spikes that
     do not reach it, `graph.loop_connections`)."""
     for k, pop in enumerate(net.populations):
-        ir, weights = pop.model.ir, pop.model.weight_names
-        on_input = next(filter(None, (unweighted_jump(j, weights) for j in [ir.on_input, *ir.ports.values()])), None)
-        on_spike = unweighted_jump(ir.on_spike, weights) if pop.recurrent else None
         name = net.names[k]
         sparse_inputs = pop.wmask is not None and (not net.graph or pop.recurrent)
         if net.graph and pop.recurrent:  # a shared clock: every input spike reaches every neuron
             sparse_inputs = sparse_inputs or any(
                 proj.target == name and (proj.mask is not None or proj.targets is not None) for proj in net.projections
             )
+        if not sparse_inputs and not (pop.recurrent and pop.wmask is not None):
+            continue  # nothing masked: the jumps are not read (SymPy only where they matter)
+        ir, weights = pop.model.ir, pop.model.weight_names
+        on_input = next(filter(None, (unweighted_jump(j, weights) for j in [ir.on_input, *ir.ports.values()])), None)
+        on_spike = unweighted_jump(ir.on_spike, weights) if pop.recurrent else None
         delayed = pop.recurrent and pop.model.fn.delay_raw is not None  # its own spikes arrive as inputs
         problem = None
         if sparse_inputs and on_input:

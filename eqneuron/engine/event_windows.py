@@ -91,9 +91,30 @@ class _Projection(NamedTuple):
     source: int
     target: int
     targets: jax.Array  # (sources, K) target ids, -1: none
-    weights: dict  # name -> (sources, K)
-    delay: jax.Array  # () or (sources,)
-    port: int | jax.Array | None  # the target's input port (per slot when merged)
+    weights: dict  # name -> (sources, K) or (1, K)
+    delay: jax.Array  # (), (sources,), (sources, K) or (1, K)
+    port: int | None  # the target's input port
+
+
+class _Group(NamedTuple):
+    """The projections from one population to another, stacked (P of them): a source spike is
+    fanned out through each projection whose row of targets is not empty, one row per loop
+    iteration (rows side by side would cost every spike the width of all of them: Brian2's CUBA
+    splits its sources into excitatory and inhibitory projections)."""
+
+    source: int
+    target: int
+    targets: jax.Array  # (P, sources, K) target ids, -1: none
+    weights: dict  # name -> (P, sources or 1, K)
+    delay: jax.Array  # (P, sources or 1, K or 1)
+    port: jax.Array | None  # (P,) the target's input port of each projection
+    # (P + 1, sources): row p + 1, the first projection after p with targets for a source (P: none);
+    # None: P = 1
+    rows: jax.Array | None
+
+    @property
+    def size(self) -> int:
+        return self.targets.shape[0]
 
 
 class _Pop(NamedTuple):
@@ -145,7 +166,7 @@ def run_event_windows(net: Network, t1, buffers: list[int], max_window_spikes: i
             rows = {name: w[name][:n] for name in pop.model.weight_names}
             projections.append(_dense(k, k, rows, None, model_delay(pop), None, dtype))
     # delivery: the projections between one pair of populations fanned out together (one loop)
-    groups = [_merge([pr for pr in projections if (pr.source, pr.target) == pair], dtype)
+    groups = [_stack([pr for pr in projections if (pr.source, pr.target) == pair], dtype)
               for pair in dict.fromkeys((pr.source, pr.target) for pr in projections)]
     d = jnp.min(jnp.stack([jnp.min(pr.delay) for pr in projections]))
     invalid = ~(d > 0)
@@ -170,36 +191,55 @@ def run_event_windows(net: Network, t1, buffers: list[int], max_window_spikes: i
             nf_time=jnp.asarray(jnp.inf, dtype), nf_neuron=jnp.asarray(-1, jnp.int32),
         )
 
-    def fan_out(pr: _Projection, src: _Pop, T0, T1, visit, carry):
+    def fan_out(pr: _Group, src: _Pop, T0, T1, visit, carry):
         """`visit(carry, arrival, target, jump, valid)` on every synaptic event of `pr` due in [T0, T1),
-        one source spike at a time (so a target appears once per call, or as often as its source
-        lists it: such events arrive together)."""
-        chunk = 1
+        one source spike and projection at a time (so a target appears once per call, or as often
+        as the projection's row lists it: such events arrive together)."""
         sys_ = systems[pr.target]
         lo = jnp.searchsorted(src.rec_t, T0 - jnp.max(pr.delay), side="left")
         hi = jnp.searchsorted(src.rec_t, T1 - jnp.min(pr.delay), side="left")
         n_t = pops[pr.target].n_neurons
+        n_p = pr.size
 
-        def body(c):
-            i, carry = c
-            times = jax.lax.dynamic_slice(src.rec_t, (i,), (chunk,))
-            ids = jax.lax.dynamic_slice(src.rec_i, (i,), (chunk,))
-            ok = (i + jnp.arange(chunk) < hi) & (ids >= 0)
-            sid = jnp.maximum(ids, 0)
-            targets = pr.targets[sid]  # (chunk, K)
-            arrival = times[:, None] + _per_slot(pr.delay, sid)
-            valid = ok[:, None] & (targets >= 0) & (arrival >= T0) & (arrival < T1)
-            arrival = jnp.broadcast_to(arrival, targets.shape).reshape(-1)
-            rows = {name: jnp.broadcast_to(w if w.shape[0] == 1 else w[sid], targets.shape).reshape(-1)
+        def first_row(i, after):
+            """The first projection after `after` with targets for spike i's source (n_p: none)."""
+            sid = jnp.maximum(src.rec_i[jnp.minimum(i, src.rec_i.shape[0] - 1)], 0)
+            return pr.rows[after + 1, sid]
+
+        def event(i, q, carry):
+            """Spike i's synaptic events through projection q."""
+            ok = (i < hi) & (src.rec_i[i] >= 0)
+            sid = jnp.maximum(src.rec_i[i], 0)
+            targets = pr.targets[q, sid]  # (K,)
+            delay = pr.delay[q, jnp.minimum(sid, pr.delay.shape[1] - 1)]  # (K,) or (1,)
+            arrival = jnp.broadcast_to(src.rec_t[i] + delay, targets.shape)
+            valid = ok & (targets >= 0) & (arrival >= T0) & (arrival < T1)
+            rows = {name: jnp.broadcast_to(w[q, jnp.minimum(sid, w.shape[1] - 1)], targets.shape)
                     for name, w in pr.weights.items()}
-            zeros = jnp.zeros((len(sys_.order), arrival.shape[0]), dtype)
-            port = None if pr.port is None else jnp.broadcast_to(jnp.asarray(pr.port), targets.shape).reshape(-1)
+            zeros = jnp.zeros((len(sys_.order), targets.shape[0]), dtype)
+            port = None if pr.port is None else jnp.broadcast_to(pr.port[q], targets.shape)
             jump = fns[pr.target].input_jump(arrival, zeros, params[pr.target], 1.0, rows, port)
             jump = jnp.concatenate([jnp.zeros_like(jump[:1]), jump[jnp.asarray(sys_.order)]])
-            target = jnp.where(valid.reshape(-1), targets.reshape(-1), n_t)
-            return i + chunk, visit(carry, arrival, target, jump, valid.reshape(-1))
+            target = jnp.where(valid, targets, n_t)
+            return visit(carry, arrival, target, jump, valid)
 
-        return jax.lax.while_loop(lambda c: c[0] < hi, traced_once(body), (lo, carry))[1]
+        if n_p == 1:
+            def one(c):
+                i, carry = c
+                return i + 1, event(i, 0, carry)
+
+            return jax.lax.while_loop(lambda c: c[0] < hi, traced_once(one), (lo, carry))[1]
+
+        def body(c):
+            i, q, carry = c
+            carry = event(i, jnp.minimum(q, n_p - 1), carry)
+            nq = first_row(i, q)
+            more = nq < n_p
+            i = jnp.where(more, i, i + 1)
+            return i, jnp.where(more, nq, first_row(i, -1)), carry
+
+        # a spike whose source has no targets here still takes one (empty) iteration
+        return jax.lax.while_loop(lambda c: c[0] < hi, traced_once(body), (lo, first_row(lo, -1), carry))[2]
 
     def deliver(k, states, T0, T1, w):
         """The jumps of the window's events onto population k (window `w`): accumulated at the window's end."""
@@ -262,7 +302,7 @@ def run_event_windows(net: Network, t1, buffers: list[int], max_window_spikes: i
             ev = (jnp.full((C, D), jnp.inf, dtype), jnp.zeros((m, C, D), dtype), jnp.zeros((C,), jnp.int32), slot)
             for pr in projections:
                 if pr.target == k:
-                    ev = fan_out(pr, st if pr.source == k else states[pr.source], T0, T1, visit, ev)
+                    ev = fan_out(_stack([pr], dtype), st if pr.source == k else states[pr.source], T0, T1, visit, ev)
             return ev[:3]
 
         def from_inboxes(_):
@@ -439,6 +479,7 @@ def run_event_windows(net: Network, t1, buffers: list[int], max_window_spikes: i
                 reset_failed=st.reset_failed,
                 states=None,
                 events=None,
+                time_ordered=True,
             )
         )
     return outcomes, invalid
@@ -453,32 +494,46 @@ def _candidate_block(n: int) -> int:
     return int(min(256, max(CANDIDATE_BLOCK, 1 << max(0, (n // 256 - 1).bit_length()))))
 
 
-def _per_slot(delay, sid):
-    """Delays of the chunk's spikes: a scalar, one per source `(N_s,)`, or per slot `(N_s, K)` or `(1, K)`."""
-    if jnp.ndim(delay) == 0:
-        return delay
-    if jnp.ndim(delay) == 1:
-        return delay[sid][:, None]
-    return delay if delay.shape[0] == 1 else delay[sid]  # (1, K): the same for every source
+def _stack(prs: list[_Projection], dtype) -> _Group:
+    """Projections from one population to another as one group: their target lists stacked (padded
+    to the widest), each with its weights, delays and port."""
+    width = max(pr.targets.shape[1] for pr in prs)
+    n_s = prs[0].targets.shape[0]
 
+    def pad(a, value):  # (rows, K) -> (rows, width)
+        return jnp.pad(a, ((0, 0), (0, width - a.shape[1])), constant_values=value)
 
-def _merge(prs: list[_Projection], dtype) -> _Projection:
-    """Projections from one population to another as one: their target lists side by side, each
-    slot with its own weight, delay and port."""
-    if len(prs) == 1:
-        return prs[0]
-    targets = jnp.concatenate([pr.targets for pr in prs], axis=1)
+    def as_rows(a):  # a delay as (rows, columns): (), (sources,), (sources, K), (1, K)
+        a = jnp.asarray(a, dtype)
+        return a.reshape(1, 1) if a.ndim == 0 else a[:, None] if a.ndim == 1 else a
+
+    targets = jnp.stack([pad(pr.targets, -1) for pr in prs])
     rows = max(pr.weights[name].shape[0] for pr in prs for name in pr.weights)
-    weights = {name: jnp.concatenate([jnp.broadcast_to(pr.weights[name], (rows, pr.targets.shape[1])) for pr in prs], axis=1)
+    weights = {name: jnp.stack([pad(jnp.broadcast_to(pr.weights[name], (rows, pr.targets.shape[1])), 0.0) for pr in prs])
                for name in prs[0].weights}
-    if all(jnp.ndim(pr.delay) == 0 for pr in prs):
-        delay = jnp.concatenate([jnp.full((pr.targets.shape[1],), pr.delay, dtype) for pr in prs])[None, :]
-    else:
-        delay = jnp.concatenate([jnp.broadcast_to(jnp.reshape(pr.delay, (-1, 1)), pr.targets.shape) for pr in prs], axis=1)
-    ports = None
-    if prs[0].port is not None:
-        ports = jnp.concatenate([jnp.full((pr.targets.shape[1],), jnp.asarray(pr.port), jnp.int32) for pr in prs])
-    return _Projection(prs[0].source, prs[0].target, targets, weights, delay.astype(dtype), ports)
+    # per-slot delays padded with their row's last (the slots are empty; the window's search for
+    # due spikes reads the smallest and largest delay)
+    delays = [as_rows(pr.delay) for pr in prs]
+    d_rows = max(d.shape[0] for d in delays)
+    per_slot = any(pr.targets.shape[1] > 1 and as_rows(pr.delay).shape[1] > 1 for pr in prs)
+    d_cols = width if per_slot else 1
+    delay = jnp.stack([
+        jnp.broadcast_to(jnp.pad(d, ((0, 0), (0, width - d.shape[1])), mode="edge") if per_slot else d, (d_rows, d_cols))
+        for d in delays
+    ])
+    ports = None if prs[0].port is None else jnp.asarray([pr.port for pr in prs], jnp.int32)
+    following = None
+    if len(prs) > 1:
+        n_p = len(prs)
+        here = jnp.any(targets >= 0, axis=2)  # (P, sources)
+        # from the last projection back: the nearest one at or after p that has targets
+        nxt = jnp.full((n_s,), n_p, jnp.int32)
+        table = [nxt]
+        for q in range(n_p - 1, -1, -1):
+            nxt = jnp.where(here[q], q, nxt).astype(jnp.int32)
+            table.append(nxt)
+        following = jnp.stack(table[::-1])  # row p: the first at or after p; row P: none
+    return _Group(prs[0].source, prs[0].target, targets, weights, delay, ports, following)
 
 
 def _sparse(net: Network, proj, s: int, t: int, delay, dtype) -> _Projection:

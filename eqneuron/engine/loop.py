@@ -554,6 +554,7 @@ class PopulationLoop:
             reset_failed=jnp.any(c.reset_failed),
             states=states,
             events=events,
+            time_ordered=self.clock.spikes_in_time_order,
         )
 
 

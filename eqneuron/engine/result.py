@@ -57,6 +57,8 @@ class PopulationOutcome(eqx.Module):
     reset_failed: Bool[Array, ""]
     states: dict | None  # state name -> (len(save_at), neurons)
     events: EventRecord | None = None  # None: the model has no internal events
+    # whether `spike_times` is in time order (inf after the spikes): merged, not sorted, by `simulate`
+    time_ordered: bool = eqx.field(static=True, default=False)
 
     @property
     def result(self) -> RESULTS:

@@ -550,15 +550,42 @@ def _finish(net: Network, outcomes, checked, max_spikes, dtype, invalid, throw, 
     return raise_on_failure(result) if throw else result
 
 
+def merge_in_time_order(times: list, ids: list, size: int):
+    """Lists each in time order as one of `size` slots, in time order (equal times: in the order of
+    the lists, then of their slots, as a stable sort of their concatenation; inf / -1 after them).
+
+    Each element's place is its index plus the number of elements of the other lists before it
+    (binary searches): O(n log n) like a sort, but a sort of a long spike budget (161,000 slots in
+    Brian2's CUBA at 4000 neurons) costs the CPU several milliseconds per run.
+    """
+    if len(times) == 1 and times[0].shape[0] >= size:
+        return times[0][:size], ids[0][:size]
+    out_t = jnp.full((max(size, sum(t.shape[0] for t in times)),), jnp.inf, times[0].dtype)
+    out_i = jnp.full(out_t.shape, -1, ids[0].dtype)
+    for p, (t, i) in enumerate(zip(times, ids)):
+        place = jnp.arange(t.shape[0])
+        for q, other in enumerate(times):
+            if q != p:
+                place = place + jnp.searchsorted(other, t, side="right" if q < p else "left")
+        out_t = out_t.at[place].set(t, unique_indices=True)
+        out_i = out_i.at[place].set(i, unique_indices=True)
+    return out_t[:size], out_i[:size]
+
+
 def _collect(net: Network, outcomes, max_spikes: int, dtype, invalid) -> SimulationResult:
     """The network's result from its populations' outcomes: one time-ordered spike list, global ids."""
     offsets = net.offsets
-    all_times = jnp.concatenate([o.spike_times for o in outcomes])
-    all_ids = jnp.concatenate([jnp.where(o.spike_ids >= 0, o.spike_ids + off, -1) for o, off in zip(outcomes, offsets)])
-    if all_times.shape[0] < max_spikes:  # the result has max_spikes slots whatever the lists' sizes
-        all_times = jnp.concatenate([all_times, jnp.full((max_spikes - all_times.shape[0],), jnp.inf, dtype)])
-        all_ids = jnp.concatenate([all_ids, jnp.full((max_spikes - all_ids.shape[0],), -1, all_ids.dtype)])
-    order = earliest(all_times, max_spikes)
+    times = [o.spike_times for o in outcomes]
+    ids = [jnp.where(o.spike_ids >= 0, o.spike_ids + off, -1) for o, off in zip(outcomes, offsets)]
+    if all(o.time_ordered for o in outcomes):
+        spike_times, spike_neurons = merge_in_time_order(times, ids, max_spikes)
+    else:
+        all_times, all_ids = jnp.concatenate(times), jnp.concatenate(ids)
+        if all_times.shape[0] < max_spikes:  # the result has max_spikes slots whatever the lists' sizes
+            all_times = jnp.concatenate([all_times, jnp.full((max_spikes - all_times.shape[0],), jnp.inf, dtype)])
+            all_ids = jnp.concatenate([all_ids, jnp.full((max_spikes - all_ids.shape[0],), -1, all_ids.dtype)])
+        order = earliest(all_times, max_spikes)
+        spike_times, spike_neurons = all_times[order], all_ids[order]
     total = sum(o.n_spikes for o in outcomes)
     overflow = (total > max_spikes) | jnp.any(jnp.stack([o.spike_budget | o.step_budget for o in outcomes]))
 
@@ -572,8 +599,8 @@ def _collect(net: Network, outcomes, max_spikes: int, dtype, invalid) -> Simulat
         bad_neuron = jnp.where(o.nonfinite, o.nonfinite_neuron + off, bad_neuron)
         bad_time = jnp.where(o.nonfinite, o.nonfinite_time, bad_time)
     return SimulationResult(
-        spike_times=all_times[order],
-        spike_neurons=all_ids[order],
+        spike_times=spike_times,
+        spike_neurons=spike_neurons,
         n_spikes=total,
         overflow=overflow,
         counts=counts,

@@ -204,6 +204,7 @@ def run_event_windows(net: Network, t1, buffers: list[int], max_window_spikes: i
         def first_row(i, after):
             """The first projection after `after` with targets for spike i's source (n_p: none)."""
             sid = jnp.maximum(src.rec_i[jnp.minimum(i, src.rec_i.shape[0] - 1)], 0)
+            assert pr.rows is not None  # more than one projection
             return pr.rows[after + 1, sid]
 
         def event(i, q, carry):

@@ -591,9 +591,9 @@ def _collect(net: Network, outcomes, max_spikes: int, dtype, invalid) -> Simulat
 
     counts, firsts = [], []
     for o, pop in zip(outcomes, net.populations):
-        ids = jnp.where(o.spike_ids >= 0, o.spike_ids, pop.n_neurons)
-        counts.append(jnp.zeros((pop.n_neurons + 1,), jnp.int32).at[ids].add(1)[:-1])
-        firsts.append(jnp.full((pop.n_neurons + 1,), jnp.inf, dtype).at[ids].min(o.spike_times)[:-1])
+        local = jnp.where(o.spike_ids >= 0, o.spike_ids, pop.n_neurons)
+        counts.append(jnp.zeros((pop.n_neurons + 1,), jnp.int32).at[local].add(1)[:-1])
+        firsts.append(jnp.full((pop.n_neurons + 1,), jnp.inf, dtype).at[local].min(o.spike_times)[:-1])
     bad_neuron, bad_time = jnp.asarray(-1), jnp.asarray(jnp.inf, dtype)
     for o, off in reversed(list(zip(outcomes, offsets))):
         bad_neuron = jnp.where(o.nonfinite, o.nonfinite_neuron + off, bad_neuron)

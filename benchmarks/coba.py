@@ -13,7 +13,7 @@ clock with adaptive Tsit5 steps (float32, default tolerances) and spike
 times located on its dense output.  Chaotic network: population rate and
 mean CV of the inter-spike intervals are compared.
 
-Run: python -m benchmarks.coba [--neurons 4000] [--duration 1000] [--brian cython,cpp_standalone]
+Run: python -m benchmarks.coba [--neurons 4000] [--duration 1000] [--brian cython,cpp_standalone] [--repeats 3]
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import argparse
 
 import numpy as np
 
+from . import cuba
 from .cuba import (
     BRIAN_HEAD,
     BRIAN_RUN,
@@ -152,7 +153,9 @@ def main(argv=None):
     parser.add_argument("--neurons", default="4000", help="comma-separated sizes")
     parser.add_argument("--duration", type=float, default=1000.0, help="ms")
     parser.add_argument("--brian", default="cython,cpp_standalone", help="Brian2 targets ('' for none)")
+    parser.add_argument("--repeats", type=int, default=cuba.REPEATS, help="runs after the first call (their median is reported)")
     args = parser.parse_args(argv)
+    cuba.set_repeats(args.repeats)
     duration = args.duration
     targets = [t for t in args.brian.split(",") if t]
     for n in (int(x) for x in args.neurons.split(",")):

@@ -17,7 +17,7 @@ connections are index lists (`Projection(targets=...)`), never an N x N matrix.
 eqneuron runs the network event-driven (docs/engine.md).  The peak resident
 memory of the eqneuron process is reported beside its time.
 
-Run: python -m benchmarks.cuba [--neurons 4000,40000] [--duration 1000] [--brian cython,cpp_standalone]
+Run: python -m benchmarks.cuba [--neurons 4000,40000] [--duration 1000] [--brian cython,cpp_standalone] [--repeats 3]
 """
 
 from __future__ import annotations
@@ -67,6 +67,14 @@ WE, WI = 60 * 0.27 / 10, -20 * 4.5 / 10  # mV, as in Brian2's example
 # runs after the first call, per simulator and configuration: the median is reported (one run on
 # this machine varies by up to a third)
 REPEATS = 3
+
+
+def set_repeats(n: int) -> None:
+    """Runs after the first call, per simulator and configuration (the median is reported)."""
+    global REPEATS
+    if n < 1:
+        raise SystemExit("--repeats must be at least 1")
+    REPEATS = n
 
 # Brian2 scripts: this head, the network (`P`, with synapses `Ce`, `Ci`), then BRIAN_RUN
 BRIAN_HEAD = r"""
@@ -230,7 +238,9 @@ def main(argv=None):
     parser.add_argument("--neurons", default="4000", help="comma-separated sizes")
     parser.add_argument("--duration", type=float, default=1000.0, help="ms")
     parser.add_argument("--brian", default="cython,cpp_standalone", help="Brian2 targets ('' for none)")
+    parser.add_argument("--repeats", type=int, default=REPEATS, help="runs after the first call (their median is reported)")
     args = parser.parse_args(argv)
+    set_repeats(args.repeats)
     duration = args.duration
     targets = [t for t in args.brian.split(",") if t]
     for n in (int(x) for x in args.neurons.split(",")):

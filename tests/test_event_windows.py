@@ -233,6 +233,35 @@ on_input:
 """
 
 
+def test_two_projections_of_one_pair_with_their_own_delays_deliver_at_their_own_times():
+    """One source spike reaches a target through two projections, +20 after 0.5 ms and -20 after
+    0.52 ms: a pulse of 0.02 ms lifts the target (v near 1) over threshold.  Both arrive in one
+    window, and the target is stepped event by event: each event needs its own inbox slot (rows
+    side by side gave the two one slot, one time and the summed jump 0: no spike).  Reference:
+    the closed forms of both neurons (brentq)."""
+    model = eqn.compile_model(DRIVEN)
+    src = model.population(1, 0, params={"v0": jnp.zeros(1)})
+    dst = model.population(1, 0, params={"drive": 1.0, "v0": jnp.full(1, 0.9)})
+    one = jnp.array([[0]], jnp.int32)
+    net = eqn.Network({"src": src, "dst": dst}, projections=[
+        eqn.Projection("src", "dst", weights={"w": 20.0}, targets=one, delay=0.5),
+        eqn.Projection("src", "dst", weights={"w": -20.0}, targets=one, delay=0.52),
+        eqn.Projection("dst", "src", weights={"w": 0.0}, delay=1.0),
+    ])
+    assert why_not(net, None, None, "auto") is None
+    out = eqn.simulate(net, None, t1=20.0, max_spikes=16)
+    assert all(str(r) == str(eqn.RESULTS.ok) for r in out.results)
+    # the source: v = 1.3 (1 - e^{-t/10}) reaches 1; the target from v0 = 0.9 with drive 1, then
+    # u = v - 1 = u_a e^{-s/10} + 20 (e^{-s/10} - e^{-s/5}) after the first arrival (s = t - t_a)
+    t_s = 10.0 * np.log(1.3 / 0.3)
+    t_a = t_s + 0.5
+    u_a = -0.1 * np.exp(-t_a / 10.0)
+    s = brentq(lambda s: u_a * np.exp(-s / 10) + 20 * (np.exp(-s / 10) - np.exp(-s / 5)), 0.0, 0.02, xtol=1e-14)
+    k = int(out.n_spikes)
+    assert np.asarray(out.spike_neurons[:k]).tolist() == [0, 1]
+    np.testing.assert_allclose(np.asarray(out.spike_times[:k]), [t_s, t_a + s], atol=1e-9)
+
+
 def test_gradients_through_the_event_driven_run_match_finite_differences():
     """Under differentiation the population loops run and differentiate: the event-driven forward
     pass and the gradient agree with central differences of the forward pass."""

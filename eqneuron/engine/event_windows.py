@@ -121,8 +121,9 @@ class _Pop(NamedTuple):
     y: jax.Array  # (m, N) augmented states at the window's start
     re: jax.Array  # (N,) end of the refractory period
     acc: jax.Array  # (m+1, N+1) the window's input jumps carried to its end; last row: their bound on g
-    box_t: jax.Array  # (INBOX, N+1) the window's arrival times at each neuron (its inbox)
-    box_j: jax.Array  # (m, INBOX, N+1) their jumps
+    # (m, INBOX, N+1) the window's events at each neuron (its inbox): row 0 their arrival times (a
+    # jump's row 0, the augmented constant, is zero), the other rows their jumps
+    box: jax.Array
     box_n: jax.Array  # (N+1,) how many arrived (more than INBOX: the inbox overflowed)
     # (N+1,) the window whose events `acc` and `box_n` hold at each neuron (elsewhere: none, and
     # what they hold is left from an earlier window): nothing is reset between windows
@@ -184,7 +185,7 @@ def run_event_windows(net: Network, t1, buffers: list[int], max_window_spikes: i
         return _Pop(
             y=y, re=re,
             acc=jnp.zeros((m + 1, n + 1), dtype),
-            box_t=jnp.zeros((INBOX, n + 1), dtype), box_j=jnp.zeros((m, INBOX, n + 1), dtype),
+            box=jnp.zeros((m, INBOX, n + 1), dtype),
             box_n=jnp.zeros((n + 1,), jnp.int32), box_w=jnp.full((n + 1,), -1, jnp.int32),
             rec_t=jnp.full((size,), jnp.inf, dtype), rec_i=jnp.full((size,), -1, jnp.int32), n_spikes=jnp.asarray(0, jnp.int32),
             spike_budget=jnp.asarray(False), step_budget=jnp.asarray(False), reset_failed=jnp.asarray(False),
@@ -264,8 +265,9 @@ def run_event_windows(net: Network, t1, buffers: list[int], max_window_spikes: i
             acc = st.acc.at[:, target].set(jnp.where(fresh[None, :], 0.0, st.acc[:, target]))
             return st._replace(
                 acc=acc.at[:, target].add(jnp.concatenate([carried, jnp.where(valid, lift, 0.0)[None, :]])),
-                box_t=st.box_t.at[slot, target].set(arrival, mode="drop"),
-                box_j=st.box_j.at[:, slot, target].set(0.0, mode="drop").at[:, slot, target].add(jump, mode="drop"),
+                # the time set with zero jumps, then the jumps added (a target listed twice: summed)
+                box=st.box.at[:, slot, target].set(jnp.concatenate([arrival[None, :], jnp.zeros_like(jump[1:])]), mode="drop")
+                .at[1:, slot, target].add(jump[1:], mode="drop"),
                 box_n=st.box_n.at[target].set(jnp.where(valid, box + 1, box)),
                 # `w` (stamps never exceed it), computed from the stamps read: the write then
                 # follows that read, and XLA updates the array in place (a write of `w` alone was
@@ -309,8 +311,9 @@ def run_event_windows(net: Network, t1, buffers: list[int], max_window_spikes: i
         def from_inboxes(_):
             got = inbox_count(st, lanes_ids, w)  # (C,)
             here = jnp.arange(INBOX)[None, :] < got[:, None]  # (C, INBOX)
-            et = jnp.where(here, st.box_t[:, lanes_ids].T, jnp.inf)
-            ed = jnp.transpose(st.box_j[:, :, lanes_ids], (0, 2, 1))
+            events = jnp.transpose(st.box[:, :, lanes_ids], (0, 2, 1))  # (m, C, INBOX)
+            et = jnp.where(here, events[0], jnp.inf)
+            ed = events.at[0].set(0.0)
             return (jnp.concatenate([et, jnp.full((C, D - INBOX), jnp.inf, dtype)], axis=1),
                     jnp.concatenate([ed, jnp.zeros((m, C, D - INBOX), dtype)], axis=2), got)
 

@@ -8,7 +8,9 @@ a window is:
 
 - delivery: each spike due in the window is fanned out to its targets
   through index lists (`Projection(targets=...)`, or a dense matrix's rows),
-  one source spike per loop iteration: each synaptic event adds its jump,
+  one source spike and projection per loop iteration (the projections of a
+  pair of populations stacked, each spike through those with targets for
+  its source): each synaptic event adds its jump,
   carried exactly to the window's end, to its target (superposition: the
   dynamics are linear), with an upper bound of what it can add to the
   threshold condition, and is kept in the target's inbox (`INBOX` events);
@@ -235,7 +237,7 @@ def run_event_windows(net: Network, t1, buffers: list[int], max_window_spikes: i
         def body(c):
             i, q, carry = c
             carry = event(i, jnp.minimum(q, n_p - 1), carry)
-            nq = first_row(i, q)
+            nq = first_row(i, jnp.minimum(q, n_p - 1))
             more = nq < n_p
             i = jnp.where(more, i, i + 1)
             return i, jnp.where(more, nq, first_row(i, -1)), carry
@@ -254,8 +256,9 @@ def run_event_windows(net: Network, t1, buffers: list[int], max_window_spikes: i
             # throughout (a target whose refractory period ends inside is a candidate: stepped again)
             re = st.re[jnp.minimum(target, n - 1)]
             carried, lift = sys_.carry(jump, T1 - arrival, re >= T1)
-            # the inbox: one source spike per call, so a target's events take distinct slots (a
-            # target listed twice in a row gets one slot, its jumps added: they arrive together)
+            # the inbox: one source spike and projection per call, so a target's events take
+            # distinct slots (a target listed twice in a projection's row gets one slot, its
+            # jumps added: they arrive together, the projection's delays being one per source)
             # a target's first event of the window starts its sum and its inbox afresh (a target
             # listed twice sets the same zeros twice, then both jumps are added)
             stamp = st.box_w[target]
@@ -275,8 +278,8 @@ def run_event_windows(net: Network, t1, buffers: list[int], max_window_spikes: i
                 box_w=st.box_w.at[target].set(jnp.maximum(stamp, w)),
             )
 
-        # one source spike per loop iteration: more (a chunk of 4 or 8 spikes, the inbox slots
-        # assigned spike by spike) was slower on CUBA at 4,000 and 40,000 neurons
+        # one source spike and projection per loop iteration: more (a chunk of 4 or 8 spikes, the
+        # inbox slots assigned spike by spike) was slower on CUBA at 4,000 and 40,000 neurons
         for pr in groups:
             if pr.target == k:
                 state = fan_out(pr, states[pr.source], T0, T1, visit, state)

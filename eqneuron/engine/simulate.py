@@ -567,8 +567,8 @@ def merge_in_time_order(times: list, ids: list, size: int):
         for q, other in enumerate(times):
             if q != p:
                 place = place + jnp.searchsorted(other, t, side="right" if q < p else "left")
-        out_t = out_t.at[place].set(t, unique_indices=True)
-        out_i = out_i.at[place].set(i, unique_indices=True)
+        out_t = out_t.at[place].set(t)
+        out_i = out_i.at[place].set(i)
     return out_t[:size], out_i[:size]
 
 

@@ -142,6 +142,38 @@ def test_a_recurrent_cuba_network_runs_event_driven_and_matches_the_exact_refere
     np.testing.assert_allclose([t for t, _ in got], [t for t, _ in ref], atol=1e-8)
 
 
+def test_synapses_spread_over_three_projections_of_one_pair_give_the_reference_spikes():
+    """The network of the test above with its excitatory synapses drawn at random into two
+    projections (so a source has targets in one, the other, both or neither) beside the
+    inhibitory one: a spike is delivered through each projection with targets for its source,
+    and the spikes are the exact reference's."""
+    net, v0, pairs = cuba_net(30, seed=0)
+    pop = net.populations[0]
+    rng = np.random.default_rng(5)
+    halves = [[], []]
+    for pair in pairs["exc"]:
+        halves[int(rng.random() < 0.5)].append(pair)
+    n = pop.n_neurons
+    projections = []
+    for port, part in (("exc", halves[0]), ("inh", pairs["inh"]), ("exc", halves[1])):
+        s, t, w = (np.array([p[i] for p in part]) for i in range(3))
+        targets = eqn.connect.sparse_from_indices(s, t, n, n)
+        weights = np.zeros(targets.shape)
+        for src, tgt, wt in part:  # each pair once: its slot in the source's row
+            weights[src, int(np.flatnonzero(np.asarray(targets[src]) == tgt)[0])] = wt
+        projections.append(eqn.Projection("P", "P", weights={"w": jnp.asarray(weights)}, targets=targets, delay=DELAY, port=port))
+    split = eqn.Network({"P": pop}, projections=projections)
+    assert why_not(split, None, None, "auto") is None
+    both = {s for s, _, _ in halves[0]} & {s for s, _, _ in halves[1]}
+    assert len(both) > 5  # sources with targets in both excitatory projections
+    out = eqn.simulate(split, None, t1=40.0, max_spikes=512)
+    got = spikes_of(out)
+    ref = reference(v0, pairs["exc"], pairs["inh"], 4.0, -6.0, 40.0)
+    assert not bool(out.overflow) and len(got) == len(ref) >= 40
+    assert [j for _, j in got] == [j for _, j in ref]
+    np.testing.assert_allclose([t for t, _ in got], [t for t, _ in ref], atol=1e-8)
+
+
 def test_events_past_a_neurons_inbox_are_found_again_from_the_spike_records(monkeypatch):
     """A neuron keeps INBOX events per window; with room for one, the candidates' events come from
     re-reading the spike records (dense, synchronous input: many events per neuron and window)."""

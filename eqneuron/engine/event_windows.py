@@ -401,13 +401,16 @@ def run_event_windows(net: Network, t1, buffers: list[int], max_window_spikes: i
         count0 = st.n_spikes
 
         def one(c):
-            st, y1, re, cand = c
+            # the refractory ends are updated in `st` itself (a block reads those of its own lanes,
+            # not changed before): an old copy kept beside them would be copied every window
+            st, y1, cand = c
             lanes_ids = some_true(cand, C)  # n: an empty lane
             st, yc, rc = candidates(k, states, st, y0[:, jnp.minimum(lanes_ids, n - 1)], lanes_ids, T0, T1, w)
-            return (st, y1.at[:, lanes_ids].set(yc, mode="drop"), re.at[lanes_ids].set(rc, mode="drop"),
+            return (st._replace(re=st.re.at[lanes_ids].set(rc, mode="drop")), y1.at[:, lanes_ids].set(yc, mode="drop"),
                     cand.at[lanes_ids].set(False, mode="drop"))
 
-        st, y1, re, _ = jax.lax.while_loop(lambda c: jnp.any(c[3]), traced_once(one), (st, y1, re, cand))
+        st, y1, _ = jax.lax.while_loop(lambda c: jnp.any(c[2]), traced_once(one), (st, y1, cand))
+        re = st.re
         # the first non-finite state: a sum over all states (a plain reduction, fast) flags a window
         # that may hold one; only then is each neuron checked (a variadic argmax over every
         # neuron cost a tenth of a quiet window at 40,000 neurons)

@@ -335,8 +335,10 @@ def run_event_windows(net: Network, t1, buffers: list[int], max_window_spikes: i
         def body(c):
             t, y, re, done, rec_t, rec_i, count, failed, it, lane = c
             times = jnp.where(done, jnp.inf, et)
-            j = jnp.argmin(times, axis=1)
-            t_next = times[lanes, j]
+            # the earliest event (the first of equal ones) by two plain reductions: XLA's CPU argmin
+            # is a variadic reduction, several times slower
+            t_next = jnp.min(times, axis=1)
+            j = jnp.min(jnp.where(times == t_next[:, None], jnp.arange(D)[None, :], D - 1), axis=1)
             te = jnp.minimum(t_next, T1)
             # a refractory period that ends before te: to its end, and the search from there
             t_s = jnp.where(lane, jnp.clip(re, t, te), t)

@@ -32,7 +32,7 @@ import jax
 import jax.numpy as jnp
 import jax.scipy.linalg as jsl
 import sympy as sp
-from jaxtyping import Array, Bool, Float
+from jaxtyping import Array, Bool, Float, Int
 
 from ..codegen import lambdify
 from ..ir import symbol
@@ -102,6 +102,9 @@ class ModalSystem(eqx.Module):
     W: Float[Array, "m m"]
     cV: Float[Array, " m"]  # the threshold's coefficient of each mode
     frozen: Bool[Array, "m 1"]
+    # the relevant modes (padded to MAX_MODES) in the order the crossing search takes them: a sort
+    # of a few numbers, once per run (inside the candidates' loop XLA sorted them every step)
+    crossing_perm: Int[Array, " k"]
     order: tuple[int, ...] = eqx.field(static=True)
     relevant: tuple[int, ...] = eqx.field(static=True)
 
@@ -145,6 +148,15 @@ class ModalSystem(eqx.Module):
         self.cV = c_aug @ Vm
         self.frozen = jnp.asarray(s.frozen)[:, None]
         self.order, self.relevant = s.order, s.relevant
+        self.crossing_perm = jnp.argsort(-self._crossing_rates())  # the slowest mode first
+
+    def _crossing_rates(self) -> Float[Array, " k"]:
+        """The relevant modes' rates, padded to MAX_MODES with rates of terms that are zero."""
+        lam = self.rates[jnp.asarray(self.relevant)]
+        k = len(self.relevant)
+        if k < MAX_MODES:
+            lam = jnp.concatenate([lam, lam[:1] * (2.0 + jnp.arange(MAX_MODES - k, dtype=lam.dtype))])
+        return lam
 
     # -- states -------------------------------------------------------------------------------
     def augment(self, x: Float[Array, "n lanes"]) -> Float[Array, "m lanes"]:
@@ -201,13 +213,12 @@ class ModalSystem(eqx.Module):
         gam = self.terms(y)
         rel = jnp.asarray(self.relevant)
         k = len(self.relevant)
-        gr, lam = gam[rel], self.rates[rel]
+        gr = gam[rel]
         g0 = _rows_sum(gam) - _rows_sum(gr)  # the constant (and zero) terms
         if k < MAX_MODES:  # padded with terms that are zero
             gr = jnp.concatenate([gr, jnp.zeros((MAX_MODES - k, gr.shape[1]), gr.dtype)])
-            lam = jnp.concatenate([lam, lam[:1] * (2.0 + jnp.arange(MAX_MODES - k, dtype=lam.dtype))])
-        perm = jnp.argsort(-lam)  # the slowest mode first: the others decay relative to it
-        gr, lam = gr[perm], lam[perm]
+        perm = self.crossing_perm  # the slowest mode first: the others decay relative to it
+        gr, lam = gr[perm], self._crossing_rates()[perm]
         L = lam[:, None]
 
         def g(s):

@@ -234,7 +234,9 @@ class PopulationLoop:
             return index + 1
         ahead = index[None, :] + 1 + jnp.arange(LOOKAHEAD)[:, None]  # (LOOKAHEAD, neurons)
         hit = self._reaches(ahead, in_channels)
-        found = jnp.where(jnp.any(hit, axis=0), index + 1 + jnp.argmax(hit, axis=0), index + LOOKAHEAD)
+        # the first that reaches it, by a plain reduction (XLA's CPU argmax is a slower variadic one)
+        first = jnp.min(jnp.where(hit, jnp.arange(LOOKAHEAD)[:, None], LOOKAHEAD), axis=0)
+        found = jnp.where(first < LOOKAHEAD, index + 1 + first, index + LOOKAHEAD)
         return jnp.minimum(found, in_channels.shape[0]).astype(index.dtype)
 
     def first_input(self, in_channels):

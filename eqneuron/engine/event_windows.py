@@ -94,7 +94,7 @@ class _Projection(NamedTuple):
     target: int
     targets: jax.Array  # (sources, K) target ids, -1: none
     weights: dict  # name -> (sources, K) or (1, K)
-    delay: jax.Array  # (), (sources,), (sources, K) or (1, K)
+    delay: jax.Array  # () or (sources,)
     port: int | None  # the target's input port
 
 
@@ -108,7 +108,7 @@ class _Group(NamedTuple):
     target: int
     targets: jax.Array  # (P, sources, K) target ids, -1: none
     weights: dict  # name -> (P, sources or 1, K)
-    delay: jax.Array  # (P, sources or 1, K or 1)
+    delay: jax.Array  # (P, sources or 1)
     port: jax.Array | None  # (P,) the target's input port of each projection
     # (P + 1, sources): row p + 1, the first projection after p with targets for a source (P: none);
     # None: P = 1
@@ -215,7 +215,7 @@ def run_event_windows(net: Network, t1, buffers: list[int], max_window_spikes: i
             ok = (i < hi) & (src.rec_i[i] >= 0)
             sid = jnp.maximum(src.rec_i[i], 0)
             targets = pr.targets[q, sid]  # (K,)
-            delay = pr.delay[q, jnp.minimum(sid, pr.delay.shape[1] - 1)]  # (K,) or (1,)
+            delay = pr.delay[q, jnp.minimum(sid, pr.delay.shape[1] - 1)]
             arrival = jnp.broadcast_to(src.rec_t[i] + delay, targets.shape)
             valid = ok & (targets >= 0) & (arrival >= T0) & (arrival < T1)
             rows = {name: jnp.broadcast_to(w[q, jnp.minimum(sid, w.shape[1] - 1)], targets.shape)
@@ -515,24 +515,14 @@ def _stack(prs: list[_Projection], dtype) -> _Group:
     def pad(a, value):  # (rows, K) -> (rows, width)
         return jnp.pad(a, ((0, 0), (0, width - a.shape[1])), constant_values=value)
 
-    def as_rows(a):  # a delay as (rows, columns): (), (sources,), (sources, K), (1, K)
-        a = jnp.asarray(a, dtype)
-        return a.reshape(1, 1) if a.ndim == 0 else a[:, None] if a.ndim == 1 else a
-
     targets = jnp.stack([pad(pr.targets, -1) for pr in prs])
     rows = max(pr.weights[name].shape[0] for pr in prs for name in pr.weights)
     weights = {name: jnp.stack([pad(jnp.broadcast_to(pr.weights[name], (rows, pr.targets.shape[1])), 0.0) for pr in prs])
                for name in prs[0].weights}
-    # per-slot delays padded with their row's last (the slots are empty; the window's search for
-    # due spikes reads the smallest and largest delay)
-    delays = [as_rows(pr.delay) for pr in prs]
-    d_rows = max(d.shape[0] for d in delays)
-    per_slot = any(pr.targets.shape[1] > 1 and as_rows(pr.delay).shape[1] > 1 for pr in prs)
-    d_cols = width if per_slot else 1
-    delay = jnp.stack([
-        jnp.broadcast_to(jnp.pad(d, ((0, 0), (0, width - d.shape[1])), mode="edge") if per_slot else d, (d_rows, d_cols))
-        for d in delays
-    ])
+    # a delay per projection or per source (`Network` refuses per-synapse delays): (P, sources or 1)
+    delays = [jnp.atleast_1d(jnp.asarray(pr.delay, dtype)) for pr in prs]
+    assert all(d.ndim == 1 for d in delays)
+    delay = jnp.stack([jnp.broadcast_to(d, (max(d.shape[0] for d in delays),)) for d in delays])
     ports = None if prs[0].port is None else jnp.asarray([pr.port for pr in prs], jnp.int32)
     following = None
     if len(prs) > 1:

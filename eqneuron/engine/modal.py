@@ -102,9 +102,11 @@ class ModalSystem(eqx.Module):
     W: Float[Array, "m m"]
     cV: Float[Array, " m"]  # the threshold's coefficient of each mode
     frozen: Bool[Array, "m 1"]
-    # the relevant modes (padded to MAX_MODES) in the order the crossing search takes them: a sort
-    # of a few numbers, once per run (inside the candidates' loop XLA sorted them every step)
+    # the relevant modes (padded to MAX_MODES) in the order the crossing search takes them, and
+    # their rates in that order: sorted once per run (inside the candidates' loop XLA sorted them
+    # every step)
     crossing_perm: Int[Array, " k"]
+    crossing_rates: Float[Array, " k"]
     order: tuple[int, ...] = eqx.field(static=True)
     relevant: tuple[int, ...] = eqx.field(static=True)
 
@@ -148,15 +150,12 @@ class ModalSystem(eqx.Module):
         self.cV = c_aug @ Vm
         self.frozen = jnp.asarray(s.frozen)[:, None]
         self.order, self.relevant = s.order, s.relevant
-        self.crossing_perm = jnp.argsort(-self._crossing_rates())  # the slowest mode first
-
-    def _crossing_rates(self) -> Float[Array, " k"]:
-        """The relevant modes' rates, padded to MAX_MODES with rates of terms that are zero."""
-        lam = self.rates[jnp.asarray(self.relevant)]
-        k = len(self.relevant)
-        if k < MAX_MODES:
+        lam = self.rates[jnp.asarray(s.relevant)]
+        k = len(s.relevant)
+        if k < MAX_MODES:  # padded with rates of terms that are zero
             lam = jnp.concatenate([lam, lam[:1] * (2.0 + jnp.arange(MAX_MODES - k, dtype=lam.dtype))])
-        return lam
+        self.crossing_perm = jnp.argsort(-lam)  # the slowest mode first
+        self.crossing_rates = lam[self.crossing_perm]
 
     # -- states -------------------------------------------------------------------------------
     def augment(self, x: Float[Array, "n lanes"]) -> Float[Array, "m lanes"]:
@@ -217,8 +216,7 @@ class ModalSystem(eqx.Module):
         g0 = _rows_sum(gam) - _rows_sum(gr)  # the constant (and zero) terms
         if k < MAX_MODES:  # padded with terms that are zero
             gr = jnp.concatenate([gr, jnp.zeros((MAX_MODES - k, gr.shape[1]), gr.dtype)])
-        perm = self.crossing_perm  # the slowest mode first: the others decay relative to it
-        gr, lam = gr[perm], self._crossing_rates()[perm]
+        gr, lam = gr[self.crossing_perm], self.crossing_rates  # the slowest mode first: the others decay relative to it
         L = lam[:, None]
 
         def g(s):

@@ -25,6 +25,7 @@ import sympy as sp
 from jaxtyping import Array, ArrayLike, Float, Int
 
 from ..errors import EqError
+from ..ir import symbol
 from ..network import Network, Population, Spikes, default_dtype
 from .config import METHODS
 
@@ -109,9 +110,9 @@ def _check_net(net) -> Network:
     return net
 
 
-def unweighted_jump(jump, weight_names) -> str | None:
+def _unweighted_jump(jump, weight_names) -> str | None:
     """The first increment of `jump` that is not zero when every weight is zero (None: none)."""
-    zero = {sp.Symbol(w, real=True): sp.Integer(0) for w in weight_names}
+    zero = {symbol(w): sp.Integer(0) for w in weight_names}  # the model's own symbols
     for state, increment in jump.updates.items():
         if sp.simplify(sp.sympify(increment).xreplace(zero)) != 0:
             return f"{state} += {increment}"
@@ -133,8 +134,8 @@ def _check_unweighted_jumps(net: Network) -> None:
         if not sparse_inputs and not (pop.recurrent and pop.wmask is not None):
             continue  # nothing masked: the jumps are not read (SymPy only where they matter)
         ir, weights = pop.model.ir, pop.model.weight_names
-        on_input = next(filter(None, (unweighted_jump(j, weights) for j in [ir.on_input, *ir.ports.values()])), None)
-        on_spike = unweighted_jump(ir.on_spike, weights) if pop.recurrent else None
+        on_input = next(filter(None, (_unweighted_jump(j, weights) for j in [ir.on_input, *ir.ports.values()])), None)
+        on_spike = _unweighted_jump(ir.on_spike, weights) if pop.recurrent else None
         delayed = pop.recurrent and pop.model.fn.delay_raw is not None  # its own spikes arrive as inputs
         problem = None
         if sparse_inputs and on_input:

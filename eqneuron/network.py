@@ -233,7 +233,8 @@ class Projection(eqx.Module):
     `weights`: by name of the target model's weights, each `(N_source, N_target)` (or a
     scalar for every connection); `mask`: which connections exist (`(N_source, N_target)`
     booleans, e.g. from `eqneuron.connect`), all when None; `delay` (ms): a scalar or
-    one per source neuron, `None` for the source model's `delay:` (0 without one);
+    one per source neuron, or one per synapse (shaped as the weights: `(N_source, N_target)`,
+    or `(N_source, K)` with `targets`), `None` for the source model's `delay:` (0 without one);
     `port`: the target's input port (`on_input NAME:`) for models with named ports.
     `targets`: sparse connectivity instead of a dense matrix, `(N_source, K)` target
     ids per source neuron (-1: no connection; e.g. from `eqneuron.connect.sparse`);
@@ -404,10 +405,11 @@ def _check_projection(net: Network, k: int, proj) -> None:
     if proj.mask is not None and tuple(proj.mask.shape) != shape:
         raise EqError(f"{where}: `mask` must have shape {shape} (source, target), got {tuple(proj.mask.shape)}")
     if proj.delay is not None:
-        if proj.delay.ndim and tuple(proj.delay.shape) != (src.n_neurons,):
-            hint = ("per-synapse delays are not simulated yet: give one delay per source neuron"
-                    if tuple(proj.delay.shape) == shape else f"a scalar or one per source neuron ({src.n_neurons},)")
-            raise EqError(f"{where}: `delay` must be a scalar or have shape ({src.n_neurons},), got {tuple(proj.delay.shape)}", hint=hint)
+        if proj.delay.ndim and tuple(proj.delay.shape) not in ((src.n_neurons,), shape):
+            what = "(source, slot of `targets`)" if proj.targets is not None else "(source, target)"
+            raise EqError(f"{where}: `delay` must be a scalar, one per source neuron ({src.n_neurons},) or one per "
+                          f"synapse {shape} {what}, got {tuple(proj.delay.shape)}",
+                          hint="e.g. delay=1.0, delay=jnp.full(N_source, 1.0), or an array shaped as the weights")
         if _is_concrete(proj.delay) and not np.all(np.asarray(proj.delay) >= 0):
             raise EqError(f"{where}: delays must be finite and >= 0 (ms)")
     ports = model.fn.port_names

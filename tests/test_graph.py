@@ -23,8 +23,10 @@ TMEM, TSYN = 10.0, 5.0
 
 def reference(w_rec, delays, w_in, inputs, t1, ic):
     """LIF neurons (eqneuron's `lif`: v' = (-v + i + ic)/tmem, i' = -i/tsyn, v > 1 -> v -= 1)
-    with recurrent weights `w_rec[source, target]` arriving after `delays[source]`."""
+    with recurrent weights `w_rec[source, target]` arriving after `delays[source]` (or, with
+    `delays` of shape (n, n), after `delays[source, target]`, each synapse's event on its own)."""
     n = w_rec.shape[0]
+    per_synapse = np.ndim(delays) == 2
 
     def rhs(t, y):
         v, i = y[:n], y[n:]
@@ -51,14 +53,21 @@ def reference(w_rec, delays, w_in, inputs, t1, ic):
                 for j in fired:
                     y[j] -= 1.0
                     spikes.append((t, j))
-                    heapq.heappush(queue, (t + delays[j], j, j))
+                    if per_synapse:  # (time, source, n + target): one synapse
+                        for target in np.nonzero(w_rec[j])[0]:
+                            heapq.heappush(queue, (t + delays[j, target], j, n + int(target)))
+                    else:
+                        heapq.heappush(queue, (t + delays[j], j, j))
                 continue
             t, y = t_next, sol.y[:, -1]
         if t >= t1:
             break
         while queue and queue[0][0] <= t:
             _, source, channel = heapq.heappop(queue)
-            y[n:] += w_in[channel] if source < 0 else w_rec[source]
+            if source >= 0 and channel >= n:
+                y[channel] += w_rec[source, channel - n]
+            else:
+                y[n:] += w_in[channel] if source < 0 else w_rec[source]
     return spikes
 
 
@@ -91,6 +100,41 @@ def test_recurrent_network_with_delays_matches_an_event_driven_reference(seed):
     n = int(out.n_spikes)
     assert n == len(ref) >= 8
     got = sorted(zip(np.asarray(out.spike_times[:n]), np.asarray(out.spike_neurons[:n])))
+    np.testing.assert_allclose([t for t, _ in got], [t for t, _ in ref], atol=1e-8)
+    assert [j for _, j in got] == [j for _, j in ref]
+
+
+@pytest.mark.parametrize("layout", ["dense", "sparse", "shared clock"])
+def test_per_synapse_delays_match_an_event_driven_reference(layout):
+    """One delay per synapse (dense: shaped as the weights; sparse: as `targets`; onto a
+    population on one shared clock): each synapse's event arrives on its own, against the
+    reference queueing every synapse's event."""
+    w_rec, _, w_in, inputs = case(0)
+    n = w_rec.shape[0]
+    delays = np.random.default_rng(5).uniform(0.6, 3.0, (n, n))
+    spikes = eqn.Spikes(jnp.array([t for t, _ in inputs]), jnp.array([c for _, c in inputs]))
+    net = lif_graph(w_rec, delays, w_in)
+    if layout == "shared clock":  # recurrent (without weights of its own): every event stops every neuron
+        pop = net.populations[0]
+        pop = pop.model.population(n, w_in.shape[0], weights=pop.weights, params=pop.params, recurrent=True)
+        net = eqn.Network({"net": pop}, projections=net.projections)
+    if layout == "sparse":  # the same synapses as target lists (padded with -1), the delays and weights in their slots
+        k = int((w_rec != 0).sum(axis=1).max())
+        targets = np.full((n, k), -1)
+        w_sparse, d_sparse = np.zeros((n, k)), np.full((n, k), 0.0)
+        for i in range(n):
+            cols = np.nonzero(w_rec[i])[0][::-1]  # in another order than the dense columns
+            targets[i, : len(cols)], w_sparse[i, : len(cols)], d_sparse[i, : len(cols)] = cols, w_rec[i, cols], delays[i, cols]
+        proj = eqn.Projection("net", "net", weights={"w": jnp.asarray(w_sparse)}, delay=jnp.asarray(d_sparse),
+                              targets=jnp.asarray(targets))
+        net = eqx.tree_at(lambda m: m.projections, net, [proj])
+    out = eqn.simulate(net, spikes, t1=40.0, max_spikes=128)
+    ref = reference(w_rec, delays, w_in, inputs, 40.0, 0.3)
+    per_source = reference(w_rec, delays.min(axis=1), w_in, inputs, 40.0, 0.3)
+    assert [j for _, j in ref] != [j for _, j in per_source]  # the delays of each synapse matter here
+    n_out = int(out.n_spikes)
+    assert n_out == len(ref) >= 8
+    got = sorted(zip(np.asarray(out.spike_times[:n_out]), np.asarray(out.spike_neurons[:n_out])))
     np.testing.assert_allclose([t for t, _ in got], [t for t, _ in ref], atol=1e-8)
     assert [j for _, j in got] == [j for _, j in ref]
 
@@ -150,6 +194,34 @@ def test_gradients_with_respect_to_delays_and_weights_match_finite_differences()
     np.testing.assert_allclose(float(g_w[i, j]), float(fd), rtol=1e-5)
 
 
+def test_gradients_with_respect_to_per_synapse_delays_match_finite_differences():
+    """Each synapse's delay moves only its own event: the gradient of the spike times with
+    respect to every synapse's delay, against central differences."""
+    w_rec, _, w_in, inputs = case(1)
+    n = w_rec.shape[0]
+    delays = np.random.default_rng(6).uniform(0.7, 2.0, (n, n))
+    spikes = eqn.Spikes(jnp.array([t for t, _ in inputs]), jnp.array([c for _, c in inputs]))
+    net = lif_graph(w_rec, delays, w_in)
+
+    @jax.jit
+    def loss(d):
+        out = eqn.simulate(eqx.tree_at(lambda m: m.projections[0].delay, net, d), spikes, t1=40.0, max_spikes=128)
+        t = jnp.where(jnp.isfinite(out.spike_times), out.spike_times, 0.0)
+        return jnp.sum(t[:10] * jnp.linspace(1.0, 0.1, 10))
+
+    d0 = net.projections[0].delay
+    g = np.asarray(jax.jit(jax.grad(loss))(d0))
+    # the delay of a synapse of weight 0 moves nothing (to roundoff: its event still ends a segment)
+    assert np.abs(g[w_rec == 0]).max() <= 1e-12 * np.abs(g).max()
+    picked = np.argsort(-np.abs(g).ravel())[:3]
+    assert abs(g.ravel()[picked[-1]]) > 1e-3
+    eps = 1e-6
+    for flat in picked:
+        e = jnp.zeros(d0.size).at[flat].set(eps).reshape(d0.shape)
+        fd = (loss(d0 + e) - loss(d0 - e)) / (2 * eps)
+        np.testing.assert_allclose(g.ravel()[flat], float(fd), rtol=1e-5, atol=1e-7)
+
+
 def test_two_populations_in_a_cycle_with_ports():
     """Excitatory and inhibitory populations with different models, connected both ways."""
     ei = eqn.compile_model("""
@@ -198,7 +270,8 @@ on_input inh:
         (lambda a, b: [eqn.Projection("a", "c", weights={"w": 1.0})], "no population 'c'"),
         (lambda a, b: [eqn.Projection("a", "b", weights={"v": 1.0})], "not a weight"),
         (lambda a, b: [eqn.Projection("a", "b", weights={"w": jnp.ones((3, 3))})], "must be a scalar or have shape (2, 3)"),
-        (lambda a, b: [eqn.Projection("a", "b", weights={"w": 1.0}, delay=jnp.ones((2, 3)))], "per-synapse delays"),
+        (lambda a, b: [eqn.Projection("a", "b", weights={"w": 1.0}, delay=jnp.ones((3, 2)))], "one per synapse (2, 3)"),
+        (lambda a, b: [eqn.Projection("a", "b", weights={"w": 1.0}, delay=jnp.ones(3))], "one per source neuron (2,)"),
     ],
 )
 def test_bad_graphs_are_errors(build, words):

@@ -34,11 +34,12 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import sympy as sp
 
 from ..ir import symbol
 from ..network import Network
-from .graph import model_delay, plan, projection_delay
+from .graph import model_delay, per_synapse, plan, projection_delay
 from .lanes import earliest, prefix_count, some_true, traced_once
 from .modal import ModalSystem, Structure, structure
 from .result import PopulationOutcome
@@ -83,9 +84,16 @@ def why_not(net: Network, inputs, save_at, method: str) -> str | None:
         used |= set().union(set(), *(sp.sympify(e).free_symbols for j in jumps for e in j.updates.values()))
         if any(jnp.ndim(v) for name, v in pop.params.items() if symbol(name) in used):
             return f"{net.names[k]!r} has per-neuron parameters in its dynamics, threshold or jumps"
-    for k in range(len(net.projections)):
+    for k, proj in enumerate(net.projections):
         if projection_delay(net, k) is None:
             return f"projection {k} has no delay"
+        if per_synapse(proj) and proj.targets is not None:
+            # a target's events of one source spike and projection share one inbox slot
+            if isinstance(proj.targets, jax.core.Tracer):
+                return f"projection {k} has per-synapse delays and traced `targets`"
+            rows = np.sort(np.asarray(proj.targets), axis=1)
+            if np.any((rows[:, 1:] == rows[:, :-1]) & (rows[:, 1:] >= 0)):
+                return f"projection {k} has per-synapse delays and lists a target twice for one source"
     return None
 
 
@@ -94,8 +102,19 @@ class _Projection(NamedTuple):
     target: int
     targets: jax.Array  # (sources, K) target ids, -1: none
     weights: dict  # name -> (sources, K) or (1, K)
-    delay: jax.Array  # () or (sources,)
+    delay: jax.Array  # () or (sources,) or (sources, K)
     port: int | None  # the target's input port
+
+    def shortest(self) -> jax.Array:
+        """The shortest delay of a synapse (per-synapse delays: of the slots with a target)."""
+        if self.delay.ndim == 2:
+            return jnp.min(jnp.where(self.targets >= 0, self.delay, jnp.inf))
+        return jnp.min(self.delay)
+
+    def longest(self) -> jax.Array:
+        if self.delay.ndim == 2:
+            return jnp.max(jnp.where(self.targets >= 0, self.delay, -jnp.inf))
+        return jnp.max(self.delay)
 
 
 class _Group(NamedTuple):
@@ -108,7 +127,9 @@ class _Group(NamedTuple):
     target: int
     targets: jax.Array  # (P, sources, K) target ids, -1: none
     weights: dict  # name -> (P, sources or 1, K)
-    delay: jax.Array  # (P, sources or 1)
+    delay: jax.Array  # (P, sources or 1, K or 1)
+    shortest: jax.Array  # the shortest and the longest delay of a synapse
+    longest: jax.Array
     port: jax.Array | None  # (P,) the target's input port of each projection
     # (P + 1, sources): row p + 1, the first projection after p with targets for a source (P: none);
     # None: P = 1
@@ -171,7 +192,7 @@ def run_event_windows(net: Network, t1, buffers: list[int], max_window_spikes: i
     # delivery: the projections between one pair of populations fanned out together (one loop)
     groups = [_stack([pr for pr in projections if (pr.source, pr.target) == pair], dtype)
               for pair in dict.fromkeys((pr.source, pr.target) for pr in projections)]
-    d = jnp.min(jnp.stack([jnp.min(pr.delay) for pr in projections]))
+    d = jnp.min(jnp.stack([pr.shortest() for pr in projections]))
     invalid = ~(d > 0)
     t1 = jnp.asarray(t1, dtype)
     step = jnp.where(invalid, t1, d)
@@ -199,8 +220,8 @@ def run_event_windows(net: Network, t1, buffers: list[int], max_window_spikes: i
         one source spike and projection at a time (so a target appears once per call, or as often
         as the projection's row lists it: such events arrive together)."""
         sys_ = systems[pr.target]
-        lo = jnp.searchsorted(src.rec_t, T0 - jnp.max(pr.delay), side="left")
-        hi = jnp.searchsorted(src.rec_t, T1 - jnp.min(pr.delay), side="left")
+        lo = jnp.searchsorted(src.rec_t, T0 - pr.longest, side="left")
+        hi = jnp.searchsorted(src.rec_t, T1 - pr.shortest, side="left")
         n_t = pops[pr.target].n_neurons
         n_p = pr.size
 
@@ -215,7 +236,7 @@ def run_event_windows(net: Network, t1, buffers: list[int], max_window_spikes: i
             ok = (i < hi) & (src.rec_i[i] >= 0)
             sid = jnp.maximum(src.rec_i[i], 0)
             targets = pr.targets[q, sid]  # (K,)
-            delay = pr.delay[q, jnp.minimum(sid, pr.delay.shape[1] - 1)]
+            delay = pr.delay[q, jnp.minimum(sid, pr.delay.shape[1] - 1)]  # (K,) or (1,)
             arrival = jnp.broadcast_to(src.rec_t[i] + delay, targets.shape)
             valid = ok & (targets >= 0) & (arrival >= T0) & (arrival < T1)
             rows = {name: jnp.broadcast_to(w[q, jnp.minimum(sid, w.shape[1] - 1)], targets.shape)
@@ -519,10 +540,13 @@ def _stack(prs: list[_Projection], dtype) -> _Group:
     rows = max(pr.weights[name].shape[0] for pr in prs for name in pr.weights)
     weights = {name: jnp.stack([pad(jnp.broadcast_to(pr.weights[name], (rows, pr.targets.shape[1])), 0.0) for pr in prs])
                for name in prs[0].weights}
-    # a delay per projection or per source (`Network` refuses per-synapse delays): (P, sources or 1)
-    delays = [jnp.atleast_1d(jnp.asarray(pr.delay, dtype)) for pr in prs]
-    assert all(d.ndim == 1 for d in delays)
-    delay = jnp.stack([jnp.broadcast_to(d, (max(d.shape[0] for d in delays),)) for d in delays])
+    # a delay per projection, per source or per synapse: (P, sources or 1, K or 1)
+    delays = [jnp.asarray(pr.delay, dtype).reshape((-1, 1) if jnp.ndim(pr.delay) < 2 else pr.delay.shape) for pr in prs]
+    delays = [pad(d, 0.0) if d.shape[1] > 1 else d for d in delays]  # padded slots have no target
+    shape = (max(d.shape[0] for d in delays), max(d.shape[1] for d in delays))
+    delay = jnp.stack([jnp.broadcast_to(d, shape) for d in delays])
+    shortest = jnp.min(jnp.stack([pr.shortest() for pr in prs]))
+    longest = jnp.max(jnp.stack([pr.longest() for pr in prs]))
     ports = None if prs[0].port is None else jnp.asarray([pr.port for pr in prs], jnp.int32)
     following = None
     if len(prs) > 1:
@@ -535,7 +559,7 @@ def _stack(prs: list[_Projection], dtype) -> _Group:
             nxt = jnp.where(here[q], q, nxt).astype(jnp.int32)
             table.append(nxt)
         following = jnp.stack(table[::-1])  # row p: the first at or after p; row P: none
-    return _Group(prs[0].source, prs[0].target, targets, weights, delay, ports, following)
+    return _Group(prs[0].source, prs[0].target, targets, weights, delay, shortest, longest, ports, following)
 
 
 def _sparse(net: Network, proj, s: int, t: int, delay, dtype) -> _Projection:

@@ -1,7 +1,7 @@
 """Networks as graphs: populations connected by projections with delays, run in windows.
 
 A spike emitted at t by a source neuron reaches a projection's targets at
-t + delay (a scalar or one delay per source neuron).  The populations are
+t + delay (a scalar, one delay per source neuron, or one per synapse).  The populations are
 ordered so that every projection without delay goes forward; a projection
 that goes backward (or from a population to itself) must have a delay, and
 the shortest such delay d_min is the length of a *window* (NEST's scheme):
@@ -15,8 +15,11 @@ A network without backward projections is one window.
 Each population's loop sees one list of input spikes: the external inputs
 (if it is the `input` population) and, per incoming projection, the source's
 spikes shifted by their delays, as channels `offset + source id`; the rows
-of its weight matrix are the projections' weights.  Arrival times are
-differentiable in the emission times and the delays.
+of its weight matrix are the projections' weights.  A projection with one
+delay per synapse delivers each synapse's event on its own: channel
+`offset + synapse` (source-major), which reaches one neuron (`SynapseBlock`);
+its channels come after the others.  Arrival times are differentiable in the
+emission times and the delays.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ from jaxtyping import Array, Bool, Float, Int
 from ..errors import EqError
 from ..network import Network, Population, Projection
 from .lanes import earliest, traced_once
-from .loop import LoopState, PopulationLoop
+from .loop import LoopState, PopulationLoop, SynapseBlock
 
 # the most input spikes of one population in one window, unless the user says otherwise
 DEFAULT_WINDOW_SPIKES = 1024
@@ -49,6 +52,7 @@ class Incoming(NamedTuple):
     source: int  # index of the source population
     projection: int | None  # index in `net.projections`; None: a population's own delayed recurrence
     offset: int  # first input channel of this projection at the target
+    synapses: int = 0  # slots per source of a projection with per-synapse delays (its channels: one per slot)
 
 
 class Plan(NamedTuple):
@@ -105,6 +109,37 @@ def projection_delay(net: Network, k: int) -> Float[Array, "*source"] | None:
     return model_delay(net.population(proj.source))
 
 
+def per_synapse(proj: Projection) -> bool:
+    """Whether a projection has one delay per synapse (`(N_source, N_target)`, or `(N_source, K)`
+    with `targets`)."""
+    return proj.delay is not None and proj.delay.ndim == 2
+
+
+def synapse_table(net: Network, proj: Projection) -> tuple[Int[Array, "source k"], dict[str, Float[Array, "source k"]]]:
+    """A projection's synapses as `(N_source, K)` target ids (-1: none) and weights: its `targets`
+    and weights, or a dense matrix's rows (K = N_target; -1 where the mask has no connection)."""
+    n_s, n_t = net.population(proj.source).n_neurons, net.population(proj.target).n_neurons
+    if proj.targets is not None:
+        targets = proj.targets
+    else:
+        targets = jnp.broadcast_to(jnp.arange(n_t, dtype=jnp.int32), (n_s, n_t))
+        if proj.mask is not None:
+            targets = jnp.where(proj.mask, targets, -1)
+    weights = {name: jnp.broadcast_to(w, targets.shape) for name, w in proj.weights.items()}
+    return targets, weights
+
+
+def connected_delays(net: Network, k: int) -> Float[Array, "*synapses"] | None:
+    """Projection `k`'s delays where they carry spikes: per synapse, +inf where there is no
+    connection (a padding slot of `targets`, a pair outside the mask); otherwise as given."""
+    delay = projection_delay(net, k)
+    proj = net.projections[k]
+    if delay is None or not per_synapse(proj):
+        return delay
+    targets, _ = synapse_table(net, proj)
+    return jnp.where(targets >= 0, delay, jnp.inf)
+
+
 def plan(net: Network) -> Plan:
     """The run order of the populations and the input channels of every projection."""
     n = len(net.populations)
@@ -121,7 +156,7 @@ def plan(net: Network) -> Plan:
     edges: list[tuple[int, int, int | None, bool]] = []  # (source, target, projection index or None, has a delay)
     for k, proj in enumerate(net.projections):
         s, t = net.names.index(proj.source), net.names.index(proj.target)
-        edges.append((s, t, k, _may_be_positive(projection_delay(net, k))))
+        edges.append((s, t, k, _may_be_positive(connected_delays(net, k))))
     for k in range(n):
         if delayed_self[k]:
             edges.append((k, k, None, True))
@@ -159,10 +194,18 @@ def plan(net: Network) -> Plan:
                 hint="in a graph, connections between populations are Projections: give it in_size=0",
             )
         offset, mine = k_ext, []
-        for s, t, projection, _ in edges:
-            if t == target:
+        # channels: a channel per source neuron of each projection, then those of the projections
+        # with per-synapse delays, a channel per synapse
+        ours = [(s, projection) for s, t, projection, _ in edges if t == target]
+        for s, projection in ours:
+            if projection is None or not per_synapse(net.projections[projection]):
                 mine.append(Incoming(s, projection, offset))
                 offset += net.populations[s].n_neurons
+        for s, projection in ours:
+            if projection is not None and per_synapse(net.projections[projection]):
+                slots = int(synapse_table(net, net.projections[projection])[0].shape[1])
+                mine.append(Incoming(s, projection, offset, slots))
+                offset += net.populations[s].n_neurons * slots
         incoming.append(tuple(mine))
         external.append(k_ext)
     return Plan(tuple(order), tuple(incoming), tuple(external), delayed_self, backward)
@@ -189,7 +232,8 @@ def _may_be_positive(delay) -> bool:
 
 
 def loop_population(net: Network, p: Plan, target: int) -> Population:
-    """The population as its loop sees it: every projection into it as rows of its weights."""
+    """The population as its loop sees it: every projection into it as rows of its weights (but
+    those with per-synapse delays: `synapse_blocks`)."""
     pop = net.populations[target]
     n, k_ext = pop.n_neurons, p.external[target]
     own = pop.recurrent and not p.delayed_self[target]
@@ -199,6 +243,8 @@ def loop_population(net: Network, p: Plan, target: int) -> Population:
         w = base[name]
         rows = [w[:n] if own else jnp.zeros((n, n), w.dtype), w[n : n + k_ext]]
         for inc in p.incoming[target]:
+            if inc.synapses:
+                continue
             if inc.projection is None:  # the population's own recurrence, delayed
                 rows.append(w[:n])
                 continue
@@ -210,10 +256,35 @@ def loop_population(net: Network, p: Plan, target: int) -> Population:
     if names:
         ports = tuple(pop.ports[:k_ext]) if pop.ports else (0,) * k_ext
         for inc in p.incoming[target]:
-            port = 0 if inc.projection is None else names.index(net.projections[inc.projection].port or names[0])
-            ports += (port,) * net.populations[inc.source].n_neurons
-    in_size = k_ext + sum(net.populations[inc.source].n_neurons for inc in p.incoming[target])
+            if not inc.synapses:
+                ports += (_port(net, inc, names),) * net.populations[inc.source].n_neurons
+    # the channels of the rows; the synapse blocks' come after them (`PopulationLoop` reads both)
+    in_size = k_ext + sum(net.populations[inc.source].n_neurons for inc in p.incoming[target] if not inc.synapses)
     return dataclasses.replace(pop, weights=weights, wmask=None, in_size=in_size, recurrent=own, ports=ports)
+
+
+def _port(net: Network, inc: Incoming, names: tuple[str, ...]) -> int:
+    """The index in `names` (the target's input ports) of an incoming projection's port (0: the
+    first; a population's own recurrence arrives at it too)."""
+    if inc.projection is None or not names:
+        return 0
+    return names.index(net.projections[inc.projection].port or names[0])
+
+
+def synapse_blocks(net: Network, p: Plan, target: int) -> tuple[SynapseBlock, ...]:
+    """The input channels of population `target`'s loop that are single synapses: one block per
+    projection with per-synapse delays, after the channels of `loop_population`'s rows."""
+    blocks = []
+    names = net.populations[target].model.fn.port_names
+    for inc in p.incoming[target]:
+        if inc.synapses:
+            assert inc.projection is not None
+            targets, weights = synapse_table(net, net.projections[inc.projection])
+            blocks.append(SynapseBlock(
+                inc.offset, targets.reshape(-1), {name: w.reshape(-1) for name, w in weights.items()},
+                _port(net, inc, names) if names else None,
+            ))
+    return tuple(blocks)
 
 
 def loop_connections(net: Network, p: Plan, target: int) -> Bool[Array, "rows neurons"] | None:
@@ -224,6 +295,8 @@ def loop_connections(net: Network, p: Plan, target: int) -> Bool[Array, "rows ne
     parts: list[Bool[Array, "rows neurons"] | None] = [None, None if pop.wmask is None else pop.wmask[n : n + k_ext]]
     sizes = [n, k_ext]
     for inc in p.incoming[target]:
+        if inc.synapses:  # channels of single synapses: `synapse_blocks`
+            continue
         n_source = net.populations[inc.source].n_neurons
         if inc.projection is None:  # the population's own recurrence, delayed
             parts.append(None if pop.wmask is None else pop.wmask[:n])
@@ -241,7 +314,7 @@ def window_length(net: Network, p: Plan) -> Float[Array, ""] | None:
         return None
     delays = []
     for target, k in p.backward:
-        d = model_delay(net.populations[target]) if k is None else projection_delay(net, k)
+        d = model_delay(net.populations[target]) if k is None else connected_delays(net, k)
         assert d is not None  # a connection against the run order has a delay (`plan`)
         delays.append(jnp.min(d))
     return jnp.min(jnp.stack(delays))
@@ -249,7 +322,7 @@ def window_length(net: Network, p: Plan) -> Float[Array, ""] | None:
 
 def run_graph(
     net: Network,
-    make_loop: Callable[[Population, int, int, Bool[Array, "rows neurons"] | None], PopulationLoop],
+    make_loop: Callable[[Population, int, int, Bool[Array, "rows neurons"] | None, tuple[SynapseBlock, ...]], PopulationLoop],
     times: Float[Array, " inputs"],
     channels: Int[Array, " inputs"],
     values: Float[Array, " inputs"],
@@ -259,8 +332,9 @@ def run_graph(
 ) -> tuple[list[LoopState], list[PopulationLoop], Bool[Array, ""], Bool[Array, ""]]:
     """Every population of a graph network from 0 to `t1`.
 
-    `make_loop(pop, n_inputs, k, connected)` builds the `PopulationLoop` of population k
-    (`connected`: which of its input channels reach which neurons, `loop_connections`).
+    `make_loop(pop, n_inputs, k, connected, synapses)` builds the `PopulationLoop` of population k
+    (`connected`: which of its input channels reach which neurons, `loop_connections`;
+    `synapses`: its channels of single synapses, `synapse_blocks`).
     Returns the populations' final loop states, their loops, a flag for an
     invalid window length (a backward delay traced to 0) and a flag for a
     window with more input spikes than `max_window_spikes`.
@@ -282,12 +356,15 @@ def run_graph(
         )
     # each loop's spike buffer, then the size of its input list: everything for one window,
     # at most `max_window_spikes` per window (each window gets the list of its own inputs)
-    buffers = [make_loop(pop, 1, k, None).buffer for k, pop in enumerate(pops)]
+    buffers = [make_loop(pop, 1, k, None, ()).buffer for k, pop in enumerate(pops)]
     n_inputs = []
     for k in range(n):
-        size = (times.shape[0] if p.external[k] else 0) + sum(buffers[inc.source] for inc in p.incoming[k])
+        # a spike through a projection with per-synapse delays: an input spike per synapse
+        size = (times.shape[0] if p.external[k] else 0) + sum(buffers[inc.source] * max(inc.synapses, 1) for inc in p.incoming[k])
         n_inputs.append(max(min(size, max_window_spikes) if windowed else size, 1))
-    loops: list[PopulationLoop] = [make_loop(pops[k], n_inputs[k], k, loop_connections(net, p, k)) for k in range(n)]
+    loops: list[PopulationLoop] = [
+        make_loop(pops[k], n_inputs[k], k, loop_connections(net, p, k), synapse_blocks(net, p, k)) for k in range(n)
+    ]
     delays = [
         tuple(
             model_delay(net.populations[k]) if inc.projection is None else projection_delay(net, inc.projection)
@@ -317,6 +394,15 @@ def run_graph(
                 sid = jax.lax.dynamic_slice(sid, (lo,), (size,))
                 missed = missed | (jnp.minimum(state.n_written, state.spike_times.shape[0]) > lo + size)
             src = jnp.maximum(sid, 0)
+            if inc.synapses:  # an input spike per synapse, at its own delay: channel offset + synapse
+                assert delay is not None and inc.projection is not None
+                targets, _ = synapse_table(net, net.projections[inc.projection])
+                slot = jnp.arange(inc.synapses)
+                real = (sid >= 0)[:, None] & (targets[src] >= 0)
+                parts_t.append(jnp.where(real, st[:, None] + delay[src], jnp.inf).astype(dtype).reshape(-1))
+                parts_c.append((inc.offset + src[:, None] * inc.synapses + slot).astype(jnp.int32).reshape(-1))
+                parts_v.append(jnp.ones((st.shape[0] * inc.synapses,), dtype))
+                continue
             shift = 0.0 if delay is None else (delay[src] if jnp.ndim(delay) else delay)
             parts_t.append(jnp.where(sid >= 0, st + shift, jnp.inf).astype(dtype))
             parts_c.append((inc.offset + src).astype(jnp.int32))

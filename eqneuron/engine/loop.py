@@ -10,7 +10,9 @@ Then the events at that time are applied:
   targets' jumps, all computed from the values just before the event; a
   refractory period starts;
 * internal events: the event's own body, not sent to targets;
-* an input spike: the `on_input` jump with the row `W[N + channel, :]`;
+* an input spike: the `on_input` jump with the row `W[N + channel, :]` (or,
+  for a channel that is a single synapse, that synapse's weight at its one
+  target: `SynapseBlock`);
 * a save point: the state is recorded.
 
 Each condition of a neuron is *armed* while it is below zero; it can fire
@@ -32,6 +34,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+from typing import NamedTuple
 
 import equinox as eqx
 import equinox.internal as eqxi
@@ -54,6 +57,17 @@ LOOKAHEAD = 8
 COMPACT_MIN = 512
 # ... into a block of this share of its lanes (rounded up to a power of two)
 COMPACT_SHARE = 8
+
+
+class SynapseBlock(NamedTuple):
+    """Input channels that are single synapses (a projection with one delay per synapse): channel
+    `offset + r` reaches neuron `targets[r]` (-1: none) with the weights `weights[name][r]`, at
+    the input port `port`."""
+
+    offset: int
+    targets: Int[Array, " synapses"]
+    weights: dict[str, Float[Array, " synapses"]]
+    port: int | None
 
 
 class LoopState(eqx.Module):
@@ -109,6 +123,7 @@ class PopulationLoop:
         record_spike_states: bool = False,
         lean: bool = False,
         connected: Bool[Array, "rows neurons"] | None = None,
+        synapses: tuple[SynapseBlock, ...] = (),
     ):
         self.pop, self.clock, self.integrator = pop, clock, integrator
         # which input channels reach which neurons (rows as the weights'; None: all).  On own
@@ -116,6 +131,10 @@ class PopulationLoop:
         # jump its state nor end its solver steps (in a sparse network most of a window's spikes
         # reach few of its neurons, and each spike was a loop iteration of every neuron)
         self.connected = connected if clock.lanes(pop.n_neurons) else None
+        # input channels after the weights' rows that are single synapses (per-synapse delays)
+        self.synapses = synapses
+        self.rows_in = pop.in_size  # the channels with a row of weights
+        self.skips = bool(clock.lanes(pop.n_neurons)) and (connected is not None or bool(synapses))
         # the neurons of the loop's lanes: all of them, or those of a block (`_block_loop`)
         self.lane_ids = jnp.arange(pop.n_neurons)
         self.lean = lean
@@ -130,6 +149,7 @@ class PopulationLoop:
         self.p = pop.parameter_values()
         self.weights = pop.effective_weights()
         self.n_inputs = n_inputs
+        self.in_size = pop.in_size + sum(int(b.targets.shape[0]) for b in synapses)
         self.n_save = 0 if save_at is None else save_at.shape[0]
         self.save_times = jnp.full((1,), jnp.inf, dtype) if save_at is None else save_at
         self.t1 = jnp.asarray(t1, dtype)
@@ -222,15 +242,37 @@ class PopulationLoop:
     def _reaches(self, index, in_channels):
         """Whether input spike `index` (per lane, any shape ending in neurons) reaches the lane's neuron."""
         n, n_inputs = self.pop.n_neurons, in_channels.shape[0]
-        assert self.connected is not None
-        rows = n + in_channels[jnp.clip(index, 0, n_inputs - 1)]
-        return (index < n_inputs) & self.connected[rows, self.lane_ids]
+        channel = in_channels[jnp.clip(index, 0, n_inputs - 1)]
+        hit = jnp.broadcast_to(True, channel.shape)
+        if self.connected is not None:
+            hit = self.connected[n + jnp.minimum(channel, max(self.rows_in - 1, 0)), self.lane_ids]
+        for block in self.synapses:
+            r, inside = _in_block(block, channel)
+            hit = jnp.where(inside, block.targets[r] == self.lane_ids, hit)
+        return (index < n_inputs) & hit
+
+    def _input_rows(self, channel, neurons):
+        """The weights of input channel `channel` at `neurons` (shapes broadcast), by name, and
+        its input port (None: the model has no named ports)."""
+        n = self.pop.n_neurons
+        row = n + jnp.minimum(channel, max(self.rows_in - 1, 0))
+        rows = {name: w[row, neurons] if self.rows_in else jnp.zeros(jnp.broadcast_shapes(jnp.shape(channel), neurons.shape), w.dtype)
+                for name, w in self.weights.items()}
+        ports = self.pop.ports
+        port = jnp.asarray(ports, jnp.int32)[jnp.minimum(channel, len(ports) - 1)] if ports else None
+        for block in self.synapses:
+            r, inside = _in_block(block, channel)
+            hit = block.targets[r] == neurons
+            rows = {name: jnp.where(inside, jnp.where(hit, block.weights[name][r], 0.0), w) for name, w in rows.items()}
+            if block.port is not None:
+                port = jnp.where(inside, block.port, 0 if port is None else port)
+        return rows, port
 
     def next_input(self, index, in_channels):
         """Per lane, the input spike after `index` that reaches its neuron, among the next
         `LOOKAHEAD`; where none does, the last of them (a stop without a jump, from which the
-        next search starts).  Without `connected`: `index + 1`."""
-        if self.connected is None:
+        next search starts).  When every channel reaches every neuron: `index + 1`."""
+        if not self.skips:
             return index + 1
         ahead = index[None, :] + 1 + jnp.arange(LOOKAHEAD)[:, None]  # (LOOKAHEAD, neurons)
         hit = self._reaches(ahead, in_channels)
@@ -242,7 +284,7 @@ class PopulationLoop:
     def first_input(self, in_channels):
         """Per lane, the index of the first input spike of a fresh list (`next_input` from -1)."""
         lanes = self.clock.lanes(self.pop.n_neurons)
-        return self.next_input(jnp.full(lanes, -1, jnp.int32), in_channels) if self.connected is not None else jnp.zeros(lanes, jnp.int32)
+        return self.next_input(jnp.full(lanes, -1, jnp.int32), in_channels) if self.skips else jnp.zeros(lanes, jnp.int32)
 
     def run(self, c: LoopState, in_times, in_channels, in_values, t_stop, max_iterations=None) -> LoopState:
         """Every event up to `t_stop` (at most `max_iterations` iterations, when given)."""
@@ -254,7 +296,7 @@ class PopulationLoop:
         """The loop of `run`, while `until(c)` (default: some lane not done nor paused)."""
         fn, p, weights, clock, integrator = self.fn, self.p, self.weights, self.clock, self.integrator
         n, n_inputs, n_save, save_times = self.pop.n_neurons, self.n_inputs, self.n_save, self.save_times
-        in_size, recurrent = self.pop.in_size, self.pop.recurrent
+        in_size, recurrent = self.in_size, self.pop.recurrent
         n_events, event_buffer = self.n_events, self.event_buffer
         final_window = t_stop >= self.t1
         neurons = self.lane_ids  # the neurons' ids (columns of the weights, ids of their spikes)
@@ -275,7 +317,7 @@ class PopulationLoop:
             return armed | ((g < 0) & after)
 
         def advance(index, is_input):
-            if self.connected is None:
+            if not self.skips:
                 return index + is_input
             return jnp.where(is_input, self.next_input(index, in_channels), index)
 
@@ -300,10 +342,9 @@ class PopulationLoop:
             """The input spike, save point or end of a refractory period that a lane has reached at `t_end`."""
             is_input = reached & (t_in <= t_end) & jnp.isfinite(t_in)
             if in_size:
-                rows = {name: w[n + channel, neurons] for name, w in weights.items()}
-                port = jnp.asarray(self.pop.ports, jnp.int32)[channel] if self.pop.ports else None
+                rows, port = self._input_rows(channel, neurons)
                 # an input that does not reach the neuron (`connected`) is a stop without a jump
-                jumps = is_input if self.connected is None else is_input & self._reaches(c.input_index, in_channels)
+                jumps = is_input & self._reaches(c.input_index, in_channels) if self.skips else is_input
                 y = y + jnp.where(jumps[None], fn.input_jump(t, y, p, value, rows, port), 0.0)
             is_save = reached & ~is_input & (t_save <= t_end) & jnp.isfinite(t_save)
             saved = c.saved
@@ -558,6 +599,13 @@ class PopulationLoop:
             events=events,
             time_ordered=self.clock.spikes_in_time_order,
         )
+
+
+def _in_block(block: SynapseBlock, channel):
+    """The synapse of `block` that input channel `channel` is (clipped), and whether it is one."""
+    size = block.targets.shape[0]
+    inside = (channel >= block.offset) & (channel < block.offset + size)
+    return jnp.clip(channel - block.offset, 0, size - 1), inside
 
 
 def _loop(cond, body, carry: LoopState, budget: int, max_iterations=None) -> LoopState:

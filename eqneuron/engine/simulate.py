@@ -28,7 +28,7 @@ from .closed_form import ClosedFormIntegrator
 from .config import METHODS, SolverConfig
 from .controller import AbstractStepSizeController, AdaptiveStepSize, ConstantStepSize
 from .event_windows import run_event_windows, why_not
-from .graph import as_graph, model_delay, needs_graph, projection_delay, run_graph
+from .graph import as_graph, connected_delays, model_delay, needs_graph, run_graph
 from .integrator import AbstractIntegrator
 from .lanes import earliest, traced_once
 from .loop import PopulationLoop
@@ -263,7 +263,7 @@ def _compiled_once(net: Network, checked: SimulateArguments) -> bool:
         return True
     graph = as_graph(net) if needs_graph(net) else net
     for k in range(len(graph.projections)):
-        delay = projection_delay(graph, k)
+        delay = connected_delays(graph, k)
         if delay is not None and (isinstance(delay, jax.core.Tracer) or not bool(np.all(np.asarray(delay) > 0))):
             return False  # traced: inlined, as the plan reads it
     return True
@@ -286,7 +286,7 @@ def _run(net: Network, checked: SimulateArguments, settings: _Settings) -> Simul
 
     def make_loop(
         pop: Population, n_inputs: int, index: int, stop_after_first: bool = False, *, t1, save, lean: bool = False,
-        connected=None,
+        connected=None, synapses=(),
     ) -> PopulationLoop:
         clock = clock_for(pop)
         own_clocks = bool(clock.lanes(pop.n_neurons))
@@ -307,6 +307,7 @@ def _run(net: Network, checked: SimulateArguments, settings: _Settings) -> Simul
             record_spike_states=eventprop,
             lean=lean,
             connected=connected,
+            synapses=synapses,
         )
 
     def integrator_of(pop: Population) -> AbstractIntegrator:
@@ -329,7 +330,9 @@ def _run(net: Network, checked: SimulateArguments, settings: _Settings) -> Simul
             net, t1, (times, channels, values), save = args
             states, loops, bad_window, window_overflow = run_graph(
                 net,
-                lambda pop, n_inputs, k, connected: make_loop(pop, n_inputs, k, t1=t1, save=save, lean=lean, connected=connected),
+                lambda pop, n_inputs, k, connected, synapses: make_loop(
+                    pop, n_inputs, k, t1=t1, save=save, lean=lean, connected=connected, synapses=synapses
+                ),
                 times, channels, values, t1, max_spikes, max_window_spikes,
             )
             outcomes = [loop.finish(state) for loop, state in zip(loops, states)]

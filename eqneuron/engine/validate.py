@@ -28,6 +28,7 @@ from ..errors import EqError
 from ..ir import symbol
 from ..network import Network, Population, Spikes, default_dtype
 from .config import METHODS
+from .graph import per_synapse
 
 
 class SimulateArguments(NamedTuple):
@@ -128,8 +129,10 @@ def _check_unweighted_jumps(net: Network) -> None:
         name = net.names[k]
         sparse_inputs = pop.wmask is not None and (not net.graph or pop.recurrent)
         if net.graph and pop.recurrent:  # a shared clock: every input spike reaches every neuron
+            # (a projection with per-synapse delays: each of its input spikes reaches one neuron)
             sparse_inputs = sparse_inputs or any(
-                proj.target == name and (proj.mask is not None or proj.targets is not None) for proj in net.projections
+                proj.target == name and (proj.mask is not None or proj.targets is not None or per_synapse(proj))
+                for proj in net.projections
             )
         if not sparse_inputs and not (pop.recurrent and pop.wmask is not None):
             continue  # nothing masked: the jumps are not read (SymPy only where they matter)

@@ -139,6 +139,53 @@ def test_per_synapse_delays_match_an_event_driven_reference(layout):
     assert [j for _, j in got] == [j for _, j in ref]
 
 
+@pytest.mark.parametrize("read_as", ["rows", "lists"])
+def test_sparse_targets_read_as_rows_or_lists_match_the_reference(monkeypatch, read_as):
+    """A sparse projection (targets in shuffled order, one listed twice with its weight split in
+    two) is read by the target's loop through rows of weights or, past `DENSE_LIMIT` pairs,
+    through its sorted lists of targets: the reference's spikes either way, and the gradient
+    with respect to a listed weight (both halves of the split one) that central differences give."""
+    from eqneuron.engine import graph
+
+    if read_as == "lists":
+        monkeypatch.setattr(graph, "DENSE_LIMIT", 0)
+    w_rec, delays, w_in, inputs = case(0)
+    n = w_rec.shape[0]
+    rng = np.random.default_rng(4)
+    k = int((w_rec != 0).sum(axis=1).max()) + 1
+    targets, weights = np.full((n, k), -1), np.zeros((n, k))
+    for i in range(n):
+        cols = rng.permutation(np.nonzero(w_rec[i])[0])
+        targets[i, : len(cols)], weights[i, : len(cols)] = cols, w_rec[i, cols]
+    split = (0, len(np.nonzero(w_rec[0])[0]))  # the first source's first target again, half of its weight each
+    targets[split], weights[split] = targets[0, 0], weights[0, 0] / 2
+    weights[0, 0] /= 2
+    spikes = eqn.Spikes(jnp.array([t for t, _ in inputs]), jnp.array([c for _, c in inputs]))
+    net = lif_graph(w_rec, delays, w_in)
+    proj = eqn.Projection("net", "net", weights={"w": jnp.asarray(weights)}, delay=jnp.asarray(delays), targets=jnp.asarray(targets))
+    net = eqx.tree_at(lambda m: m.projections, net, [proj])
+    assert graph.plan(net).incoming[0][0].kind == read_as
+
+    @jax.jit
+    def loss(w):
+        out = eqn.simulate(eqx.tree_at(lambda m: m.projections[0].weights["w"], net, w), spikes, t1=40.0, max_spikes=128)
+        return jnp.sum(jnp.where(jnp.isfinite(out.spike_times), out.spike_times, 0.0)[:10] * jnp.linspace(1.0, 0.1, 10)), out
+
+    _, out = loss(proj.weights["w"])
+    ref = reference(w_rec, delays, w_in, inputs, 40.0, 0.3)
+    count = int(out.n_spikes)
+    assert count == len(ref) >= 8
+    got = sorted(zip(np.asarray(out.spike_times[:count]), np.asarray(out.spike_neurons[:count])))
+    np.testing.assert_allclose([t for t, _ in got], [t for t, _ in ref], atol=1e-8)
+    assert [j for _, j in got] == [j for _, j in ref]
+    g = np.asarray(jax.jit(jax.grad(lambda w: loss(w)[0]))(proj.weights["w"]))
+    assert g[0, 0] == pytest.approx(g[split], rel=1e-9) and abs(g[0, 0]) > 1e-3
+    eps = 1e-6
+    e = jnp.zeros_like(proj.weights["w"]).at[0, 0].set(eps)
+    fd = (loss(proj.weights["w"] + e)[0] - loss(proj.weights["w"] - e)[0]) / (2 * eps)
+    np.testing.assert_allclose(g[0, 0], float(fd), rtol=1e-5)
+
+
 def test_model_delay_of_a_recurrent_population_is_the_same_network():
     """`delay:` in the model + recurrent=True is the self-projection with that delay."""
     w_rec, delays, w_in, inputs = case(0)

@@ -39,7 +39,7 @@ from jaxtyping import Array, Bool, Float, Int
 from ..errors import EqError
 from ..network import Network, Population, Projection
 from .lanes import earliest, traced_once
-from .loop import LoopState, PopulationLoop, SynapseBlock
+from .loop import InputLayout, LoopState, PopulationLoop, SparseBlock, SynapseBlock
 
 # the most input spikes of one population in one window, unless the user says otherwise
 DEFAULT_WINDOW_SPIKES = 1024
@@ -48,11 +48,19 @@ DEFAULT_WINDOW_SPIKES = 1024
 SLICE_WINDOWS = 4
 
 
+# a sparse projection of more source × target pairs than this is read through its lists of
+# targets (`SparseBlock`), not laid out as rows of the target's weights
+DENSE_LIMIT = 1 << 25
+
+
 class Incoming(NamedTuple):
     source: int  # index of the source population
     projection: int | None  # index in `net.projections`; None: a population's own delayed recurrence
     offset: int  # first input channel of this projection at the target
-    synapses: int = 0  # slots per source of a projection with per-synapse delays (its channels: one per slot)
+    # how the loop reads its channels: "rows" of the target's weights, "lists" of targets
+    # (`SparseBlock`), or single "synapses" (per-synapse delays, `SynapseBlock`)
+    kind: str = "rows"
+    synapses: int = 0  # "synapses": slots per source (its channels: one per slot)
 
 
 class Plan(NamedTuple):
@@ -194,21 +202,35 @@ def plan(net: Network) -> Plan:
                 hint="in a graph, connections between populations are Projections: give it in_size=0",
             )
         offset, mine = k_ext, []
-        # channels: a channel per source neuron of each projection, then those of the projections
-        # with per-synapse delays, a channel per synapse
-        ours = [(s, projection) for s, t, projection, _ in edges if t == target]
-        for s, projection in ours:
-            if projection is None or not per_synapse(net.projections[projection]):
-                mine.append(Incoming(s, projection, offset))
-                offset += net.populations[s].n_neurons
-        for s, projection in ours:
-            if projection is not None and per_synapse(net.projections[projection]):
-                slots = int(synapse_table(net, net.projections[projection])[0].shape[1])
-                mine.append(Incoming(s, projection, offset, slots))
-                offset += net.populations[s].n_neurons * slots
+        # channels: a channel per source neuron of each projection read through rows, then of
+        # those read through lists of targets, then a channel per synapse of the projections with
+        # per-synapse delays
+        ours = [(s, projection, _reading(net, projection)) for s, t, projection, _ in edges if t == target]
+        for kind in ("rows", "lists", "synapses"):
+            for s, projection, how in ours:
+                if how != kind:
+                    continue
+                slots = 0
+                if kind == "synapses":
+                    assert projection is not None
+                    slots = int(synapse_table(net, net.projections[projection])[0].shape[1])
+                mine.append(Incoming(s, projection, offset, kind, slots))
+                offset += net.populations[s].n_neurons * max(slots, 1)
         incoming.append(tuple(mine))
         external.append(k_ext)
     return Plan(tuple(order), tuple(incoming), tuple(external), delayed_self, backward)
+
+
+def _reading(net: Network, k: int | None) -> str:
+    """How a loop reads the channels of projection `k` (None: a population's own delayed recurrence)."""
+    if k is None:
+        return "rows"
+    proj = net.projections[k]
+    if per_synapse(proj):
+        return "synapses"
+    if proj.targets is not None and net.population(proj.source).n_neurons * net.population(proj.target).n_neurons > DENSE_LIMIT:
+        return "lists"
+    return "rows"
 
 
 def _same_jump(on_spike, on_input) -> bool:
@@ -231,36 +253,55 @@ def _may_be_positive(delay) -> bool:
     return bool(np.all(np.asarray(delay) > 0))
 
 
-def loop_population(net: Network, p: Plan, target: int) -> Population:
-    """The population as its loop sees it: every projection into it as rows of its weights (but
-    those with per-synapse delays: `synapse_blocks`)."""
+def loop_inputs(net: Network, p: Plan, target: int) -> tuple[Population, InputLayout]:
+    """The population as its loop sees it (its channels: the external inputs, then every
+    projection into it), and how the loop reads those channels: the weights' rows (the
+    neurons' own rows first only when it is coupled to itself without delay), the lists of
+    targets of large sparse projections, the single synapses of projections with per-synapse
+    delays.  No `N_source × N_target` array is built for the last two."""
     pop = net.populations[target]
     n, k_ext = pop.n_neurons, p.external[target]
     own = pop.recurrent and not p.delayed_self[target]
-    base = pop.effective_weights()  # the population's mask applied; own rows zero without recurrence
+    incoming = p.incoming[target]
+    by_rows = [inc for inc in incoming if inc.kind == "rows"]
+    # the population's own weights (the mask applied; own rows zero without recurrence), where read
+    base = pop.effective_weights() if own or k_ext or any(inc.projection is None for inc in by_rows) else None
+    dtype = jnp.asarray(0.0).dtype
     weights = {}
     for name in pop.model.weight_names:
-        w = base[name]
-        rows = [w[:n] if own else jnp.zeros((n, n), w.dtype), w[n : n + k_ext]]
-        for inc in p.incoming[target]:
-            if inc.synapses:
-                continue
+        rows = []
+        if base is not None:
+            w = base[name]
+            rows = ([w[:n]] if own else []) + [w[n : n + k_ext]]
+        for inc in by_rows:
             if inc.projection is None:  # the population's own recurrence, delayed
-                rows.append(w[:n])
+                assert base is not None
+                rows.append(base[name][:n])
                 continue
             proj = net.projections[inc.projection]
-            rows.append(proj.dense_weights(net.populations[inc.source].n_neurons, n)[name].astype(w.dtype))
-        weights[name] = jnp.concatenate(rows)
+            rows.append(proj.dense_weights(net.populations[inc.source].n_neurons, n)[name].astype(dtype))
+        weights[name] = jnp.concatenate(rows) if rows else jnp.zeros((n if own else 0, n), dtype)
     names = pop.model.fn.port_names
     ports: tuple[int, ...] = ()
     if names:
         ports = tuple(pop.ports[:k_ext]) if pop.ports else (0,) * k_ext
-        for inc in p.incoming[target]:
-            if not inc.synapses:
-                ports += (_port(net, inc, names),) * net.populations[inc.source].n_neurons
-    # the channels of the rows; the synapse blocks' come after them (`PopulationLoop` reads both)
-    in_size = k_ext + sum(net.populations[inc.source].n_neurons for inc in p.incoming[target] if not inc.synapses)
-    return dataclasses.replace(pop, weights=weights, wmask=None, in_size=in_size, recurrent=own, ports=ports)
+        for inc in by_rows:
+            ports += (_port(net, inc, names),) * net.populations[inc.source].n_neurons
+    # the channels with rows; those of the lists and synapses come after them
+    in_size = k_ext + sum(net.populations[inc.source].n_neurons for inc in by_rows)
+    loop_pop = dataclasses.replace(pop, weights=weights, wmask=None, in_size=in_size, recurrent=own, ports=ports)
+    lists, synapses = [], []
+    for inc in incoming:
+        if inc.kind == "rows":
+            continue
+        assert inc.projection is not None
+        port = _port(net, inc, names) if names else None
+        targets, table = synapse_table(net, net.projections[inc.projection])
+        if inc.kind == "synapses":
+            synapses.append(SynapseBlock(inc.offset, targets.reshape(-1), {k: w.reshape(-1) for k, w in table.items()}, port))
+        else:
+            lists.append(_sorted_lists(inc.offset, targets, table, n, port))
+    return loop_pop, InputLayout(weights, _connections(net, p, target), tuple(lists), tuple(synapses))
 
 
 def _port(net: Network, inc: Incoming, names: tuple[str, ...]) -> int:
@@ -271,31 +312,39 @@ def _port(net: Network, inc: Incoming, names: tuple[str, ...]) -> int:
     return names.index(net.projections[inc.projection].port or names[0])
 
 
-def synapse_blocks(net: Network, p: Plan, target: int) -> tuple[SynapseBlock, ...]:
-    """The input channels of population `target`'s loop that are single synapses: one block per
-    projection with per-synapse delays, after the channels of `loop_population`'s rows."""
-    blocks = []
-    names = net.populations[target].model.fn.port_names
-    for inc in p.incoming[target]:
-        if inc.synapses:
-            assert inc.projection is not None
-            targets, weights = synapse_table(net, net.projections[inc.projection])
-            blocks.append(SynapseBlock(
-                inc.offset, targets.reshape(-1), {name: w.reshape(-1) for name, w in weights.items()},
-                _port(net, inc, names) if names else None,
-            ))
-    return tuple(blocks)
+def _sorted_lists(offset: int, targets, weights: dict, n_target: int, port: int | None) -> SparseBlock:
+    """A sparse projection's lists of targets sorted (empty slots, -1, last as `n_target`), each
+    target's weights summed at its first slot (a target listed twice for one source)."""
+    ids = jnp.where(targets >= 0, targets, n_target)
+    order = jnp.argsort(ids, axis=1, stable=True)
+    ids = jnp.take_along_axis(ids, order, axis=1)
+    n_s, k = ids.shape
+    first = jnp.concatenate([jnp.ones((n_s, 1), bool), ids[:, 1:] != ids[:, :-1]], axis=1)
+    run = jnp.cumsum(first, axis=1) - 1  # each slot's target, numbered in its row
+    segment = (jnp.arange(n_s)[:, None] * k + run).reshape(-1)
+    summed = {}
+    for name, w in weights.items():
+        w = jnp.take_along_axis(w, order, axis=1)
+        total = jax.ops.segment_sum(w.reshape(-1), segment, num_segments=n_s * k).reshape(n_s, k)
+        summed[name] = jnp.take_along_axis(total, run, axis=1)
+    # each target's bit, once per source (the sum of distinct bits is their union)
+    listed = first & (ids < n_target)
+    bit = jnp.where(listed, jnp.left_shift(jnp.uint32(1), (ids & 31).astype(jnp.uint32)), jnp.uint32(0))
+    words = jnp.zeros((n_s, (n_target + 31) // 32), jnp.uint32)
+    bits = words.at[jnp.arange(n_s)[:, None], jnp.minimum(ids, n_target - 1) >> 5].add(bit)
+    return SparseBlock(offset, ids.astype(jnp.int32), summed, port, bits)
 
 
-def loop_connections(net: Network, p: Plan, target: int) -> Bool[Array, "rows neurons"] | None:
-    """Which input channels of `loop_population(net, p, target)` reach which of its neurons, in
-    the rows of its weights (None: all of them)."""
+def _connections(net: Network, p: Plan, target: int) -> Bool[Array, "rows neurons"] | None:
+    """Which input channels with rows (`loop_inputs`) reach which neurons (None: all of them).
+    Read on own clocks only: a population coupled to itself without delay (whose weights start
+    with its own rows) runs on a shared clock, where every input reaches every neuron."""
     pop = net.populations[target]
     n, k_ext = pop.n_neurons, p.external[target]
-    parts: list[Bool[Array, "rows neurons"] | None] = [None, None if pop.wmask is None else pop.wmask[n : n + k_ext]]
-    sizes = [n, k_ext]
+    parts: list[Bool[Array, "rows neurons"] | None] = [None if pop.wmask is None else pop.wmask[n : n + k_ext]]
+    sizes = [k_ext]
     for inc in p.incoming[target]:
-        if inc.synapses:  # channels of single synapses: `synapse_blocks`
+        if inc.kind != "rows":
             continue
         n_source = net.populations[inc.source].n_neurons
         if inc.projection is None:  # the population's own recurrence, delayed
@@ -303,7 +352,7 @@ def loop_connections(net: Network, p: Plan, target: int) -> Bool[Array, "rows ne
         else:
             parts.append(net.projections[inc.projection].connections(n_source, n))
         sizes.append(n_source)
-    if all(part is None for part in parts[1:]):
+    if all(part is None for part in parts):
         return None
     return jnp.concatenate([jnp.ones((size, n), bool) if part is None else part for part, size in zip(parts, sizes)])
 
@@ -322,7 +371,7 @@ def window_length(net: Network, p: Plan) -> Float[Array, ""] | None:
 
 def run_graph(
     net: Network,
-    make_loop: Callable[[Population, int, int, Bool[Array, "rows neurons"] | None, tuple[SynapseBlock, ...]], PopulationLoop],
+    make_loop: Callable[[Population, int, int, InputLayout], PopulationLoop],
     times: Float[Array, " inputs"],
     channels: Int[Array, " inputs"],
     values: Float[Array, " inputs"],
@@ -332,16 +381,15 @@ def run_graph(
 ) -> tuple[list[LoopState], list[PopulationLoop], Bool[Array, ""], Bool[Array, ""]]:
     """Every population of a graph network from 0 to `t1`.
 
-    `make_loop(pop, n_inputs, k, connected, synapses)` builds the `PopulationLoop` of population k
-    (`connected`: which of its input channels reach which neurons, `loop_connections`;
-    `synapses`: its channels of single synapses, `synapse_blocks`).
+    `make_loop(pop, n_inputs, k, inputs)` builds the `PopulationLoop` of population k
+    (`inputs`: how it reads its input channels, `loop_inputs`).
     Returns the populations' final loop states, their loops, a flag for an
     invalid window length (a backward delay traced to 0) and a flag for a
     window with more input spikes than `max_window_spikes`.
     """
     p = plan(net)
     n = len(net.populations)
-    pops = [loop_population(net, p, k) for k in range(n)]
+    pops, layouts = zip(*(loop_inputs(net, p, k) for k in range(n)))
     dtype = times.dtype
     t1 = jnp.asarray(t1, dtype)
     d = window_length(net, p)
@@ -356,15 +404,13 @@ def run_graph(
         )
     # each loop's spike buffer, then the size of its input list: everything for one window,
     # at most `max_window_spikes` per window (each window gets the list of its own inputs)
-    buffers = [make_loop(pop, 1, k, None, ()).buffer for k, pop in enumerate(pops)]
+    buffers = [make_loop(pop, 1, k, layouts[k]).buffer for k, pop in enumerate(pops)]
     n_inputs = []
     for k in range(n):
         # a spike through a projection with per-synapse delays: an input spike per synapse
         size = (times.shape[0] if p.external[k] else 0) + sum(buffers[inc.source] * max(inc.synapses, 1) for inc in p.incoming[k])
         n_inputs.append(max(min(size, max_window_spikes) if windowed else size, 1))
-    loops: list[PopulationLoop] = [
-        make_loop(pops[k], n_inputs[k], k, loop_connections(net, p, k), synapse_blocks(net, p, k)) for k in range(n)
-    ]
+    loops: list[PopulationLoop] = [make_loop(pops[k], n_inputs[k], k, layouts[k]) for k in range(n)]
     delays = [
         tuple(
             model_delay(net.populations[k]) if inc.projection is None else projection_delay(net, inc.projection)
@@ -394,7 +440,7 @@ def run_graph(
                 sid = jax.lax.dynamic_slice(sid, (lo,), (size,))
                 missed = missed | (jnp.minimum(state.n_written, state.spike_times.shape[0]) > lo + size)
             src = jnp.maximum(sid, 0)
-            if inc.synapses:  # an input spike per synapse, at its own delay: channel offset + synapse
+            if inc.kind == "synapses":  # an input spike per synapse, at its own delay: channel offset + synapse
                 assert delay is not None and inc.projection is not None
                 targets, _ = synapse_table(net, net.projections[inc.projection])
                 slot = jnp.arange(inc.synapses)

@@ -53,6 +53,9 @@ from .result import EventRecord, PopulationOutcome
 
 # input spikes looked at per lane for the next one that reaches its neuron (`PopulationLoop.next_input`)
 LOOKAHEAD = 8
+# ... where some channels are lists of targets (projections of more than `graph.DENSE_LIMIT` pairs:
+# a window's list holds many spikes, each reaching few of the neurons)
+LOOKAHEAD_LISTS = 64
 # populations on own clocks at least this large gather their last active neurons into a block
 COMPACT_MIN = 512
 # ... into a block of this share of its lanes (rounded up to a power of two)
@@ -68,6 +71,37 @@ class SynapseBlock(NamedTuple):
     targets: Int[Array, " synapses"]
     weights: dict[str, Float[Array, " synapses"]]
     port: int | None
+
+
+class SparseBlock(NamedTuple):
+    """Input channels whose targets are lists (a sparse projection too large for rows of
+    weights): channel `offset + i` reaches the neurons `targets[i]` (ascending; empty slots: the
+    number of neurons, after the others) with the weights `weights[name][i]` (a neuron listed
+    twice: the sum, at its first slot), at the input port `port`."""
+
+    offset: int
+    targets: Int[Array, "sources k"]
+    weights: dict[str, Float[Array, "sources k"]]
+    port: int | None
+    # which neurons each channel reaches, 32 to a word (bit j % 32 of word j // 32): the test a
+    # neuron makes for each of the next input spikes is one read, the search of `targets` is
+    # made for the one it takes
+    bits: Array
+
+    def reaches(self, r, neurons):
+        return ((self.bits[r, neurons >> 5] >> (neurons & 31).astype(jnp.uint32)) & 1) == 1
+
+
+class InputLayout(NamedTuple):
+    """How the loop of a graph's population reads its input channels (`graph.loop_inputs`): the
+    first `in_size` of them through rows of `weights` (after the neurons' own rows when the
+    population is recurrent), reaching the neurons `connected` marks (None: all); then the
+    channels of `lists` and of `synapses`."""
+
+    weights: dict[str, Float[Array, "rows neurons"]]
+    connected: Bool[Array, "rows neurons"] | None
+    lists: tuple[SparseBlock, ...] = ()
+    synapses: tuple[SynapseBlock, ...] = ()
 
 
 class LoopState(eqx.Module):
@@ -122,19 +156,25 @@ class PopulationLoop:
         index: int = 0,
         record_spike_states: bool = False,
         lean: bool = False,
-        connected: Bool[Array, "rows neurons"] | None = None,
-        synapses: tuple[SynapseBlock, ...] = (),
+        inputs: InputLayout | None = None,
     ):
         self.pop, self.clock, self.integrator = pop, clock, integrator
-        # which input channels reach which neurons (rows as the weights'; None: all).  On own
+        n = pop.n_neurons
+        layout = InputLayout(pop.effective_weights(), None) if inputs is None else inputs
+        # the weights' rows: the neurons' own (a stack's population has them, zero without
+        # recurrence; a graph's only when recurrent), then a row per input channel
+        self.weights = layout.weights
+        self.row0 = n if inputs is None or pop.recurrent else 0
+        self.rows_in = pop.in_size  # the channels with a row of weights
+        # which input channels reach which neurons (rows as the channels'; None: all).  On own
         # clocks a neuron then passes over the input spikes that do not reach it: they neither
         # jump its state nor end its solver steps (in a sparse network most of a window's spikes
         # reach few of its neurons, and each spike was a loop iteration of every neuron)
-        self.connected = connected if clock.lanes(pop.n_neurons) else None
-        # input channels after the weights' rows that are single synapses (per-synapse delays)
-        self.synapses = synapses
-        self.rows_in = pop.in_size  # the channels with a row of weights
-        self.skips = bool(clock.lanes(pop.n_neurons)) and (connected is not None or bool(synapses))
+        self.connected = layout.connected if clock.lanes(n) else None
+        # the channels after those: lists of targets (large sparse projections) and single
+        # synapses (per-synapse delays)
+        self.lists, self.synapses = layout.lists, layout.synapses
+        self.skips = bool(clock.lanes(n)) and (self.connected is not None or bool(self.lists) or bool(self.synapses))
         # the neurons of the loop's lanes: all of them, or those of a block (`_block_loop`)
         self.lane_ids = jnp.arange(pop.n_neurons)
         self.lean = lean
@@ -147,9 +187,9 @@ class PopulationLoop:
         self.dtype = dtype
         self.meter, self.index = meter, index  # progress reports: the bar, and this population's place in it
         self.p = pop.parameter_values()
-        self.weights = pop.effective_weights()
         self.n_inputs = n_inputs
-        self.in_size = pop.in_size + sum(int(b.targets.shape[0]) for b in synapses)
+        self.in_size = (pop.in_size + sum(int(b.targets.shape[0]) for b in self.lists)
+                        + sum(int(b.targets.shape[0]) for b in self.synapses))
         self.n_save = 0 if save_at is None else save_at.shape[0]
         self.save_times = jnp.full((1,), jnp.inf, dtype) if save_at is None else save_at
         self.t1 = jnp.asarray(t1, dtype)
@@ -241,11 +281,14 @@ class PopulationLoop:
 
     def _reaches(self, index, in_channels):
         """Whether input spike `index` (per lane, any shape ending in neurons) reaches the lane's neuron."""
-        n, n_inputs = self.pop.n_neurons, in_channels.shape[0]
+        n_inputs = in_channels.shape[0]
         channel = in_channels[jnp.clip(index, 0, n_inputs - 1)]
         hit = jnp.broadcast_to(True, channel.shape)
-        if self.connected is not None:
-            hit = self.connected[n + jnp.minimum(channel, max(self.rows_in - 1, 0)), self.lane_ids]
+        if self.connected is not None and self.rows_in:
+            hit = self.connected[jnp.minimum(channel, self.rows_in - 1), self.lane_ids]
+        for lists in self.lists:
+            r, inside = _in_block(lists, channel)
+            hit = jnp.where(inside, lists.reaches(r, self.lane_ids), hit)
         for block in self.synapses:
             r, inside = _in_block(block, channel)
             hit = jnp.where(inside, block.targets[r] == self.lane_ids, hit)
@@ -254,12 +297,17 @@ class PopulationLoop:
     def _input_rows(self, channel, neurons):
         """The weights of input channel `channel` at `neurons` (shapes broadcast), by name, and
         its input port (None: the model has no named ports)."""
-        n = self.pop.n_neurons
-        row = n + jnp.minimum(channel, max(self.rows_in - 1, 0))
-        rows = {name: w[row, neurons] if self.rows_in else jnp.zeros(jnp.broadcast_shapes(jnp.shape(channel), neurons.shape), w.dtype)
-                for name, w in self.weights.items()}
+        row = self.row0 + jnp.minimum(channel, max(self.rows_in - 1, 0))
+        shape = jnp.broadcast_shapes(jnp.shape(channel), neurons.shape)
+        rows = {name: w[row, neurons] if self.rows_in else jnp.zeros(shape, w.dtype) for name, w in self.weights.items()}
         ports = self.pop.ports
         port = jnp.asarray(ports, jnp.int32)[jnp.minimum(channel, len(ports) - 1)] if ports else None
+        for lists in self.lists:
+            r, inside = _in_block(lists, channel)
+            slot, hit = _find(lists.targets, r, neurons)
+            rows = {name: jnp.where(inside, jnp.where(hit, lists.weights[name][r, slot], 0.0), w) for name, w in rows.items()}
+            if lists.port is not None:
+                port = jnp.where(inside, lists.port, 0 if port is None else port)
         for block in self.synapses:
             r, inside = _in_block(block, channel)
             hit = block.targets[r] == neurons
@@ -270,15 +318,17 @@ class PopulationLoop:
 
     def next_input(self, index, in_channels):
         """Per lane, the input spike after `index` that reaches its neuron, among the next
-        `LOOKAHEAD`; where none does, the last of them (a stop without a jump, from which the
-        next search starts).  When every channel reaches every neuron: `index + 1`."""
+        `LOOKAHEAD` (`LOOKAHEAD_LISTS`); where none does, the last of them (a stop without a
+        jump, from which the next search starts).  When every channel reaches every neuron:
+        `index + 1`."""
         if not self.skips:
             return index + 1
-        ahead = index[None, :] + 1 + jnp.arange(LOOKAHEAD)[:, None]  # (LOOKAHEAD, neurons)
+        look = LOOKAHEAD_LISTS if self.lists else LOOKAHEAD
+        ahead = index[None, :] + 1 + jnp.arange(look)[:, None]  # (look, neurons)
         hit = self._reaches(ahead, in_channels)
         # the first that reaches it, by a plain reduction (XLA's CPU argmax is a slower variadic one)
-        first = jnp.min(jnp.where(hit, jnp.arange(LOOKAHEAD)[:, None], LOOKAHEAD), axis=0)
-        found = jnp.where(first < LOOKAHEAD, index + 1 + first, index + LOOKAHEAD)
+        first = jnp.min(jnp.where(hit, jnp.arange(look)[:, None], look), axis=0)
+        found = jnp.where(first < look, index + 1 + first, index + look)
         return jnp.minimum(found, in_channels.shape[0]).astype(index.dtype)
 
     def first_input(self, in_channels):
@@ -601,11 +651,28 @@ class PopulationLoop:
         )
 
 
-def _in_block(block: SynapseBlock, channel):
-    """The synapse of `block` that input channel `channel` is (clipped), and whether it is one."""
+def _in_block(block: SynapseBlock | SparseBlock, channel):
+    """The row of `block` (a synapse, or a source's list of targets) that input channel
+    `channel` is (clipped), and whether it is one of the block's."""
     size = block.targets.shape[0]
     inside = (channel >= block.offset) & (channel < block.offset + size)
     return jnp.clip(channel - block.offset, 0, size - 1), inside
+
+
+def _find(targets: Int[Array, "rows k"], r, neurons):
+    """The first slot of row `r` of ascending `targets` that holds `neurons` (shapes broadcast;
+    a binary search of fixed length), and whether it is there."""
+    k = targets.shape[1]
+    lo = jnp.zeros(jnp.broadcast_shapes(jnp.shape(r), jnp.shape(neurons)), jnp.int32)
+    hi = jnp.full_like(lo, k)
+    for _ in range(k.bit_length()):
+        mid = (lo + hi) // 2
+        below = targets[r, jnp.minimum(mid, k - 1)] < neurons
+        active = lo < hi
+        lo = jnp.where(active & below, mid + 1, lo)
+        hi = jnp.where(active & ~below, mid, hi)
+    slot = jnp.minimum(lo, k - 1)
+    return slot, targets[r, slot] == neurons
 
 
 def _loop(cond, body, carry: LoopState, budget: int, max_iterations=None) -> LoopState:

@@ -31,7 +31,7 @@ from .event_windows import run_event_windows, why_not
 from .graph import as_graph, connected_delays, model_delay, needs_graph, run_graph
 from .integrator import AbstractIntegrator
 from .lanes import earliest, traced_once
-from .loop import PopulationLoop
+from .loop import InputLayout, PopulationLoop
 from .progress import progress_meter
 from .result import RESULTS, SimulationResult, raise_on_failure, warn_if_concrete
 from .runge_kutta import RungeKuttaIntegrator, tableau
@@ -286,7 +286,7 @@ def _run(net: Network, checked: SimulateArguments, settings: _Settings) -> Simul
 
     def make_loop(
         pop: Population, n_inputs: int, index: int, stop_after_first: bool = False, *, t1, save, lean: bool = False,
-        connected=None, synapses=(),
+        inputs: InputLayout | None = None,
     ) -> PopulationLoop:
         clock = clock_for(pop)
         own_clocks = bool(clock.lanes(pop.n_neurons))
@@ -306,8 +306,7 @@ def _run(net: Network, checked: SimulateArguments, settings: _Settings) -> Simul
             index=index,
             record_spike_states=eventprop,
             lean=lean,
-            connected=connected,
-            synapses=synapses,
+            inputs=inputs,
         )
 
     def integrator_of(pop: Population) -> AbstractIntegrator:
@@ -330,9 +329,7 @@ def _run(net: Network, checked: SimulateArguments, settings: _Settings) -> Simul
             net, t1, (times, channels, values), save = args
             states, loops, bad_window, window_overflow = run_graph(
                 net,
-                lambda pop, n_inputs, k, connected, synapses: make_loop(
-                    pop, n_inputs, k, t1=t1, save=save, lean=lean, connected=connected, synapses=synapses
-                ),
+                lambda pop, n_inputs, k, layout: make_loop(pop, n_inputs, k, t1=t1, save=save, lean=lean, inputs=layout),
                 times, channels, values, t1, max_spikes, max_window_spikes,
             )
             outcomes = [loop.finish(state) for loop, state in zip(loops, states)]

@@ -56,6 +56,9 @@ LOOKAHEAD = 8
 # ... where some channels are lists of targets (projections of more than `graph.DENSE_LIMIT` pairs:
 # a window's list holds many spikes, each reaching few of the neurons)
 LOOKAHEAD_LISTS = 64
+# input spikes one neuron may receive in one window when its population reads them from inboxes
+# (more: the spike-budget result code)
+INBOX = 32
 # populations on own clocks at least this large gather their last active neurons into a block
 COMPACT_MIN = 512
 # ... into a block of this share of its lanes (rounded up to a power of two)
@@ -133,6 +136,7 @@ class LoopState(eqx.Module):
     event_counts: Int[Array, "events neurons"]
     aux: PyTree  # the integrator's state
     iteration: Int[Array, ""]  # loop iterations so far (paces the progress reports)
+    dropped: Bool[Array, ""]  # an input spike did not fit in its neuron's inbox (`INBOX`)
 
 
 class PopulationLoop:
@@ -175,6 +179,13 @@ class PopulationLoop:
         # synapses (per-synapse delays)
         self.lists, self.synapses = layout.lists, layout.synapses
         self.skips = bool(clock.lanes(n)) and (self.connected is not None or bool(self.lists) or bool(self.synapses))
+        # every channel a list of targets or a synapse (a large sparse network): each window,
+        # every neuron's input spikes are put in its own inbox first, so that it stops at those
+        # only (`_fill_inboxes`), instead of looking along the window's list for them
+        self.by_inbox = self.skips and not self.rows_in and bool(self.lists)
+        if self.by_inbox:
+            self.skips = False
+        self.inbox: tuple[Int[Array, "slots lanes"], Int[Array, " lanes"]] | None = None
         # the neurons of the loop's lanes: all of them, or those of a block (`_block_loop`)
         self.lane_ids = jnp.arange(pop.n_neurons)
         self.lean = lean
@@ -259,6 +270,7 @@ class PopulationLoop:
             event_counts=jnp.zeros((self.n_events, n), jnp.int32),
             aux=self.integrator.init(t, y, self.p),
             iteration=jnp.asarray(0),
+            dropped=jnp.asarray(False),
         )
 
     def _conditions(self, t, y):
@@ -338,9 +350,42 @@ class PopulationLoop:
 
     def run(self, c: LoopState, in_times, in_channels, in_values, t_stop, max_iterations=None) -> LoopState:
         """Every event up to `t_stop` (at most `max_iterations` iterations, when given)."""
-        if self._compacts(max_iterations):
-            return self._run_compacted(c, in_times, in_channels, in_values, t_stop)
-        return self._run_loop(c, in_times, in_channels, in_values, t_stop, None, max_iterations)
+        loop = self
+        if self.by_inbox and self.inbox is None:  # a fresh list of inputs: the neurons' inboxes
+            loop = copy.copy(self)
+            loop.inbox = self._fill_inboxes(in_times, in_channels)
+            c = dataclasses.replace(c, dropped=c.dropped | jnp.any(loop.inbox[1] > INBOX))
+        if loop._compacts(max_iterations):
+            return loop._run_compacted(c, in_times, in_channels, in_values, t_stop)
+        return loop._run_loop(c, in_times, in_channels, in_values, t_stop, None, max_iterations)
+
+    def _fill_inboxes(self, in_times, in_channels):
+        """Each neuron's input spikes of a list (in time order, unused entries last with time
+        +inf): their places in the list, `(INBOX, neurons)`, and how many there are.  One list
+        entry per iteration, its targets written at once."""
+        n = self.pop.n_neurons
+        used = jnp.sum(jnp.isfinite(jax.lax.stop_gradient(in_times)))
+
+        def body(carry):
+            i, places, count = carry
+            channel = in_channels[i]
+            blocks: list[tuple[SparseBlock | SynapseBlock, Array]] = [
+                (b, b.targets[_in_block(b, channel)[0]]) for b in self.lists
+            ]
+            blocks += [(b, b.targets[_in_block(b, channel)[0]][None]) for b in self.synapses]
+            for block, targets in blocks:
+                inside = _in_block(block, channel)[1]
+                # a neuron listed twice for one source is one input (its weights summed)
+                first = jnp.concatenate([jnp.ones((1,), bool), targets[1:] != targets[:-1]])
+                to = jnp.where(inside & first & (targets >= 0) & (targets < n), targets, n)  # n: dropped
+                slot = count[jnp.minimum(to, n - 1)]
+                places = places.at[slot, to].set(i, mode="drop")
+                count = count.at[to].add(1, mode="drop")
+            return i + 1, places, count
+
+        start = (jnp.asarray(0), jnp.zeros((INBOX, n), jnp.int32), jnp.zeros((n,), jnp.int32))
+        _, places, count = jax.lax.while_loop(lambda c: c[0] < used, body, start)
+        return places, count
 
     def _run_loop(self, c: LoopState, in_times, in_channels, in_values, t_stop, until, max_iterations=None) -> LoopState:
         """The loop of `run`, while `until(c)` (default: some lane not done nor paused)."""
@@ -374,8 +419,13 @@ class PopulationLoop:
         def schedule(c: LoopState):
             """Each lane's next input (time, channel, value), save point, end of a refractory
             period, and the time it advances to (its own time when finished or paused)."""
-            k = jnp.minimum(c.input_index, n_inputs - 1)
-            t_in = jnp.where(c.input_index < n_inputs, in_times[k], jnp.inf)
+            if self.inbox is not None:  # the lane's own inputs, in its inbox
+                places, count = self.inbox
+                k = places[jnp.minimum(c.input_index, INBOX - 1), local]
+                t_in = jnp.where(c.input_index < jnp.minimum(count, INBOX), in_times[k], jnp.inf)
+            else:
+                k = jnp.minimum(c.input_index, n_inputs - 1)
+                t_in = jnp.where(c.input_index < n_inputs, in_times[k], jnp.inf)
             s = jnp.minimum(c.save_index, save_times.shape[0] - 1)
             t_save = jnp.where(c.save_index < n_save, save_times[s], jnp.inf)
             t_next = jnp.minimum(t_in, t_save)
@@ -548,6 +598,7 @@ class PopulationLoop:
                 event_counts=event_counts,
                 aux=step.aux,
                 iteration=c.iteration + 1,
+                dropped=c.dropped,
             )
 
         cond = (lambda c: ~jnp.all(c.done | c.paused)) if until is None else until
@@ -601,6 +652,8 @@ class PopulationLoop:
         block.p = {name: (jnp.asarray(v)[..., ids] if jnp.ndim(v) and jnp.shape(v)[-1] == lanes else v)
                    for name, v in self.p.items()}
         block.lane_ids = self.lane_ids[ids]
+        if self.inbox is not None:
+            block.inbox = (self.inbox[0][:, ids], self.inbox[1][ids])
         return block
 
     def horizon(self, c: LoopState):
@@ -617,7 +670,7 @@ class PopulationLoop:
 
     def finish(self, c: LoopState) -> PopulationOutcome:
         spike_budget = (c.n_written > self.buffer) | jnp.any(c.n_spikes > self.spikes_per_neuron)
-        spike_budget = spike_budget | (c.n_events > self.event_buffer)
+        spike_budget = spike_budget | (c.n_events > self.event_buffer) | c.dropped
         if self.record_spike_states and self.n_events:
             # the event-based adjoint replays at most `spikes_per_neuron` internal events per neuron
             spike_budget = spike_budget | jnp.any(jnp.sum(c.event_counts, axis=0) > self.spikes_per_neuron)

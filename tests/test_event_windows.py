@@ -208,15 +208,13 @@ def test_per_synapse_delays_give_the_reference_spikes():
 
 @pytest.mark.parametrize("read_as", ["rows", "inboxes"])
 def test_population_loops_reading_rows_or_inboxes_give_the_reference_spikes(monkeypatch, read_as):
-    """The CUBA network on the population loops (Runge–Kutta steps): its sparse projections laid
-    out as rows of weights, or read through their lists of targets, each window's input spikes
-    put in every neuron's own inbox first (`loop._fill_inboxes`): the exact reference's spikes.
-    An inbox too small for a neuron's inputs of a window is the spike-budget result code."""
+    """The CUBA network on the population loops (Runge–Kutta steps): its projections masked
+    (rows of weights), or sparse and read through their lists of targets, each window's input
+    spikes put in every neuron's own inbox first (`loop._fill_inboxes`): the exact reference's
+    spikes.  An inbox too small for a neuron's inputs of a window is the spike-budget code."""
     from eqneuron.engine import graph, loop
 
-    if read_as == "inboxes":
-        monkeypatch.setattr(graph, "DENSE_LIMIT", 0)
-    net, v0, pairs = cuba_net(30, seed=0)
+    net, v0, pairs = cuba_net(30, seed=0, sparse=read_as == "inboxes")
     assert {inc.kind for inc in graph.plan(net).incoming[0]} == {"rows" if read_as == "rows" else "lists"}
     out = eqn.simulate(net, None, t1=40.0, max_spikes=512, method="tsit5", rtol=1e-12, atol=1e-12)
     got = spikes_of(out)
@@ -350,15 +348,10 @@ def test_two_projections_of_one_pair_with_their_own_delays_deliver_at_their_own_
     np.testing.assert_allclose(np.asarray(out.spike_times[:k]), [t_s, t_a + s], atol=1e-9)
 
 
-@pytest.mark.parametrize("read_as", ["rows", "inboxes"])
-def test_gradients_through_the_event_driven_run_match_finite_differences(monkeypatch, read_as):
-    """Under differentiation the population loops run and differentiate: the event-driven forward
-    pass and the gradient agree with central differences of the forward pass (the loops reading
-    the sparse projection as rows of weights, or each window's inputs from the neurons' inboxes)."""
-    from eqneuron.engine import graph
-
-    if read_as == "inboxes":
-        monkeypatch.setattr(graph, "DENSE_LIMIT", 0)
+def test_gradients_through_the_event_driven_run_match_finite_differences():
+    """Under differentiation the population loops run and differentiate (each window's inputs
+    read from the neurons' inboxes): the event-driven forward pass and the gradient agree with
+    central differences of the forward pass."""
     model = eqn.compile_model(DRIVEN)
     n = 6
     rng = np.random.default_rng(3)

@@ -48,8 +48,10 @@ DEFAULT_WINDOW_SPIKES = 1024
 SLICE_WINDOWS = 4
 
 
-# a sparse projection of more source × target pairs than this is read through its lists of
-# targets (`SparseBlock`), not laid out as rows of the target's weights
+# a sparse projection is read through its lists of targets (`SparseBlock`), not laid out as rows
+# of the target's weights, when every input of its target is sparse (the target's loop then
+# reads its inputs from inboxes, `PopulationLoop.by_inbox`) or when it has more source × target
+# pairs than this
 DENSE_LIMIT = 1 << 25
 
 
@@ -205,7 +207,10 @@ def plan(net: Network) -> Plan:
         # channels: a channel per source neuron of each projection read through rows, then of
         # those read through lists of targets, then a channel per synapse of the projections with
         # per-synapse delays
-        ours = [(s, projection, _reading(net, projection)) for s, t, projection, _ in edges if t == target]
+        mine_all = [projection for s, t, projection, _ in edges if t == target]
+        sparse = not k_ext and all(k is not None and (net.projections[k].targets is not None or per_synapse(net.projections[k]))
+                                   for k in mine_all)
+        ours = [(s, projection, _reading(net, projection, sparse)) for s, t, projection, _ in edges if t == target]
         for kind in ("rows", "lists", "synapses"):
             for s, projection, how in ours:
                 if how != kind:
@@ -221,14 +226,16 @@ def plan(net: Network) -> Plan:
     return Plan(tuple(order), tuple(incoming), tuple(external), delayed_self, backward)
 
 
-def _reading(net: Network, k: int | None) -> str:
-    """How a loop reads the channels of projection `k` (None: a population's own delayed recurrence)."""
+def _reading(net: Network, k: int | None, all_sparse: bool) -> str:
+    """How a loop reads the channels of projection `k` (None: a population's own delayed
+    recurrence); `all_sparse`: every input of its target is a sparse projection."""
     if k is None:
         return "rows"
     proj = net.projections[k]
     if per_synapse(proj):
         return "synapses"
-    if proj.targets is not None and net.population(proj.source).n_neurons * net.population(proj.target).n_neurons > DENSE_LIMIT:
+    pairs = net.population(proj.source).n_neurons * net.population(proj.target).n_neurons
+    if proj.targets is not None and (all_sparse or pairs > DENSE_LIMIT):
         return "lists"
     return "rows"
 

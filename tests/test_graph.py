@@ -90,18 +90,23 @@ def case(seed, n=5, k=3):
     return w_rec, delays, w_in, inputs
 
 
+def assert_reference_spikes(out, ref):
+    """`out`'s spikes are the reference's (time, neuron) list: as many (at least 8), the same
+    neurons in time order, the times to 1e-8 ms."""
+    n = int(out.n_spikes)
+    assert n == len(ref) >= 8
+    got = sorted(zip(np.asarray(out.spike_times[:n]), np.asarray(out.spike_neurons[:n])))
+    np.testing.assert_allclose([t for t, _ in got], [t for t, _ in ref], atol=1e-8)
+    assert [j for _, j in got] == [j for _, j in ref]
+
+
 @pytest.mark.parametrize("seed", [0, 1])
 def test_recurrent_network_with_delays_matches_an_event_driven_reference(seed):
     w_rec, delays, w_in, inputs = case(seed)
     net = lif_graph(w_rec, delays, w_in)
     spikes = eqn.Spikes(jnp.array([t for t, _ in inputs]), jnp.array([c for _, c in inputs]))
     out = eqn.simulate(net, spikes, t1=40.0, max_spikes=128)
-    ref = reference(w_rec, delays, w_in, inputs, 40.0, 0.3)
-    n = int(out.n_spikes)
-    assert n == len(ref) >= 8
-    got = sorted(zip(np.asarray(out.spike_times[:n]), np.asarray(out.spike_neurons[:n])))
-    np.testing.assert_allclose([t for t, _ in got], [t for t, _ in ref], atol=1e-8)
-    assert [j for _, j in got] == [j for _, j in ref]
+    assert_reference_spikes(out, reference(w_rec, delays, w_in, inputs, 40.0, 0.3))
 
 
 @pytest.mark.parametrize("layout", ["dense", "sparse", "shared clock"])
@@ -132,11 +137,7 @@ def test_per_synapse_delays_match_an_event_driven_reference(layout):
     ref = reference(w_rec, delays, w_in, inputs, 40.0, 0.3)
     per_source = reference(w_rec, delays.min(axis=1), w_in, inputs, 40.0, 0.3)
     assert [j for _, j in ref] != [j for _, j in per_source]  # the delays of each synapse matter here
-    n_out = int(out.n_spikes)
-    assert n_out == len(ref) >= 8
-    got = sorted(zip(np.asarray(out.spike_times[:n_out]), np.asarray(out.spike_neurons[:n_out])))
-    np.testing.assert_allclose([t for t, _ in got], [t for t, _ in ref], atol=1e-8)
-    assert [j for _, j in got] == [j for _, j in ref]
+    assert_reference_spikes(out, ref)
 
 
 @pytest.mark.parametrize("read_as", ["rows", "lists"])
@@ -172,12 +173,7 @@ def test_sparse_targets_read_as_rows_or_lists_match_the_reference(monkeypatch, r
         return jnp.sum(jnp.where(jnp.isfinite(out.spike_times), out.spike_times, 0.0)[:10] * jnp.linspace(1.0, 0.1, 10)), out
 
     _, out = loss(proj.weights["w"])
-    ref = reference(w_rec, delays, w_in, inputs, 40.0, 0.3)
-    count = int(out.n_spikes)
-    assert count == len(ref) >= 8
-    got = sorted(zip(np.asarray(out.spike_times[:count]), np.asarray(out.spike_neurons[:count])))
-    np.testing.assert_allclose([t for t, _ in got], [t for t, _ in ref], atol=1e-8)
-    assert [j for _, j in got] == [j for _, j in ref]
+    assert_reference_spikes(out, reference(w_rec, delays, w_in, inputs, 40.0, 0.3))
     g = np.asarray(jax.jit(jax.grad(lambda w: loss(w)[0]))(proj.weights["w"]))
     assert g[0, 0] == pytest.approx(g[split], rel=1e-9) and abs(g[0, 0]) > 1e-3
     eps = 1e-6

@@ -17,7 +17,7 @@ Each population's loop sees one list of input spikes: the external inputs
 spikes shifted by their delays, as channels `offset + source id`; the rows
 of its weight matrix are the projections' weights.  A projection with one
 delay per synapse delivers each synapse's event on its own: channel
-`offset + synapse` (source-major), which reaches one neuron (`SynapseBlock`);
+`offset + synapse` (source-major), a list of one target (`SparseBlock`);
 its channels come after the others.  Arrival times are differentiable in the
 emission times and the delays.
 """
@@ -39,7 +39,7 @@ from jaxtyping import Array, Bool, Float, Int
 from ..errors import EqError
 from ..network import Network, Population, Projection
 from .lanes import earliest, traced_once
-from .loop import InputLayout, LoopState, PopulationLoop, SparseBlock, SynapseBlock
+from .loop import InputLayout, LoopState, PopulationLoop, SparseBlock
 
 # the most input spikes of one population in one window, unless the user says otherwise
 DEFAULT_WINDOW_SPIKES = 1024
@@ -60,7 +60,7 @@ class Incoming(NamedTuple):
     projection: int | None  # index in `net.projections`; None: a population's own delayed recurrence
     offset: int  # first input channel of this projection at the target
     # how the loop reads its channels: "rows" of the target's weights, "lists" of targets
-    # (`SparseBlock`), or single "synapses" (per-synapse delays, `SynapseBlock`)
+    # (`SparseBlock`), or single "synapses" (per-synapse delays: lists of one target each)
     kind: str = "rows"
     synapses: int = 0  # "synapses": slots per source (its channels: one per slot)
 
@@ -297,18 +297,19 @@ def loop_inputs(net: Network, p: Plan, target: int) -> tuple[Population, InputLa
     # the channels with rows; those of the lists and synapses come after them
     in_size = k_ext + sum(net.populations[inc.source].n_neurons for inc in by_rows)
     loop_pop = dataclasses.replace(pop, weights=weights, wmask=None, in_size=in_size, recurrent=own, ports=ports)
-    lists, synapses = [], []
+    lists = []
     for inc in incoming:
         if inc.kind == "rows":
             continue
         assert inc.projection is not None
         port = _port(net, inc, names) if names else None
         targets, table = synapse_table(net, net.projections[inc.projection])
-        if inc.kind == "synapses":
-            synapses.append(SynapseBlock(inc.offset, targets.reshape(-1), {k: w.reshape(-1) for k, w in table.items()}, port))
+        if inc.kind == "synapses":  # a channel per synapse: a list of one target (-1: none)
+            ids = jnp.where(targets >= 0, targets, n).reshape(-1, 1)
+            lists.append(SparseBlock(inc.offset, ids, {k: w.reshape(-1, 1) for k, w in table.items()}, port, None))
         else:
             lists.append(_sorted_lists(inc.offset, targets, table, n, port))
-    return loop_pop, InputLayout(weights, _connections(net, p, target), tuple(lists), tuple(synapses))
+    return loop_pop, InputLayout(weights, _connections(net, p, target), tuple(lists))
 
 
 def _port(net: Network, inc: Incoming, names: tuple[str, ...]) -> int:
@@ -418,13 +419,15 @@ def run_graph(
         size = (times.shape[0] if p.external[k] else 0) + sum(buffers[inc.source] * max(inc.synapses, 1) for inc in p.incoming[k])
         n_inputs.append(max(min(size, max_window_spikes) if windowed else size, 1))
     loops: list[PopulationLoop] = [make_loop(pops[k], n_inputs[k], k, layouts[k]) for k in range(n)]
+    # per synapse: +inf where there is none (its arrivals are never due)
     delays = [
         tuple(
-            model_delay(net.populations[k]) if inc.projection is None else projection_delay(net, inc.projection)
+            model_delay(net.populations[k]) if inc.projection is None else connected_delays(net, inc.projection)
             for inc in p.incoming[k]
         )
         for k in range(n)
     ]
+    longest = [tuple(0.0 if d is None else jnp.max(jnp.where(jnp.isfinite(d), d, 0.0)) for d in ds) for ds in delays]
 
     def arrivals(k, states, t_start):
         """The input spikes of population k that may be due from `t_start` on: (times, channels,
@@ -433,7 +436,7 @@ def run_graph(
         missed = jnp.asarray(False)
         if p.external[k]:
             parts_t, parts_c, parts_v = [times], [channels], [values]
-        for inc, delay in zip(p.incoming[k], delays[k]):
+        for inc, delay, latest in zip(p.incoming[k], delays[k], longest[k]):
             state = states[inc.source]
             st, sid = state.spike_times, state.spike_ids  # in the order written
             size = min(st.shape[0], SLICE_WINDOWS * n_inputs[k])
@@ -441,18 +444,15 @@ def run_graph(
                 # the spikes emitted since two windows before the longest delay: the list is written
                 # window after window, so it is in time order from one window to the next (not
                 # within one), and a binary search for a time lands in the window that holds it
-                longest = 0.0 if delay is None else jnp.max(delay)
-                lo = jnp.minimum(jnp.searchsorted(st, t_start - longest - 2 * step), st.shape[0] - size)
+                lo = jnp.minimum(jnp.searchsorted(st, t_start - latest - 2 * step), st.shape[0] - size)
                 st = jax.lax.dynamic_slice(st, (lo,), (size,))
                 sid = jax.lax.dynamic_slice(sid, (lo,), (size,))
                 missed = missed | (jnp.minimum(state.n_written, state.spike_times.shape[0]) > lo + size)
             src = jnp.maximum(sid, 0)
             if inc.kind == "synapses":  # an input spike per synapse, at its own delay: channel offset + synapse
-                assert delay is not None and inc.projection is not None
-                targets, _ = synapse_table(net, net.projections[inc.projection])
+                assert delay is not None
                 slot = jnp.arange(inc.synapses)
-                real = (sid >= 0)[:, None] & (targets[src] >= 0)
-                parts_t.append(jnp.where(real, st[:, None] + delay[src], jnp.inf).astype(dtype).reshape(-1))
+                parts_t.append(jnp.where((sid >= 0)[:, None], st[:, None] + delay[src], jnp.inf).astype(dtype).reshape(-1))
                 parts_c.append((inc.offset + src[:, None] * inc.synapses + slot).astype(jnp.int32).reshape(-1))
                 parts_v.append(jnp.ones((st.shape[0] * inc.synapses,), dtype))
                 continue

@@ -11,8 +11,7 @@ Then the events at that time are applied:
   refractory period starts;
 * internal events: the event's own body, not sent to targets;
 * an input spike: the `on_input` jump with the row `W[N + channel, :]` (or,
-  for a channel that is a single synapse, that synapse's weight at its one
-  target: `SynapseBlock`);
+  for a channel that is a list of targets, their weights: `SparseBlock`);
 * a save point: the state is recorded.
 
 Each condition of a neuron is *armed* while it is below zero; it can fire
@@ -65,33 +64,25 @@ COMPACT_MIN = 512
 COMPACT_SHARE = 8
 
 
-class SynapseBlock(NamedTuple):
-    """Input channels that are single synapses (a projection with one delay per synapse): channel
-    `offset + r` reaches neuron `targets[r]` (-1: none) with the weights `weights[name][r]`, at
-    the input port `port`."""
-
-    offset: int
-    targets: Int[Array, " synapses"]
-    weights: dict[str, Float[Array, " synapses"]]
-    port: int | None
-
-
 class SparseBlock(NamedTuple):
-    """Input channels whose targets are lists (a sparse projection too large for rows of
-    weights): channel `offset + i` reaches the neurons `targets[i]` (ascending; empty slots: the
-    number of neurons, after the others) with the weights `weights[name][i]` (a neuron listed
-    twice: the sum, at its first slot), at the input port `port`."""
+    """Input channels whose targets are lists (a sparse projection read without rows of weights,
+    or, one target each, the synapses of a projection with per-synapse delays): channel
+    `offset + i` reaches the neurons `targets[i]` (ascending; empty slots: the number of
+    neurons, after the others) with the weights `weights[name][i]` (a neuron listed twice: the
+    sum, at its first slot), at the input port `port`."""
 
     offset: int
-    targets: Int[Array, "sources k"]
-    weights: dict[str, Float[Array, "sources k"]]
+    targets: Int[Array, "rows k"]
+    weights: dict[str, Float[Array, "rows k"]]
     port: int | None
     # which neurons each channel reaches, 32 to a word (bit j % 32 of word j // 32): the test a
     # neuron makes for each of the next input spikes is one read, the search of `targets` is
-    # made for the one it takes
-    bits: Array
+    # made for the one it takes.  None: one target per channel, compared directly
+    bits: Array | None
 
     def reaches(self, r, neurons):
+        if self.bits is None:
+            return self.targets[r, 0] == neurons
         return ((self.bits[r, neurons >> 5] >> (neurons & 31).astype(jnp.uint32)) & 1) == 1
 
 
@@ -99,12 +90,11 @@ class InputLayout(NamedTuple):
     """How the loop of a graph's population reads its input channels (`graph.loop_inputs`): the
     first `in_size` of them through rows of `weights` (after the neurons' own rows when the
     population is recurrent), reaching the neurons `connected` marks (None: all); then the
-    channels of `lists` and of `synapses`."""
+    channels of `lists`."""
 
     weights: dict[str, Float[Array, "rows neurons"]]
     connected: Bool[Array, "rows neurons"] | None
     lists: tuple[SparseBlock, ...] = ()
-    synapses: tuple[SynapseBlock, ...] = ()
 
 
 class LoopState(eqx.Module):
@@ -175,16 +165,14 @@ class PopulationLoop:
         # jump its state nor end its solver steps (in a sparse network most of a window's spikes
         # reach few of its neurons, and each spike was a loop iteration of every neuron)
         self.connected = layout.connected if clock.lanes(n) else None
-        # the channels after those: lists of targets (large sparse projections) and single
-        # synapses (per-synapse delays)
-        self.lists, self.synapses = layout.lists, layout.synapses
-        self.skips = bool(clock.lanes(n)) and (self.connected is not None or bool(self.lists) or bool(self.synapses))
-        # every channel a list of targets or a synapse (a large sparse network): each window,
-        # every neuron's input spikes are put in its own inbox first, so that it stops at those
-        # only (`_fill_inboxes`), instead of looking along the window's list for them
-        self.by_inbox = self.skips and not self.rows_in and bool(self.lists)
-        if self.by_inbox:
-            self.skips = False
+        # the channels after those: lists of targets (sparse projections, per-synapse delays)
+        self.lists = layout.lists
+        sparse = bool(clock.lanes(n)) and (self.connected is not None or bool(self.lists))
+        # every channel a list of targets (a sparse network): each window, every neuron's input
+        # spikes are put in its own inbox first, so that it stops at those only
+        # (`_fill_inboxes`); otherwise a neuron looks along the window's list for them (`skips`)
+        self.by_inbox = sparse and not self.rows_in
+        self.skips = sparse and not self.by_inbox
         self.inbox: tuple[Int[Array, "slots lanes"], Int[Array, " lanes"]] | None = None
         # the neurons of the loop's lanes: all of them, or those of a block (`_block_loop`)
         self.lane_ids = jnp.arange(pop.n_neurons)
@@ -199,8 +187,7 @@ class PopulationLoop:
         self.meter, self.index = meter, index  # progress reports: the bar, and this population's place in it
         self.p = pop.parameter_values()
         self.n_inputs = n_inputs
-        self.in_size = (pop.in_size + sum(int(b.targets.shape[0]) for b in self.lists)
-                        + sum(int(b.targets.shape[0]) for b in self.synapses))
+        self.in_size = pop.in_size + sum(int(b.targets.shape[0]) for b in self.lists)
         self.n_save = 0 if save_at is None else save_at.shape[0]
         self.save_times = jnp.full((1,), jnp.inf, dtype) if save_at is None else save_at
         self.t1 = jnp.asarray(t1, dtype)
@@ -301,9 +288,6 @@ class PopulationLoop:
         for lists in self.lists:
             r, inside = _in_block(lists, channel)
             hit = jnp.where(inside, lists.reaches(r, self.lane_ids), hit)
-        for block in self.synapses:
-            r, inside = _in_block(block, channel)
-            hit = jnp.where(inside, block.targets[r] == self.lane_ids, hit)
         return (index < n_inputs) & hit
 
     def _input_rows(self, channel, neurons):
@@ -320,12 +304,6 @@ class PopulationLoop:
             rows = {name: jnp.where(inside, jnp.where(hit, lists.weights[name][r, slot], 0.0), w) for name, w in rows.items()}
             if lists.port is not None:
                 port = jnp.where(inside, lists.port, 0 if port is None else port)
-        for block in self.synapses:
-            r, inside = _in_block(block, channel)
-            hit = block.targets[r] == neurons
-            rows = {name: jnp.where(inside, jnp.where(hit, block.weights[name][r], 0.0), w) for name, w in rows.items()}
-            if block.port is not None:
-                port = jnp.where(inside, block.port, 0 if port is None else port)
         return rows, port
 
     def next_input(self, index, in_channels):
@@ -369,12 +347,9 @@ class PopulationLoop:
         def body(carry):
             i, places, count = carry
             channel = in_channels[i]
-            blocks: list[tuple[SparseBlock | SynapseBlock, Array]] = [
-                (b, b.targets[_in_block(b, channel)[0]]) for b in self.lists
-            ]
-            blocks += [(b, b.targets[_in_block(b, channel)[0]][None]) for b in self.synapses]
-            for block, targets in blocks:
-                inside = _in_block(block, channel)[1]
+            for block in self.lists:
+                r, inside = _in_block(block, channel)
+                targets = block.targets[r]
                 # a neuron listed twice for one source is one input (its weights summed)
                 first = jnp.concatenate([jnp.ones((1,), bool), targets[1:] != targets[:-1]])
                 to = jnp.where(inside & first & (targets >= 0) & (targets < n), targets, n)  # n: dropped
@@ -704,9 +679,9 @@ class PopulationLoop:
         )
 
 
-def _in_block(block: SynapseBlock | SparseBlock, channel):
-    """The row of `block` (a synapse, or a source's list of targets) that input channel
-    `channel` is (clipped), and whether it is one of the block's."""
+def _in_block(block: SparseBlock, channel):
+    """The row of `block` that input channel `channel` is (clipped), and whether it is one of
+    the block's."""
     size = block.targets.shape[0]
     inside = (channel >= block.offset) & (channel < block.offset + size)
     return jnp.clip(channel - block.offset, 0, size - 1), inside

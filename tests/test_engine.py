@@ -521,7 +521,7 @@ def test_merged_spike_lists_are_a_stable_sort_of_their_concatenation():
     """`merge_in_time_order` (each list in time order, inf after its spikes) against NumPy's
     stable argsort of the lists side by side: ties across lists in list order, padded or cut to
     the size asked for."""
-    from eqneuron.engine.simulate import merge_in_time_order
+    from eqneuron.engine.result import merge_in_time_order
 
     rng = np.random.default_rng(1)
     for sizes, size in (([40], 64), ([40], 16), ([30, 25, 1], 64), ([30, 25, 7], 40)):

@@ -167,7 +167,8 @@ def test_a_population_whose_last_active_neurons_run_in_a_block_keeps_their_spike
     more loop iterations than the slow ones, so once few are active the loop gathers them into a
     block (their parameters with them) and runs on with it.  Each neuron's spikes (upward
     crossings of v = 0.5) against the closed form (asin(0.5) + 2πk) / w0."""
-    from eqneuron.engine.loop import COMPACT_MIN, PopulationLoop
+    from eqneuron.engine.compaction import COMPACT_MIN
+    from eqneuron.engine.loop import PopulationLoop
 
     blocks = []
     original = PopulationLoop._block_loop

@@ -59,7 +59,8 @@ from ..network import Network, Population
 from .clocks import AbstractClock, OwnClocks, SharedClock
 from .graph import needs_graph
 from .lanes import traced_once
-from .loop import LoopState, PopulationLoop
+from .loop import PopulationLoop
+from .state import LoopState
 
 ADJOINTS = ("loop", "eventprop")
 

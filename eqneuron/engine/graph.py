@@ -1,4 +1,4 @@
-"""Networks as graphs: populations connected by projections with delays, run in windows.
+"""Networks as graphs: populations connected by projections with delays, and their plan.
 
 A spike emitted at t by a source neuron reaches a projection's targets at
 t + delay (a scalar, one delay per source neuron, or one per synapse).  The populations are
@@ -17,38 +17,31 @@ Each population's loop sees one list of input spikes: the external inputs
 spikes shifted by their delays, as channels `offset + source id`; the rows
 of its weight matrix are the projections' weights.  A projection with one
 delay per synapse delivers each synapse's event on its own: channel
-`offset + synapse` (source-major), a list of one target (`SparseBlock`);
+`offset + synapse` (source-major), a list of one target (`inputs.SparseBlock`);
 its channels come after the others.  Arrival times are differentiable in the
 emission times and the delays.
+
+This module holds the plan (`plan`: the run order, each projection's channels
+and how its target's loop reads them) and the delays it reads; each
+population's loop is laid out from it in `graph_layout.py`, and the network
+runs window after window in `graph_run.py`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
-from collections.abc import Callable
 from typing import NamedTuple
 
-import equinox.internal as eqxi
 import jax
 import jax.numpy as jnp
 import numpy as np
 import sympy
-from jaxtyping import Array, Bool, Float, Int
+from jaxtyping import Array, Float, Int
 
 from ..errors import EqError
 from ..network import Network, Population, Projection
-from .lanes import earliest, traced_once
-from .loop import InputLayout, LoopState, PopulationLoop, SparseBlock
 
-# the most input spikes of one population in one window, unless the user says otherwise
-DEFAULT_WINDOW_SPIKES = 1024
-# a window reads this many times as many of each source's latest spikes (those emitted since two
-# windows before its longest delay; more: the window-overflow flag)
-SLICE_WINDOWS = 4
-
-
-# a sparse projection is read through its lists of targets (`SparseBlock`), not laid out as rows
+# a sparse projection is read through its lists of targets (`inputs.SparseBlock`), not laid out as rows
 # of the target's weights, when every input of its target is sparse (the target's loop then
 # reads its inputs from inboxes, `PopulationLoop.by_inbox`) or when it has more source × target
 # pairs than this
@@ -60,7 +53,7 @@ class Incoming(NamedTuple):
     projection: int | None  # index in `net.projections`; None: a population's own delayed recurrence
     offset: int  # first input channel of this projection at the target
     # how the loop reads its channels: "rows" of the target's weights, "lists" of targets
-    # (`SparseBlock`), or single "synapses" (per-synapse delays: lists of one target each)
+    # (`inputs.SparseBlock`), or single "synapses" (per-synapse delays: lists of one target each)
     kind: str = "rows"
     synapses: int = 0  # "synapses": slots per source (its channels: one per slot)
 
@@ -260,111 +253,6 @@ def _may_be_positive(delay) -> bool:
     return bool(np.all(np.asarray(delay) > 0))
 
 
-def loop_inputs(net: Network, p: Plan, target: int) -> tuple[Population, InputLayout]:
-    """The population as its loop sees it (its channels: the external inputs, then every
-    projection into it), and how the loop reads those channels: the weights' rows (the
-    neurons' own rows first only when it is coupled to itself without delay), the lists of
-    targets of large sparse projections, the single synapses of projections with per-synapse
-    delays.  No `N_source × N_target` array is built for the last two."""
-    pop = net.populations[target]
-    n, k_ext = pop.n_neurons, p.external[target]
-    own = pop.recurrent and not p.delayed_self[target]
-    incoming = p.incoming[target]
-    by_rows = [inc for inc in incoming if inc.kind == "rows"]
-    # the population's own weights (the mask applied; own rows zero without recurrence), where read
-    base = pop.effective_weights() if own or k_ext or any(inc.projection is None for inc in by_rows) else None
-    dtype = jnp.asarray(0.0).dtype
-    weights = {}
-    for name in pop.model.weight_names:
-        rows = []
-        if base is not None:
-            w = base[name]
-            rows = ([w[:n]] if own else []) + [w[n : n + k_ext]]
-        for inc in by_rows:
-            if inc.projection is None:  # the population's own recurrence, delayed
-                assert base is not None
-                rows.append(base[name][:n])
-                continue
-            proj = net.projections[inc.projection]
-            rows.append(proj.dense_weights(net.populations[inc.source].n_neurons, n)[name].astype(dtype))
-        weights[name] = jnp.concatenate(rows) if rows else jnp.zeros((n if own else 0, n), dtype)
-    names = pop.model.fn.port_names
-    ports: tuple[int, ...] = ()
-    if names:
-        ports = tuple(pop.ports[:k_ext]) if pop.ports else (0,) * k_ext
-        for inc in by_rows:
-            ports += (_port(net, inc, names),) * net.populations[inc.source].n_neurons
-    # the channels with rows; those of the lists and synapses come after them
-    in_size = k_ext + sum(net.populations[inc.source].n_neurons for inc in by_rows)
-    loop_pop = dataclasses.replace(pop, weights=weights, wmask=None, in_size=in_size, recurrent=own, ports=ports)
-    lists = []
-    for inc in incoming:
-        if inc.kind == "rows":
-            continue
-        assert inc.projection is not None
-        port = _port(net, inc, names) if names else None
-        targets, table = synapse_table(net, net.projections[inc.projection])
-        if inc.kind == "synapses":  # a channel per synapse: a list of one target (-1: none)
-            ids = jnp.where(targets >= 0, targets, n).reshape(-1, 1)
-            lists.append(SparseBlock(inc.offset, ids, {k: w.reshape(-1, 1) for k, w in table.items()}, port, None))
-        else:
-            lists.append(_sorted_lists(inc.offset, targets, table, n, port))
-    return loop_pop, InputLayout(weights, _connections(net, p, target), tuple(lists))
-
-
-def _port(net: Network, inc: Incoming, names: tuple[str, ...]) -> int:
-    """The index in `names` (the target's input ports) of an incoming projection's port (0: the
-    first; a population's own recurrence arrives at it too)."""
-    if inc.projection is None or not names:
-        return 0
-    return names.index(net.projections[inc.projection].port or names[0])
-
-
-def _sorted_lists(offset: int, targets, weights: dict, n_target: int, port: int | None) -> SparseBlock:
-    """A sparse projection's lists of targets sorted (empty slots, -1, last as `n_target`), each
-    target's weights summed at its first slot (a target listed twice for one source)."""
-    ids = jnp.where(targets >= 0, targets, n_target)
-    order = jnp.argsort(ids, axis=1, stable=True)
-    ids = jnp.take_along_axis(ids, order, axis=1)
-    n_s, k = ids.shape
-    first = jnp.concatenate([jnp.ones((n_s, 1), bool), ids[:, 1:] != ids[:, :-1]], axis=1)
-    run = jnp.cumsum(first, axis=1) - 1  # each slot's target, numbered in its row
-    segment = (jnp.arange(n_s)[:, None] * k + run).reshape(-1)
-    summed = {}
-    for name, w in weights.items():
-        w = jnp.take_along_axis(w, order, axis=1)
-        total = jax.ops.segment_sum(w.reshape(-1), segment, num_segments=n_s * k).reshape(n_s, k)
-        summed[name] = jnp.take_along_axis(total, run, axis=1)
-    # each target's bit, once per source (the sum of distinct bits is their union)
-    listed = first & (ids < n_target)
-    bit = jnp.where(listed, jnp.left_shift(jnp.uint32(1), (ids & 31).astype(jnp.uint32)), jnp.uint32(0))
-    words = jnp.zeros((n_s, (n_target + 31) // 32), jnp.uint32)
-    bits = words.at[jnp.arange(n_s)[:, None], jnp.minimum(ids, n_target - 1) >> 5].add(bit)
-    return SparseBlock(offset, ids.astype(jnp.int32), summed, port, bits)
-
-
-def _connections(net: Network, p: Plan, target: int) -> Bool[Array, "rows neurons"] | None:
-    """Which input channels with rows (`loop_inputs`) reach which neurons (None: all of them).
-    Read on own clocks only: a population coupled to itself without delay (whose weights start
-    with its own rows) runs on a shared clock, where every input reaches every neuron."""
-    pop = net.populations[target]
-    n, k_ext = pop.n_neurons, p.external[target]
-    parts: list[Bool[Array, "rows neurons"] | None] = [None if pop.wmask is None else pop.wmask[n : n + k_ext]]
-    sizes = [k_ext]
-    for inc in p.incoming[target]:
-        if inc.kind != "rows":
-            continue
-        n_source = net.populations[inc.source].n_neurons
-        if inc.projection is None:  # the population's own recurrence, delayed
-            parts.append(None if pop.wmask is None else pop.wmask[:n])
-        else:
-            parts.append(net.projections[inc.projection].connections(n_source, n))
-        sizes.append(n_source)
-    if all(part is None for part in parts):
-        return None
-    return jnp.concatenate([jnp.ones((size, n), bool) if part is None else part for part, size in zip(parts, sizes)])
-
-
 def window_length(net: Network, p: Plan) -> Float[Array, ""] | None:
     """The shortest delay of a backward projection (None: no backward projection, one window)."""
     if not p.backward:
@@ -375,144 +263,3 @@ def window_length(net: Network, p: Plan) -> Float[Array, ""] | None:
         assert d is not None  # a connection against the run order has a delay (`plan`)
         delays.append(jnp.min(d))
     return jnp.min(jnp.stack(delays))
-
-
-def run_graph(
-    net: Network,
-    make_loop: Callable[[Population, int, int, InputLayout], PopulationLoop],
-    times: Float[Array, " inputs"],
-    channels: Int[Array, " inputs"],
-    values: Float[Array, " inputs"],
-    t1: float | Float[Array, ""],
-    max_spikes: int,
-    max_window_spikes: int | None,
-) -> tuple[list[LoopState], list[PopulationLoop], Bool[Array, ""], Bool[Array, ""]]:
-    """Every population of a graph network from 0 to `t1`.
-
-    `make_loop(pop, n_inputs, k, inputs)` builds the `PopulationLoop` of population k
-    (`inputs`: how it reads its input channels, `loop_inputs`).
-    Returns the populations' final loop states, their loops, a flag for an
-    invalid window length (a backward delay traced to 0) and a flag for a
-    window with more input spikes than `max_window_spikes`.
-    """
-    p = plan(net)
-    n = len(net.populations)
-    pops, layouts = zip(*(loop_inputs(net, p, k) for k in range(n)))
-    dtype = times.dtype
-    t1 = jnp.asarray(t1, dtype)
-    d = window_length(net, p)
-    windowed = d is not None
-    if max_window_spikes is None:
-        max_window_spikes = DEFAULT_WINDOW_SPIKES
-    elif not windowed:
-        raise EqError(
-            f"simulate: max_window_spikes={max_window_spikes} applies to networks run in windows of the "
-            "shortest delay, and this one has no cycle with a delay: it runs event by event",
-            hint="drop max_window_spikes (max_spikes bounds the spike lists of this network)",
-        )
-    # each loop's spike buffer, then the size of its input list: everything for one window,
-    # at most `max_window_spikes` per window (each window gets the list of its own inputs)
-    buffers = [make_loop(pop, 1, k, layouts[k]).buffer for k, pop in enumerate(pops)]
-    n_inputs = []
-    for k in range(n):
-        # a spike through a projection with per-synapse delays: an input spike per synapse
-        size = (times.shape[0] if p.external[k] else 0) + sum(buffers[inc.source] * max(inc.synapses, 1) for inc in p.incoming[k])
-        n_inputs.append(max(min(size, max_window_spikes) if windowed else size, 1))
-    loops: list[PopulationLoop] = [make_loop(pops[k], n_inputs[k], k, layouts[k]) for k in range(n)]
-    # per synapse: +inf where there is none (its arrivals are never due)
-    delays = [
-        tuple(
-            model_delay(net.populations[k]) if inc.projection is None else connected_delays(net, inc.projection)
-            for inc in p.incoming[k]
-        )
-        for k in range(n)
-    ]
-    longest = [tuple(0.0 if d is None else jnp.max(jnp.where(jnp.isfinite(d), d, 0.0)) for d in ds) for ds in delays]
-
-    def arrivals(k, states, t_start):
-        """The input spikes of population k that may be due from `t_start` on: (times, channels,
-        values), unsorted; and whether a source's spikes of that span were more than its slice."""
-        parts_t, parts_c, parts_v = [], [], []
-        missed = jnp.asarray(False)
-        if p.external[k]:
-            parts_t, parts_c, parts_v = [times], [channels], [values]
-        for inc, delay, latest in zip(p.incoming[k], delays[k], longest[k]):
-            state = states[inc.source]
-            st, sid = state.spike_times, state.spike_ids  # in the order written
-            size = min(st.shape[0], SLICE_WINDOWS * n_inputs[k])
-            if windowed and size < st.shape[0]:
-                # the spikes emitted since two windows before the longest delay: the list is written
-                # window after window, so it is in time order from one window to the next (not
-                # within one), and a binary search for a time lands in the window that holds it
-                lo = jnp.minimum(jnp.searchsorted(st, t_start - latest - 2 * step), st.shape[0] - size)
-                st = jax.lax.dynamic_slice(st, (lo,), (size,))
-                sid = jax.lax.dynamic_slice(sid, (lo,), (size,))
-                missed = missed | (jnp.minimum(state.n_written, state.spike_times.shape[0]) > lo + size)
-            src = jnp.maximum(sid, 0)
-            if inc.kind == "synapses":  # an input spike per synapse, at its own delay: channel offset + synapse
-                assert delay is not None
-                slot = jnp.arange(inc.synapses)
-                parts_t.append(jnp.where((sid >= 0)[:, None], st[:, None] + delay[src], jnp.inf).astype(dtype).reshape(-1))
-                parts_c.append((inc.offset + src[:, None] * inc.synapses + slot).astype(jnp.int32).reshape(-1))
-                parts_v.append(jnp.ones((st.shape[0] * inc.synapses,), dtype))
-                continue
-            shift = 0.0 if delay is None else (delay[src] if jnp.ndim(delay) else delay)
-            parts_t.append(jnp.where(sid >= 0, st + shift, jnp.inf).astype(dtype))
-            parts_c.append((inc.offset + src).astype(jnp.int32))
-            parts_v.append(jnp.ones_like(st, dtype))
-        if not parts_t:
-            return (jnp.full((1,), jnp.inf, dtype), jnp.zeros((1,), jnp.int32), jnp.ones((1,), dtype)), missed
-        return (jnp.concatenate(parts_t), jnp.concatenate(parts_c), jnp.concatenate(parts_v)), missed
-
-    def inputs_of(k, states, t_start, t_stop):
-        """Population k's input spikes due in [t_start, t_stop) (the last window: from t_start
-        on), in time order; and whether there were more than its list holds."""
-        (t_all, c_all, v_all), missed = arrivals(k, states, t_start)
-        if windowed:
-            due = jnp.isfinite(t_all) & (t_all >= t_start) & ((t_all < t_stop) | (t_stop >= t1))
-            t_all = jnp.where(due, t_all, jnp.inf)
-            too_many = (jnp.sum(due) > n_inputs[k]) | missed
-        else:
-            too_many = jnp.asarray(False)
-        order = earliest(t_all, n_inputs[k])
-        return (t_all[order], c_all[order], v_all[order]), too_many
-
-    def window(states, t_start, t_stop, overflow):
-        states = list(states)
-        for k in p.order:
-            (t_in, c_in, v_in), too_many = inputs_of(k, states, t_start, t_stop)
-            state = states[k]
-            # a fresh list of inputs each window (in one window: the only list)
-            state = dataclasses.replace(state, input_index=loops[k].first_input(c_in))
-            states[k] = loops[k].run(state, t_in, c_in, v_in, t_stop)
-            overflow = overflow | too_many
-        return states, overflow
-
-    states = [loop.start() for loop in loops]
-    no = jnp.asarray(False)
-    if not windowed:
-        states, _ = window(states, jnp.asarray(0.0, dtype), t1, no)
-        return states, loops, no, no
-    d = jnp.asarray(d, dtype)
-    invalid = ~(d > 0)  # a backward delay traced to 0: no window can be formed
-    step = jnp.where(invalid, t1, d)
-    concrete = not isinstance(d, jax.core.Tracer) and not isinstance(t1, jax.core.Tracer)
-    max_windows = int(math.ceil(float(t1) / float(d))) + 2 if concrete and float(d) > 0 else None
-
-    def body(carry):
-        t_start, states, overflow = carry
-        t_stop = jnp.minimum(t_start + step, t1)
-        # the last window ends on t1 exactly (a sum of window lengths may round below it)
-        t_stop = jnp.where(t1 - t_stop <= 1e-9 * t1, t1, t_stop)
-        states, overflow = window(states, t_start, t_stop, overflow)
-        return t_stop, states, overflow
-
-    _, states, overflow = eqxi.while_loop(
-        lambda c: c[0] < t1,
-        traced_once(body),
-        (jnp.asarray(0.0, dtype), states, no),
-        max_steps=max_windows,
-        kind="checkpointed",
-        checkpoints=None if max_windows is not None else 64,
-    )
-    return states, loops, invalid, overflow

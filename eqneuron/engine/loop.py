@@ -11,7 +11,7 @@ Then the events at that time are applied:
   refractory period starts;
 * internal events: the event's own body, not sent to targets;
 * an input spike: the `on_input` jump with the row `W[N + channel, :]` (or,
-  for a channel that is a list of targets, their weights: `SparseBlock`);
+  for a channel that is a list of targets, their weights: `inputs.SparseBlock`);
 * a save point: the state is recorded.
 
 Each condition of a neuron is *armed* while it is below zero; it can fire
@@ -33,104 +33,34 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from typing import NamedTuple
 
 import equinox as eqx
-import equinox.internal as eqxi
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, Bool, Float, Int, PyTree
+from jaxtyping import Array
 
 from ..codegen.waveforms import SampledWaveform
 from ..network import Population
 from .clocks import AbstractClock
+from .compaction import LoopCompaction
+from .inputs import InputLayout, LoopInputs
 from .integrator import AbstractIntegrator
-from .lanes import earliest, traced_once
+from .lanes import traced_once
 from .progress import ProgressMeter
-from .result import EventRecord, PopulationOutcome
+from .state import LoopRecords, LoopState, bounded_loop
 
-# input spikes looked at per lane for the next one that reaches its neuron (`PopulationLoop.next_input`)
-LOOKAHEAD = 8
-# ... where some channels are lists of targets (projections of more than `graph.DENSE_LIMIT` pairs:
-# a window's list holds many spikes, each reaching few of the neurons)
-LOOKAHEAD_LISTS = 64
 # input spikes one neuron may receive in one window when its population reads them from inboxes
 # (more: the spike-budget result code)
 INBOX = 32
-# populations on own clocks at least this large gather their last active neurons into a block
-COMPACT_MIN = 512
-# ... into a block of this share of its lanes (rounded up to a power of two)
-COMPACT_SHARE = 8
 
 
-class SparseBlock(NamedTuple):
-    """Input channels whose targets are lists (a sparse projection read without rows of weights,
-    or, one target each, the synapses of a projection with per-synapse delays): channel
-    `offset + i` reaches the neurons `targets[i]` (ascending; empty slots: the number of
-    neurons, after the others) with the weights `weights[name][i]` (a neuron listed twice: the
-    sum, at its first slot), at the input port `port`."""
+class PopulationLoop(LoopInputs, LoopRecords, LoopCompaction):
+    """The event loop of one population (set up at trace time).
 
-    offset: int
-    targets: Int[Array, "rows k"]
-    weights: dict[str, Float[Array, "rows k"]]
-    port: int | None
-    # which neurons each channel reaches, 32 to a word (bit j % 32 of word j // 32): the test a
-    # neuron makes for each of the next input spikes is one read, the search of `targets` is
-    # made for the one it takes.  None: one target per channel, compared directly
-    bits: Array | None
-
-    def reaches(self, r, neurons):
-        if self.bits is None:
-            return self.targets[r, 0] == neurons
-        return ((self.bits[r, neurons >> 5] >> (neurons & 31).astype(jnp.uint32)) & 1) == 1
-
-
-class InputLayout(NamedTuple):
-    """How the loop of a graph's population reads its input channels (`graph.loop_inputs`): the
-    first `in_size` of them through rows of `weights` (after the neurons' own rows when the
-    population is recurrent), reaching the neurons `connected` marks (None: all); then the
-    channels of `lists`."""
-
-    weights: dict[str, Float[Array, "rows neurons"]]
-    connected: Bool[Array, "rows neurons"] | None
-    lists: tuple[SparseBlock, ...] = ()
-
-
-class LoopState(eqx.Module):
-    t: Float[Array, "*lanes"]
-    y: Float[Array, "states neurons"]
-    g: Float[Array, "conditions neurons"]  # spike and event conditions at (t, y): evaluated once per iteration
-    armed: Bool[Array, "conditions neurons"]
-    input_index: Int[Array, "*lanes"]
-    save_index: Int[Array, "*lanes"]
-    saved: Float[Array, "saves states neurons"]
-    spike_times: Float[Array, " buffer"]  # in the order written
-    spike_ids: Int[Array, " buffer"]
-    spike_states: Float[Array, "buffer states"]  # the state at each spike, before the reset (empty unless recorded)
-    n_written: Int[Array, ""]  # spikes so far (may exceed the buffer: overflow)
-    n_spikes: Int[Array, " neurons"]
-    done: Bool[Array, "*lanes"]
-    paused: Bool[Array, "*lanes"]  # reached `t_stop` before `t1`: resumes in the next round
-    nonfinite: Bool[Array, " neurons"]
-    nonfinite_time: Float[Array, " neurons"]
-    reset_failed: Bool[Array, " neurons"]
-    stalled: Bool[Array, "*lanes"]  # stopped: the integrator's steps fell below what the dtype resolves
-    last_fired: Float[Array, "conditions neurons"]  # time each condition last fired (-inf: never)
-    refractory_until: Float[Array, " neurons"]  # end of the current refractory period (-inf: none)
-    event_times: Float[Array, " event_buffer"]  # internal events, in the order written
-    event_ids: Int[Array, " event_buffer"]
-    event_kinds: Int[Array, " event_buffer"]  # index into the model's events
-    event_states: Float[Array, "event_buffer states"]  # the state at each event, before its body (empty unless recorded)
-    n_events: Int[Array, ""]  # events so far (may exceed the buffer: overflow)
-    event_counts: Int[Array, "events neurons"]
-    aux: PyTree  # the integrator's state
-    iteration: Int[Array, ""]  # loop iterations so far (paces the progress reports)
-    dropped: Bool[Array, ""]  # an input spike did not fit in its neuron's inbox (`INBOX`)
-
-
-class PopulationLoop:
-    """The event loop of one population (set up at trace time)."""
+    Its base classes hold the rest of it: its input side (`inputs.py`), the state it starts
+    from and what is read from its state (`state.py`), and its run on a block of its last
+    active neurons (`compaction.py`)."""
 
     def __init__(
         self,
@@ -153,27 +83,7 @@ class PopulationLoop:
         inputs: InputLayout | None = None,
     ):
         self.pop, self.clock, self.integrator = pop, clock, integrator
-        n = pop.n_neurons
-        layout = InputLayout(pop.effective_weights(), None) if inputs is None else inputs
-        # the weights' rows: the neurons' own (a stack's population has them, zero without
-        # recurrence; a graph's only when recurrent), then a row per input channel
-        self.weights = layout.weights
-        self.row0 = n if inputs is None or pop.recurrent else 0
-        self.rows_in = pop.in_size  # the channels with a row of weights
-        # which input channels reach which neurons (rows as the channels'; None: all).  On own
-        # clocks a neuron then passes over the input spikes that do not reach it: they neither
-        # jump its state nor end its solver steps (in a sparse network most of a window's spikes
-        # reach few of its neurons, and each spike was a loop iteration of every neuron)
-        self.connected = layout.connected if clock.lanes(n) else None
-        # the channels after those: lists of targets (sparse projections, per-synapse delays)
-        self.lists = layout.lists
-        sparse = bool(clock.lanes(n)) and (self.connected is not None or bool(self.lists))
-        # every channel a list of targets (a sparse network): each window, every neuron's input
-        # spikes are put in its own inbox first, so that it stops at those only
-        # (`_fill_inboxes`); otherwise a neuron looks along the window's list for them (`skips`)
-        self.by_inbox = sparse and not self.rows_in
-        self.skips = sparse and not self.by_inbox
-        self.inbox: tuple[Int[Array, "slots lanes"], Int[Array, " lanes"]] | None = None
+        LoopInputs.__init__(self, pop, clock, inputs)
         # the neurons of the loop's lanes: all of them, or those of a block (`_block_loop`)
         self.lane_ids = jnp.arange(pop.n_neurons)
         self.lean = lean
@@ -187,7 +97,6 @@ class PopulationLoop:
         self.meter, self.index = meter, index  # progress reports: the bar, and this population's place in it
         self.p = pop.parameter_values()
         self.n_inputs = n_inputs
-        self.in_size = pop.in_size + sum(int(b.targets.shape[0]) for b in self.lists)
         self.n_save = 0 if save_at is None else save_at.shape[0]
         self.save_times = jnp.full((1,), jnp.inf, dtype) if save_at is None else save_at
         self.t1 = jnp.asarray(t1, dtype)
@@ -222,49 +131,6 @@ class PopulationLoop:
     def round(self) -> int:
         return self.clock.round
 
-    def start(self) -> LoopState:
-        fn, dtype, n = self.fn, self.dtype, self.pop.n_neurons
-        lanes = self.clock.lanes(n)
-        y = fn.initial_state(self.p, n, dtype)
-        t = jnp.zeros(lanes, dtype)
-        g = self._conditions(t, y)
-        return LoopState(
-            t=t,
-            y=y,
-            g=g,
-            armed=g < 0,
-            input_index=jnp.zeros(lanes, jnp.int32),
-            save_index=jnp.zeros(lanes, jnp.int32),
-            saved=jnp.full((max(self.n_save, 1), *y.shape), jnp.nan, dtype),  # NaN where never reached
-            spike_times=jnp.full((self.buffer,), jnp.inf, dtype),
-            spike_ids=jnp.full((self.buffer,), -1, jnp.int32),
-            spike_states=jnp.full((self.buffer if self.record_spike_states else 0, y.shape[0]), jnp.nan, dtype),
-            n_written=jnp.asarray(0),
-            n_spikes=jnp.zeros((n,), jnp.int32),
-            done=jnp.zeros(lanes, bool),
-            paused=jnp.zeros(lanes, bool),
-            nonfinite=jnp.zeros((n,), bool),
-            nonfinite_time=jnp.full((n,), jnp.inf, dtype),
-            reset_failed=jnp.zeros((n,), bool),
-            stalled=jnp.zeros(lanes, bool),
-            last_fired=jnp.full(g.shape, -jnp.inf, dtype),
-            refractory_until=jnp.full((n,), -jnp.inf, dtype),
-            event_times=jnp.full((self.event_buffer,), jnp.inf, dtype),
-            event_ids=jnp.full((self.event_buffer,), -1, jnp.int32),
-            event_kinds=jnp.full((self.event_buffer,), -1, jnp.int32),
-            event_states=jnp.full((self.event_buffer if self.record_spike_states else 0, y.shape[0]), jnp.nan, dtype),
-            n_events=jnp.asarray(0),
-            event_counts=jnp.zeros((self.n_events, n), jnp.int32),
-            aux=self.integrator.init(t, y, self.p),
-            iteration=jnp.asarray(0),
-            dropped=jnp.asarray(False),
-        )
-
-    def _conditions(self, t, y):
-        if self.n_events:
-            return self.fn.conditions(t, y, self.p)
-        return self.fn.spike_condition(t, y, self.p)[None]
-
     def _refractory(self, c: LoopState):
         """Per neuron: whether it is refractory at its current time (None: the model has no period)."""
         if not self.refractory:
@@ -278,89 +144,16 @@ class PopulationLoop:
             return armed
         return armed.at[0].set(armed[0] & ~refractory)
 
-    def _reaches(self, index, in_channels):
-        """Whether input spike `index` (per lane, any shape ending in neurons) reaches the lane's neuron."""
-        n_inputs = in_channels.shape[0]
-        channel = in_channels[jnp.clip(index, 0, n_inputs - 1)]
-        hit = jnp.broadcast_to(True, channel.shape)
-        if self.connected is not None and self.rows_in:
-            hit = self.connected[jnp.minimum(channel, self.rows_in - 1), self.lane_ids]
-        for lists in self.lists:
-            r, inside = _in_block(lists, channel)
-            hit = jnp.where(inside, lists.reaches(r, self.lane_ids), hit)
-        return (index < n_inputs) & hit
-
-    def _input_rows(self, channel, neurons):
-        """The weights of input channel `channel` at `neurons` (shapes broadcast), by name, and
-        its input port (None: the model has no named ports)."""
-        row = self.row0 + jnp.minimum(channel, max(self.rows_in - 1, 0))
-        shape = jnp.broadcast_shapes(jnp.shape(channel), neurons.shape)
-        rows = {name: w[row, neurons] if self.rows_in else jnp.zeros(shape, w.dtype) for name, w in self.weights.items()}
-        ports = self.pop.ports
-        port = jnp.asarray(ports, jnp.int32)[jnp.minimum(channel, len(ports) - 1)] if ports else None
-        for lists in self.lists:
-            r, inside = _in_block(lists, channel)
-            slot, hit = _find(lists.targets, r, neurons)
-            rows = {name: jnp.where(inside, jnp.where(hit, lists.weights[name][r, slot], 0.0), w) for name, w in rows.items()}
-            if lists.port is not None:
-                port = jnp.where(inside, lists.port, 0 if port is None else port)
-        return rows, port
-
-    def next_input(self, index, in_channels):
-        """Per lane, the input spike after `index` that reaches its neuron, among the next
-        `LOOKAHEAD` (`LOOKAHEAD_LISTS`); where none does, the last of them (a stop without a
-        jump, from which the next search starts).  When every channel reaches every neuron:
-        `index + 1`."""
-        if not self.skips:
-            return index + 1
-        look = LOOKAHEAD_LISTS if self.lists else LOOKAHEAD
-        ahead = index[None, :] + 1 + jnp.arange(look)[:, None]  # (look, neurons)
-        hit = self._reaches(ahead, in_channels)
-        # the first that reaches it, by a plain reduction (XLA's CPU argmax is a slower variadic one)
-        first = jnp.min(jnp.where(hit, jnp.arange(look)[:, None], look), axis=0)
-        found = jnp.where(first < look, index + 1 + first, index + look)
-        return jnp.minimum(found, in_channels.shape[0]).astype(index.dtype)
-
-    def first_input(self, in_channels):
-        """Per lane, the index of the first input spike of a fresh list (`next_input` from -1)."""
-        lanes = self.clock.lanes(self.pop.n_neurons)
-        return self.next_input(jnp.full(lanes, -1, jnp.int32), in_channels) if self.skips else jnp.zeros(lanes, jnp.int32)
-
     def run(self, c: LoopState, in_times, in_channels, in_values, t_stop, max_iterations=None) -> LoopState:
         """Every event up to `t_stop` (at most `max_iterations` iterations, when given)."""
         loop = self
         if self.by_inbox and self.inbox is None:  # a fresh list of inputs: the neurons' inboxes
             loop = copy.copy(self)
-            loop.inbox = self._fill_inboxes(in_times, in_channels)
+            loop.inbox = self._fill_inboxes(in_times, in_channels, INBOX)
             c = dataclasses.replace(c, dropped=c.dropped | jnp.any(loop.inbox[1] > INBOX))
         if loop._compacts(max_iterations):
             return loop._run_compacted(c, in_times, in_channels, in_values, t_stop)
         return loop._run_loop(c, in_times, in_channels, in_values, t_stop, None, max_iterations)
-
-    def _fill_inboxes(self, in_times, in_channels):
-        """Each neuron's input spikes of a list (in time order, unused entries last with time
-        +inf): their places in the list, `(INBOX, neurons)`, and how many there are.  One list
-        entry per iteration, its targets written at once."""
-        n = self.pop.n_neurons
-        used = jnp.sum(jnp.isfinite(jax.lax.stop_gradient(in_times)))
-
-        def body(carry):
-            i, places, count = carry
-            channel = in_channels[i]
-            for block in self.lists:
-                r, inside = _in_block(block, channel)
-                targets = block.targets[r]
-                # a neuron listed twice for one source is one input (its weights summed)
-                first = jnp.concatenate([jnp.ones((1,), bool), targets[1:] != targets[:-1]])
-                to = jnp.where(inside & first & (targets >= 0) & (targets < n), targets, n)  # n: dropped
-                slot = count[jnp.minimum(to, n - 1)]
-                places = places.at[slot, to].set(i, mode="drop")
-                count = count.at[to].add(1, mode="drop")
-            return i + 1, places, count
-
-        start = (jnp.asarray(0), jnp.zeros((INBOX, n), jnp.int32), jnp.zeros((n,), jnp.int32))
-        _, places, count = jax.lax.while_loop(lambda c: c[0] < used, body, start)
-        return places, count
 
     def _run_loop(self, c: LoopState, in_times, in_channels, in_values, t_stop, until, max_iterations=None) -> LoopState:
         """The loop of `run`, while `until(c)` (default: some lane not done nor paused)."""
@@ -577,169 +370,4 @@ class PopulationLoop:
             )
 
         cond = (lambda c: ~jnp.all(c.done | c.paused)) if until is None else until
-        return _loop(cond, traced_once(body), c, self.budget, max_iterations)
-
-    def _compacts(self, max_iterations) -> bool:
-        """Whether `run` gathers its last active neurons into a block (`_run_compacted`)."""
-        return self.compact_block is not None and max_iterations is None and not self.lean
-
-    @property
-    def compact_block(self) -> int | None:
-        """Lanes of the block that takes over once few neurons are active (None: no block): an
-        eighth of the loop's lanes (a power of two, at least 64), and a block of a block in turn."""
-        lanes = self.lane_ids.shape[0]
-        if not self.clock.lanes(self.pop.n_neurons) or lanes < COMPACT_MIN:
-            return None
-        if any(not isinstance(v, (jax.Array, np.ndarray, float, int)) for v in self.p.values()):
-            return None  # input waveforms: their samples are not gathered
-        return int(max(64, 1 << (lanes // COMPACT_SHARE - 1).bit_length()))
-
-    def _run_compacted(self, c: LoopState, in_times, in_channels, in_values, t_stop) -> LoopState:
-        """`run` in two parts: all neurons while more than a block's are active, then the active
-        ones gathered into a block (their own loop, `_block_loop`) and scattered back.
-
-        A loop iteration computes a solver step for every lane, also for neurons that have
-        reached `t_stop` and wait; in a window most neurons get there in an iteration or two
-        while a few (those spiking) take many short steps.  The block's iterations cost what
-        its lanes do.  Each neuron's arithmetic is the same either way.
-        """
-        k = self.compact_block
-        assert k is not None
-
-        def many_active(c: LoopState):
-            return jnp.sum(~(c.done | c.paused)) > k
-
-        c = self._run_loop(c, in_times, in_channels, in_values, t_stop, many_active)
-        # every active lane (at most k of them): `lanes` marks an empty slot
-        lanes = self.lane_ids.shape[0]
-        ids = jnp.nonzero(~(c.done | c.paused), size=k, fill_value=lanes)[0]
-        valid = ids < lanes
-        block = self._block_loop(jnp.where(valid, ids, 0))
-        sub = _take_lanes(c, jnp.where(valid, ids, 0))
-        sub = dataclasses.replace(sub, done=sub.done | ~valid)  # empty slots do nothing
-        sub = block.run(sub, in_times, in_channels, in_values, t_stop)  # a block of the block in turn
-        return _put_lanes(c, sub, ids)
-
-    def _block_loop(self, ids) -> PopulationLoop:
-        """This loop for its lanes `ids` only: their parameters gathered, the rest shared."""
-        block = copy.copy(self)
-        lanes = self.lane_ids.shape[0]
-        block.p = {name: (jnp.asarray(v)[..., ids] if jnp.ndim(v) and jnp.shape(v)[-1] == lanes else v)
-                   for name, v in self.p.items()}
-        block.lane_ids = self.lane_ids[ids]
-        if self.inbox is not None:
-            block.inbox = (self.inbox[0][:, ids], self.inbox[1][ids])
-        return block
-
-    def horizon(self, c: LoopState):
-        """The time up to which all of the population's spikes are known: a neuron's
-        next spike comes no earlier than its own time."""
-        return jnp.min(jnp.where(c.done, jnp.inf, c.t))
-
-    def spikes(self, c: LoopState):
-        """The spikes so far, in time order (equal times: in the order written)."""
-        if self.clock.spikes_in_time_order:
-            return c.spike_times, c.spike_ids
-        order = earliest(c.spike_times, self.buffer)
-        return c.spike_times[order], c.spike_ids[order]
-
-    def finish(self, c: LoopState) -> PopulationOutcome:
-        spike_budget = (c.n_written > self.buffer) | jnp.any(c.n_spikes > self.spikes_per_neuron)
-        spike_budget = spike_budget | (c.n_events > self.event_buffer) | c.dropped
-        if self.record_spike_states and self.n_events:
-            # the event-based adjoint replays at most `spikes_per_neuron` internal events per neuron
-            spike_budget = spike_budget | jnp.any(jnp.sum(c.event_counts, axis=0) > self.spikes_per_neuron)
-        events = None
-        if self.n_events:
-            order = earliest(c.event_times, self.event_buffer)
-            events = EventRecord(
-                names=self.fn.event_names,
-                times=c.event_times[order],
-                neurons=c.event_ids[order],
-                kinds=c.event_kinds[order],
-                counts=c.event_counts,
-            )
-        bad = jnp.any(c.nonfinite)
-        states = None
-        if self.n_save:
-            states = {name: c.saved[:, k, :] for k, name in enumerate(self.fn.states)}
-        return PopulationOutcome(
-            spike_times=c.spike_times,
-            spike_ids=c.spike_ids,
-            n_spikes=c.n_written,
-            spike_budget=spike_budget,
-            step_budget=(~jnp.all(c.done | c.paused) & ~spike_budget) | jnp.any(c.stalled),
-            nonfinite=bad,
-            nonfinite_time=jnp.min(c.nonfinite_time),
-            nonfinite_neuron=jnp.where(bad, jnp.argmin(c.nonfinite_time), -1),
-            reset_failed=jnp.any(c.reset_failed),
-            states=states,
-            events=events,
-            time_ordered=self.clock.spikes_in_time_order,
-        )
-
-
-def _in_block(block: SparseBlock, channel):
-    """The row of `block` that input channel `channel` is (clipped), and whether it is one of
-    the block's."""
-    size = block.targets.shape[0]
-    inside = (channel >= block.offset) & (channel < block.offset + size)
-    return jnp.clip(channel - block.offset, 0, size - 1), inside
-
-
-def _find(targets: Int[Array, "rows k"], r, neurons):
-    """The first slot of row `r` of ascending `targets` that holds `neurons` (shapes broadcast;
-    a binary search of fixed length), and whether it is there."""
-    k = targets.shape[1]
-    lo = jnp.zeros(jnp.broadcast_shapes(jnp.shape(r), jnp.shape(neurons)), jnp.int32)
-    hi = jnp.full_like(lo, k)
-    for _ in range(k.bit_length()):
-        mid = (lo + hi) // 2
-        below = targets[r, jnp.minimum(mid, k - 1)] < neurons
-        active = lo < hi
-        lo = jnp.where(active & below, mid + 1, lo)
-        hi = jnp.where(active & ~below, mid, hi)
-    slot = jnp.minimum(lo, k - 1)
-    return slot, targets[r, slot] == neurons
-
-
-def _loop(cond, body, carry: LoopState, budget: int, max_iterations=None) -> LoopState:
-    """At most `budget` iterations, checkpointed for reverse mode.
-
-    Lanes paused by an earlier call resume.  With `max_iterations` (a traced
-    number) it also stops after that many, and the lanes not done are
-    marked paused: the next call resumes them.
-    """
-    carry = eqx.tree_at(lambda c: c.paused, carry, jnp.zeros_like(carry.paused))
-    checkpoints = min(budget, 64)
-    if max_iterations is None:
-        return eqxi.while_loop(cond, body, carry, max_steps=budget, kind="checkpointed", checkpoints=checkpoints)
-    i, c = eqxi.while_loop(
-        lambda s: cond(s[1]) & (s[0] < max_iterations),
-        lambda s: (s[0] + 1, body(s[1])),
-        (jnp.asarray(0), carry),
-        max_steps=budget,
-        kind="checkpointed",
-        checkpoints=checkpoints,
-    )
-    return eqx.tree_at(lambda c: c.paused, c, c.paused | ((i >= max_iterations) & ~c.done))
-
-
-# the fields of `LoopState` with a neuron axis (the last); the others are the population's
-_PER_LANE = (
-    "t", "y", "g", "armed", "input_index", "save_index", "saved", "n_spikes", "done", "paused",
-    "nonfinite", "nonfinite_time", "reset_failed", "stalled", "last_fired", "refractory_until", "event_counts",
-)
-
-
-def _take_lanes(c: LoopState, ids) -> LoopState:
-    """The loop state of the neurons `ids` (population-wide fields shared)."""
-    fields = {name: getattr(c, name)[..., ids] for name in _PER_LANE}
-    return dataclasses.replace(c, aux=jax.tree_util.tree_map(lambda x: x[..., ids], c.aux), **fields)
-
-
-def _put_lanes(c: LoopState, sub: LoopState, ids) -> LoopState:
-    """`c` with the lanes `ids` (out of range: dropped) from `sub`, and `sub`'s population-wide fields."""
-    fields = {name: getattr(c, name).at[..., ids].set(getattr(sub, name), mode="drop") for name in _PER_LANE}
-    aux = jax.tree_util.tree_map(lambda x, y: x.at[..., ids].set(y, mode="drop"), c.aux, sub.aux)
-    return dataclasses.replace(sub, aux=aux, **fields)
+        return bounded_loop(cond, traced_once(body), c, self.budget, max_iterations)

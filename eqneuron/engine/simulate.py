@@ -3,86 +3,45 @@
 Populations of a `Network` are simulated one after the other, the spikes of
 one being the input spikes of the next: each by the population loop
 (`loop.py`) with the clock its coupling needs and the integrator its model
-and the chosen method give.
+and the chosen method give (`strategies.py`).  A graph network runs in
+windows (`graph_run.py`) or event-driven (`event_windows.py`); reverse mode
+goes through the custom VJPs of `reverse_mode.py`, and the result is
+collected by `result.py`.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple
 
 import equinox as eqx
 import equinox.internal as eqxi
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, ArrayLike, DTypeLike, Float
+from jaxtyping import Array, ArrayLike, Float
 
 from ..compilation_cache import committed
 from ..errors import EqError
 from ..network import Network, Population, Spikes, default_dtype
-from .adjoint import check_adjoint, replay, replay_leaves, stop_gradients
-from .clocks import AbstractClock, OwnClocks, SharedClock
-from .closed_form import ClosedFormIntegrator
-from .config import METHODS, SolverConfig
-from .controller import AbstractStepSizeController, AdaptiveStepSize, ConstantStepSize
+from .adjoint import check_adjoint, replay_leaves, stop_gradients
+from .config import SolverConfig
 from .event_windows import run_event_windows, why_not
-from .graph import as_graph, connected_delays, model_delay, needs_graph, run_graph
+from .graph import as_graph, connected_delays, needs_graph
+from .graph_run import run_graph
+from .inputs import InputLayout, input_feed, spikes_as_inputs
 from .integrator import AbstractIntegrator
-from .lanes import earliest, traced_once
-from .loop import InputLayout, PopulationLoop
+from .lanes import traced_once
+from .loop import PopulationLoop
 from .progress import progress_meter
-from .result import RESULTS, SimulationResult, raise_on_failure, warn_if_concrete
-from .runge_kutta import RungeKuttaIntegrator, tableau
+from .result import SimulationResult, network_result, warn_if_concrete
+from .reverse_mode import Runs, fast_forward, replayed
+from .strategies import clock_for, make_integrator
 from .validate import SimulateArguments, check_simulate_arguments
-
-if TYPE_CHECKING:
-    from ..model import CompiledModel
 
 # after this many rounds, each round of a network run in rounds is twice as long as the one
 # before: outputs that fire late or never cost a few restarts, not one every round
 _SHORT_ROUNDS = 3
-
-
-def make_integrator(model: CompiledModel, config: SolverConfig, dtype: DTypeLike) -> AbstractIntegrator:
-    """The integrator of `config.method` for `model` (`"auto"`: the model's own choice)."""
-    method = config.method
-    if method not in METHODS:
-        raise EqError(f"unknown method {method!r}", hint=f"choose from {', '.join(METHODS)}")
-    if method == "exact" and (config.rtol is not None or config.atol is not None):
-        raise EqError("`rtol` and `atol` are tolerances of Runge–Kutta steps; method='exact' takes none",
-                      hint="drop rtol/atol (root_tol sets the spike-time tolerance)")
-    tolerances = config.tolerances(dtype)
-    choice = model.compiled.analysis.integrator
-    if method == "exact" or (method == "auto" and choice.kind == "closed_form"):
-        if choice.kind != "closed_form":
-            raise EqError(
-                f"{model.name} has no closed-form solution: {choice.description}",
-                hint="use method='auto' or a Runge–Kutta method ('tsit5', 'dopri5', ...)",
-            )
-        forms = model.compiled.closed_form
-        assert forms is not None  # generated for every model whose integrator is the closed form
-        return ClosedFormIntegrator(fn=model.fn, forms=forms, tolerances=tolerances)
-    name = "tsit5" if method == "auto" else method
-    controller: AbstractStepSizeController
-    if name == "euler":
-        if config.dt is None:
-            raise EqError("method='euler' takes fixed steps: give `dt`", hint="e.g. dt=0.01 (ms)")
-        controller = ConstantStepSize(float(config.dt))
-    else:
-        if config.dt is not None:
-            raise EqError(f"`dt` is the fixed step of method='euler'; method={method!r} chooses its own steps",
-                          hint="drop dt, or use method='euler'")
-        controller = AdaptiveStepSize(tolerances.rtol, tolerances.atol, tableau(name).error_order)
-    return RungeKuttaIntegrator(
-        fn=model.fn, tableau=tableau(name), controller=controller, tolerances=tolerances, max_steps=config.max_solver_steps
-    )
-
-
-def clock_for(pop: Population) -> AbstractClock:
-    """Neurons coupled within the population share one clock; otherwise each has its own."""
-    return SharedClock() if pop.recurrent else OwnClocks()
 
 
 def simulate(
@@ -351,14 +310,14 @@ def _run(net: Network, checked: SimulateArguments, settings: _Settings) -> Simul
 
             # the event-driven windows for a run that is not differentiated, the population
             # loops under reverse mode: the same spikes, exactly located by both
-            outcomes, bad_window = _fast_forward(args, _Runs(by_events, functools.partial(by_loops, lean=True)))
+            outcomes, bad_window = fast_forward(args, Runs(by_events, functools.partial(by_loops, lean=True)))
         elif any(free_steps(pop) for pop in net.populations):
             # the loops with event-free steps, and without them under reverse mode (as a stack's)
-            outcomes, bad_window = _fast_forward(args, _Runs(by_loops, functools.partial(by_loops, lean=True)))
+            outcomes, bad_window = fast_forward(args, Runs(by_loops, functools.partial(by_loops, lean=True)))
         else:
             outcomes, bad_window = by_loops(args)
         invalid = bad_window if checked.invalid is None else checked.invalid | bad_window
-        return _finish(net, outcomes, checked, max_spikes, dtype, invalid, throw, meter)
+        return network_result(net, outcomes, checked, max_spikes, dtype, invalid, throw, meter)
 
     if max_window_spikes is not None:
         raise EqError(
@@ -412,8 +371,8 @@ def _run(net: Network, checked: SimulateArguments, settings: _Settings) -> Simul
             states = run_all(loops, feed, [loop.start() for loop in loops], t1_)
         if eventprop:  # the loops ran undifferentiated: derivatives come from the replay
             leaves = [replay_leaves(pop) for pop in differentiable.populations]
-            replayed = _replayed((leaves, checked.inputs), loops, states, net.populations, [loop.save_times for loop in loops])
-            states = [eqx.tree_at(lambda c: (c.spike_times, c.saved, c.event_times), c, r) for c, r in zip(states, replayed)]
+            replays = replayed((leaves, checked.inputs), loops, states, net.populations, [loop.save_times for loop in loops])
+            states = [eqx.tree_at(lambda c: (c.spike_times, c.saved, c.event_times), c, r) for c, r in zip(states, replays)]
         outcomes = [loop.finish(state) for loop, state in zip(loops, states)]
     else:
 
@@ -428,192 +387,13 @@ def _run(net: Network, checked: SimulateArguments, settings: _Settings) -> Simul
             # free steps speed up the forward run; reverse mode compiles each loop body three
             # times (forward, recomputed, transposed), so it runs the lean loops instead: the
             # same steps and values, a third of the body (docs/design.md)
-            outcomes = _fast_forward(stack_args, _Runs(run_stack, functools.partial(run_stack, lean=True)))
+            outcomes = fast_forward(stack_args, Runs(run_stack, functools.partial(run_stack, lean=True)))
         else:
             outcomes = run_stack(stack_args)
     # rounds that ran out leave the last population short of its first spikes
     outcomes[-1] = eqx.tree_at(lambda o: o.step_budget, outcomes[-1], outcomes[-1].step_budget | rounds_exhausted)
-    return _finish(net, outcomes, checked, max_spikes, dtype, checked.invalid, throw, meter)
+    return network_result(net, outcomes, checked, max_spikes, dtype, checked.invalid, throw, meter)
 
 
 # eager calls: one trace and one compilation per structure, shapes and settings
 _run_compiled = eqx.filter_jit(_run)
-
-
-def input_feed(inputs: Spikes | None, dtype):
-    """The external input spikes as the first population's inputs `(times, channels, values)`,
-    in time order."""
-    if inputs is None:
-        return jnp.full((1,), jnp.inf, dtype), jnp.zeros((1,), jnp.int32), jnp.ones((1,), dtype)
-    order = earliest(inputs.times, inputs.times.shape[0])
-    values = jnp.ones_like(inputs.times) if inputs.values is None else inputs.values
-    return inputs.times[order], inputs.channels[order], values[order]
-
-
-def spikes_as_inputs(loop: PopulationLoop, state, pop: Population, params: dict | None = None):
-    """The spikes of `pop` so far as the next population's inputs `(times, channels, values)`, in
-    time order, with the model's `delay:` added (from `params`, else `pop`'s parameter values)."""
-    spike_times, spike_ids = loop.spikes(state)
-    delay = model_delay(pop, params)
-    if delay is not None:  # the model's `delay:`: spikes reach the next population later
-        spike_times = jnp.where(spike_ids >= 0, spike_times + delay[jnp.maximum(spike_ids, 0)], jnp.inf)
-        order = earliest(spike_times, spike_times.shape[0])
-        spike_times, spike_ids = spike_times[order], spike_ids[order]
-    return spike_times, jnp.maximum(spike_ids, 0), jnp.ones_like(spike_times)
-
-
-def replay_stack(loops: list[PopulationLoop], states, pops: list[Population], leaves, inputs, save_times):
-    """The loops' states with differentiable spike times, event times and saved states (`adjoint.replay`),
-    each population replayed with the differentiable spikes of the one before."""
-    in_times, in_channels, in_values = input_feed(inputs, states[0].t.dtype)
-    out = []
-    for loop, state, pop, own, saves in zip(loops, states, pops, leaves, save_times):
-        state = replay(loop, state, pop, own, in_times, in_channels, in_values, saves)
-        out.append(state)
-        in_times, in_channels, in_values = spikes_as_inputs(loop, state, pop, own[0])
-    return out
-
-
-@eqx.filter_custom_vjp
-def _replayed(differentiable, loops, states, pops, save_times):
-    """The spike times, event times and saved states of the forward run, whose reverse-mode derivative with
-    respect to `differentiable = (each population's replay_leaves, input spikes)` is that of the
-    replay: a run that is not differentiated never replays.
-
-    Every array the replay reads is an argument (`save_times`: each loop's save times), never
-    read from `loops` in the backward pass: a traced array held by a loop belongs to the
-    forward trace, and a backward pass traced later (reverse mode of a `jit` that holds the
-    run) would find it leaked."""
-    del differentiable, pops, save_times
-    return [(c.spike_times, c.saved, c.event_times) for c in states]
-
-
-@_replayed.def_fwd
-def _replayed_fwd(perturbed, differentiable, loops, states, pops, save_times):
-    return _replayed.fn(differentiable, loops, states, pops, save_times), None
-
-
-@_replayed.def_bwd
-def _replayed_bwd(residuals, cotangents, perturbed, differentiable, loops, states, pops, save_times):
-    def outputs(d):
-        leaves, inputs = d
-        return [(c.spike_times, c.saved, c.event_times) for c in replay_stack(loops, states, pops, leaves, inputs, save_times)]
-
-    out, vjp = eqx.filter_vjp(outputs, differentiable)
-    # outputs that nothing differentiated arrive as None
-    leaves, treedef = jax.tree_util.tree_flatten(out)
-    given = jax.tree_util.tree_leaves(cotangents, is_leaf=lambda x: x is None)
-    (grads,) = vjp(jax.tree_util.tree_unflatten(treedef, [jnp.zeros_like(o) if g is None else g for o, g in zip(leaves, given)]))
-    return grads
-
-
-class _Runs(eqx.Module):
-    """Two ways of computing the same outcomes: `fast` for a run that is not differentiated,
-    `differentiable` for reverse mode."""
-
-    fast: Callable = eqx.field(static=True)
-    differentiable: Callable = eqx.field(static=True)
-
-
-@eqx.filter_custom_vjp
-def _fast_forward(args, runs: _Runs):
-    """`runs.fast(args)`; differentiated (and, under differentiation, run) by `runs.differentiable`."""
-    return runs.fast(args)
-
-
-@_fast_forward.def_fwd
-def _fast_forward_fwd(perturbed, args, runs):
-    out, vjp = eqx.filter_vjp(runs.differentiable, args)
-    return out, (vjp, eqx.filter(out, eqx.is_inexact_array))
-
-
-@_fast_forward.def_bwd
-def _fast_forward_bwd(residuals, cotangents, perturbed, args, runs):
-    vjp, differentiable = residuals
-    given = jax.tree_util.tree_map(
-        lambda o, g: None if o is None else (jnp.zeros_like(o) if g is None else g),
-        differentiable, cotangents, is_leaf=lambda x: x is None,
-    )
-    (grads,) = vjp(given)
-    return grads
-
-
-def _finish(net: Network, outcomes, checked, max_spikes, dtype, invalid, throw, meter) -> SimulationResult:
-    if meter is not None:  # the bar closes on the run's spike count
-        meter.close(sum(o.n_spikes for o in outcomes))
-    if checked.restore_order is not None:  # states in the order of the user's save_at
-        outcomes = [
-            eqx.tree_at(lambda o: o.states, o, {k: v[checked.restore_order] for k, v in o.states.items()}) for o in outcomes
-        ]
-    invalid = jnp.asarray(False) if invalid is None else invalid
-    result = _collect(net, outcomes, max_spikes, dtype, invalid)
-    return raise_on_failure(result) if throw else result
-
-
-def merge_in_time_order(times: list, ids: list, size: int):
-    """Lists each in time order as one of `size` slots, in time order (equal times: in the order of
-    the lists, then of their slots, as a stable sort of their concatenation; inf / -1 after them).
-
-    Each element's place is its index plus the number of elements of the other lists before it
-    (binary searches): O(n log n) like a sort, but a sort of a long spike budget (161,000 slots in
-    Brian2's CUBA at 4000 neurons) costs the CPU several milliseconds per run.
-    """
-    if len(times) == 1 and times[0].shape[0] >= size:
-        return times[0][:size], ids[0][:size]
-    out_t = jnp.full((max(size, sum(t.shape[0] for t in times)),), jnp.inf, times[0].dtype)
-    out_i = jnp.full(out_t.shape, -1, ids[0].dtype)
-    for p, (t, i) in enumerate(zip(times, ids)):
-        place = jnp.arange(t.shape[0])
-        for q, other in enumerate(times):
-            if q != p:
-                place = place + jnp.searchsorted(other, t, side="right" if q < p else "left")
-        out_t = out_t.at[place].set(t)
-        out_i = out_i.at[place].set(i)
-    return out_t[:size], out_i[:size]
-
-
-def _collect(net: Network, outcomes, max_spikes: int, dtype, invalid) -> SimulationResult:
-    """The network's result from its populations' outcomes: one time-ordered spike list, global ids."""
-    offsets = net.offsets
-    times = [o.spike_times for o in outcomes]
-    ids = [jnp.where(o.spike_ids >= 0, o.spike_ids + off, -1) for o, off in zip(outcomes, offsets)]
-    if all(o.time_ordered for o in outcomes):
-        spike_times, spike_neurons = merge_in_time_order(times, ids, max_spikes)
-    else:
-        all_times, all_ids = jnp.concatenate(times), jnp.concatenate(ids)
-        if all_times.shape[0] < max_spikes:  # the result has max_spikes slots whatever the lists' sizes
-            all_times = jnp.concatenate([all_times, jnp.full((max_spikes - all_times.shape[0],), jnp.inf, dtype)])
-            all_ids = jnp.concatenate([all_ids, jnp.full((max_spikes - all_ids.shape[0],), -1, all_ids.dtype)])
-        order = earliest(all_times, max_spikes)
-        spike_times, spike_neurons = all_times[order], all_ids[order]
-    total = sum(o.n_spikes for o in outcomes)
-    overflow = (total > max_spikes) | jnp.any(jnp.stack([o.spike_budget | o.step_budget for o in outcomes]))
-
-    counts, firsts = [], []
-    for o, pop in zip(outcomes, net.populations):
-        local = jnp.where(o.spike_ids >= 0, o.spike_ids, pop.n_neurons)
-        counts.append(jnp.zeros((pop.n_neurons + 1,), jnp.int32).at[local].add(1)[:-1])
-        firsts.append(jnp.full((pop.n_neurons + 1,), jnp.inf, dtype).at[local].min(o.spike_times)[:-1])
-    bad_neuron, bad_time = jnp.asarray(-1), jnp.asarray(jnp.inf, dtype)
-    for o, off in reversed(list(zip(outcomes, offsets))):
-        bad_neuron = jnp.where(o.nonfinite, o.nonfinite_neuron + off, bad_neuron)
-        bad_time = jnp.where(o.nonfinite, o.nonfinite_time, bad_time)
-    return SimulationResult(
-        spike_times=spike_times,
-        spike_neurons=spike_neurons,
-        n_spikes=total,
-        overflow=overflow,
-        counts=counts,
-        first_spikes=firsts,
-        states=[o.states for o in outcomes],
-        events=[o.events for o in outcomes],
-        results=[RESULTS.where(invalid, RESULTS.invalid_arguments, o.result) for o in outcomes],
-        nonfinite=jnp.any(jnp.stack([o.nonfinite for o in outcomes])),
-        nonfinite_time=bad_time,
-        nonfinite_neuron=bad_neuron,
-        reset_failed=jnp.any(jnp.stack([o.reset_failed for o in outcomes])),
-        invalid_arguments=invalid,
-        n_neurons=net.n_neurons,
-        names=net.names,
-        offsets=tuple(offsets),
-    )

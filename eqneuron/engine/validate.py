@@ -124,7 +124,7 @@ def _check_unweighted_jumps(net: Network) -> None:
     """Refuse what the engine would simulate wrongly: a jump that does not scale with the weight
     (`c += 1`) through masked or sparse connections, where the engine applies it to every neuron.
     Honoured: a graph's populations on their own clocks (each neuron passes over the spikes that
-    do not reach it, `graph.loop_inputs`)."""
+    do not reach it, `graph_layout.loop_inputs`)."""
     for k, pop in enumerate(net.populations):
         name = net.names[k]
         sparse_inputs = pop.wmask is not None and (not net.graph or pop.recurrent)

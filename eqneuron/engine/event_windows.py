@@ -39,10 +39,12 @@ import sympy as sp
 
 from ..ir import symbol
 from ..network import Network
-from .graph import model_delay, per_synapse, plan, projection_delay
-from .lanes import earliest, prefix_count, some_true, traced_once
+from .graph import per_synapse, plan, projection_delay
+from .lanes import prefix_count, some_true, sort_recent, traced_once
 from .modal import ModalSystem, Structure, structure
 from .result import PopulationOutcome
+from .synapse_groups import SynapseGroup, build_groups, stack_group
+from .synapse_groups import fan_out as synapse_fan_out
 
 # candidates stepped event by event together (at least; more in large populations)
 CANDIDATE_BLOCK = 16
@@ -97,49 +99,6 @@ def why_not(net: Network, inputs, save_at, method: str) -> str | None:
     return None
 
 
-class _Projection(NamedTuple):
-    source: int
-    target: int
-    targets: jax.Array  # (sources, K) target ids, -1: none
-    weights: dict  # name -> (sources, K) or (1, K)
-    delay: jax.Array  # () or (sources,) or (sources, K)
-    port: int | None  # the target's input port
-
-    def shortest(self) -> jax.Array:
-        """The shortest delay of a synapse (per-synapse delays: of the slots with a target)."""
-        if self.delay.ndim == 2:
-            return jnp.min(jnp.where(self.targets >= 0, self.delay, jnp.inf))
-        return jnp.min(self.delay)
-
-    def longest(self) -> jax.Array:
-        if self.delay.ndim == 2:
-            return jnp.max(jnp.where(self.targets >= 0, self.delay, -jnp.inf))
-        return jnp.max(self.delay)
-
-
-class _Group(NamedTuple):
-    """The projections from one population to another, stacked (P of them): a source spike is
-    fanned out through each projection whose row of targets is not empty, one row per loop
-    iteration (rows side by side would cost every spike the width of all of them: Brian2's CUBA
-    splits its sources into excitatory and inhibitory projections)."""
-
-    source: int
-    target: int
-    targets: jax.Array  # (P, sources, K) target ids, -1: none
-    weights: dict  # name -> (P, sources or 1, K)
-    delay: jax.Array  # (P, sources or 1, K or 1)
-    shortest: jax.Array  # the shortest and the longest delay of a synapse
-    longest: jax.Array
-    port: jax.Array | None  # (P,) the target's input port of each projection
-    # (P + 1, sources): row p + 1, the first projection after p with targets for a source (P: none);
-    # None: P = 1
-    rows: jax.Array | None
-
-    @property
-    def size(self) -> int:
-        return self.targets.shape[0]
-
-
 class _Pop(NamedTuple):
     y: jax.Array  # (m, N) augmented states at the window's start
     re: jax.Array  # (N,) end of the refractory period
@@ -179,19 +138,7 @@ def run_event_windows(net: Network, t1, buffers: list[int], max_window_spikes: i
     segment = [_segment(pop.n_neurons) if max_window_spikes is None else int(max_window_spikes) for pop in pops]
     candidate_block = [min(pop.n_neurons, _candidate_block(pop.n_neurons)) for pop in pops]
 
-    projections = []
-    for k, proj in enumerate(net.projections):
-        s, t = net.names.index(proj.source), net.names.index(proj.target)
-        projections.append(_sparse(net, proj, s, t, projection_delay(net, k), dtype))
-    for k, pop in enumerate(pops):  # a population's own recurrence with its model's `delay:`
-        if p.delayed_self[k]:
-            w = pop.effective_weights()
-            n = pop.n_neurons
-            rows = {name: w[name][:n] for name in pop.model.weight_names}
-            projections.append(_dense(k, k, rows, None, model_delay(pop), None, dtype))
-    # delivery: the projections between one pair of populations fanned out together (one loop)
-    groups = [_stack([pr for pr in projections if (pr.source, pr.target) == pair], dtype)
-              for pair in dict.fromkeys((pr.source, pr.target) for pr in projections)]
+    projections, groups = build_groups(net, p, dtype)
     d = jnp.min(jnp.stack([pr.shortest() for pr in projections]))
     invalid = ~(d > 0)
     t1 = jnp.asarray(t1, dtype)
@@ -215,56 +162,16 @@ def run_event_windows(net: Network, t1, buffers: list[int], max_window_spikes: i
             nf_time=jnp.asarray(jnp.inf, dtype), nf_neuron=jnp.asarray(-1, jnp.int32),
         )
 
-    def fan_out(pr: _Group, src: _Pop, T0, T1, visit, carry):
-        """`visit(carry, arrival, target, jump, valid)` on every synaptic event of `pr` due in [T0, T1),
-        one source spike and projection at a time (so a target appears once per call, or as often
-        as the projection's row lists it: such events arrive together)."""
-        sys_ = systems[pr.target]
-        lo = jnp.searchsorted(src.rec_t, T0 - pr.longest, side="left")
-        hi = jnp.searchsorted(src.rec_t, T1 - pr.shortest, side="left")
-        n_t = pops[pr.target].n_neurons
-        n_p = pr.size
+    jumps = []
+    for k in range(n_pop):
+        def jump_of(arrival, rows, port, k=k):
+            zeros = jnp.zeros((len(systems[k].order), arrival.shape[0]), dtype)
+            jump = fns[k].input_jump(arrival, zeros, params[k], 1.0, rows, port)
+            return jnp.concatenate([jnp.zeros_like(jump[:1]), jump[jnp.asarray(systems[k].order)]])
+        jumps.append(jump_of)
 
-        def first_row(i, after):
-            """The first projection after `after` with targets for spike i's source (n_p: none)."""
-            sid = jnp.maximum(src.rec_i[jnp.minimum(i, src.rec_i.shape[0] - 1)], 0)
-            assert pr.rows is not None  # more than one projection
-            return pr.rows[after + 1, sid]
-
-        def event(i, q, carry):
-            """Spike i's synaptic events through projection q."""
-            ok = (i < hi) & (src.rec_i[i] >= 0)
-            sid = jnp.maximum(src.rec_i[i], 0)
-            targets = pr.targets[q, sid]  # (K,)
-            delay = pr.delay[q, jnp.minimum(sid, pr.delay.shape[1] - 1)]  # (K,) or (1,)
-            arrival = jnp.broadcast_to(src.rec_t[i] + delay, targets.shape)
-            valid = ok & (targets >= 0) & (arrival >= T0) & (arrival < T1)
-            rows = {name: jnp.broadcast_to(w[q, jnp.minimum(sid, w.shape[1] - 1)], targets.shape)
-                    for name, w in pr.weights.items()}
-            zeros = jnp.zeros((len(sys_.order), targets.shape[0]), dtype)
-            port = None if pr.port is None else jnp.broadcast_to(pr.port[q], targets.shape)
-            jump = fns[pr.target].input_jump(arrival, zeros, params[pr.target], 1.0, rows, port)
-            jump = jnp.concatenate([jnp.zeros_like(jump[:1]), jump[jnp.asarray(sys_.order)]])
-            target = jnp.where(valid, targets, n_t)
-            return visit(carry, arrival, target, jump, valid)
-
-        if n_p == 1:
-            def one(c):
-                i, carry = c
-                return i + 1, event(i, 0, carry)
-
-            return jax.lax.while_loop(lambda c: c[0] < hi, traced_once(one), (lo, carry))[1]
-
-        def body(c):
-            i, q, carry = c
-            carry = event(i, jnp.minimum(q, n_p - 1), carry)
-            nq = first_row(i, jnp.minimum(q, n_p - 1))
-            more = nq < n_p
-            i = jnp.where(more, i, i + 1)
-            return i, jnp.where(more, nq, first_row(i, -1)), carry
-
-        # a spike whose source has no targets here still takes one (empty) iteration
-        return jax.lax.while_loop(lambda c: c[0] < hi, traced_once(body), (lo, first_row(lo, -1), carry))[2]
+    def fan_out(pr: SynapseGroup, src: _Pop, T0, T1, visit, carry):
+        return synapse_fan_out(pr, src.rec_t, src.rec_i, T0, T1, visit, carry, jumps[pr.target], pops[pr.target].n_neurons)
 
     def deliver(k, states, T0, T1, w):
         """The jumps of the window's events onto population k (window `w`): accumulated at the window's end."""
@@ -329,7 +236,7 @@ def run_event_windows(net: Network, t1, buffers: list[int], max_window_spikes: i
             ev = (jnp.full((C, D), jnp.inf, dtype), jnp.zeros((m, C, D), dtype), jnp.zeros((C,), jnp.int32), slot)
             for pr in projections:
                 if pr.target == k:
-                    ev = fan_out(_stack([pr], dtype), st if pr.source == k else states[pr.source], T0, T1, visit, ev)
+                    ev = fan_out(stack_group([pr], dtype), st if pr.source == k else states[pr.source], T0, T1, visit, ev)
             return ev[:3]
 
         def from_inboxes(_):
@@ -450,34 +357,10 @@ def run_event_windows(net: Network, t1, buffers: list[int], max_window_spikes: i
             y=y1, re=re,
             nf_time=jnp.where(nf, T1, st.nf_time), nf_neuron=jnp.where(nf, bad_neuron, st.nf_neuron),
         )
-        # the window's spikes (found candidate by candidate) in time order: a sort of the slots
-        # they may fill, the fewest that hold them (XLA's CPU sort takes ~0.1 µs per element: a
-        # sort of 1024 slots every window was a fifth of a quiet window at 40,000 neurons)
+        # the window's spikes (found candidate by candidate) in time order
         made = st.n_spikes - count0
-        start = jnp.minimum(count0, buffers[k])
-
-        size = segment[k]
-        seg_t = jax.lax.dynamic_slice(st.rec_t, (start,), (size,))
-        seg_i = jax.lax.dynamic_slice(st.rec_i, (start,), (size,))
-
-        def sorted_first(n_slots):
-            def sort(seg):
-                t, i = seg
-                order = earliest(t[:n_slots], n_slots)
-                return t.at[:n_slots].set(t[:n_slots][order]), i.at[:n_slots].set(i[:n_slots][order])
-            return sort
-
-        # the branches take and return the segment alone (small): a conditional that passed the
-        # whole record through would copy it
-        shorter = [n_slots for n_slots in _SHORT_SEGMENTS if n_slots < size]
-        branches = [lambda seg: seg] + [sorted_first(n_slots) for n_slots in [*shorter, size]]
-        which = (made > 1).astype(jnp.int32) + sum((made > n_slots).astype(jnp.int32) for n_slots in shorter)
-        seg_t, seg_i = jax.lax.switch(which, branches, (seg_t, seg_i))
-        return st._replace(
-            rec_t=jax.lax.dynamic_update_slice(st.rec_t, seg_t, (start,)),
-            rec_i=jax.lax.dynamic_update_slice(st.rec_i, seg_i, (start,)),
-            spike_budget=st.spike_budget | (made > size),
-        )
+        rec_t, rec_i = sort_recent(st.rec_t, st.rec_i, jnp.minimum(count0, buffers[k]), made, segment[k], _SHORT_SEGMENTS)
+        return st._replace(rec_t=rec_t, rec_i=rec_i, spike_budget=st.spike_budget | (made > segment[k]))
 
     def window(c):
         T0, states, w = c
@@ -525,62 +408,3 @@ def _segment(n: int) -> int:
 
 def _candidate_block(n: int) -> int:
     return int(min(256, max(CANDIDATE_BLOCK, 1 << max(0, (n // 256 - 1).bit_length()))))
-
-
-def _stack(prs: list[_Projection], dtype) -> _Group:
-    """Projections from one population to another as one group: their target lists stacked (padded
-    to the widest), each with its weights, delays and port."""
-    width = max(pr.targets.shape[1] for pr in prs)
-    n_s = prs[0].targets.shape[0]
-
-    def pad(a, value):  # (rows, K) -> (rows, width)
-        return jnp.pad(a, ((0, 0), (0, width - a.shape[1])), constant_values=value)
-
-    targets = jnp.stack([pad(pr.targets, -1) for pr in prs])
-    rows = max(pr.weights[name].shape[0] for pr in prs for name in pr.weights)
-    weights = {name: jnp.stack([pad(jnp.broadcast_to(pr.weights[name], (rows, pr.targets.shape[1])), 0.0) for pr in prs])
-               for name in prs[0].weights}
-    # a delay per projection, per source or per synapse: (P, sources or 1, K or 1)
-    delays = [jnp.asarray(pr.delay, dtype).reshape((-1, 1) if jnp.ndim(pr.delay) < 2 else pr.delay.shape) for pr in prs]
-    delays = [pad(d, 0.0) if d.shape[1] > 1 else d for d in delays]  # padded slots have no target
-    shape = (max(d.shape[0] for d in delays), max(d.shape[1] for d in delays))
-    delay = jnp.stack([jnp.broadcast_to(d, shape) for d in delays])
-    shortest = jnp.min(jnp.stack([pr.shortest() for pr in prs]))
-    longest = jnp.max(jnp.stack([pr.longest() for pr in prs]))
-    ports = None if prs[0].port is None else jnp.asarray([pr.port for pr in prs], jnp.int32)
-    following = None
-    if len(prs) > 1:
-        n_p = len(prs)
-        here = jnp.any(targets >= 0, axis=2)  # (P, sources)
-        # from the last projection back: the nearest one at or after p that has targets
-        nxt = jnp.full((n_s,), n_p, jnp.int32)
-        table = [nxt]
-        for q in range(n_p - 1, -1, -1):
-            nxt = jnp.where(here[q], q, nxt).astype(jnp.int32)
-            table.append(nxt)
-        following = jnp.stack(table[::-1])  # row p: the first at or after p; row P: none
-    return _Group(prs[0].source, prs[0].target, targets, weights, delay, shortest, longest, ports, following)
-
-
-def _sparse(net: Network, proj, s: int, t: int, delay, dtype) -> _Projection:
-    n_s = net.populations[s].n_neurons
-    n_t = net.populations[t].n_neurons
-    model = net.populations[t].model
-    port = model.fn.port_names.index(proj.port or model.fn.port_names[0]) if model.fn.port_names else None
-    if proj.targets is not None:
-        targets = proj.targets
-        # a scalar weight as one row (1, K), the same for every source
-        weights = {name: jnp.broadcast_to(jnp.asarray(w, dtype), targets.shape if jnp.ndim(w) else (1, targets.shape[1]))
-                   for name, w in proj.weights.items()}
-        return _Projection(s, t, targets, weights, jnp.asarray(delay, dtype), port)
-    rows = {name: jnp.broadcast_to(jnp.asarray(w, dtype), (n_s, n_t)) for name, w in proj.weights.items()}
-    return _dense(s, t, rows, proj.mask, delay, port, dtype)
-
-
-def _dense(s: int, t: int, rows: dict, mask, delay, port, dtype) -> _Projection:
-    n_s, n_t = next(iter(rows.values())).shape
-    targets = jnp.broadcast_to(jnp.arange(n_t, dtype=jnp.int32), (n_s, n_t))
-    if mask is not None:
-        targets = jnp.where(mask, targets, -1)
-    return _Projection(s, t, targets, dict(rows), jnp.asarray(delay, dtype), port)
-

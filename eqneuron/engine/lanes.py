@@ -156,3 +156,30 @@ def earliest(times: Float[Array, " n"], k: int) -> Int[Array, " k"]:
     """
     k = min(k, times.shape[-1])
     return jax.lax.top_k(-times, k)[1]
+
+
+def sort_recent(rec_t: Float[Array, " size"], rec_i: Int[Array, " size"], start, made, size: int, short: tuple[int, ...]):
+    """Records `rec_t`, `rec_i` with the `made` (of at most `size`) entries from `start` in time order.
+
+    A sort of the slots they may fill, the fewest that hold them: none for one, the first slice of
+    `short` slots that holds them, else all `size` (XLA's CPU sort takes ~0.1 µs per element: a
+    sort of 1024 slots every window was a fifth of a quiet window of CUBA at 40,000 neurons).  The
+    branches take and return the segment alone (small): a conditional that passed the whole
+    record through would copy it.
+    """
+    seg_t = jax.lax.dynamic_slice(rec_t, (start,), (size,))
+    seg_i = jax.lax.dynamic_slice(rec_i, (start,), (size,))
+
+    def sorted_first(n_slots):
+        def sort(seg):
+            t, i = seg
+            order = earliest(t[:n_slots], n_slots)
+            return t.at[:n_slots].set(t[:n_slots][order]), i.at[:n_slots].set(i[:n_slots][order])
+        return sort
+
+    shorter = [n_slots for n_slots in short if n_slots < size]
+    branches = [lambda seg: seg] + [sorted_first(n_slots) for n_slots in [*shorter, size]]
+    which = (made > 1).astype(jnp.int32) + sum((made > n_slots).astype(jnp.int32) for n_slots in shorter)
+    seg_t, seg_i = jax.lax.switch(which, branches, (seg_t, seg_i))
+    return jax.lax.dynamic_update_slice(rec_t, seg_t, (start,)), jax.lax.dynamic_update_slice(rec_i, seg_i, (start,))
+

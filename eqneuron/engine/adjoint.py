@@ -26,7 +26,7 @@ in time order, one `lax.scan` step per event and every neuron at once:
 * at an internal event, the same with the event's condition, then its body.
 
 A recurrent population (one shared clock) is replayed as one sequence for all
-of its neurons (`_replay_shared`): a spike or internal event moves every
+of its neurons (`adjoint_shared.py`): a spike or internal event moves every
 neuron's state with its time; a spike applies its targets' `on_spike` jumps.
 
 Reverse mode through the replay is EventProp's backward pass: the adjoint of
@@ -40,7 +40,8 @@ carry (times and states of the neurons) per event of the busiest neuron, not
 per solver step.
 
 Values come from the forward run (bit for bit); the replay supplies only
-their derivatives.
+their derivatives.  Each neuron's sequence of events and the implicit-function
+spike time are built in `adjoint_sequence.py`, shared by both replays.
 """
 
 from __future__ import annotations
@@ -51,11 +52,24 @@ from typing import TypeVar
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jaxtyping import Array, Float, Int
 
 from ..errors import EqError
 from ..network import Network, Population
+from .adjoint_sequence import (
+    EVENT,
+    INPUT,
+    KIND_BITS,
+    REFRACTORY_END,
+    SAVE,
+    SPIKE,
+    by_neuron,
+    crossing_time,
+    event_kinds,
+    sequence_positions,
+    with_derivative,
+)
+from .adjoint_shared import replay_shared
 from .clocks import AbstractClock, OwnClocks, SharedClock
 from .graph import needs_graph
 from .lanes import traced_once
@@ -65,13 +79,6 @@ from .state import LoopState
 ADJOINTS = ("loop", "eventprop")
 
 T = TypeVar("T")
-
-# event kinds of the replay, in the order they take at equal times: an input spike (which may
-# lift the neuron over a threshold), the end of a refractory period, an internal event (whose
-# condition, lower than the spike's when both hold, fires first in the loop), the spike, a save
-# point; a neuron's sequence is a table of codes `index * 8 + kind`
-_INPUT, _REFRACTORY_END, _EVENT, _SPIKE, _SAVE = 0, 1, 2, 3, 4
-_KIND_BITS = 3
 
 sg = jax.lax.stop_gradient
 
@@ -96,46 +103,6 @@ def stop_gradients(tree: T) -> T:
     )
 
 
-def _per_neuron(times, ids, n: int, per_neuron: int, buffer: int):
-    """Each neuron's times from a list of the forward run (spikes or internal events, in the
-    order written), in order, `(n, per_neuron)` (inf: none), and their slots in the list
-    (`buffer`: none)."""
-    owner = jnp.where(ids >= 0, ids, n)
-    order = jnp.argsort(owner, stable=True)  # by neuron, then in the order written (time order)
-    sorted_owner = owner[order]
-    start = jnp.searchsorted(sorted_owner, jnp.arange(n + 1))
-    rank = jnp.arange(buffer) - start[sorted_owner]
-    row = jnp.where(rank < per_neuron, sorted_owner, n)  # overflowing spikes: dropped (the run says so)
-    out = jnp.full((n, per_neuron), jnp.inf, times.dtype).at[row, rank].set(times[order], mode="drop")
-    slots = jnp.full((n, per_neuron), buffer, jnp.int32).at[row, rank].set(order.astype(jnp.int32), mode="drop")
-    return out, slots
-
-
-def _positions(lists):
-    """Each event's place in its neuron's merged sequence.
-
-    `lists`: per kind (in the order they take at equal times), times of shape
-    `(n, m)` or `(m,)` (shared by all neurons), each sorted.  An event goes
-    after the events of earlier kinds at its time, before those of later kinds.
-    """
-    out = []
-    for a, (times_a, _) in enumerate(lists):
-        pos = jnp.arange(times_a.shape[-1])
-        for b, (times_b, _) in enumerate(lists):
-            if a != b:
-                pos = pos + _count_before(times_b, times_a, "right" if b < a else "left")
-        out.append(pos)
-    return out
-
-
-def _count_before(sorted_times, times, side: str):
-    """How many of `sorted_times` come before each of `times` (`side="right"`: also the equal ones);
-    either may have a leading neuron axis."""
-    axes = (0 if sorted_times.ndim == 2 else None, 0 if times.ndim == 2 else None)
-    count = lambda s, x: jnp.searchsorted(s, x, side=side)  # noqa: E731
-    return jax.vmap(count, in_axes=axes)(sorted_times, times) if any(a == 0 for a in axes) else count(sorted_times, times)
-
-
 def replay_leaves(pop: Population) -> tuple[dict, dict]:
     """What a replay of `pop` differentiates: its parameter values and the input rows of its weights.
 
@@ -144,35 +111,6 @@ def replay_leaves(pop: Population) -> tuple[dict, dict]:
     """
     n = 0 if pop.recurrent else pop.n_neurons
     return pop.parameter_values(), {name: w[n:] for name, w in pop.effective_weights().items()}
-
-
-def _kinds(in_times, refractory_ends, event_times, spike_times, save_times) -> list[tuple[jax.Array, int]]:
-    """The kinds of a replayed sequence with their times, in the order the loop handles
-    simultaneous ones (`_positions`); None: a kind the population does not have."""
-    kinds = [(sg(in_times), _INPUT)]
-    if refractory_ends is not None:
-        kinds.append((refractory_ends, _REFRACTORY_END))
-    if event_times is not None:
-        kinds.append((event_times, _EVENT))
-    kinds.append((spike_times, _SPIKE))
-    if save_times is not None:
-        kinds.append((sg(save_times), _SAVE))
-    return kinds
-
-
-def _crossing_time(condition, at, y_at, f, crossing, t_event, t):
-    """A spike's or internal event's time `t*` by the implicit function theorem on its condition
-    (value the forward run's `t_event`, derivative `-dg / ġ` with `ġ = ∂g/∂t + ∂g/∂y · f`); at
-    the time of the event before (`t`), it is taken as caused by that one: `t`."""
-    g, g_dot = jax.jvp(condition, (at, y_at), (jnp.ones_like(at), f))
-    g_dot = sg(jnp.where(crossing & (g_dot != 0), g_dot, 1.0))
-    immediate = sg(t_event) == sg(t)
-    return jnp.where(immediate, t, t_event - (g - sg(g)) / g_dot)
-
-
-def _with_derivative(saved, replayed):
-    """The forward run's saved states with the replay's derivative (unsaved slots, inf, kept)."""
-    return jnp.where(jnp.isfinite(saved), saved + (replayed - sg(replayed)), saved)
 
 
 def replay(
@@ -194,29 +132,29 @@ def replay(
     from `loop`: the replay may be traced after the run's trace has ended).
     """
     if isinstance(loop.clock, SharedClock):
-        return _replay_shared(loop, state, pop, leaves, in_times, in_channels, in_values, save_times)
+        return replay_shared(loop, state, pop, leaves, in_times, in_channels, in_values, save_times)
     assert isinstance(loop.clock, OwnClocks)
     fn, integrator, dtype = pop.model.fn, loop.integrator, loop.dtype
     n = pop.n_neurons
     neurons = jnp.arange(n)
     p, input_weights = leaves
     per_neuron = 1 if loop.stop_after_first_spike else loop.spikes_per_neuron
-    spike_s, slots = _per_neuron(state.spike_times, state.spike_ids, n, per_neuron, loop.buffer)
+    spike_s, slots = by_neuron(state.spike_times, state.spike_ids, n, per_neuron, loop.buffer)
     # the state at each spike as the forward run located it: (n, per_neuron, states)
     spike_y = state.spike_states[jnp.minimum(slots, loop.buffer - 1)]
     n_events = loop.n_events
     if n_events:  # internal events: at most `spikes_per_neuron` per neuron (`loop.finish` flags more)
         per_event = loop.spikes_per_neuron
-        event_s, event_slots = _per_neuron(state.event_times, state.event_ids, n, per_event, loop.event_buffer)
+        event_s, event_slots = by_neuron(state.event_times, state.event_ids, n, per_event, loop.event_buffer)
         at_event = jnp.minimum(event_slots, loop.event_buffer - 1)
         event_which, event_y = state.event_kinds[at_event], state.event_states[at_event]
         last_event = per_event - 1
     period = fn.refractory_period(p, jnp.zeros((n,), dtype)) if loop.refractory else None
     n_in, n_save = in_times.shape[0], loop.n_save
 
-    kinds = _kinds(in_times, None if period is None else spike_s + sg(period)[:, None],
+    kinds = event_kinds(in_times, None if period is None else spike_s + sg(period)[:, None],
                    event_s if n_events else None, spike_s, save_times if n_save else None)
-    positions = _positions(kinds)
+    positions = sequence_positions(kinds)
     position_of = {k: pos for pos, (_, k) in zip(positions, kinds)}
     length = sum(times.shape[-1] for times, _ in kinds)
     # each neuron's sequence as one table of codes `index * 8 + kind`: one scatter, and one
@@ -224,7 +162,7 @@ def replay(
     rows = neurons[:, None]
     pos = jnp.concatenate([jnp.broadcast_to(pos, (n, times.shape[-1])) for pos, (times, _) in zip(positions, kinds)], axis=1)
     codes = jnp.concatenate(
-        [jnp.broadcast_to(jnp.arange(times.shape[-1], dtype=jnp.int32) * 2**_KIND_BITS + k, (n, times.shape[-1])) for times, k in kinds],
+        [jnp.broadcast_to(jnp.arange(times.shape[-1], dtype=jnp.int32) * 2**KIND_BITS + k, (n, times.shape[-1])) for times, k in kinds],
         axis=1,
     )
     sequence = jnp.zeros((n, length), jnp.int32).at[rows, pos].set(codes)
@@ -235,17 +173,17 @@ def replay(
 
     def step(carry, code):
         t, y, until, aux = carry  # `until`: None without a refractory period (nothing to keep)
-        kind, k = code & (2**_KIND_BITS - 1), code >> _KIND_BITS
-        is_input, is_spike, is_event = kind == _INPUT, kind == _SPIKE, kind == _EVENT
+        kind, k = code & (2**KIND_BITS - 1), code >> KIND_BITS
+        is_input, is_spike, is_event = kind == INPUT, kind == SPIKE, kind == EVENT
         k_in, k_spike = jnp.minimum(k, last_input), jnp.minimum(k, last_spike)
         t_event = jnp.where(is_input, in_times[k_in], spike_s[neurons, k_spike])
         if n_events:
             k_event = jnp.minimum(k, last_event)
             t_event = jnp.where(is_event, event_s[neurons, k_event], t_event)
         if period is not None:
-            t_event = jnp.where(kind == _REFRACTORY_END, until, t_event)
+            t_event = jnp.where(kind == REFRACTORY_END, until, t_event)
         if n_save:
-            t_event = jnp.where(kind == _SAVE, save_times[jnp.minimum(k, last_save)], t_event)
+            t_event = jnp.where(kind == SAVE, save_times[jnp.minimum(k, last_save)], t_event)
         # list padding (no such event), or after the neuron's run ended (its first spike, when the
         # run stops there; the end of its last round): nothing happens
         real = jnp.isfinite(sg(t_event)) & (sg(t_event) <= t_end)
@@ -265,7 +203,7 @@ def replay(
             return fn.conditions(tt, yy, p)[which, neurons]
 
         f = fn.vector_field(t_event, y_at, p, refractory)
-        t_spike = _crossing_time(condition, t_event, y_at, f, crossing, t_event, t)
+        t_spike = crossing_time(condition, t_event, y_at, f, crossing, t_event, t)
         # the state there: its value as located by the forward run (a state integrated again
         # to the same time differs by the integration error, which a threshold and a reset
         # would amplify from spike to spike), its derivative the replay's
@@ -301,148 +239,19 @@ def replay(
     carry = (t0, y0, until0, sg(integrator.init(t0, y0, p)))
     _, (t_rec, y_rec) = jax.lax.scan(jax.checkpoint(traced_once(step), prevent_cse=False), carry, sequence.T)
 
-    t_spikes = t_rec[position_of[_SPIKE], rows]  # (n, per_neuron)
+    t_spikes = t_rec[position_of[SPIKE], rows]  # (n, per_neuron)
     known = slots < loop.buffer
     forward = state.spike_times[jnp.minimum(slots, loop.buffer - 1)]
     t_spikes = jnp.where(known, forward + (t_spikes - sg(t_spikes)), jnp.inf)
     spike_times = state.spike_times.at[slots].set(t_spikes, mode="drop")
     event_times = state.event_times
     if n_events:
-        t_events = t_rec[position_of[_EVENT], rows]  # (n, per_event)
+        t_events = t_rec[position_of[EVENT], rows]  # (n, per_event)
         forward = state.event_times[at_event]
         t_events = jnp.where(event_slots < loop.event_buffer, forward + (t_events - sg(t_events)), jnp.inf)
         event_times = event_times.at[event_slots].set(t_events, mode="drop")
     saved = state.saved
     if n_save:
-        save_pos = jnp.broadcast_to(position_of[_SAVE], (n, n_save))
-        saved = _with_derivative(saved, jnp.transpose(y_rec[save_pos, :, rows], (1, 2, 0)))  # (saves, states, neurons)
-    return eqx.tree_at(lambda c: (c.spike_times, c.saved, c.event_times), state, (spike_times, saved, event_times))
-
-
-def _replay_shared(
-    loop: PopulationLoop,
-    state: LoopState,
-    pop: Population,
-    leaves: tuple[dict, dict],
-    in_times: Float[Array, " inputs"],
-    in_channels: Int[Array, " inputs"],
-    in_values: Float[Array, " inputs"],
-    save_times: Float[Array, " saves"],
-) -> LoopState:
-    """`replay` of a recurrent population (one shared clock): the population's history is one
-    sequence in time order — input spikes, its spikes and internal events (each in the order the
-    loop emitted them), the ends of refractory periods, save points — and each step moves every
-    neuron.  A spike of neuron `j` at the forward run's time `s`: `t*` from `j`'s condition as in
-    `replay`, every neuron's state there `y(s) + f·(t* - s)` (`j`'s value the located one), then
-    `j`'s reset and its targets' `on_spike` jumps with the row `W[j, :]`; an internal event the
-    same with its own condition, then its body."""
-    fn, integrator, dtype = pop.model.fn, loop.integrator, loop.dtype
-    n, buffer = pop.n_neurons, loop.buffer
-    neurons = jnp.arange(n)
-    p, weights = leaves
-    input_weights = {name: w[n:] for name, w in weights.items()}
-    # the spike list is in emission order (time order, simultaneous spikes in the loop's order)
-    spike_s = jnp.where(state.spike_ids >= 0, state.spike_times, jnp.inf)
-    spike_ids = jnp.maximum(state.spike_ids, 0)
-    period = fn.refractory_period(p, jnp.zeros((n,), dtype)) if loop.refractory else None
-    n_in, n_save = in_times.shape[0], loop.n_save
-    n_events, event_buffer = loop.n_events, loop.event_buffer
-    if n_events:
-        event_s = jnp.where(state.event_ids >= 0, state.event_times, jnp.inf)
-        event_ids = jnp.maximum(state.event_ids, 0)
-        event_which = jnp.maximum(state.event_kinds, 0)
-
-    ends = None
-    if period is not None:
-        ends = sg(spike_s + period[spike_ids])
-        end_order = jnp.argsort(ends, stable=True)
-        ends = ends[end_order]  # the ends of the periods in time order, and whose they are
-        ended = spike_ids[end_order]
-    kinds = _kinds(in_times, ends, event_s if n_events else None, spike_s, save_times if n_save else None)
-    positions = _positions(kinds)
-    position_of = {k: pos for pos, (_, k) in zip(positions, kinds)}
-    pos = jnp.concatenate(positions).astype(jnp.int32)
-    codes = jnp.concatenate([jnp.arange(times.shape[0], dtype=jnp.int32) * 2**_KIND_BITS + k for times, k in kinds])
-    _, sequence = jax.lax.sort((pos, codes), num_keys=1)
-
-    t_end = state.t  # where the run ended (one clock)
-    ports = jnp.asarray(pop.ports, jnp.int32) if pop.ports else None
-    last_input, last_spike, last_save = max(n_in - 1, 0), buffer - 1, max(n_save - 1, 0)
-    per_neuron_params = {k for k, v in p.items() if isinstance(v, (jax.Array, np.ndarray)) and v.ndim}
-
-    def step(carry, code):
-        t, y, until, aux = carry
-        kind, k = code & (2**_KIND_BITS - 1), code >> _KIND_BITS
-        is_input, is_spike, is_event = kind == _INPUT, kind == _SPIKE, kind == _EVENT
-        k_in, k_spike = jnp.minimum(k, last_input), jnp.minimum(k, last_spike)
-        t_event = jnp.where(is_input, in_times[k_in], spike_s[k_spike])
-        which, recorded = spike_ids[k_spike], state.spike_states[k_spike]
-        if n_events:
-            k_event = jnp.minimum(k, event_buffer - 1)
-            t_event = jnp.where(is_event, event_s[k_event], t_event)
-            which = jnp.where(is_event, event_ids[k_event], which)
-            recorded = jnp.where(is_event, state.event_states[k_event], recorded)
-        if ends is not None:  # its value the forward run's, its derivative that of the spike's t* + period
-            t_end_of = until[ended[k_spike]]
-            t_event = jnp.where(kind == _REFRACTORY_END, ends[k_spike] + (t_end_of - sg(t_end_of)), t_event)
-        if n_save:
-            t_event = jnp.where(kind == _SAVE, save_times[jnp.minimum(k, last_save)], t_event)
-        real = jnp.isfinite(sg(t_event)) & (sg(t_event) <= t_end)
-        t_event = jnp.where(real, t_event, t)
-        refractory = None if period is None else sg(t) < sg(until)
-        spiking = is_spike & real
-        crossing = (is_spike | is_event) & real if n_events else spiking
-        at = jnp.broadcast_to(t_event, (n,))
-        to_spike = (neurons == which) & spiking
-        if refractory is not None:
-            to_spike = to_spike & ~refractory
-        y_at, aux = integrator.flow(jnp.broadcast_to(t, (n,)), y, at, p, refractory, aux, to_spike=to_spike)
-
-        f = fn.vector_field(at, y_at, p, refractory)
-        def condition(tt, yy):
-            if not n_events:
-                return fn.spike_condition(tt, yy, p)[which]
-            return fn.conditions(tt, yy, p)[jnp.where(is_event, 1 + event_which[k_event], 0), which]
-
-        t_spike = _crossing_time(condition, at, y_at, f, crossing, t_event, t)
-        y_located = y_at + f * (t_spike - sg(t_event))
-        recorded = jnp.where(crossing, recorded, sg(y_at[:, which]))  # NaN where none
-        y_located = y_located.at[:, which].add(recorded - sg(y_located[:, which]))
-        fired = neurons == which
-        y_spike = fn.apply_reset(t_spike, y_located, p, fired)
-        rows = {name: w[which] for name, w in weights.items()}
-        p_pre = {name: (v[which] if name in per_neuron_params else v) for name, v in p.items()}
-        y_spike = y_spike + fn.spike_jump(t_spike, y_located, p, y_located[:, which], p_pre, rows)
-        if n_events:
-            body = (jnp.arange(n_events)[:, None] == event_which[k_event]) & fired[None]
-            y_spike = jnp.where(is_event, fn.apply_event_resets(t_spike, y_located, p, body), y_spike)
-
-        y_input = y_at
-        if pop.in_size:
-            channel = in_channels[k_in]
-            w_rows = {name: w[channel] for name, w in input_weights.items()}
-            port = None if ports is None else ports[channel]
-            y_input = y_at + fn.input_jump(t_event, y_at, p, in_values[k_in], w_rows, port)
-
-        y_next = jnp.where(crossing, y_spike, jnp.where(is_input & real, y_input, y_at))
-        t_next = jnp.where(crossing, t_spike, t_event)
-        if period is not None:
-            until = jnp.where(spiking & fired, t_spike + period, until)
-        return (t_next, y_next, until, aux), (t_spike, y_at if n_save else None)
-
-    t0 = jnp.zeros((), dtype)
-    y0 = fn.initial_state(p, n, dtype)
-    until0 = None if period is None else jnp.full((n,), -jnp.inf, dtype)
-    carry = (t0, y0, until0, sg(integrator.init(jnp.zeros((n,), dtype), y0, p)))
-    _, (t_rec, y_rec) = jax.lax.scan(jax.checkpoint(traced_once(step), prevent_cse=False), carry, sequence)
-
-    t_spikes = t_rec[position_of[_SPIKE]]  # (buffer,), in the list's order
-    spike_times = jnp.where(state.spike_ids >= 0, state.spike_times + (t_spikes - sg(t_spikes)), state.spike_times)
-    event_times = state.event_times
-    if n_events:
-        t_events = t_rec[position_of[_EVENT]]
-        event_times = jnp.where(state.event_ids >= 0, event_times + (t_events - sg(t_events)), event_times)
-    saved = state.saved
-    if n_save:
-        saved = _with_derivative(saved, y_rec[position_of[_SAVE]])  # (saves, states, neurons)
+        save_pos = jnp.broadcast_to(position_of[SAVE], (n, n_save))
+        saved = with_derivative(saved, jnp.transpose(y_rec[save_pos, :, rows], (1, 2, 0)))  # (saves, states, neurons)
     return eqx.tree_at(lambda c: (c.spike_times, c.saved, c.event_times), state, (spike_times, saved, event_times))

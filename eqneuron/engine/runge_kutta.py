@@ -17,16 +17,12 @@ function theorem, the state there by differentiating the interpolant.
 
 from __future__ import annotations
 
-import functools
-from dataclasses import dataclass
 from typing import ClassVar
 
-import diffrax
 import equinox as eqx
 import equinox.internal as eqxi
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from ..codegen import GeneratedFunctions
 from ..codegen.waveforms import next_kink
@@ -35,42 +31,7 @@ from .controller import AbstractStepSizeController
 from .integrator import AbstractIntegrator, OwnClockStep, SharedClockStep, combine
 from .lanes import Block, block_size, computed_once, traced_once
 from .roots import along, implicit_root, locate_crossing
-
-
-@dataclass(frozen=True)
-class Tableau:
-    """An explicit Runge–Kutta method with an error estimate and a polynomial dense output."""
-
-    name: str
-    c: tuple[float, ...]  # nodes of stages 2..s
-    a_lower: tuple[tuple[float, ...], ...]
-    b_sol: tuple[float, ...]
-    b_error: tuple[float, ...]
-    dense: np.ndarray  # (stages, powers): y(θ) = y0 + Σ_p θ^p Σ_i dense[i, p] k_i
-    error_order: float
-
-
-@functools.cache
-def tableau(method: str) -> Tableau:
-    """The tableau of `method` (tsit5, dopri5, dopri8, heun: Diffrax's; euler: by hand)."""
-    if method == "euler":
-        # one stage; linear interpolation; no error estimate (fixed steps only)
-        return Tableau("euler", (), (), (1.0,), (0.0,), np.array([[0.0, 1.0]]), 1.0)
-    solver_cls = {"tsit5": diffrax.Tsit5, "dopri5": diffrax.Dopri5, "dopri8": diffrax.Dopri8, "heun": diffrax.Heun}[method]
-    t = solver_cls.tableau
-    assert isinstance(t, diffrax.ButcherTableau)  # the four methods have one tableau each
-    order = solver_cls().error_order(None)
-    assert order is not None  # methods with an error estimate
-    return Tableau(
-        name=method,
-        c=tuple(float(x) for x in t.c),
-        a_lower=tuple(tuple(float(x) for x in row) for row in t.a_lower),
-        b_sol=tuple(float(x) for x in t.b_sol),
-        b_error=tuple(float(x) for x in t.b_error),
-        dense=_dense_polynomials(solver_cls),
-        error_order=float(order),
-    )
-
+from .runge_kutta_tableau import Tableau, weighted_sum
 
 # kept steps in a row that leave the time unchanged after which a neuron is taken to blow up (the
 # approach to an AdEx peak in float32 takes up to 47 at 0 mV, 75 at 20 mV)
@@ -101,13 +62,13 @@ class RungeKuttaIntegrator(AbstractIntegrator):
 
         ks = [dt * f(t0, y0)]
         for c, a in zip(self.tableau.c, self.tableau.a_lower):
-            ks.append(dt * f(t0 + c * dt, y0 + _combine(a, ks)))
+            ks.append(dt * f(t0 + c * dt, y0 + weighted_sum(a, ks)))
         return ks
 
     def _attempt(self, t0, dt, y0, p, refractory):
         """A trial step: stages, end state, and error ratio per neuron (<= 1: acceptable)."""
         k = self._stages(t0, dt, y0, p, refractory)
-        increment, error = _combine(self.tableau.b_sol, k), _combine(self.tableau.b_error, k)
+        increment, error = weighted_sum(self.tableau.b_sol, k), weighted_sum(self.tableau.b_error, k)
         y1 = y0 + increment
         return k, y1, self.controller.error_ratio(y0, y1, error)
 
@@ -116,7 +77,7 @@ class RungeKuttaIntegrator(AbstractIntegrator):
         y(θ) = y0 + Σ_p θ^p c_p, computed once per step so that every
         evaluation of the interpolant is a Horner scheme of P terms."""
         dense = self.tableau.dense
-        return [_combine(row, k) for row in dense[:, 1:].T]
+        return [weighted_sum(row, k) for row in dense[:, 1:].T]
 
     @staticmethod
     def _dense(theta, y0, c):
@@ -416,52 +377,3 @@ def _first_order_flow_jvp(primals, tangents):
     y0, f, _ = primals
     dy0, _, dspan = tangents
     return y0, dy0 + f * dspan
-
-
-@functools.cache
-def _dense_polynomials(solver_cls) -> np.ndarray:
-    """Coefficients (stages × powers, increasing powers of θ) of the solver's dense-output weights.
-
-    Diffrax's interpolation is linear in the stage increments and polynomial in
-    θ; evaluating it (in float64) at Chebyshev points of [0, 1] with unit
-    increments and solving the Vandermonde system recovers the polynomials.
-    """
-    t = solver_cls.tableau
-    n = len(t.b_sol)
-    degree = 8
-    theta = 0.5 + 0.5 * np.cos(np.pi * (np.arange(degree + 1) + 0.5) / (degree + 1))
-    def evaluate(points):
-        interp = solver_cls.interpolation_cls(
-            t0=jnp.float64(0.0), t1=jnp.float64(1.0), y0=jnp.zeros(n), y1=jnp.asarray(t.b_sol), k=jnp.eye(n)
-        )
-        return jax.vmap(interp.evaluate)(points)
-
-    # one program compiled ahead of time and called (not operations of the caller's trace; op by
-    # op, each compiled on its own: 0.68 s of a fresh process's first call, against ~0.1 s)
-    with jax.enable_x64(True):
-        points = np.asarray(theta, np.float64)
-        values = np.asarray(jax.jit(evaluate).lower(points).compile()(points), np.float64)
-    coeffs = np.linalg.solve(np.vander(theta, degree + 1, increasing=True), values)
-    # refit at the true degree (well conditioned), then drop round-off
-    degree = int(np.max(np.nonzero(np.max(np.abs(coeffs), axis=1) > 1e-8 * np.max(np.abs(coeffs)))[0]))
-    coeffs = np.linalg.lstsq(np.vander(theta, degree + 1, increasing=True), values, rcond=None)[0].T
-    coeffs[np.abs(coeffs) < 1e-13 * np.max(np.abs(coeffs))] = 0.0
-    if not np.allclose(coeffs.sum(axis=1), t.b_sol, rtol=0, atol=1e-9):
-        raise ValueError(f"{solver_cls.__name__}: dense output does not reproduce the step at θ = 1")
-    if not np.allclose(coeffs[:, 0], 0.0, rtol=0, atol=1e-9):
-        raise ValueError(f"{solver_cls.__name__}: dense output does not start at y0")
-    coeffs[:, 0] = 0.0
-    return coeffs
-
-
-def _combine(weights, k):
-    """Σ_i weights[i] k[i] for constant weights (zero weights skipped) and a list of arrays.
-
-    A sum of scaled terms, which XLA fuses into one loop over the elements.
-    A contraction of the stacked terms (`tensordot`) traces smaller, but
-    stacking them copies every earlier stage at every stage: on the eventax
-    Izhikevich net those stacks took a fifth of the forward pass
-    (docs/design.md).
-    """
-    terms = [float(w) * k_i for w, k_i in zip(np.asarray(weights, dtype=np.float64), k) if w != 0.0]
-    return sum(terms[1:], terms[0]) if terms else jnp.zeros_like(k[0])

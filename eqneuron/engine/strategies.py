@@ -21,7 +21,8 @@ from .closed_form import ClosedFormIntegrator
 from .config import METHODS, SolverConfig
 from .controller import AbstractStepSizeController, AdaptiveStepSize, ConstantStepSize
 from .integrator import AbstractIntegrator
-from .runge_kutta import RungeKuttaIntegrator, tableau
+from .runge_kutta import RungeKuttaIntegrator
+from .runge_kutta_tableau import tableau
 
 if TYPE_CHECKING:
     from ..model import CompiledModel

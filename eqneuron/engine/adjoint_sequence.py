@@ -1,0 +1,95 @@
+"""The event-based adjoint's building blocks: each neuron's sequence of events, and the time
+of a spike as the implicit function of its condition.
+
+A replay (`adjoint.py`, and `adjoint_shared.py` on a shared clock) walks the
+events of the forward run in the order the loop handled them: the lists of
+the forward run, per neuron (`by_neuron`), merged by kind at equal times
+(`event_kinds`, `sequence_positions`) into one table of codes
+`index * 8 + kind`.  At a spike or internal event, `crossing_time` gives its
+time the derivative of `g(t, y(t)) = 0`, and `with_derivative` gives the
+forward run's saved states the replay's derivative.  Shared by both replays,
+which differ in how a step moves the neurons.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+# event kinds of the replay, in the order they take at equal times: an input spike (which may
+# lift the neuron over a threshold), the end of a refractory period, an internal event (whose
+# condition, lower than the spike's when both hold, fires first in the loop), the spike, a save
+# point; a neuron's sequence is a table of codes `index * 8 + kind`
+INPUT, REFRACTORY_END, EVENT, SPIKE, SAVE = 0, 1, 2, 3, 4
+KIND_BITS = 3
+
+sg = jax.lax.stop_gradient
+
+
+def by_neuron(times, ids, n: int, per_neuron: int, buffer: int):
+    """Each neuron's times from a list of the forward run (spikes or internal events, in the
+    order written), in order, `(n, per_neuron)` (inf: none), and their slots in the list
+    (`buffer`: none)."""
+    owner = jnp.where(ids >= 0, ids, n)
+    order = jnp.argsort(owner, stable=True)  # by neuron, then in the order written (time order)
+    sorted_owner = owner[order]
+    start = jnp.searchsorted(sorted_owner, jnp.arange(n + 1))
+    rank = jnp.arange(buffer) - start[sorted_owner]
+    row = jnp.where(rank < per_neuron, sorted_owner, n)  # overflowing spikes: dropped (the run says so)
+    out = jnp.full((n, per_neuron), jnp.inf, times.dtype).at[row, rank].set(times[order], mode="drop")
+    slots = jnp.full((n, per_neuron), buffer, jnp.int32).at[row, rank].set(order.astype(jnp.int32), mode="drop")
+    return out, slots
+
+
+def sequence_positions(lists):
+    """Each event's place in its neuron's merged sequence.
+
+    `lists`: per kind (in the order they take at equal times), times of shape
+    `(n, m)` or `(m,)` (shared by all neurons), each sorted.  An event goes
+    after the events of earlier kinds at its time, before those of later kinds.
+    """
+    out = []
+    for a, (times_a, _) in enumerate(lists):
+        pos = jnp.arange(times_a.shape[-1])
+        for b, (times_b, _) in enumerate(lists):
+            if a != b:
+                pos = pos + _count_before(times_b, times_a, "right" if b < a else "left")
+        out.append(pos)
+    return out
+
+
+def _count_before(sorted_times, times, side: str):
+    """How many of `sorted_times` come before each of `times` (`side="right"`: also the equal ones);
+    either may have a leading neuron axis."""
+    axes = (0 if sorted_times.ndim == 2 else None, 0 if times.ndim == 2 else None)
+    count = lambda s, x: jnp.searchsorted(s, x, side=side)  # noqa: E731
+    return jax.vmap(count, in_axes=axes)(sorted_times, times) if any(a == 0 for a in axes) else count(sorted_times, times)
+
+
+def event_kinds(in_times, refractory_ends, event_times, spike_times, save_times) -> list[tuple[jax.Array, int]]:
+    """The kinds of a replayed sequence with their times, in the order the loop handles
+    simultaneous ones (`sequence_positions`); None: a kind the population does not have."""
+    kinds = [(sg(in_times), INPUT)]
+    if refractory_ends is not None:
+        kinds.append((refractory_ends, REFRACTORY_END))
+    if event_times is not None:
+        kinds.append((event_times, EVENT))
+    kinds.append((spike_times, SPIKE))
+    if save_times is not None:
+        kinds.append((sg(save_times), SAVE))
+    return kinds
+
+
+def crossing_time(condition, at, y_at, f, crossing, t_event, t):
+    """A spike's or internal event's time `t*` by the implicit function theorem on its condition
+    (value the forward run's `t_event`, derivative `-dg / ġ` with `ġ = ∂g/∂t + ∂g/∂y · f`); at
+    the time of the event before (`t`), it is taken as caused by that one: `t`."""
+    g, g_dot = jax.jvp(condition, (at, y_at), (jnp.ones_like(at), f))
+    g_dot = sg(jnp.where(crossing & (g_dot != 0), g_dot, 1.0))
+    immediate = sg(t_event) == sg(t)
+    return jnp.where(immediate, t, t_event - (g - sg(g)) / g_dot)
+
+
+def with_derivative(saved, replayed):
+    """The forward run's saved states with the replay's derivative (unsaved slots, inf, kept)."""
+    return jnp.where(jnp.isfinite(saved), saved + (replayed - sg(replayed)), saved)

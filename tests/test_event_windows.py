@@ -210,7 +210,7 @@ def test_per_synapse_delays_give_the_reference_spikes():
 def test_population_loops_reading_rows_or_inboxes_give_the_reference_spikes(monkeypatch, read_as):
     """The CUBA network on the population loops (Runge–Kutta steps): its projections masked
     (rows of weights), or sparse and read through their lists of targets, each window's input
-    spikes put in every neuron's own inbox first (`loop._fill_inboxes`): the exact reference's
+    spikes put in every neuron's own inbox first (`LoopInputs._fill_inboxes`): the exact reference's
     spikes.  An inbox too small for a neuron's inputs of a window is the spike-budget code."""
     from eqneuron.engine import graph, loop
 

@@ -224,8 +224,10 @@ def test_population_loops_reading_rows_or_inboxes_give_the_reference_spikes(monk
     np.testing.assert_allclose([t for t, _ in got], [t for t, _ in ref], atol=1e-7)
     if read_as == "inboxes":
         monkeypatch.setattr(loop, "INBOX", 1)
-        small = eqn.simulate(net, None, t1=40.0, max_spikes=256, method="tsit5", rtol=1e-12, atol=1e-12)  # traced anew
+        with pytest.warns(RuntimeWarning, match="more inputs than its inbox"):  # the warning names the cause
+            small = eqn.simulate(net, None, t1=40.0, max_spikes=256, method="tsit5", rtol=1e-12, atol=1e-12)  # traced anew
         assert str(small.results[0]) == str(eqn.RESULTS.spike_budget)
+        assert "inbox" in str(small.results[0])
 
 
 def test_events_past_a_neurons_inbox_are_found_again_from_the_spike_records(monkeypatch):

@@ -26,7 +26,9 @@ class RESULTS(eqx.Enumeration):
     invalid_arguments = "an argument of `simulate` failed its check under `jit` (NaN or negative input times, channels out of range, t1 or save_at out of range): call it outside `jit` once to see which"
     non_finite = "a state, or the vector field at a state the solver reached, became NaN or infinite (e.g. an `exp` overflowed), or a state ran away faster than the dtype resolves time (a blow-up): see `nonfinite_neuron`, `nonfinite_time`"
     step_budget = "the event loop ran out of iterations before t1 (raise `max_solver_steps`), or a Runge–Kutta step size collapsed below what the dtype resolves, at a singularity of the vector field or for tolerances finer than the dtype (use float64, or loosen rtol/atol)"
-    spike_budget = "more spikes (or internal events) than the buffers hold: raise `max_spikes` (or `max_spikes_per_neuron`)"
+    spike_budget = ("more spikes (or internal events) than the buffers hold: raise `max_spikes` (or `max_spikes_per_neuron`); in a graph "
+                    "network run in windows, more input spikes in one window than `max_window_spikes`, or than one neuron's inbox holds "
+                    "(32 per window: shorten the delays, or connect more sparsely)")
     reset_failed = "a reset left the threshold condition satisfied; that neuron was not re-armed"
 
 
@@ -149,8 +151,11 @@ def warn_if_concrete(result: SimulationResult, max_spikes: int) -> None:
                           RuntimeWarning, stacklevel=3)
         elif some(RESULTS.spike_budget):
             warnings.warn("spike budget exceeded: a neuron exceeded max_spikes_per_neuron (its spikes, or under "
-                          "adjoint='eventprop' its internal events); raise max_spikes_per_neuron "
-                          "(results after the budget are incomplete)", RuntimeWarning, stacklevel=3)
+                          "adjoint='eventprop' its internal events), or, in a graph network run in windows, a "
+                          "window held more spikes than max_window_spikes or a neuron more inputs than its inbox "
+                          "(32 per window); raise max_spikes_per_neuron or max_window_spikes, or, for an inbox, "
+                          "shorten the delays or connect more sparsely (results after the budget are incomplete)",
+                          RuntimeWarning, stacklevel=3)
     if bool(np.any(result.nonfinite)):
         warnings.warn(
             f"non-finite state in neuron {int(np.max(result.nonfinite_neuron))} at "

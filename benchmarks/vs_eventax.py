@@ -3,8 +3,9 @@
 Identical weights and input spike times; forward (first output spike times)
 and value_and_grad of a TTFS loss; median of 15 forward / 5 value_and_grad
 runs after warm-up, plus the first call (jit compile).  eqneuron's nonlinear
-models are timed twice: by default and with `rounds=True` (rounds, which
-stop the hidden layer soon after the outputs' first spikes).  Spike-time error of both against a float64
+models are timed twice: by default (the forward pass in rounds, which stop
+the hidden layer soon after the outputs' first spikes; value_and_grad
+without them) and with `rounds=True` (rounds under reverse mode too).  Spike-time error of both against a float64
 reference at tight tolerance (eqneuron exact/Tsit5 1e-11, run in a subprocess).
 
 With `--eventprop`: value_and_grad only, eventax with its `EventPropAdjoint`
@@ -105,12 +106,12 @@ def bench_model(name, hidden, max_spikes, tol=None):
 
     ev_grad = eqx.filter_jit(eqx.filter_value_and_grad(ev_loss))
 
-    def our_first(net, t, c, in_rounds=False):
+    def our_first(net, t, c, in_rounds=None):
         return eqn.simulate(
             net, eqn.Spikes(t, c), t1=T1, max_spikes=max_spikes, stop_after_first_spike=True, rtol=tol, atol=tol, rounds=in_rounds
         ).first_spikes[-1]
 
-    def eq_loss(net, times, labels, in_rounds=False):
+    def eq_loss(net, times, labels, in_rounds=None):
         first = jax.vmap(lambda t, c: our_first(net, t, c, in_rounds))(times, channels)
         return jnp.mean(jax.vmap(ttfs_loss)(first, labels))
 
@@ -119,13 +120,13 @@ def bench_model(name, hidden, max_spikes, tol=None):
     variants = [""] if name == "lif" else ["", "_w"]
     # eventax and eqneuron are called in turn (`timed_together`): a slower stretch of the
     # shared machine costs both alike
-    forwards = {v: jax.jit(jax.vmap(lambda t, c, w=(v == "_w"): our_first(ours, t, c, w))) for v in variants}
+    forwards = {v: jax.jit(jax.vmap(lambda t, c, w=(True if v == "_w" else None): our_first(ours, t, c, w))) for v in variants}
     timings = timed_together([(ev_forward, (times,))] + [(forwards[v], (times, channels)) for v in variants], FORWARD_REPEATS)
     row["ev_fwd_first"], row["ev_fwd"] = timings[0]
     for v, (first, median) in zip(variants, timings[1:]):
         row[f"eq_fwd{v}_first"], row[f"eq_fwd{v}"] = first, median
         row[f"eq_times{v}"] = np.asarray(forwards[v](times, channels))
-    grads = {v: eqx.filter_jit(eqx.filter_value_and_grad(lambda net, t, y, w=(v == "_w"): eq_loss(net, t, y, w))) for v in variants}
+    grads = {v: eqx.filter_jit(eqx.filter_value_and_grad(lambda net, t, y, w=(True if v == "_w" else None): eq_loss(net, t, y, w))) for v in variants}
     timings = timed_together([(ev_grad, (theirs, times, labels))] + [(grads[v], (ours, times, labels)) for v in variants], 5)
     row["ev_grad_first"], row["ev_grad"] = timings[0]
     for v, (first, median) in zip(variants, timings[1:]):

@@ -176,26 +176,47 @@ ROUNDS_INPUTS = latency_inputs(jnp.array([0.0, 2.0, 4.0, 6.0, 8.0]))
 ROUNDS_T1 = 40.0
 
 
+def hidden_spikes(result, n_hidden, before=np.inf):
+    """(times, neurons) of the first population's spikes before `before`, in time order."""
+    times, neurons = np.asarray(result.spike_times), np.asarray(result.spike_neurons)
+    mine = (neurons >= 0) & (neurons < n_hidden) & (times < before)
+    return times[mine], neurons[mine]
+
+
 @pytest.mark.parametrize("recurrent", [False, True])
 def test_first_spike_rounds_match_the_full_run(recurrent):
-    """`stop_after_first_spike, rounds=True` with a stepping hidden layer runs the network in
-    rounds (a few loop iterations of the hidden layer, then the outputs up to the time the
-    hidden spikes are known): the outputs' first spikes must be those of the full
-    simulation.  Scale 0.3: outputs fire after several rounds; scale 0.2: one output stays
-    silent, so the rounds go on to t1.  Recurrent: the hidden layer is one clock (rounds of
+    """A first-spike run (`stop_after_first_spike`) with a stepping hidden layer runs in rounds by
+    default when not differentiated (a few loop iterations of the hidden layer, then the outputs
+    up to the time the hidden spikes are known), and with `rounds=True`: the outputs' first spikes
+    must be those of the full simulation, and the hidden layer's spikes those of the full
+    simulation before the outputs are done (their last first spike), none after.  Scale 0.3:
+    outputs fire after several rounds; scale 0.2: one output stays silent, so the rounds go on to
+    t1 and the hidden spikes are all there.  Recurrent: the hidden layer is one clock (rounds of
     events instead of per-neuron iterations)."""
     t1 = ROUNDS_T1
     full = jax.jit(lambda net: eqn.simulate(net, ROUNDS_INPUTS, t1=t1, max_spikes=128))
-    rounds = jax.jit(lambda net: eqn.simulate(net, ROUNDS_INPUTS, t1=t1, max_spikes=128, stop_after_first_spike=True, rounds=True))
+    runs = {
+        rounds: jax.jit(lambda net, r=rounds: eqn.simulate(net, ROUNDS_INPUTS, t1=t1, max_spikes=128, stop_after_first_spike=True, rounds=r))
+        for rounds in (None, True)
+    }
     for scale in (0.2, 0.3):  # same shapes: each function compiles once
         net = rounds_net(scale, recurrent)
-        reference, ours = full(net), rounds(net)
+        reference = full(net)
         first = np.asarray(reference.first_spikes[-1])
         assert np.any(first > t1 / 8), "an output must fire after the first rounds"
-        assert not bool(ours.overflow) and not bool(reference.overflow)
-        np.testing.assert_array_equal(np.isinf(ours.first_spikes[-1]), np.isinf(first))
-        finite = np.isfinite(first)
-        np.testing.assert_allclose(np.asarray(ours.first_spikes[-1])[finite], first[finite], rtol=0, atol=1e-6)
+        done = np.max(first) if np.all(np.isfinite(first)) else np.inf
+        ref_times, ref_neurons = hidden_spikes(reference, 20, done)
+        if scale == 0.3:
+            assert len(hidden_spikes(reference, 20)[0]) > len(ref_times), "the full run's hidden layer fires after the outputs"
+        for ours in (runs[r](net) for r in runs):
+            assert not bool(ours.overflow) and not bool(reference.overflow)
+            np.testing.assert_array_equal(np.isinf(ours.first_spikes[-1]), np.isinf(first))
+            finite = np.isfinite(first)
+            np.testing.assert_allclose(np.asarray(ours.first_spikes[-1])[finite], first[finite], rtol=0, atol=1e-6)
+            times, neurons = hidden_spikes(ours, 20)
+            np.testing.assert_array_equal(neurons, ref_neurons)
+            np.testing.assert_allclose(times, ref_times, rtol=0, atol=1e-6)
+            np.testing.assert_array_equal(np.asarray(ours.counts[0]), np.bincount(ref_neurons, minlength=20))
 
 
 def test_first_spike_rounds_gradient_matches_finite_differences():

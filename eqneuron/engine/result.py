@@ -169,6 +169,55 @@ def warn_if_concrete(result: SimulationResult, max_spikes: int) -> None:
         warnings.warn(_message(RESULTS.reset_failed), RuntimeWarning, stacklevel=3)
 
 
+def done_time(last: PopulationOutcome, n_neurons: int):
+    """When a population stopped at its neurons' first spikes is done: its last first spike, or
+    `inf` when one of its neurons stays silent (then it ran to t1).  Not differentiated: where
+    the earlier populations' spike lists end (`cut_at`)."""
+    local = jnp.where(last.spike_ids >= 0, last.spike_ids, n_neurons)
+    first = jnp.full((n_neurons + 1,), jnp.inf, last.spike_times.dtype).at[local].min(last.spike_times)[:-1]
+    return jax.lax.stop_gradient(jnp.where(jnp.all(jnp.isfinite(first)), jnp.max(first), jnp.inf))
+
+
+def cut_at(outcome: PopulationOutcome, t_cut) -> PopulationOutcome:
+    """The outcome with its spikes, internal events and non-finite states before `t_cut` only.
+
+    A population of a first-spike run ends where the last population is done, whether it ran in
+    rounds (which stop about there) or to t1: both give this outcome.  Overflowed lists keep
+    their counts (the `spike_budget` code stands)."""
+    keep = outcome.spike_times < t_cut
+    buffer = outcome.spike_times.shape[0]
+    n_spikes = jnp.where(outcome.n_spikes > buffer, outcome.n_spikes, jnp.sum(keep).astype(outcome.n_spikes.dtype))
+    bad = outcome.nonfinite & (outcome.nonfinite_time < t_cut)
+    events = outcome.events
+    if events is not None:
+        kept = events.times < t_cut
+        n_kinds, n = events.counts.shape
+        slot = jnp.where(kept, events.kinds * n + events.neurons, n_kinds * n)
+        counts = jnp.zeros((n_kinds * n + 1,), events.counts.dtype).at[slot].add(1)[:-1].reshape(n_kinds, n)
+        overflowed = jnp.sum(events.counts) > events.times.shape[0]
+        events = EventRecord(
+            names=events.names,
+            times=jnp.where(kept, events.times, jnp.inf),
+            neurons=jnp.where(kept, events.neurons, -1),
+            kinds=jnp.where(kept, events.kinds, -1),
+            counts=jnp.where(overflowed, events.counts, counts),
+        )
+    return PopulationOutcome(
+        spike_times=jnp.where(keep, outcome.spike_times, jnp.inf),
+        spike_ids=jnp.where(keep, outcome.spike_ids, -1),
+        n_spikes=n_spikes,
+        spike_budget=outcome.spike_budget,
+        step_budget=outcome.step_budget,
+        nonfinite=bad,
+        nonfinite_time=jnp.where(bad, outcome.nonfinite_time, jnp.inf),
+        nonfinite_neuron=jnp.where(bad, outcome.nonfinite_neuron, -1),
+        reset_failed=outcome.reset_failed,
+        states=outcome.states,
+        events=events,
+        time_ordered=outcome.time_ordered,
+    )
+
+
 def network_result(net: Network, outcomes, checked, max_spikes, dtype, invalid, throw, meter) -> SimulationResult:
     """The run's result from its populations' outcomes: the progress bar closed, the saved states
     in the order of the user's `save_at` (`checked`: `simulate`'s checked arguments), and with

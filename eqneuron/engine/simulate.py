@@ -34,7 +34,7 @@ from .integrator import AbstractIntegrator
 from .lanes import traced_once
 from .loop import PopulationLoop
 from .progress import progress_meter
-from .result import SimulationResult, network_result, warn_if_concrete
+from .result import SimulationResult, cut_at, done_time, network_result, warn_if_concrete
 from .reverse_mode import Runs, fast_forward, replayed
 from .strategies import clock_for, make_integrator
 from .validate import SimulateArguments, check_simulate_arguments
@@ -58,7 +58,7 @@ def simulate(
     max_solver_steps: int = 16384,
     max_spikes_per_neuron: int | None = None,
     stop_after_first_spike: bool = False,
-    rounds: bool = False,
+    rounds: bool | None = None,
     throw: bool = False,
     max_window_spikes: int | None = None,
     progress: bool | float = False,
@@ -87,15 +87,21 @@ def simulate(
       sets `overflow`.
     - `stop_after_first_spike`: neurons of the last population stop at their
       first spike (all that a time-to-first-spike loss needs); their later
-      spikes, counts and states are then not computed.
-    - `rounds`: with `stop_after_first_spike`, run the network in rounds:
-      each earlier population advances a few iterations of its loop, the next
-      one up to the time until which those spikes are all known, and so on;
-      the rounds stop once the last population is done, so that earlier
-      populations are not simulated to `t1` (their spikes, counts and states
-      then end there too).  Pays off when an earlier population takes solver
-      steps and the outputs fire early (where none does, the run is the same
-      as without rounds).  Needs `stop_after_first_spike=True` and no `save_at`.
+      spikes, counts and states are then not computed.  Without `save_at`,
+      the earlier populations end there too: their spikes, counts and internal
+      events are those before the last population is done (its last first
+      spike; to t1 when one of its neurons stays silent).  With `save_at` they
+      run to t1, for their saved states.
+    - `rounds`: how such a first-spike run gets there when an earlier
+      population takes solver steps (Runge–Kutta).  In rounds, each earlier
+      population advances a few iterations of its loop, the next one up to the
+      time until which those spikes are all known, and so on, until the last
+      population is done: earlier populations are not simulated to `t1`.
+      `None` (default): in rounds when the run is not differentiated, and
+      without them under reverse mode (whose derivative is the same);
+      `True`: in rounds also under reverse mode; `False`: never.  Rounds pay
+      when the outputs fire early.  `True` needs `stop_after_first_spike=True`
+      and no `save_at`.
     - `throw`: raise (also under `jit`) when a population's result code is not `ok`.
     - `max_window_spikes`: in a graph network run in windows (a cycle with delays), the most
       input spikes one population receives in one window (default 1024; a window reads 4 times
@@ -136,6 +142,9 @@ def simulate(
     ):
         raise EqError(f"simulate: `max_window_spikes` must be an integer >= 1, got {max_window_spikes!r}",
                       hint="the most input spikes of one population in one window, e.g. 1024")
+    if rounds is not None and not isinstance(rounds, (bool, np.bool_)):
+        raise EqError(f"simulate: `rounds` must be None, True or False, got {rounds!r}",
+                      hint="leave it out: the engine runs first-spike runs in rounds where that pays")
     if rounds and (not stop_after_first_spike or checked.save_at is not None):
         raise EqError(
             "simulate: `rounds=True` stops earlier populations soon after the last one's first spikes; "
@@ -174,7 +183,7 @@ class _Settings(NamedTuple):
     max_solver_steps: int
     max_spikes_per_neuron: int | None
     stop_after_first_spike: bool
-    rounds: bool
+    rounds: bool | None
     throw: bool
     max_window_spikes: int | None
     progress: bool | float
@@ -354,19 +363,29 @@ def _run(net: Network, checked: SimulateArguments, settings: _Settings) -> Simul
     feed = (times, channels, values)
     t1_ = jnp.asarray(t1, dtype)
     rounds_exhausted = jnp.asarray(False)
-    in_rounds = rounds and any(integrator_of(pop).takes_steps for pop in net.populations[:-1])
+    earlier_steps = any(integrator_of(pop).takes_steps for pop in net.populations[:-1])
+    in_rounds = bool(rounds) and earlier_steps
+    # by default a first-spike run that is not differentiated runs in rounds where an earlier
+    # population takes solver steps; reverse mode runs the lean loops (`fast_forward`)
+    rounds_when_fast = rounds is None and stop_after_first_spike and save is None and earlier_steps and not eventprop
+
+    def run_in_rounds(loops, feed, t1):
+        """The stack's states after rounds that end once the last population is done, and whether
+        the rounds ran out first."""
+        max_rounds = _SHORT_ROUNDS + max(int(np.ceil(np.log2(max(loop.budget / loop.round, 1)))) for loop in loops[:-1]) + 1
+        _, states = eqxi.while_loop(
+            lambda s: ~jnp.all(s[1][-1].done),
+            traced_once(lambda s: (s[0] + 1, run_all(loops, feed, s[1], t1, s[0]))),
+            (jnp.asarray(0), [loop.start() for loop in loops]),
+            max_steps=max_rounds,
+            kind="checkpointed",
+        )
+        return states, ~jnp.all(states[-1].done)
+
     if in_rounds or eventprop:
         loops = stack(net, t1_, save)
         if in_rounds:
-            max_rounds = _SHORT_ROUNDS + max(int(np.ceil(np.log2(max(loop.budget / loop.round, 1)))) for loop in loops[:-1]) + 1
-            _, states = eqxi.while_loop(
-                lambda s: ~jnp.all(s[1][-1].done),
-                traced_once(lambda s: (s[0] + 1, run_all(loops, feed, s[1], t1_, s[0]))),
-                (jnp.asarray(0), [loop.start() for loop in loops]),
-                max_steps=max_rounds,
-                kind="checkpointed",
-            )
-            rounds_exhausted = ~jnp.all(states[-1].done)
+            states, rounds_exhausted = run_in_rounds(loops, feed, t1_)
         else:
             states = run_all(loops, feed, [loop.start() for loop in loops], t1_)
         if eventprop:  # the loops ran undifferentiated: derivatives come from the replay
@@ -380,16 +399,29 @@ def _run(net: Network, checked: SimulateArguments, settings: _Settings) -> Simul
             net, feed, t1, save = args
             loops = stack(net, t1, save, lean)
             states = run_all(loops, feed, [loop.start() for loop in loops], t1)
-            return [loop.finish(state) for loop, state in zip(loops, states)]
+            return [loop.finish(state) for loop, state in zip(loops, states)], jnp.asarray(False)
+
+        def run_stack_in_rounds(args):
+            net, feed, t1, save = args
+            loops = stack(net, t1, save)
+            states, exhausted = run_in_rounds(loops, feed, t1)
+            return [loop.finish(state) for loop, state in zip(loops, states)], exhausted
 
         stack_args = (net, feed, t1_, save)
-        if any(free_steps(pop) for pop in net.populations):
+        if rounds_when_fast:
+            # the same outcomes once cut where the last population is done (`cut_at`)
+            outcomes, rounds_exhausted = fast_forward(stack_args, Runs(run_stack_in_rounds, functools.partial(run_stack, lean=True)))
+        elif any(free_steps(pop) for pop in net.populations):
             # free steps speed up the forward run; reverse mode compiles each loop body three
             # times (forward, recomputed, transposed), so it runs the lean loops instead: the
             # same steps and values, a third of the body (docs/design.md)
-            outcomes = fast_forward(stack_args, Runs(run_stack, functools.partial(run_stack, lean=True)))
+            outcomes, rounds_exhausted = fast_forward(stack_args, Runs(run_stack, functools.partial(run_stack, lean=True)))
         else:
-            outcomes = run_stack(stack_args)
+            outcomes, rounds_exhausted = run_stack(stack_args)
+    if stop_after_first_spike and save is None and last > 0:
+        # earlier populations end where the last one is done, however the run got there
+        t_done = done_time(outcomes[-1], net.populations[-1].n_neurons)
+        outcomes = [cut_at(o, t_done) for o in outcomes[:-1]] + [outcomes[-1]]
     # rounds that ran out leave the last population short of its first spikes
     outcomes[-1] = eqx.tree_at(lambda o: o.step_budget, outcomes[-1], outcomes[-1].step_budget | rounds_exhausted)
     return network_result(net, outcomes, checked, max_spikes, dtype, checked.invalid, throw, meter)

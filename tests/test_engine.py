@@ -574,3 +574,31 @@ def test_spike_list_order_matches_a_stable_argsort(n):
     np.testing.assert_array_equal(times[order], times[expected])
     if n <= 512:  # the counting sort keeps equal times in list order
         np.testing.assert_array_equal(order, expected)
+
+
+def test_a_first_spike_run_ends_the_hidden_layers_internal_events_where_the_outputs_are_done():
+    """Internal events of an earlier population, like its spikes, end where the last population
+    is done (its last first spike): the events and their counts are those of the full run before
+    then (the full run, with no early stop, as the reference)."""
+    from .test_eventprop import ADAPTIVE_SYNAPTIC, INPUTS, T1
+
+    model = eqn.compile_model(ADAPTIVE_SYNAPTIC)
+    hidden = model.population(6, 5, params={"ic": jnp.full((6,), 0.9)}, key=jax.random.key(1))
+    hidden = hidden.replace(weights={"w": 1.5 * jnp.abs(hidden.weights["w"])})
+    net = eqn.Network([hidden, model.population(2, 6, params={"ic": jnp.full((2,), 0.9)}, key=jax.random.key(2))])
+    full = eqn.simulate(net, INPUTS, t1=T1, max_spikes=128, max_spikes_per_neuron=8)
+    first = np.asarray(full.first_spikes[-1])
+    assert np.all(np.isfinite(first))
+    done = first.max()
+    times, neurons, kinds = (np.asarray(x) for x in (full.events[0].times, full.events[0].neurons, full.events[0].kinds))
+    before = times < done
+    assert 0 < before.sum() < np.isfinite(times).sum(), "events before and after the outputs are done"
+    expected = np.zeros(full.events[0].counts.shape, int)
+    np.add.at(expected, (kinds[before], neurons[before]), 1)
+
+    ours = eqn.simulate(net, INPUTS, t1=T1, max_spikes=128, max_spikes_per_neuron=8, stop_after_first_spike=True)
+    np.testing.assert_allclose(np.asarray(ours.first_spikes[-1]), first, rtol=0, atol=1e-6)
+    got = np.asarray(ours.events[0].times)
+    np.testing.assert_allclose(got[np.isfinite(got)], times[before], rtol=0, atol=1e-6)
+    np.testing.assert_array_equal(np.asarray(ours.events[0].counts), expected)
+    assert all(r == eqn.RESULTS.ok for r in ours.results)

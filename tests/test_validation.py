@@ -368,3 +368,10 @@ def test_rounds_without_stop_after_first_spike_is_an_error(pop):
         eqn.simulate(pop, None, t1=10.0, rounds=True)
     with pytest.raises(eqn.EqError, match="no save_at"):
         eqn.simulate(pop, None, t1=10.0, rounds=True, stop_after_first_spike=True, save_at=[1.0])
+
+
+@pytest.mark.parametrize("value", ["auto", 1, 0.5])
+def test_rounds_other_than_none_true_or_false_is_an_error(pop, value):
+    """`rounds` is None (the engine chooses), True or False: nothing else is read as one of them."""
+    with pytest.raises(eqn.EqError, match="`rounds` must be None, True or False"):
+        eqn.simulate(pop, None, t1=10.0, rounds=value, stop_after_first_spike=True)

@@ -67,9 +67,6 @@ class Block:
             return x
         return x[..., self.index]
 
-    def take_params(self, p: dict[str, float | Array]) -> dict[str, float | Array]:
-        return {k: self.take(v) for k, v in p.items()}
-
     def put(self, full: Shaped[Array, "*rest lanes"], part: Shaped[Array, "*rest size"]) -> Shaped[Array, "*rest lanes"]:
         """`full` with the block's lanes replaced by `part`."""
         return full.at[..., self._scatter].set(part, mode="drop")

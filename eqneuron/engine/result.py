@@ -169,12 +169,17 @@ def warn_if_concrete(result: SimulationResult, max_spikes: int) -> None:
         warnings.warn(_message(RESULTS.reset_failed), RuntimeWarning, stacklevel=3)
 
 
+def first_spikes_of(outcome: PopulationOutcome, n_neurons: int) -> Float[Array, " neurons"]:
+    """Each neuron's first spike time in a population's outcome (`inf`: silent)."""
+    local = jnp.where(outcome.spike_ids >= 0, outcome.spike_ids, n_neurons)
+    return jnp.full((n_neurons + 1,), jnp.inf, outcome.spike_times.dtype).at[local].min(outcome.spike_times)[:-1]
+
+
 def done_time(last: PopulationOutcome, n_neurons: int):
     """When a population stopped at its neurons' first spikes is done: its last first spike, or
     `inf` when one of its neurons stays silent (then it ran to t1).  Not differentiated: where
     the earlier populations' spike lists end (`cut_at`)."""
-    local = jnp.where(last.spike_ids >= 0, last.spike_ids, n_neurons)
-    first = jnp.full((n_neurons + 1,), jnp.inf, last.spike_times.dtype).at[local].min(last.spike_times)[:-1]
+    first = first_spikes_of(last, n_neurons)
     return jax.lax.stop_gradient(jnp.where(jnp.all(jnp.isfinite(first)), jnp.max(first), jnp.inf))
 
 
@@ -276,7 +281,7 @@ def _collect(net: Network, outcomes, max_spikes: int, dtype, invalid) -> Simulat
     for o, pop in zip(outcomes, net.populations):
         local = jnp.where(o.spike_ids >= 0, o.spike_ids, pop.n_neurons)
         counts.append(jnp.zeros((pop.n_neurons + 1,), jnp.int32).at[local].add(1)[:-1])
-        firsts.append(jnp.full((pop.n_neurons + 1,), jnp.inf, dtype).at[local].min(o.spike_times)[:-1])
+        firsts.append(first_spikes_of(o, pop.n_neurons))
     bad_neuron, bad_time = jnp.asarray(-1), jnp.asarray(jnp.inf, dtype)
     for o, off in reversed(list(zip(outcomes, offsets))):
         bad_neuron = jnp.where(o.nonfinite, o.nonfinite_neuron + off, bad_neuron)

@@ -362,16 +362,17 @@ def _run(net: Network, checked: SimulateArguments, settings: _Settings) -> Simul
 
     feed = (times, channels, values)
     t1_ = jnp.asarray(t1, dtype)
-    rounds_exhausted = jnp.asarray(False)
     earlier_steps = any(integrator_of(pop).takes_steps for pop in net.populations[:-1])
     in_rounds = bool(rounds) and earlier_steps
     # by default a first-spike run that is not differentiated runs in rounds where an earlier
     # population takes solver steps; reverse mode runs the lean loops (`fast_forward`)
     rounds_when_fast = rounds is None and stop_after_first_spike and save is None and earlier_steps and not eventprop
 
-    def run_in_rounds(loops, feed, t1):
-        """The stack's states after rounds that end once the last population is done, and whether
-        the rounds ran out first."""
+    def run_states(loops, feed, t1, in_rounds: bool):
+        """The stack's states at the end of the run, and whether its rounds ran out first: in
+        rounds that end once the last population is done, or each population to t1 in turn."""
+        if not in_rounds:
+            return run_all(loops, feed, [loop.start() for loop in loops], t1), jnp.asarray(False)
         max_rounds = _SHORT_ROUNDS + max(int(np.ceil(np.log2(max(loop.budget / loop.round, 1)))) for loop in loops[:-1]) + 1
         _, states = eqxi.while_loop(
             lambda s: ~jnp.all(s[1][-1].done),
@@ -384,10 +385,7 @@ def _run(net: Network, checked: SimulateArguments, settings: _Settings) -> Simul
 
     if in_rounds or eventprop:
         loops = stack(net, t1_, save)
-        if in_rounds:
-            states, rounds_exhausted = run_in_rounds(loops, feed, t1_)
-        else:
-            states = run_all(loops, feed, [loop.start() for loop in loops], t1_)
+        states, rounds_exhausted = run_states(loops, feed, t1_, in_rounds)
         if eventprop:  # the loops ran undifferentiated: derivatives come from the replay
             leaves = [replay_leaves(pop) for pop in differentiable.populations]
             replays = replayed((leaves, checked.inputs), loops, states, net.populations, [loop.save_times for loop in loops])
@@ -395,27 +393,22 @@ def _run(net: Network, checked: SimulateArguments, settings: _Settings) -> Simul
         outcomes = [loop.finish(state) for loop, state in zip(loops, states)]
     else:
 
-        def run_stack(args, lean: bool = False):
+        def run_stack(args, lean: bool = False, in_rounds: bool = False):
             net, feed, t1, save = args
             loops = stack(net, t1, save, lean)
-            states = run_all(loops, feed, [loop.start() for loop in loops], t1)
-            return [loop.finish(state) for loop, state in zip(loops, states)], jnp.asarray(False)
-
-        def run_stack_in_rounds(args):
-            net, feed, t1, save = args
-            loops = stack(net, t1, save)
-            states, exhausted = run_in_rounds(loops, feed, t1)
+            states, exhausted = run_states(loops, feed, t1, in_rounds)
             return [loop.finish(state) for loop, state in zip(loops, states)], exhausted
 
         stack_args = (net, feed, t1_, save)
+        # free steps (and rounds) speed up the forward run; reverse mode compiles each loop body
+        # three times (forward, recomputed, transposed), so it runs the lean loops instead: the
+        # same steps and values, a third of the body (docs/design.md)
+        lean = functools.partial(run_stack, lean=True)
         if rounds_when_fast:
             # the same outcomes once cut where the last population is done (`cut_at`)
-            outcomes, rounds_exhausted = fast_forward(stack_args, Runs(run_stack_in_rounds, functools.partial(run_stack, lean=True)))
+            outcomes, rounds_exhausted = fast_forward(stack_args, Runs(functools.partial(run_stack, in_rounds=True), lean))
         elif any(free_steps(pop) for pop in net.populations):
-            # free steps speed up the forward run; reverse mode compiles each loop body three
-            # times (forward, recomputed, transposed), so it runs the lean loops instead: the
-            # same steps and values, a third of the body (docs/design.md)
-            outcomes, rounds_exhausted = fast_forward(stack_args, Runs(run_stack, functools.partial(run_stack, lean=True)))
+            outcomes, rounds_exhausted = fast_forward(stack_args, Runs(run_stack, lean))
         else:
             outcomes, rounds_exhausted = run_stack(stack_args)
     if stop_after_first_spike and save is None and last > 0:

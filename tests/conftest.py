@@ -1,5 +1,6 @@
 import gc
 import os
+import shutil
 import tempfile
 
 # XLA's CPU compiler emits the fused kernels of the tests' programs with its older elemental emitters:
@@ -14,8 +15,15 @@ from eqneuron.compilation_cache import enable_compilation_cache
 
 # the tests neither read nor fill the user's caches (closed forms, JAX's compilation cache, whose
 # entries from other builds must not be loaded): one fresh directory per test session, set before
-# pytest-xdist starts its workers, which inherit it
-os.environ.setdefault("EQNEURON_CACHE_DIR", tempfile.mkdtemp(prefix="eqneuron-tests-"))
+# pytest-xdist starts its workers, which inherit it; the process that made it removes it at the end
+_OWN_CACHE = None if "EQNEURON_CACHE_DIR" in os.environ else tempfile.mkdtemp(prefix="eqneuron-tests-")
+if _OWN_CACHE is not None:
+    os.environ["EQNEURON_CACHE_DIR"] = _OWN_CACHE
+
+
+def pytest_unconfigure(config):
+    if _OWN_CACHE is not None:
+        shutil.rmtree(_OWN_CACHE, ignore_errors=True)
 
 
 @pytest.fixture(autouse=True, scope="module")

@@ -16,15 +16,21 @@ value already in `XLA_FLAGS` is kept; `EQNEURON_XLA_DEFAULTS=0` turns this
 off; any other value is an `EqError` (the command line reports it as its
 other errors).  Applied for jaxlib 0.5 and later (XLA stops a process whose
 `XLA_FLAGS` names a flag it does not know; the flag exists there).
+
+XLA's backend at optimisation level 0 (`XLA_FLAGS=--xla_backend_optimization_level=0`, or
+JAX's `JAX_DISABLE_MOST_OPTIMIZATIONS`) miscompiles the root finder's loop: a LIF neuron under
+constant drive fired at 3.897 ms instead of 4.0547 ms (jaxlib 0.10.2; the same loop in plain JAX,
+without eqneuron, gives the same wrong root).  `import eqneuron` warns when either is set.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+import warnings
 from pathlib import Path
 
-from .errors import EqError
+from .errors import EqError, EqWarning
 
 SCHEDULER_FLAG = "xla_cpu_enable_concurrency_optimized_scheduler"
 
@@ -69,6 +75,23 @@ def apply_or_defer() -> None:
         if not _command_line():
             raise
         deferred = error
+    setting = unoptimised()
+    if setting is not None:
+        warnings.warn(
+            f"{setting} compiles XLA's backend at optimisation level 0, which gives wrong spike times "
+            "(the root finder's loop is miscompiled: docs/design.md); unset it",
+            EqWarning,
+            stacklevel=2,
+        )
+
+
+def unoptimised() -> str | None:
+    """The setting, if any, that has XLA compile its backend at optimisation level 0."""
+    if "--xla_backend_optimization_level=0" in os.environ.get("XLA_FLAGS", "").split():
+        return "XLA_FLAGS=--xla_backend_optimization_level=0"
+    if os.environ.get("JAX_DISABLE_MOST_OPTIMIZATIONS", "").strip().lower() in ("1", "y", "yes", "t", "true", "on"):
+        return "JAX_DISABLE_MOST_OPTIMIZATIONS"
+    return None
 
 
 def _command_line() -> bool:

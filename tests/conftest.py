@@ -10,6 +10,7 @@ os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} --xla_cpu_use_fusi
 
 import jax  # noqa: E402
 import pytest  # noqa: E402
+from jax.experimental.compilation_cache import compilation_cache  # noqa: E402
 
 # the tests neither read nor fill the user's caches (the closed forms SymPy derived, whose entries
 # from other builds must not be loaded): one fresh directory per test session, set before
@@ -33,12 +34,14 @@ def _release_compiled_programs():
     yield
     jax.clear_caches()
     gc.collect()
+    # JAX's persistent compilation cache is on only where the code under test turns it on, as for a
+    # user (`train`, the command line: a second run there compiles nothing), and off again after the
+    # module: kept on for the worker's later modules, its writes (209 programs, 18.9 s over the
+    # suite) cost four times what its reads saved (10 hits, 4.4 s)
+    if jax.config.jax_compilation_cache_dir:  # type: ignore[attr-defined]
+        jax.config.update("jax_compilation_cache_dir", None)
+        compilation_cache.reset_cache()
 
-
-# JAX's persistent compilation cache and `persistent_jit`'s programs stay off (their own tests turn
-# them on): measured over the suite, the cache's writes (209 programs, 18.9 s) cost four times what
-# its reads saved (10 hits, 4.4 s)
-os.environ["EQNEURON_JAX_CACHE"] = "off"
 
 # accuracy is asserted in float64; the float32 path has its own subprocess test
 jax.config.update("jax_enable_x64", True)

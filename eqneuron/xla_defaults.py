@@ -89,7 +89,9 @@ def unoptimised() -> str | None:
     """The setting, if any, that has XLA compile its backend at optimisation level 0."""
     if "--xla_backend_optimization_level=0" in os.environ.get("XLA_FLAGS", "").split():
         return "XLA_FLAGS=--xla_backend_optimization_level=0"
-    if os.environ.get("JAX_DISABLE_MOST_OPTIMIZATIONS", "").strip().lower() in ("1", "y", "yes", "t", "true", "on"):
+    import jax  # JAX parses its own switch (from the environment, or set by `jax.config.update`)
+
+    if jax.config.jax_disable_most_optimizations:  # type: ignore[attr-defined]
         return "JAX_DISABLE_MOST_OPTIMIZATIONS"
     return None
 

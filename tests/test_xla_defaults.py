@@ -94,7 +94,6 @@ def test_the_command_line_reports_a_bad_setting_without_a_traceback():
     assert done.returncode != 0 and "got 'ON'" in done.stderr
 
 
-
 def test_xla_at_optimisation_level_zero_is_warned_of():
     """XLA's backend at level 0 miscompiles the root finder's loop (the first spike of a LIF neuron
     under constant drive: 3.897 ms instead of 10 ln 1.5 = 4.0547 ms): `import eqneuron` says so

@@ -86,12 +86,13 @@ def apply_or_defer() -> None:
 
 
 def unoptimised() -> str | None:
-    """The setting, if any, that has XLA compile its backend at optimisation level 0."""
+    """The setting, if any, that has XLA compile its backend at optimisation level 0.
+
+    The environment is read as JAX reads it (its true spellings): JAX's own parsed value is an
+    option of `jax._src.compiler`, defined only once that private module is imported."""
     if "--xla_backend_optimization_level=0" in os.environ.get("XLA_FLAGS", "").split():
         return "XLA_FLAGS=--xla_backend_optimization_level=0"
-    import jax  # JAX parses its own switch (from the environment, or set by `jax.config.update`)
-
-    if jax.config.jax_disable_most_optimizations:  # type: ignore[attr-defined]
+    if os.environ.get("JAX_DISABLE_MOST_OPTIMIZATIONS", "").strip().lower() in ("1", "y", "yes", "t", "true", "on"):
         return "JAX_DISABLE_MOST_OPTIMIZATIONS"
     return None
 

@@ -187,7 +187,8 @@ def hidden_spikes(result, n_hidden, before=np.inf):
 def test_first_spike_rounds_match_the_full_run(recurrent):
     """A first-spike run (`stop_after_first_spike`) with a stepping hidden layer runs in rounds by
     default when not differentiated (a few loop iterations of the hidden layer, then the outputs
-    up to the time the hidden spikes are known), and with `rounds=True`: the outputs' first spikes
+    up to the time the hidden spikes are known), with `rounds=True`, and without rounds
+    (`rounds=False`: to t1, then cut): the outputs' first spikes
     must be those of the full simulation, and the hidden layer's spikes those of the full
     simulation before the outputs are done (their last first spike), none after.  Scale 0.3:
     outputs fire after several rounds; scale 0.2: one output stays silent, so the rounds go on to
@@ -197,7 +198,7 @@ def test_first_spike_rounds_match_the_full_run(recurrent):
     full = jax.jit(lambda net: eqn.simulate(net, ROUNDS_INPUTS, t1=t1, max_spikes=128))
     runs = {
         rounds: jax.jit(lambda net, r=rounds: eqn.simulate(net, ROUNDS_INPUTS, t1=t1, max_spikes=128, stop_after_first_spike=True, rounds=r))
-        for rounds in (None, True)
+        for rounds in (None, True, False)  # False: a full run whose hidden spikes are cut afterwards
     }
     for scale in (0.2, 0.3):  # same shapes: each function compiles once
         net = rounds_net(scale, recurrent)
@@ -602,3 +603,35 @@ def test_a_first_spike_run_ends_the_hidden_layers_internal_events_where_the_outp
     np.testing.assert_allclose(got[np.isfinite(got)], times[before], rtol=0, atol=1e-6)
     np.testing.assert_array_equal(np.asarray(ours.events[0].counts), expected)
     assert all(r == eqn.RESULTS.ok for r in ours.results)
+
+
+def test_cut_at_keeps_what_precedes_the_cut_and_the_budget_codes():
+    """`cut_at` on hand-written outcomes: spikes, a non-finite state and internal events before the
+    cut are kept, those after it dropped; an overflowed spike list keeps its count (the
+    `spike_budget` code stands) and an overflowed event list its counts."""
+    from eqneuron.engine.result import EventRecord, PopulationOutcome, cut_at
+
+    def outcome(n_spikes, spike_budget, event_counts):
+        events = EventRecord(names=("a", "b"), times=jnp.array([0.5, 2.5, 4.0]), neurons=jnp.array([1, 0, 1]),
+                             kinds=jnp.array([0, 1, 0]), counts=jnp.asarray(event_counts))
+        return PopulationOutcome(
+            spike_times=jnp.array([1.0, 3.0, 5.0, jnp.inf]), spike_ids=jnp.array([0, 1, 0, -1]),
+            n_spikes=jnp.asarray(n_spikes), spike_budget=jnp.asarray(spike_budget), step_budget=jnp.asarray(False),
+            nonfinite=jnp.asarray(True), nonfinite_time=jnp.asarray(4.5), nonfinite_neuron=jnp.asarray(1),
+            reset_failed=jnp.asarray(False), states=None, events=events)
+
+    cut = cut_at(outcome(3, False, [[1, 1], [1, 0]]), 3.5)
+    np.testing.assert_array_equal(cut.spike_times, [1.0, 3.0, np.inf, np.inf])
+    np.testing.assert_array_equal(cut.spike_ids, [0, 1, -1, -1])
+    assert int(cut.n_spikes) == 2 and cut.result == eqn.RESULTS.ok  # the non-finite state at 4.5 is after the cut
+    assert int(cut.nonfinite_neuron) == -1 and float(cut.nonfinite_time) == np.inf
+    np.testing.assert_array_equal(cut.events.times, [0.5, 2.5, np.inf])
+    np.testing.assert_array_equal(cut.events.kinds, [0, 1, -1])
+    np.testing.assert_array_equal(cut.events.counts, [[0, 1], [1, 0]])  # kind a: neuron 1 once; kind b: neuron 0
+
+    later = cut_at(outcome(3, False, [[1, 1], [1, 0]]), 4.75)
+    assert int(later.n_spikes) == 2 and later.result == eqn.RESULTS.non_finite and int(later.nonfinite_neuron) == 1
+
+    overflowed = cut_at(outcome(9, True, [[2, 5], [3, 0]]), 3.5)  # 9 spikes for 4 slots, 10 events for 3
+    assert int(overflowed.n_spikes) == 9 and overflowed.result == eqn.RESULTS.spike_budget
+    np.testing.assert_array_equal(overflowed.events.counts, [[2, 5], [3, 0]])

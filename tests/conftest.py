@@ -5,8 +5,10 @@ import tempfile
 
 # XLA's CPU compiler emits the fused kernels of the tests' programs with its older elemental emitters:
 # they compile ~10-25 % faster (the suite is mostly compilation) and run the same operations; the
-# user's default (the newer MLIR emitters) is kept everywhere else, and `test_xla_defaults` runs it
-os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} --xla_cpu_use_fusion_emitters=false".strip()
+# user's default (the newer MLIR emitters) is kept everywhere else, and `test_xla_defaults` runs it;
+# a value already in XLA_FLAGS is kept
+if "xla_cpu_use_fusion_emitters" not in os.environ.get("XLA_FLAGS", ""):
+    os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} --xla_cpu_use_fusion_emitters=false".strip()
 
 import jax  # noqa: E402
 import pytest  # noqa: E402

@@ -3,12 +3,22 @@ import os
 import shutil
 import tempfile
 
-# XLA's CPU compiler emits the fused kernels of the tests' programs with its older elemental emitters:
-# they compile ~10-25 % faster (the suite is mostly compilation) and run the same operations; the
-# user's default (the newer MLIR emitters) is kept everywhere else, and `test_xla_defaults` runs it;
-# a value already in XLA_FLAGS is kept
-if "xla_cpu_use_fusion_emitters" not in os.environ.get("XLA_FLAGS", ""):
-    os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} --xla_cpu_use_fusion_emitters=false".strip()
+# XLA's CPU compiler emits the fused kernels of the tests' programs with its older elemental emitters
+# (they compile ~10-25 % faster: the suite is mostly compilation, and they run the same operations),
+# and skips its pass that hoists loop-invariant operations out of while loops (a fifth of the
+# compilation of a network's nested event loops under reverse mode; the loops compute the same
+# values in their bodies instead).  The user's defaults are kept everywhere else, and
+# `test_xla_defaults` runs them; a value already in XLA_FLAGS is kept
+for _flag, _value in (("xla_cpu_use_fusion_emitters", "false"), ("xla_disable_hlo_passes", "while-loop-invariant-code-motion")):
+    if _flag not in os.environ.get("XLA_FLAGS", ""):
+        os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} --{_flag}={_value}".strip()
+
+# Python's full (oldest-generation) garbage collections are rare: each walks every object of a
+# worker that has imported JAX, SymPy and the package (~0.5 M, ~0.2 s a walk), and JAX's tracing of a
+# program allocates enough to set off several per trace (a graph network's value_and_grad: six,
+# 1.2 s of its 5.5 s trace).  The tests' setting only (docs/design.md); each module ends with a
+# full collection (below)
+gc.set_threshold(700, 10, 1000)
 
 import jax  # noqa: E402
 import pytest  # noqa: E402

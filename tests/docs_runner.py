@@ -114,7 +114,9 @@ def output_matches(expected: tuple[str, ...], actual: list[str]) -> str | None:
 
 
 RUNNER = r"""
-import contextlib, io, json, os, shlex, subprocess, sys
+import contextlib, gc, io, json, os, shlex, subprocess, sys
+
+gc.set_threshold(700, 10, 1000)  # as in tests/conftest.py
 
 import jax
 import numpy as np

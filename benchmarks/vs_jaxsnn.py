@@ -22,10 +22,14 @@ neurons' first spikes.  Two regimes: one spike per hidden neuron (reset to
 0, input weights ×2, output weights ×0.1 so that the outputs fire after a few
 hidden spikes).  The outputs are reset to -1000 (one spike) in both.
 
-Spike budgets are the least this batch needs, found by a run with ample ones:
-jaxsnn's hidden scan has 5 + (most hidden spikes of a sample) steps and its
-output scan 3 more (as its examples size them); eqneuron's
-`max_spikes_per_neuron` is the most spikes of one hidden neuron.
+Spike budgets are the least this batch needs, found by runs with ample ones:
+jaxsnn's hidden scan has 5 + (most hidden spikes of a sample before its
+outputs have all fired) steps and its output scan 3 more (as its examples
+size them); eqneuron's `max_spikes_per_neuron` is the most spikes of one
+hidden neuron in a run to t1 and its hidden spike list (`max_spikes` less the
+outputs') the most hidden spikes of a sample to t1 (its closed-form hidden
+layer runs to t1 before the outputs, and its spikes are then cut where the
+outputs are done).
 
 Per size and method: forward (output first-spike times) and value_and_grad
 (w.r.t. both weight matrices) median times of interleaved calls after
@@ -183,9 +187,11 @@ class Case:
     `(B, 5)` and labels, and per-sample loss weights (ones, except in the agreement check).
     """
 
-    def __init__(self, hidden: int, batch: int, multi: bool, hidden_steps: int, per_neuron: int):
+    def __init__(self, hidden: int, batch: int, multi: bool, hidden_steps: int, per_neuron: int, list_size: int | None = None):
         self.hidden, self.batch, self.multi = hidden, batch, multi
         self.hidden_steps, self.per_neuron = hidden_steps, per_neuron
+        # eqneuron's hidden spike list (`max_spikes` less the outputs')
+        self.list_size = hidden * per_neuron if list_size is None else list_size
         js = import_jaxsnn()
         self.js = js
         self.apply = {
@@ -218,10 +224,11 @@ class Case:
         return eqn.Network([h, o])
 
     def eqneuron_run(self, adjoint, w1, w2, times, channels, per_neuron=None):
+        size = self.list_size if per_neuron is None else self.hidden * per_neuron
         per_neuron = per_neuron or self.per_neuron
         net = self.network(w1, w2)
         return jax.vmap(lambda t, c: eqn.simulate(
-            net, eqn.Spikes(t, c), t1=T1, max_spikes=self.hidden * per_neuron + N_OUT, max_spikes_per_neuron=per_neuron,
+            net, eqn.Spikes(t, c), t1=T1, max_spikes=size + N_OUT, max_spikes_per_neuron=per_neuron,
             stop_after_first_spike=True, adjoint=adjoint,
         ))(times, channels)
 
@@ -255,18 +262,26 @@ def case_args(arrays):
 
 
 def budgets(hidden, batch, multi, arrays):
-    """jaxsnn hidden scan steps and eqneuron spikes per hidden neuron that this batch needs: the
-    hidden spikes of an ample first-spike run, which ends once every output has fired (later
-    hidden spikes cannot change the outputs' first spikes)."""
+    """jaxsnn hidden scan steps and eqneuron spikes per hidden neuron that this batch needs.
+
+    jaxsnn walks the events in time order, so its hidden scan needs the hidden spikes up to the
+    outputs' last first spike (later ones cannot change the outputs): those of an ample
+    first-spike run, which ends there.  eqneuron runs a hidden layer of closed-form neurons to
+    t1 before its outputs (and then cuts its spikes where the outputs are done), so its list
+    holds every hidden spike to t1: the most of one neuron in a run to t1."""
     ample = 32
     case = Case(hidden, batch, multi, hidden + N_IN, ample)
     args = case_args(arrays)
-    run = jax.jit(lambda w1, w2, t, c: case.eqneuron_run("loop", w1, w2, t, c, ample))(*args[:4])
-    counts = np.asarray(run.counts[0])
-    assert not np.any(np.asarray(run.overflow)), "the ample run overflowed: raise `ample`"
+    first = jax.jit(lambda w1, w2, t, c: case.eqneuron_run("loop", w1, w2, t, c, ample))(*args[:4])
+    hid = case.network(*args[:2]).populations[0]
+    whole = jax.jit(jax.vmap(lambda t, c: eqn.simulate(hid, eqn.Spikes(t, c), t1=T1, max_spikes=hidden * ample,
+                                                       max_spikes_per_neuron=ample)))(*args[2:4])
+    for run in (first, whole):
+        assert not np.any(np.asarray(run.overflow)), "the ample run overflowed: raise `ample`"
+    cut, counts = np.asarray(first.counts[0]), np.asarray(whole.counts[0])
     assert counts.max() < ample
-    hidden_steps = N_IN + int(counts.sum(axis=1).max())
-    return hidden_steps, int(max(counts.max(), 1))
+    hidden_steps = N_IN + int(cut.sum(axis=1).max())
+    return hidden_steps, int(max(counts.max(), 1)), int(max(counts.sum(axis=1).max(), 1))
 
 
 def hidden_trains(times, ids, hidden):
@@ -395,7 +410,7 @@ def high_water_mb() -> float:
 def probe(spec: dict) -> dict:
     use_compilation_cache(spec["cache"])
     arrays = dict(np.load(spec["arrays"]))
-    case = Case(spec["hidden"], spec["batch"], spec["multi"], spec["hidden_steps"], spec["per_neuron"])
+    case = Case(spec["hidden"], spec["batch"], spec["multi"], spec["hidden_steps"], spec["per_neuron"], spec["list_size"])
     fn = case.value_and_grad(spec["method"])
     args = case_args(arrays)
     block(args)
@@ -437,14 +452,14 @@ def timed_interleaved(fns, args, budget_s: float, most: int, least: int = 3):
 
 def bench_size(hidden, batch, multi, cache, tmp):
     arrays = draw_case(hidden, batch, multi)
-    hidden_steps, per_neuron = budgets(hidden, batch, multi, arrays)
+    hidden_steps, per_neuron, list_size = budgets(hidden, batch, multi, arrays)
     path = Path(tmp) / f"case_{hidden}_{batch}_{int(multi)}.npz"
     np.savez(path, **arrays)
     spec = dict(arrays=str(path), cache=cache, hidden=hidden, batch=batch, multi=multi,
-                hidden_steps=hidden_steps, per_neuron=per_neuron)
+                hidden_steps=hidden_steps, per_neuron=per_neuron, list_size=list_size)
     probes = {m: run_probe(dict(spec, method=m)) for m in METHODS}
 
-    case = Case(hidden, batch, multi, hidden_steps, per_neuron)
+    case = Case(hidden, batch, multi, hidden_steps, per_neuron, list_size)
     args = case_args(arrays)
     block(args)
     fwd = {m: case.forward(m) for m in METHODS}
@@ -473,7 +488,7 @@ def bench_size(hidden, batch, multi, cache, tmp):
     agree["grad_err_all"] = {m: rel_error(full[m], ref_full) for m in METHODS}
     assert agree["t_max_diff"] <= TIME_TOL, agree
     assert max(agree["grad_err"].values()) <= GRAD_TOL, agree
-    row = dict(hidden=hidden, batch=batch, multi=multi, hidden_steps=hidden_steps, per_neuron=per_neuron,
+    row = dict(hidden=hidden, batch=batch, multi=multi, hidden_steps=hidden_steps, per_neuron=per_neuron, list_size=list_size,
                fwd_reps=fwd_reps, vg_reps=vg_reps, cache_load=cache_load, agreement=agree, methods={})
     for k, m in enumerate(METHODS):
         row["methods"][m] = dict(fwd=fwd_med[k], fwd_first=fwd_first[m], vg=vg_med[k], vg_first=probes[m]["first"],
@@ -492,7 +507,7 @@ def print_row(r):
     eq = r["methods"]["eqneuron_eventprop"]
     a = r["agreement"]
     print(f"\nH={r['hidden']} B={r['batch']} ({regime(r)} per hidden neuron): jaxsnn hidden scan {r['hidden_steps']} steps, "
-          f"eqneuron max_spikes_per_neuron={r['per_neuron']}  (medians of {r['fwd_reps']} forward, {r['vg_reps']} v&g calls; "
+          f"eqneuron max_spikes_per_neuron={r['per_neuron']}, hidden list {r['list_size']}  (medians of {r['fwd_reps']} forward, {r['vg_reps']} v&g calls; "
           f"the four v&g programs traced again and read from the probes' cache in {r['cache_load']:.1f} s)")
     for m in METHODS:
         x = r["methods"][m]
@@ -517,7 +532,7 @@ def markdown(rows) -> str:
         for m in METHODS:
             x = r["methods"][m]
             lines.append(
-                f"| {regime(r)} | {r['hidden']} | {r['batch']} | {r['hidden_steps']} steps / {r['per_neuron']} per neuron "
+                f"| {regime(r)} | {r['hidden']} | {r['batch']} | {r['hidden_steps']} steps / {r['per_neuron']} per neuron, list {r['list_size']} "
                 f"| {LABELS[m]} | {1e3 * x['fwd']:.1f} | {x['fwd'] / eq['fwd']:.2f} | {1e3 * x['vg']:.1f} | {x['vg'] / eq['vg']:.2f} "
                 f"| {x['vg_first']:.1f} | {x['xla_mb']:.1f} | {x['rss_mb']:.0f} (+{x['rss_mb'] - x['rss_base_mb']:.0f}) |"
             )

@@ -33,12 +33,19 @@ def locate_crossing(
 ) -> jax.Array:
     """The first upward zero of g in `[lo, hi]` per lane, given `g(lo) < 0 <= g(hi)`.
 
-    Newton steps from `start`; a step that leaves the bracket (or a
+    Newton steps from `start`, kept half a tolerance inside the bracket; a
+    step that leaves the bracket by more than a tenth of its width (or a
     non-positive slope) is replaced by bisection, so the bracket always
     shrinks.  Stops when the step or the bracket is below `tol` relative to
     `1 + |origin + x|`: positions may be offsets from `origin` (per lane), so
     that a bracket shorter than the resolution of `origin` is still resolved.
     Returns a point of `[lo, hi]` (meaningless where not `active`).
+
+    A Newton step from the far side of a root close to one end of the bracket
+    lands just outside that end (a concave condition's tangent from the right
+    meets zero left of the root); kept inside, the next point closes the
+    bracket to half a tolerance, where bisection would need a dozen halvings
+    (docs/design.md).
     """
 
     def body(state):
@@ -48,8 +55,11 @@ def locate_crossing(
         lo = jnp.where(todo & below, x, lo)
         hi = jnp.where(todo & ~below, x, hi)
         newton = x - g / jnp.where(dg != 0, dg, 1.0)
-        inside = (newton > lo) & (newton < hi) & (dg > 0) & jnp.isfinite(newton)
-        x_new = jnp.where(inside, newton, 0.5 * (lo + hi))
+        width = hi - lo
+        margin = 0.5 * tol * (1.0 + jnp.abs(origin + x))
+        near = (newton > lo - 0.1 * width) & (newton < hi + 0.1 * width) & (width > 2 * margin)
+        inside = near & (dg > 0) & jnp.isfinite(newton)
+        x_new = jnp.where(inside, jnp.clip(newton, lo + margin, hi - margin), 0.5 * (lo + hi))
         # g(x) == 0 exactly: x is the crossing (the bracket update has just set hi = x, so the
         # Newton point x is not strictly inside and the bisection midpoint would replace it)
         x_new = jnp.where(g == 0, x, x_new)

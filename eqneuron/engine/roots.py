@@ -39,7 +39,8 @@ def locate_crossing(
     shrinks.  Stops when the step or the bracket is below `tol` relative to
     `1 + |origin + x|`: positions may be offsets from `origin` (per lane), so
     that a bracket shorter than the resolution of `origin` is still resolved.
-    Returns a point of `[lo, hi]` (meaningless where not `active`).
+    Returns a point of `[lo, hi]` (meaningless where not `active`): the
+    last Newton point where it lies in the final bracket.
 
     A Newton step from the far side of a root close to one end of the bracket
     lands just outside that end (a concave condition's tangent from the right
@@ -68,6 +69,10 @@ def locate_crossing(
             | (hi - lo <= tol * (1.0 + jnp.abs(origin + hi)))
             | (g == 0)
         )
+        # the answer: Newton's point where it lies in the final bracket (closer to the root than
+        # the points kept a margin inside it)
+        last = done & (g != 0) & (dg > 0) & (newton >= lo) & (newton <= hi)
+        x_new = jnp.where(last, newton, x_new)
         return i + 1, lo, hi, jnp.where(todo, x_new, x), todo & ~done
 
     _, lo, hi, x, _ = converge(body, (0, lo, hi, start, active), max_iterations=max_iterations)

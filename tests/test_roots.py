@@ -1,0 +1,46 @@
+"""The engine's root finder (`eqneuron.engine.roots.locate_crossing`) against closed-form roots."""
+
+import jax.numpy as jnp
+import numpy as np
+
+from eqneuron.engine import roots
+
+
+def test_a_root_near_the_brackets_end_is_found_in_few_iterations(monkeypatch):
+    """g(x) = 1 - 2 exp(-x) (concave, rising; root ln 2) on brackets [lo, 5] whose lower end lies
+    1e-9, 1e-3 and ln 2 below the root, Newton started from the upper end.  A Newton step from
+    right of the root lands left of it, just below `lo` in the first lane: kept inside the bracket
+    rather than replaced by bisection, the bracket closes at once (bisection from a width of ~4.3
+    to the tolerance would take ~40 halvings; the finder took 20 iterations before this rule).
+    The answer is Newton's point in the final bracket: ln 2 to roundoff, not to the tolerance."""
+    iterations = []
+    original = roots.converge
+
+    def counted(body, state, max_iterations):
+        out = original(body, state, max_iterations)
+        iterations.append(int(out[0]))
+        return out
+
+    monkeypatch.setattr(roots, "converge", counted)
+    root = np.log(2.0)
+    lo = jnp.array([root - 1e-9, root - 1e-3, 0.0])
+    hi = jnp.full(3, 5.0)
+
+    def g_and_slope(x):
+        return 1.0 - 2.0 * jnp.exp(-x), 2.0 * jnp.exp(-x)
+
+    x = roots.locate_crossing(g_and_slope, lo, hi, hi, jnp.ones(3, bool), tol=1e-12)
+    np.testing.assert_allclose(np.asarray(x), root, rtol=0, atol=1e-15)
+    assert iterations == [iterations[0]] and iterations[0] <= 10, iterations
+
+
+def test_a_root_in_a_flat_stretch_is_found_to_the_tolerance():
+    """g(x) = (x - 1)^3 + 1e-6 (x - 1): a near-triple root at 1, slope ~1e-6 there; Newton converges
+    slowly and bisection takes over; the root is found to the tolerance."""
+
+    def g_and_slope(x):
+        return (x - 1.0) ** 3 + 1e-6 * (x - 1.0), 3.0 * (x - 1.0) ** 2 + 1e-6
+
+    x = roots.locate_crossing(g_and_slope, jnp.array([0.0, 0.5]), jnp.array([3.0, 1.2]), jnp.array([3.0, 1.2]),
+                              jnp.ones(2, bool), tol=1e-10)
+    np.testing.assert_allclose(np.asarray(x), 1.0, rtol=0, atol=1e-9)

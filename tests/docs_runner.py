@@ -18,6 +18,7 @@ the site does.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import re
@@ -114,9 +115,7 @@ def output_matches(expected: tuple[str, ...], actual: list[str]) -> str | None:
 
 
 RUNNER = r"""
-import contextlib, gc, io, json, os, shlex, subprocess, sys
-
-gc.set_threshold(700, 10, 1000)  # as in tests/conftest.py
+import contextlib, io, json, os, shlex, subprocess, sys
 
 import jax
 import numpy as np
@@ -207,7 +206,8 @@ def run_pages(pages: list[Page], scratch: Path) -> dict:
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(IMPORT_ROOT), env.get("PYTHONPATH")]))
     env["MPLBACKEND"] = "Agg"
     done = subprocess.run(
-        [sys.executable, "-c", RUNNER, str(scratch / "pages.json")],
+        # the page interpreters collect garbage as this one does (tests/conftest.py sets it)
+        [sys.executable, "-c", f"import gc; gc.set_threshold{gc.get_threshold()}\n{RUNNER}", str(scratch / "pages.json")],
         cwd=scratch,
         env=env,
         capture_output=True,

@@ -11,7 +11,7 @@ def test_a_root_near_the_brackets_end_is_found_in_few_iterations(monkeypatch):
     1e-9, 1e-3 and ln 2 below the root, Newton started from the upper end.  A Newton step from
     right of the root lands left of it, just below `lo` in the first lane: kept inside the bracket
     rather than replaced by bisection, the bracket closes at once (bisection from a width of ~4.3
-    to the tolerance would take ~40 halvings; the finder took 20 iterations before this rule).
+    to the tolerance takes ~40 halvings; Newton with bisection as its only fallback, 20 iterations).
     The answer is Newton's point in the final bracket: ln 2 to roundoff, not to the tolerance."""
     iterations = []
     original = roots.converge

@@ -57,15 +57,16 @@ def locate_crossing(
         hi = jnp.where(todo & ~below, x, hi)
         newton = x - g / jnp.where(dg != 0, dg, 1.0)
         width = hi - lo
-        margin = 0.5 * tol * (1.0 + jnp.abs(origin + x))
+        step_tol = tol * (1.0 + jnp.abs(origin + x))
+        margin = 0.5 * step_tol
         near = (newton > lo - 0.1 * width) & (newton < hi + 0.1 * width) & (width > 2 * margin)
-        inside = near & (dg > 0) & jnp.isfinite(newton)
-        x_new = jnp.where(inside, jnp.clip(newton, lo + margin, hi - margin), 0.5 * (lo + hi))
-        # g(x) == 0 exactly: x is the crossing (the bracket update has just set hi = x, so the
-        # Newton point x is not strictly inside and the bisection midpoint would replace it)
+        usable = near & (dg > 0) & jnp.isfinite(newton)
+        x_new = jnp.where(usable, jnp.clip(newton, lo + margin, hi - margin), 0.5 * (lo + hi))
+        # g(x) == 0 exactly: x is the crossing (the bracket update has just set hi = x, and the
+        # bisection midpoint would replace it)
         x_new = jnp.where(g == 0, x, x_new)
         done = (
-            (jnp.abs(x_new - x) <= tol * (1.0 + jnp.abs(origin + x)))
+            (jnp.abs(x_new - x) <= step_tol)
             | (hi - lo <= tol * (1.0 + jnp.abs(origin + hi)))
             | (g == 0)
         )

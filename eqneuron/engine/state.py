@@ -91,7 +91,7 @@ class LoopRecords:
             armed=g < 0,
             input_index=jnp.zeros(lanes, jnp.int32),
             save_index=jnp.zeros(lanes, jnp.int32),
-            saved=jnp.full((max(self.n_save, 1), *y.shape), jnp.nan, dtype),  # NaN where never reached
+            saved=jnp.full((self.n_save, *y.shape), jnp.nan, dtype),  # NaN where never reached
             spike_times=jnp.full((self.buffer,), jnp.inf, dtype),
             spike_ids=jnp.full((self.buffer,), -1, jnp.int32),
             spike_states=jnp.full((self.buffer if self.record_spike_states else 0, y.shape[0]), jnp.nan, dtype),

@@ -562,19 +562,22 @@ def test_merged_spike_lists_are_a_stable_sort_of_their_concatenation():
         np.testing.assert_array_equal(np.asarray(got_i), want_i)
 
 
-@pytest.mark.parametrize("n", [272, 600])
-def test_spike_list_order_matches_a_stable_argsort(n):
-    """`_earliest` (a comparison count up to 512 slots, `top_k` beyond) against NumPy's stable sort, with ties and empty slots."""
-    from eqneuron.engine.lanes import earliest as _earliest
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n", [40, 272, 5000])
+def test_spike_list_order_matches_a_stable_argsort(n, dtype):
+    """`earliest` (`top_k` up to 64 slots; beyond, sorts of the times' bits as integers) against
+    NumPy's stable sort: ties in list order, empty slots last, negative times and -0.0 (equal to 0.0)."""
+    from eqneuron.engine.lanes import earliest
 
     rng = np.random.default_rng(0)
-    times = np.round(rng.uniform(0, 10, n), 1).astype(np.float32)  # many ties
+    times = np.round(rng.uniform(-5, 10, n), 1).astype(dtype)  # many ties
     times[rng.random(n) < 0.3] = np.inf
-    order = np.asarray(_earliest(jnp.asarray(times), n))
+    times[:4] = [0.0, -0.0, 2.5, -0.0]
     expected = np.argsort(times, kind="stable")
-    np.testing.assert_array_equal(times[order], times[expected])
-    if n <= 512:  # the counting sort keeps equal times in list order
-        np.testing.assert_array_equal(order, expected)
+    np.testing.assert_array_equal(np.asarray(earliest(jnp.asarray(times), n)), expected)
+    np.testing.assert_array_equal(np.asarray(earliest(jnp.asarray(times), 7)), expected[:7])
+    both = jax.jit(jax.vmap(lambda t: earliest(t, n)))(jnp.asarray(np.stack([times, times[::-1]])))
+    np.testing.assert_array_equal(np.asarray(both[1]), np.argsort(times[::-1], kind="stable"))
 
 
 def test_a_first_spike_run_ends_the_hidden_layers_internal_events_where_the_outputs_are_done():

@@ -144,15 +144,33 @@ def some_true(mask: Bool[Array, " n"], k: int, group: int = 32) -> Int[Array, " 
 
 
 def earliest(times: Float[Array, " n"], k: int) -> Int[Array, " k"]:
-    """Indices of the `k` smallest times, in increasing order (equal times: in list order).
+    """Indices of the `k` smallest times, in increasing order (equal times: in list order; NaN
+    last).
 
-    `lax.top_k`, a partial selection: on the CPU it is faster than a full
-    `argsort`, and than ranking each time by counting comparisons (an n × n
-    table: 48 ms and 73 MiB for 256 lists of 272 under `vmap`, against
-    11 ms and 0.3 MiB; docs/design.md).
+    XLA's CPU sort of several arrays, or of floats, calls a comparison function per pair; of one
+    integer array it sorts the numbers themselves, several times faster.  So the times' bits, as
+    integers in the same order, are sorted alone; each time's count of smaller ones is found in
+    them (a binary search), and `count · n + index`, unique and in the wanted order, is sorted
+    again.  Lists of 272 spike times of 32 samples under `vmap`: 0.34 ms against 0.89 ms for
+    `lax.top_k` (a full sort of times and indices); a single list of 8: 1.2 against 0.6 µs, of
+    64: 3.7 against 5.0 µs in ~15 operations instead of one (a window of an event-driven run
+    sorts up to 64 of its spikes), so lists of up to 64 keep `top_k`.
     """
-    k = min(k, times.shape[-1])
-    return jax.lax.top_k(-times, k)[1]
+    n = times.shape[-1]
+    k = min(k, n)
+    ints = {jnp.dtype(jnp.float32): jnp.int32, jnp.dtype(jnp.float64): jnp.int64}.get(jnp.dtype(times.dtype))
+    times = jnp.where(times == 0, 0.0, times).astype(times.dtype)  # -0.0 is 0.0 (XLA drops a `+ 0.0`)
+    if n <= _SHORT_LIST or times.ndim != 1 or ints is None or n * n > jnp.iinfo(ints).max:
+        return jax.lax.top_k(-times, k)[1]
+    bits = jax.lax.bitcast_convert_type(times, ints)
+    # negative numbers' magnitude bits reversed: the integers are in the times' order
+    key = jnp.where(bits < 0, bits ^ jnp.iinfo(ints).max, bits)
+    smaller = jnp.searchsorted(jnp.sort(key), key, side="left").astype(ints)
+    return (jnp.sort(smaller * n + jnp.arange(n, dtype=ints)) % n)[:k].astype(jnp.int32)
+
+
+# up to this many times, `earliest` takes `lax.top_k`
+_SHORT_LIST = 64
 
 
 def sort_recent(rec_t: Float[Array, " size"], rec_i: Int[Array, " size"], start, made, size: int, short: tuple[int, ...]):

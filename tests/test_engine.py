@@ -580,6 +580,18 @@ def test_spike_list_order_matches_a_stable_argsort(n, dtype):
     np.testing.assert_array_equal(np.asarray(both[1]), np.argsort(times[::-1], kind="stable"))
 
 
+@pytest.mark.parametrize("n", [300, 50_000])
+def test_stable_order_of_integer_keys_matches_numpy(n):
+    """`stable_order` (one sort of `key · n + index`; `argsort` where that overflows int32)
+    against NumPy's stable argsort: equal keys in list order."""
+    from eqneuron.engine.lanes import stable_order
+
+    keys = np.random.default_rng(1).integers(0, 120, n)
+    for most in (120, 50_000):  # 50,000 · 50,000 overflows int32: the argsort path
+        order = jax.jit(lambda k, most=most: stable_order(k, most))(jnp.asarray(keys, jnp.int32))
+        np.testing.assert_array_equal(np.asarray(order), np.argsort(keys, kind="stable"))
+
+
 def test_a_first_spike_run_ends_the_hidden_layers_internal_events_where_the_outputs_are_done():
     """Internal events of an earlier population, like its spikes, end where the last population
     is done (its last first spike): the events and their counts are those of the full run before

@@ -16,6 +16,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from .lanes import stable_order
+
 # event kinds of the replay, in the order they take at equal times: an input spike (which may
 # lift the neuron over a threshold), the end of a refractory period, an internal event (whose
 # condition, lower than the spike's when both hold, fires first in the loop), the spike, a save
@@ -31,7 +33,7 @@ def by_neuron(times, ids, n: int, per_neuron: int, buffer: int):
     order written), in order, `(n, per_neuron)` (inf: none), and their slots in the list
     (`buffer`: none)."""
     owner = jnp.where(ids >= 0, ids, n)
-    order = jnp.argsort(owner, stable=True)  # by neuron, then in the order written (time order)
+    order = stable_order(owner, n)  # by neuron, then in the order written (time order)
     sorted_owner = owner[order]
     start = jnp.searchsorted(sorted_owner, jnp.arange(n + 1))
     rank = jnp.arange(buffer) - start[sorted_owner]

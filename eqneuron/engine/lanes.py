@@ -173,6 +173,16 @@ def earliest(times: Float[Array, " n"], k: int) -> Int[Array, " k"]:
 _SHORT_LIST = 64
 
 
+def stable_order(keys: Int[Array, " n"], most: int) -> Int[Array, " n"]:
+    """`jnp.argsort(keys, stable=True)` for integer keys in [0, `most`]: one sort of the unique
+    integers `key · n + index` (a single integer array, several times faster on the CPU than a
+    sort of keys and indices: `earliest`), where they fit in int32."""
+    n = keys.shape[-1]
+    if keys.ndim != 1 or (most + 1) * n > jnp.iinfo(jnp.int32).max:
+        return jnp.argsort(keys, stable=True)
+    return jnp.sort(keys.astype(jnp.int32) * n + jnp.arange(n, dtype=jnp.int32)) % n
+
+
 def sort_recent(rec_t: Float[Array, " size"], rec_i: Int[Array, " size"], start, made, size: int, short: tuple[int, ...]):
     """Records `rec_t`, `rec_i` with the `made` (of at most `size`) entries from `start` in time order.
 

@@ -28,7 +28,7 @@ from .adjoint_sequence import (
     sequence_positions,
     with_derivative,
 )
-from .lanes import traced_once
+from .lanes import earliest, stable_order, traced_once
 from .loop import PopulationLoop
 from .state import LoopState
 
@@ -71,7 +71,7 @@ def replay_shared(
     ends = None
     if period is not None:
         ends = sg(spike_s + period[spike_ids])
-        end_order = jnp.argsort(ends, stable=True)
+        end_order = earliest(ends, ends.shape[0])
         ends = ends[end_order]  # the ends of the periods in time order, and whose they are
         ended = spike_ids[end_order]
     kinds = event_kinds(in_times, ends, event_s if n_events else None, spike_s, save_times if n_save else None)
@@ -79,7 +79,7 @@ def replay_shared(
     position_of = {k: pos for pos, (_, k) in zip(positions, kinds)}
     pos = jnp.concatenate(positions).astype(jnp.int32)
     codes = jnp.concatenate([jnp.arange(times.shape[0], dtype=jnp.int32) * 2**KIND_BITS + k for times, k in kinds])
-    _, sequence = jax.lax.sort((pos, codes), num_keys=1)
+    sequence = codes[stable_order(pos, pos.shape[0] - 1)]  # `pos`: each event's place, a permutation
 
     t_end = state.t  # where the run ended (one clock)
     ports = jnp.asarray(pop.ports, jnp.int32) if pop.ports else None

@@ -45,7 +45,7 @@ class EventRecord(eqx.Module):
         """`(times, neurons)` of the events called `name`, in time order, padded with `inf` / `-1`."""
         k = self.names.index(name)
         mine = self.kinds == k
-        order = jnp.argsort(jnp.where(mine, self.times, jnp.inf), stable=True)
+        order = earliest(jnp.where(mine, self.times, jnp.inf), self.times.shape[-1])
         return jnp.where(mine, self.times, jnp.inf)[order], jnp.where(mine, self.neurons, -1)[order]
 
     def count(self, name: str) -> Int[Array, " neurons"]:
@@ -110,7 +110,7 @@ class SimulationResult(eqx.Module):
         start = self.offsets[k]
         stop = self.offsets[k + 1] if k + 1 < len(self.offsets) else self.n_neurons
         mine = (self.spike_neurons >= start) & (self.spike_neurons < stop)
-        order = jnp.argsort(jnp.where(mine, self.spike_times, jnp.inf), stable=True)
+        order = earliest(jnp.where(mine, self.spike_times, jnp.inf), self.spike_times.shape[-1])
         return jnp.where(mine, self.spike_times, jnp.inf)[order], jnp.where(mine, self.spike_neurons - start, -1)[order]
 
     def first_spike_times(self) -> Float[Array, " neurons"]:

@@ -566,13 +566,15 @@ def test_merged_spike_lists_are_a_stable_sort_of_their_concatenation():
 @pytest.mark.parametrize("n", [40, 272, 5000])
 def test_spike_list_order_matches_a_stable_argsort(n, dtype):
     """`earliest` (`top_k` up to 64 slots; beyond, sorts of the times' bits as integers) against
-    NumPy's stable sort: ties in list order, empty slots last, negative times and -0.0 (equal to 0.0)."""
+    NumPy's stable sort: ties in list order, empty slots last, negative times, -0.0 (equal to 0.0)
+    and NaN (last, after inf)."""
     from eqneuron.engine.lanes import earliest
 
     rng = np.random.default_rng(0)
     times = np.round(rng.uniform(-5, 10, n), 1).astype(dtype)  # many ties
     times[rng.random(n) < 0.3] = np.inf
-    times[:4] = [0.0, -0.0, 2.5, -0.0]
+    times[:5] = [0.0, -0.0, 2.5, -0.0, np.nan]  # NumPy puts NaN last, in list order
+    times[-1] = np.nan
     expected = np.argsort(times, kind="stable")
     np.testing.assert_array_equal(np.asarray(earliest(jnp.asarray(times), n)), expected)
     np.testing.assert_array_equal(np.asarray(earliest(jnp.asarray(times), 7)), expected[:7])

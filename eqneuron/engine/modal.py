@@ -51,6 +51,10 @@ class Structure:
     order: tuple[int, ...]  # the states in an order where each depends only on earlier ones
     relevant: tuple[int, ...]  # augmented indices (1 + position in `order`) of the threshold's modes
     frozen: tuple[bool, ...]  # per augmented index: frozen while refractory
+    # (m, m): which entries of the propagator, of V and of W may be nonzero (augmented indices):
+    # entry (i, j) where state i depends on state j through a chain of others (or i = j); the
+    # products by them skip the rest (CUBA: 7 of 16, in the pass over every neuron of each window)
+    pattern: tuple[tuple[bool, ...], ...]
 
 
 def structure(model) -> Structure | str:
@@ -91,7 +95,14 @@ def structure(model) -> Structure | str:
             return f"the state `{ir.states[i]}` depends on a state frozen while refractory"
     relevant = tuple(1 + order.index(i) for i in sorted(closure, key=order.index))
     frozen = (False, *(ir.states[i] in frozen_names for i in order))
-    return Structure(tuple(order), relevant, frozen)
+    # augmented dependencies: the constant (index 0) feeds the states with a nonzero `b`
+    feeds: list[set[int]] = [set()] + [({0} if linear.b[o] != 0 else set()) | {1 + order.index(j) for j in deps[o]} for o in order]
+    reach = [{i} for i in range(n + 1)]
+    for i in range(n + 1):  # in `order`, each state's sources come first: one forward pass closes them
+        for j in feeds[i]:
+            reach[i] |= reach[j]
+    pattern = tuple(tuple(j in reach[i] for j in range(n + 1)) for i in range(n + 1))
+    return Structure(tuple(order), relevant, frozen, pattern)
 
 
 class ModalSystem(eqx.Module):
@@ -109,6 +120,7 @@ class ModalSystem(eqx.Module):
     crossing_rates: Float[Array, " k"]
     order: tuple[int, ...] = eqx.field(static=True)
     relevant: tuple[int, ...] = eqx.field(static=True)
+    pattern: tuple[tuple[bool, ...], ...] = eqx.field(static=True)
 
     def __init__(self, model, params: dict, s: Structure, dtype) -> None:
         ir, linear = model.ir, model.compiled.analysis.linear
@@ -149,7 +161,7 @@ class ModalSystem(eqx.Module):
         c_aug = jnp.stack([jnp.asarray(c0v, dtype)] + [jnp.asarray(cv[o[p]], dtype) for p in range(n)])
         self.cV = c_aug @ Vm
         self.frozen = jnp.asarray(s.frozen)[:, None]
-        self.order, self.relevant = s.order, s.relevant
+        self.order, self.relevant, self.pattern = s.order, s.relevant, s.pattern
         lam = self.rates[jnp.asarray(s.relevant)]
         k = len(s.relevant)
         if k < MAX_MODES:  # padded with rates of terms that are zero
@@ -169,8 +181,8 @@ class ModalSystem(eqx.Module):
 
     def propagate(self, y: Float[Array, "m lanes"], h: Float[Array, " lanes"]) -> Float[Array, "m lanes"]:
         """The free dynamics over `h` (a contribution y[0] = 0 moves homogeneously)."""
-        a = _mv(self.W, y) * jnp.exp(self.rates[:, None] * h[None, :])
-        return _mv(self.V, a)
+        a = _mv(self.W, y, self.pattern) * jnp.exp(self.rates[:, None] * h[None, :])
+        return _mv(self.V, a, self.pattern)
 
     def propagate_refractory(self, y, h):
         """Over `h` while refractory: the frozen states keep their values (nothing else depends on them)."""
@@ -179,9 +191,9 @@ class ModalSystem(eqx.Module):
     def carry(self, y, h, refractory):
         """Jumps `y` (y[0] = 0) over `h` (frozen states kept where `refractory`), and an upper
         bound of what each adds to the threshold condition over [0, h] (at least 0)."""
-        a = _mv(self.W, y)
+        a = _mv(self.W, y, self.pattern)
         e = jnp.exp(self.rates[:, None] * h[None, :])
-        moved = _mv(self.V, a * e)
+        moved = _mv(self.V, a * e, self.pattern)
         gam = self.cV[:, None] * a
         lift = jnp.maximum(_rows_sum(jnp.maximum(gam, gam * e)), 0.0)
         return jnp.where(self.frozen & refractory[None, :], y, moved), lift
@@ -190,12 +202,12 @@ class ModalSystem(eqx.Module):
         """The free dynamics over one `h` for every lane."""
         # the (m, m) product by `_mv` too (m lanes: a broadcast and a sum): a dot of two small
         # matrices costs the CPU a few microseconds, every window
-        P = _mv(self.V, jnp.exp(self.rates * h)[:, None] * self.W)
-        return _matvec(P, y)
+        P = _mv(self.V, jnp.exp(self.rates * h)[:, None] * self.W, self.pattern)
+        return _matvec(P, y, self.pattern)
 
     def bound_all(self, y: Float[Array, "m lanes"], h: Float[Array, ""]) -> Float[Array, " lanes"]:
         """`bound` over one `h` for every lane."""
-        gam = _matvec(self.cV[:, None] * self.W, y)
+        gam = _matvec(self.cV[:, None] * self.W, y, self.pattern)
         e = jnp.exp(self.rates * h)
         return _rows_sum(jnp.maximum(gam, gam * e[:, None]))
 
@@ -204,7 +216,7 @@ class ModalSystem(eqx.Module):
 
     def terms(self, y: Float[Array, "m lanes"]) -> Float[Array, "m lanes"]:
         """γ: g(h) = Σ_k γ_k e^{λ_k h}."""
-        return self.cV[:, None] * _mv(self.W, y)
+        return self.cV[:, None] * _mv(self.W, y, self.pattern)
 
     # -- bounds and crossings -----------------------------------------------------------------
     def first_crossing(self, y, h, active, tol, origin):
@@ -273,18 +285,18 @@ class ModalSystem(eqx.Module):
         return jnp.where(active & (g_start >= 0), 0.0, s)
 
 
-def _matvec(M: Float[Array, "m m"], y: Float[Array, "m lanes"]) -> Float[Array, "m lanes"]:
-    """M @ y written out: XLA fuses it into one pass over the lanes (a dot of a (m, m) matrix by
-    (m, lanes) is several times slower on the CPU)."""
+def _matvec(M: Float[Array, "m m"], y: Float[Array, "m lanes"], pattern) -> Float[Array, "m lanes"]:
+    """M @ y written out over the entries of M that `pattern` allows: XLA fuses it into one pass
+    over the lanes (a dot of a (m, m) matrix by (m, lanes) is several times slower on the CPU)."""
     m = M.shape[0]
-    return jnp.stack([sum(M[i, j] * y[j] for j in range(m)) for i in range(m)])
+    return jnp.stack([sum(M[i, j] * y[j] for j in range(m) if pattern[i][j]) for i in range(m)])
 
 
 # up to this many lanes, a product by a small matrix is a broadcast and a sum (`_mv`)
 _FEW_LANES = 128
 
 
-def _mv(M: Float[Array, "m m"], y: Float[Array, "m lanes"]) -> Float[Array, "m lanes"]:
+def _mv(M: Float[Array, "m m"], y: Float[Array, "m lanes"], pattern) -> Float[Array, "m lanes"]:
     """M @ y: for up to 128 lanes (a block of candidates, a delivery's targets: one source's row,
     ~110 wide in Brian2's CUBA) a broadcast product summed over its middle axis, one small
     kernel; for more the `dot`. XLA's CPU `dot` of a (m, m) matrix is a library call whose fixed
@@ -293,7 +305,7 @@ def _mv(M: Float[Array, "m m"], y: Float[Array, "m lanes"]) -> Float[Array, "m l
     A whole population's lanes take `_matvec`, fused into the pass that reads them."""
     if y.shape[-1] > _FEW_LANES:
         return M @ y
-    return jnp.sum(M[:, :, None] * y[None, :, :], axis=1)
+    return _matvec(M, y, pattern)
 
 
 def _rows_sum(x: Float[Array, "m lanes"]) -> Float[Array, " lanes"]:

@@ -207,9 +207,13 @@ class ModalSystem(eqx.Module):
 
     def bound_all(self, y: Float[Array, "m lanes"], h: Float[Array, ""]) -> Float[Array, " lanes"]:
         """`bound` over one `h` for every lane."""
-        gam = _matvec(self.cV[:, None] * self.W, y, self.pattern)
+        # row by row, never stacked: the bound is computed in the pass that reads y (a stacked
+        # (m, lanes) array of the terms was written and read again, every window)
+        G = self.cV[:, None] * self.W
         e = jnp.exp(self.rates * h)
-        return _rows_sum(jnp.maximum(gam, gam * e[:, None]))
+        m = G.shape[0]
+        terms = [sum(G[i, j] * y[j] for j in range(m) if self.pattern[i][j]) for i in range(m)]
+        return sum(jnp.maximum(g, g * e[i]) for i, g in enumerate(terms))
 
     def condition(self, y: Float[Array, "m lanes"]) -> Float[Array, " lanes"]:
         return _rows_sum(self.terms(y))

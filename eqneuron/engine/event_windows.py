@@ -103,7 +103,7 @@ class _Pop(NamedTuple):
     y: jax.Array  # (m, N) augmented states at the window's start
     re: jax.Array  # (N,) end of the refractory period
     acc: jax.Array  # (m+1, N+1) the window's input jumps carried to its end; last row: their bound on g
-    # (m, INBOX, N+1) the window's events at each neuron (its inbox): row 0 their arrival times (a
+    # (N+1, INBOX, m) the window's events at each neuron (its inbox): entry 0 their arrival times (a
     # jump's row 0, the augmented constant, is zero), the other rows their jumps
     box: jax.Array
     box_n: jax.Array  # (N+1,) how many arrived (more than INBOX: the inbox overflowed)
@@ -155,7 +155,7 @@ def run_event_windows(net: Network, t1, buffers: list[int], max_window_spikes: i
         return _Pop(
             y=y, re=re,
             acc=jnp.zeros((m + 1, n + 1), dtype),
-            box=jnp.zeros((m, INBOX, n + 1), dtype),
+            box=jnp.zeros((n + 1, INBOX, m), dtype),
             box_n=jnp.zeros((n + 1,), jnp.int32), box_w=jnp.full((n + 1,), -1, jnp.int32),
             rec_t=jnp.full((size,), jnp.inf, dtype), rec_i=jnp.full((size,), -1, jnp.int32), n_spikes=jnp.asarray(0, jnp.int32),
             spike_budget=jnp.asarray(False), step_budget=jnp.asarray(False), reset_failed=jnp.asarray(False),
@@ -197,8 +197,9 @@ def run_event_windows(net: Network, t1, buffers: list[int], max_window_spikes: i
             return st._replace(
                 acc=acc.at[:, target].add(jnp.concatenate([carried, jnp.where(valid, lift, 0.0)[None, :]])),
                 # the time set with zero jumps, then the jumps added (a target listed twice: summed)
-                box=st.box.at[:, slot, target].set(jnp.concatenate([arrival[None, :], jnp.zeros_like(jump[1:])]), mode="drop")
-                .at[1:, slot, target].add(jump[1:], mode="drop"),
+                # (a neuron's inbox is contiguous: one event's values side by side, read together)
+                box=st.box.at[target, slot, :].set(jnp.concatenate([arrival[:, None], jnp.zeros_like(jump[1:].T)], axis=1), mode="drop")
+                .at[target, slot, 1:].add(jump[1:].T, mode="drop"),
                 box_n=st.box_n.at[target].set(jnp.where(valid, box + 1, box)),
                 # `w` (stamps never exceed it), computed from the stamps read: the write then
                 # follows that read, and XLA updates the array in place (a write of `w` alone was
@@ -242,7 +243,7 @@ def run_event_windows(net: Network, t1, buffers: list[int], max_window_spikes: i
         def from_inboxes(_):
             got = inbox_count(st, lanes_ids, w)  # (C,)
             here = jnp.arange(INBOX)[None, :] < got[:, None]  # (C, INBOX)
-            events = jnp.transpose(st.box[:, :, lanes_ids], (0, 2, 1))  # (m, C, INBOX)
+            events = jnp.transpose(st.box[lanes_ids], (2, 0, 1))  # (m, C, INBOX)
             et = jnp.where(here, events[0], jnp.inf)
             ed = events.at[0].set(0.0)
             return (jnp.concatenate([et, jnp.full((C, D - INBOX), jnp.inf, dtype)], axis=1),

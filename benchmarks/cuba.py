@@ -243,10 +243,15 @@ def main(argv=None):
     set_repeats(args.repeats)
     duration = args.duration
     targets = [t for t in args.brian.split(",") if t]
+    # every size run by eqneuron first, then Brian2's runs: right after Brian2's runs at 4000
+    # neurons, this process ran 40,000 in 7.1 s, against 3.9-4.1 s otherwise (a 60 s pause alone
+    # did not slow it; the cause is not known)
+    runs = []
     for n in (int(x) for x in args.neurons.split(",")):
         n_exc, conn_e, conn_i, v0 = network(n, p=connection_probability(n))
+        runs.append((n, n_exc, conn_e, conn_i, v0, run_eqneuron(n, duration, n_exc, conn_e, conn_i, v0)))
+    for n, n_exc, conn_e, conn_i, v0, (timing, (i, t)) in runs:
         synapses = len(conn_e[0]) + len(conn_i[0])
-        timing, (i, t) = run_eqneuron(n, duration, n_exc, conn_e, conn_i, v0)
         compare(f"CUBA, {n} neurons, {synapses} synapses, {duration:g} ms, delay 0.1 ms, refractory 5 ms",
                 "eqneuron (event-driven windows of 0.1 ms, exact spike times)", timing, (i, t), n, synapses, duration, targets,
                 lambda target, dt, n=n, ce=conn_e, ci=conn_i, v0=v0: run_brian(n, duration, target, dt, ce, ci, v0))

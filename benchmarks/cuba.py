@@ -249,8 +249,8 @@ def main(argv=None):
     runs = []
     for n in (int(x) for x in args.neurons.split(",")):
         n_exc, conn_e, conn_i, v0 = network(n, p=connection_probability(n))
-        runs.append((n, n_exc, conn_e, conn_i, v0, run_eqneuron(n, duration, n_exc, conn_e, conn_i, v0)))
-    for n, n_exc, conn_e, conn_i, v0, (timing, (i, t)) in runs:
+        runs.append((n, conn_e, conn_i, v0, run_eqneuron(n, duration, n_exc, conn_e, conn_i, v0)))
+    for n, conn_e, conn_i, v0, (timing, (i, t)) in runs:
         synapses = len(conn_e[0]) + len(conn_i[0])
         compare(f"CUBA, {n} neurons, {synapses} synapses, {duration:g} ms, delay 0.1 ms, refractory 5 ms",
                 "eqneuron (event-driven windows of 0.1 ms, exact spike times)", timing, (i, t), n, synapses, duration, targets,

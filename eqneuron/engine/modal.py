@@ -212,8 +212,8 @@ class ModalSystem(eqx.Module):
         G = self.cV[:, None] * self.W
         e = jnp.exp(self.rates * h)
         m = G.shape[0]
-        terms = [sum(G[i, j] * y[j] for j in range(m) if self.pattern[i][j]) for i in range(m)]
-        return sum(jnp.maximum(g, g * e[i]) for i, g in enumerate(terms))
+        terms = [_rows_sum(jnp.stack([G[i, j] * y[j] for j in range(m) if self.pattern[i][j]])) for i in range(m)]
+        return _rows_sum(jnp.stack([jnp.maximum(g, g * e[i]) for i, g in enumerate(terms)]))
 
     def condition(self, y: Float[Array, "m lanes"]) -> Float[Array, " lanes"]:
         return _rows_sum(self.terms(y))

@@ -296,14 +296,14 @@ def _matvec(M: Float[Array, "m m"], y: Float[Array, "m lanes"], pattern) -> Floa
     return jnp.stack([sum(M[i, j] * y[j] for j in range(m) if pattern[i][j]) for i in range(m)])
 
 
-# up to this many lanes, a product by a small matrix is a broadcast and a sum (`_mv`)
+# up to this many lanes, a product by a small matrix is written out (`_mv`)
 _FEW_LANES = 128
 
 
 def _mv(M: Float[Array, "m m"], y: Float[Array, "m lanes"], pattern) -> Float[Array, "m lanes"]:
     """M @ y: for up to 128 lanes (a block of candidates, a delivery's targets: one source's row,
-    ~110 wide in Brian2's CUBA) a broadcast product summed over its middle axis, one small
-    kernel; for more the `dot`. XLA's CPU `dot` of a (m, m) matrix is a library call whose fixed
+    ~110 wide in Brian2's CUBA) written out over the entries `pattern` allows (`_matvec`), one
+    small kernel; for more the `dot`. XLA's CPU `dot` of a (m, m) matrix is a library call whose fixed
     cost dominates at 16 lanes (CUBA at 4000 neurons: 0.263 s with the `dot` for rows of 111, 0.257
     s with the sum); the sum over all lanes was slower at 40,000 neurons (docs/design.md).
     A whole population's lanes take `_matvec`, fused into the pass that reads them."""

@@ -103,8 +103,8 @@ class _Pop(NamedTuple):
     y: jax.Array  # (m, N) augmented states at the window's start
     re: jax.Array  # (N,) end of the refractory period
     acc: jax.Array  # (m+1, N+1) the window's input jumps carried to its end; last row: their bound on g
-    # (N+1, INBOX, m) the window's events at each neuron (its inbox): entry 0 their arrival times (a
-    # jump's row 0, the augmented constant, is zero), the other rows their jumps
+    # (N+1, INBOX, m) the window's events at each neuron (its inbox): along the last axis, entry 0
+    # an event's arrival time (in a jump, the augmented constant's place: zero), the others its jump
     box: jax.Array
     box_n: jax.Array  # (N+1,) how many arrived (more than INBOX: the inbox overflowed)
     # (N+1,) the window whose events `acc` and `box_n` hold at each neuron (elsewhere: none, and

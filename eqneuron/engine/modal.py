@@ -209,11 +209,9 @@ class ModalSystem(eqx.Module):
         """`bound` over one `h` for every lane."""
         # row by row, never stacked: the bound is computed in the pass that reads y (a stacked
         # (m, lanes) array of the terms was written and read again, every window)
-        G = self.cV[:, None] * self.W
+        terms = _matvec_rows(self.cV[:, None] * self.W, y, self.pattern)
         e = jnp.exp(self.rates * h)
-        m = G.shape[0]
-        terms = [_rows_sum(jnp.stack([G[i, j] * y[j] for j in range(m) if self.pattern[i][j]])) for i in range(m)]
-        return _rows_sum(jnp.stack([jnp.maximum(g, g * e[i]) for i, g in enumerate(terms)]))
+        return _total([jnp.maximum(g, g * e[i]) for i, g in enumerate(terms)])
 
     def condition(self, y: Float[Array, "m lanes"]) -> Float[Array, " lanes"]:
         return _rows_sum(self.terms(y))
@@ -292,8 +290,19 @@ class ModalSystem(eqx.Module):
 def _matvec(M: Float[Array, "m m"], y: Float[Array, "m lanes"], pattern) -> Float[Array, "m lanes"]:
     """M @ y written out over the entries of M that `pattern` allows: XLA fuses it into one pass
     over the lanes (a dot of a (m, m) matrix by (m, lanes) is several times slower on the CPU)."""
+    return jnp.stack(_matvec_rows(M, y, pattern))
+
+
+def _matvec_rows(M: Float[Array, "m m"], y: Float[Array, "m lanes"], pattern) -> list[Float[Array, " lanes"]]:
+    """The rows of `_matvec`, not stacked (a caller that combines them further keeps them in its pass)."""
     m = M.shape[0]
-    return jnp.stack([sum(M[i, j] * y[j] for j in range(m) if pattern[i][j]) for i in range(m)])
+    return [_total([M[i, j] * y[j] for j in range(m) if pattern[i][j]]) for i in range(m)]
+
+
+def _total(terms: list[Float[Array, " lanes"]]) -> Float[Array, " lanes"]:
+    """The sum of a few arrays (at least one), written out (stacked and summed row by row: XLA
+    slices the stack away, and the pass ran no slower than with any other spelling tried)."""
+    return _rows_sum(jnp.stack(terms))
 
 
 # up to this many lanes, a product by a small matrix is written out (`_mv`)

@@ -207,8 +207,8 @@ class ModalSystem(eqx.Module):
 
     def bound_all(self, y: Float[Array, "m lanes"], h: Float[Array, ""]) -> Float[Array, " lanes"]:
         """`bound` over one `h` for every lane."""
-        # row by row, never stacked: the bound is computed in the pass that reads y (a stacked
-        # (m, lanes) array of the terms was written and read again, every window)
+        # row by row, the terms never gathered into an (m, lanes) array of their own: the bound is
+        # computed in the pass that reads y (such an array was written and read again, every window)
         terms = _matvec_rows(self.cV[:, None] * self.W, y, self.pattern)
         e = jnp.exp(self.rates * h)
         return _total([jnp.maximum(g, g * e[i]) for i, g in enumerate(terms)])

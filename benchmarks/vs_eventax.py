@@ -2,7 +2,8 @@
 
 Identical weights and input spike times; forward (first output spike times)
 and value_and_grad of a TTFS loss; median of 15 forward / 5 value_and_grad
-runs after warm-up, plus the first call (jit compile).  eqneuron's nonlinear
+runs after warm-up, plus the first call (jit compile), and the number of
+non-finite entries of each gradient (a timed gradient must be one).  eqneuron's nonlinear
 models are timed twice: by default (the forward pass in rounds, which stop
 the hidden layer soon after the outputs' first spikes; value_and_grad
 without them) and with `rounds=True` (rounds under reverse mode too).  Spike-time error of both against a float64
@@ -131,6 +132,10 @@ def bench_model(name, hidden, max_spikes, tol=None):
     row["ev_grad_first"], row["ev_grad"] = timings[0]
     for v, (first, median) in zip(variants, timings[1:]):
         row[f"eq_grad{v}_first"], row[f"eq_grad{v}"] = first, median
+    # a time is only worth reporting for a gradient that is one: non-finite entries counted
+    row["ev_nonfinite"] = nonfinite_entries(ev_grad(theirs, times, labels)[1])
+    for v in variants:
+        row[f"eq_nonfinite{v}"] = nonfinite_entries(grads[v](ours, times, labels)[1])
     ev_times = np.asarray(ev_forward(times))
     reference = reference_times(name, hidden, theirs, times, max_spikes)
     row["ev_err"] = max_error(ev_times, reference)
@@ -138,6 +143,11 @@ def bench_model(name, hidden, max_spikes, tol=None):
         row[f"eq_err{v}"] = max_error(row.pop(f"eq_times{v}"), reference)
     row["rss_mb"] = peak_rss_mb()
     return row
+
+
+def nonfinite_entries(grads) -> int:
+    """How many entries of a gradient (a pytree) are NaN or infinite."""
+    return sum(int(np.sum(~np.isfinite(np.asarray(x)))) for x in jax.tree_util.tree_leaves(eqx.filter(grads, eqx.is_inexact_array)))
 
 
 def weight_direction(name, theirs_model, hidden, key):
@@ -317,6 +327,7 @@ def print_row(r):
             f"  v&g {r['eq_grad_w']:.3f}s ({ratio(r['ev_grad'], r['eq_grad_w']):.1f}x)"
             f"  jit fwd {r['eq_fwd_w_first']:.1f}s v&g {r['eq_grad_w_first']:.1f}s"
             f"  err max/median {r['eq_err_w']['max_abs_ms']:.1e}/{r['eq_err_w']['median_abs_ms']:.1e} ms ({r['eq_err_w']['silent_mismatch']} mism.)"
+            f"  non-finite gradient entries {r['eq_nonfinite_w']}"
         )
     print(
         f"{r['model']:<11} {r['hidden']:>4} tol {r['tol'] or 'default'}  fwd {r['ev_fwd']:.3f}s vs {r['eq_fwd']:.3f}s ({ratio(r['ev_fwd'], r['eq_fwd']):.1f}x)"
@@ -324,6 +335,7 @@ def print_row(r):
         f"  jit fwd {r['ev_fwd_first']:.1f}/{r['eq_fwd_first']:.1f}s v&g {r['ev_grad_first']:.1f}/{r['eq_grad_first']:.1f}s"
         f"  err max/median eventax {r['ev_err']['max_abs_ms']:.1e}/{r['ev_err']['median_abs_ms']:.1e} ms ({r['ev_err']['silent_mismatch']} mism.)"
         f" eqneuron {r['eq_err']['max_abs_ms']:.1e}/{r['eq_err']['median_abs_ms']:.1e} ms ({r['eq_err']['silent_mismatch']} mism.)  rss {r['rss_mb']:.0f} MB"
+        f"  non-finite gradient entries eventax {r['ev_nonfinite']} eqneuron {r['eq_nonfinite']}"
         + in_rounds,
         flush=True,
     )

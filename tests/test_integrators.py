@@ -228,3 +228,39 @@ def test_a_vector_field_that_leaves_its_domain_stops_with_the_step_budget_code()
     v = np.asarray(out.states[0]["v"][:, 0])
     np.testing.assert_allclose(v[:2], [v_at(0.3), v_at(0.6)], rtol=0, atol=1e-7)
     assert np.isnan(v[2])
+
+
+def test_generated_exp_saturates_instead_of_overflowing():
+    """`exp` in a model is `jnp.exp` wherever that is finite, the dtype's largest finite value
+    beyond, with a finite derivative (zero past the cap)."""
+    from eqneuron.codegen.functions import saturating_exp
+
+    for dtype, top in ((jnp.float32, 88.72), (jnp.float64, 709.78)):
+        x = jnp.linspace(-2 * top, top, 2001, dtype=dtype)
+        np.testing.assert_array_equal(np.asarray(saturating_exp(x)), np.asarray(jnp.exp(x)))
+        big = jnp.asarray(2 * top, dtype)
+        assert bool(jnp.isinf(jnp.exp(big))) and float(saturating_exp(big)) >= 0.99 * float(jnp.finfo(dtype).max)
+        assert float(jax.grad(saturating_exp)(big)) == 0.0 and float(jax.grad(saturating_exp)(jnp.asarray(1.0, dtype))) == pytest.approx(np.e)
+
+
+@pytest.mark.parametrize("name, ic, step, adjoints", [("eif", 1.5, 1e-4, ("loop", "eventprop")), ("adex", 800.0, 1e-2, ("loop",))])
+def test_float32_spike_time_gradients_of_exponential_models_match_finite_differences(name, ic, step, adjoints):
+    """A float32 Runge–Kutta step that overshoots the threshold of an exponential model (or is
+    rejected) evaluates exp far past float32's range.  The step's value is discarded, but reverse
+    mode multiplied that value's zero cotangent by exp's derivative, inf: the gradient of every
+    spike time was NaN (the EIF and AdEx neurons here, and every sample of the EIF net of
+    `benchmarks/vs_eventax.py`).  Reference: central differences of the float64 run.  (AdEx's
+    replay in float32 at the default tolerance is 70 % off: docs/engine.md.)"""
+    model = eqn.compile_model(name)
+
+    def first_spike(ic_value, dtype, adjoint="loop"):
+        pop = model.population(1, 0, params={"ic": jnp.full((1,), ic_value, dtype)})
+        return eqn.simulate(pop, None, t1=200.0, max_spikes=16, adjoint=adjoint).first_spikes[0][0]
+
+    ic64 = jnp.asarray(ic, jnp.float64)
+    reference = float((first_spike(ic64 + step, jnp.float64) - first_spike(ic64 - step, jnp.float64)) / (2 * step))
+    with jax.enable_x64(False):
+        for adjoint in adjoints:
+            t, grad = jax.value_and_grad(lambda x, a=adjoint: first_spike(x, jnp.float32, a))(jnp.asarray(ic, jnp.float32))
+            assert grad.dtype == jnp.float32 and np.isfinite(float(t))
+            assert float(grad) == pytest.approx(reference, rel=1e-2), (adjoint, float(grad), reference)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import sympy as sp
 from jaxtyping import Array, Bool, DTypeLike, Float, Int, PRNGKeyArray
 from sympy.logic.boolalg import ITE
@@ -33,7 +34,31 @@ from ..ir import (
 )
 from .waveforms import waveform_at
 
+
+@functools.cache
+def _largest_exponent(dtype: jnp.dtype) -> float:
+    """The largest x whose exp is finite in `dtype` (one float below log of its largest value:
+    XLA's float32 exp of log(max) rounded to float32 is already inf)."""
+    return float(np.nextafter(np.log(np.finfo(dtype).max).astype(dtype), dtype.type(0)))
+
+
+def saturating_exp(x: Array) -> Array:
+    """`exp` that stops at the largest finite value of the dtype instead of overflowing to inf,
+    equal to `jnp.exp` wherever that is finite.
+
+    A Runge–Kutta step of an exponential model (EIF, AdEx) that overshoots its threshold, or
+    is rejected, evaluates exp far past the spike; the step's value is discarded, but reverse
+    mode multiplies that discarded value's zero cotangent by exp's derivative, which is the
+    same inf: 0 * inf = NaN in every gradient (the EIF net of `benchmarks/vs_eventax.py`
+    in float32, every sample).  Saturated, the derivative is finite (zero past the cap)."""
+    x = jnp.asarray(x)
+    if not jnp.issubdtype(x.dtype, jnp.floating):
+        return jnp.exp(x)
+    return jnp.exp(jnp.minimum(x, _largest_exponent(x.dtype)))
+
+
 _JAX_FUNCTIONS: dict[str, Callable[..., jax.Array]] = {
+    "exp": saturating_exp,
     "sigmoid": jax.nn.sigmoid,
     "softplus": jax.nn.softplus,  # stable for large x
     "relu": jax.nn.relu,

@@ -105,9 +105,10 @@ def test_nonlinear_stack_gradients_match_finite_differences(model, scale, params
 
 def test_first_spike_run_in_rounds_matches_finite_differences():
     """`stop_after_first_spike` (the readout stops at its first spikes) in rounds (the hidden
-    layer stops soon after them): each neuron is replayed up to where its run ended."""
+    layer stops soon after them), as the replay runs a first-spike run by default (`rounds=None`:
+    its loops are not differentiated): each neuron is replayed up to where its run ended."""
     net = scaled(feedforward("izhikevich", [5, 12, 3], jax.random.key(1)), 0.3)
-    grads, fd, direction = gradients(net, lambda n, a: run_loss(n, INPUTS, a, tol=1e-11, stop=True, rounds=True, save=False))
+    grads, fd, direction = gradients(net, lambda n, a: run_loss(n, INPUTS, a, tol=1e-11, stop=True, rounds=None, save=False))
     assert abs(along(grads["eventprop"], direction) - fd) <= 1e-5 * abs(fd)
 
 

@@ -98,7 +98,8 @@ def simulate(
       time until which those spikes are all known, and so on, until the last
       population is done: earlier populations are not simulated to `t1`.
       `None` (default): in rounds when the run is not differentiated, and
-      without them under reverse mode (whose derivative is the same);
+      without them under reverse mode (whose derivative is the same), except
+      with `adjoint="eventprop"`, whose loops are never differentiated;
       `True`: in rounds also under reverse mode; `False`: never.  Rounds pay
       when the outputs fire early.  `True` needs `stop_after_first_spike=True`
       and no `save_at`.
@@ -363,7 +364,9 @@ def _run(net: Network, checked: SimulateArguments, settings: _Settings) -> Simul
     feed = (times, channels, values)
     t1_ = jnp.asarray(t1, dtype)
     earlier_steps = any(integrator_of(pop).takes_steps for pop in net.populations[:-1])
-    in_rounds = bool(rounds) and earlier_steps
+    # the event-based adjoint never differentiates the loops: its first-spike runs go in rounds by
+    # default under reverse mode too (docs/design.md)
+    in_rounds = earlier_steps and (bool(rounds) or (rounds is None and eventprop and stop_after_first_spike and save is None))
     # by default a first-spike run that is not differentiated runs in rounds where an earlier
     # population takes solver steps; reverse mode runs the lean loops (`fast_forward`)
     rounds_when_fast = rounds is None and stop_after_first_spike and save is None and earlier_steps and not eventprop

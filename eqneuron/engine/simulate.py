@@ -364,12 +364,13 @@ def _run(net: Network, checked: SimulateArguments, settings: _Settings) -> Simul
     feed = (times, channels, values)
     t1_ = jnp.asarray(t1, dtype)
     earlier_steps = any(integrator_of(pop).takes_steps for pop in net.populations[:-1])
-    # the event-based adjoint never differentiates the loops: its first-spike runs go in rounds by
-    # default under reverse mode too (docs/design.md)
-    in_rounds = earlier_steps and (bool(rounds) or (rounds is None and eventprop and stop_after_first_spike and save is None))
-    # by default a first-spike run that is not differentiated runs in rounds where an earlier
-    # population takes solver steps; reverse mode runs the lean loops (`fast_forward`)
-    rounds_when_fast = rounds is None and stop_after_first_spike and save is None and earlier_steps and not eventprop
+    # the engine's choice (`rounds=None`): rounds for a first-spike run without save points where an
+    # earlier population takes solver steps, when the loops are not differentiated: always with the
+    # event-based adjoint (it replays them instead), else only in a run that is not differentiated
+    # (reverse mode runs the lean loops, `fast_forward`; docs/design.md)
+    by_default = rounds is None and stop_after_first_spike and save is None and earlier_steps
+    in_rounds = (bool(rounds) and earlier_steps) or (by_default and eventprop)
+    rounds_when_fast = by_default and not eventprop
 
     def run_states(loops, feed, t1, in_rounds: bool):
         """The stack's states at the end of the run, and whether its rounds ran out first: in

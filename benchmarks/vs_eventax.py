@@ -117,7 +117,7 @@ def bench_model(name, hidden, max_spikes, tol=None):
         return jnp.mean(jax.vmap(ttfs_loss)(first, labels))
 
     row = {"model": name, "hidden": hidden, "integrator": ours.populations[0].model.integrator, "tol": tol}
-    # `rounds=True` (rounds) is ignored for exact (linear) populations: timed only where it applies
+    # `rounds=True` (rounds) applies where the hidden layer takes solver steps (refused for exact LIF)
     variants = [""] if name == "lif" else ["", "_w"]
     # eventax and eqneuron are called in turn (`timed_together`): a slower stretch of the
     # shared machine costs both alike

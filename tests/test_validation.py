@@ -370,6 +370,19 @@ def test_rounds_without_stop_after_first_spike_is_an_error(pop):
         eqn.simulate(pop, None, t1=10.0, rounds=True, stop_after_first_spike=True, save_at=[1.0])
 
 
+def test_rounds_where_no_earlier_population_takes_steps_is_an_error(lif, pop):
+    """Rounds advance earlier populations a few solver steps at a time: with none to run that way
+    (one population; a closed-form hidden layer) `rounds=True` would change nothing, and says so.
+    With the hidden layer stepping (`method="tsit5"`) the same call runs."""
+    stack = eqn.Network([pop, lif.population(2, 3, key=jax.random.key(1))])
+    inputs = eqn.Spikes(jnp.array([1.0, 2.0]), jnp.array([0, 1]))
+    for net in (pop, stack):
+        with pytest.raises(eqn.EqError, match="no population before the last takes solver steps"):
+            eqn.simulate(net, inputs, t1=10.0, rounds=True, stop_after_first_spike=True)
+    out = eqn.simulate(stack, inputs, t1=10.0, rounds=True, stop_after_first_spike=True, method="tsit5")
+    assert out.first_spikes[-1].shape == (2,)
+
+
 @pytest.mark.parametrize("value", ["auto", 1, 0.5])
 def test_rounds_other_than_none_true_or_false_is_an_error(pop, value):
     """`rounds` is None (the engine chooses), True or False: nothing else is read as one of them."""

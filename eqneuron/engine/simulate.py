@@ -101,8 +101,8 @@ def simulate(
       without them under reverse mode (whose derivative is the same), except
       with `adjoint="eventprop"`, whose loops are never differentiated;
       `True`: in rounds also under reverse mode; `False`: never.  Rounds pay
-      when the outputs fire early.  `True` needs `stop_after_first_spike=True`
-      and no `save_at`.
+      when the outputs fire early.  `True` needs `stop_after_first_spike=True`,
+      no `save_at`, and a population before the last that takes solver steps.
     - `throw`: raise (also under `jit`) when a population's result code is not `ok`.
     - `max_window_spikes`: in a graph network run in windows (a cycle with delays), the most
       input spikes one population receives in one window (default 1024; a window reads 4 times
@@ -364,6 +364,13 @@ def _run(net: Network, checked: SimulateArguments, settings: _Settings) -> Simul
     feed = (times, channels, values)
     t1_ = jnp.asarray(t1, dtype)
     earlier_steps = any(integrator_of(pop).takes_steps for pop in net.populations[:-1])
+    if rounds and not earlier_steps:
+        raise EqError(
+            "simulate: `rounds=True` runs the earlier populations of a stack a few solver steps at a time, and no "
+            "population before the last takes solver steps here (closed-form populations cost their events, "
+            "not their time to t1)",
+            hint="drop rounds=True: the run ends where the last population is done all the same",
+        )
     # the engine's choice (`rounds=None`): rounds for a first-spike run without save points where an
     # earlier population takes solver steps, when the loops are not differentiated: always with the
     # event-based adjoint (it replays them instead), else only in a run that is not differentiated

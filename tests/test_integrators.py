@@ -241,6 +241,9 @@ def test_generated_exp_saturates_instead_of_overflowing():
         big = jnp.asarray(2 * top, dtype)
         assert bool(jnp.isinf(jnp.exp(big))) and float(saturating_exp(big)) >= 0.99 * float(jnp.finfo(dtype).max)
         assert float(jax.grad(saturating_exp)(big)) == 0.0 and float(jax.grad(saturating_exp)(jnp.asarray(1.0, dtype))) == pytest.approx(np.e)
+    # an integer argument (a literal in a model): exp's own result dtype, capped as well
+    assert saturating_exp(jnp.asarray(2)).dtype == jnp.exp(jnp.asarray(2)).dtype
+    assert float(saturating_exp(jnp.asarray(2))) == pytest.approx(np.exp(2)) and np.isfinite(float(saturating_exp(jnp.asarray(1000))))
 
 
 @pytest.mark.parametrize("name, ic, step, adjoints", [("eif", 1.5, 1e-4, ("loop", "eventprop")), ("adex", 800.0, 1e-2, ("loop",))])

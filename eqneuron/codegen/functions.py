@@ -52,8 +52,8 @@ def saturating_exp(x: Array) -> Array:
     same inf: 0 * inf = NaN in every gradient (the EIF net of `benchmarks/vs_eventax.py`
     in float32, every sample).  Saturated, the derivative is finite (zero past the cap)."""
     x = jnp.asarray(x)
-    if not jnp.issubdtype(x.dtype, jnp.floating):
-        return jnp.exp(x)
+    if not jnp.issubdtype(x.dtype, jnp.floating):  # an integer literal: exp's result dtype
+        x = x.astype(jnp.result_type(float))
     return jnp.exp(jnp.minimum(x, _largest_exponent(x.dtype)))
 
 

@@ -231,19 +231,30 @@ def test_a_vector_field_that_leaves_its_domain_stops_with_the_step_budget_code()
 
 
 def test_generated_exp_saturates_instead_of_overflowing():
-    """`exp` in a model is `jnp.exp` wherever that is finite, the dtype's largest finite value
-    beyond, with a finite derivative (zero past the cap)."""
-    from eqneuron.codegen.functions import saturating_exp
+    """`exp` and `expm1` in a model (and `exprel`, written with `expm1`) are `jnp.exp` and
+    `jnp.expm1` wherever those are finite, the dtype's largest finite value beyond, with a finite
+    derivative (zero past the cap)."""
+    import sympy as sp
 
-    for dtype, top in ((jnp.float32, 88.72), (jnp.float64, 709.78)):
-        x = jnp.linspace(-2 * top, top, 2001, dtype=dtype)
-        np.testing.assert_array_equal(np.asarray(saturating_exp(x)), np.asarray(jnp.exp(x)))
-        big = jnp.asarray(2 * top, dtype)
-        assert bool(jnp.isinf(jnp.exp(big))) and float(saturating_exp(big)) >= 0.99 * float(jnp.finfo(dtype).max)
-        assert float(jax.grad(saturating_exp)(big)) == 0.0 and float(jax.grad(saturating_exp)(jnp.asarray(1.0, dtype))) == pytest.approx(np.e)
-    # an integer argument (a literal in a model): exp's own result dtype, capped as well
-    assert saturating_exp(jnp.asarray(2)).dtype == jnp.exp(jnp.asarray(2)).dtype
-    assert float(saturating_exp(jnp.asarray(2))) == pytest.approx(np.exp(2)) and np.isfinite(float(saturating_exp(jnp.asarray(1000))))
+    from eqneuron.check.functions import exprel
+    from eqneuron.codegen.functions import lambdify, saturating_exp, saturating_expm1
+
+    for ours, numpy_like in ((saturating_exp, jnp.exp), (saturating_expm1, jnp.expm1)):
+        for dtype, top in ((jnp.float32, 88.72), (jnp.float64, 709.78)):
+            x = jnp.linspace(-2 * top, top, 2001, dtype=dtype)
+            np.testing.assert_array_equal(np.asarray(ours(x)), np.asarray(numpy_like(x)))
+            big = jnp.asarray(2 * top, dtype)
+            assert bool(jnp.isinf(numpy_like(big))) and float(ours(big)) >= 0.99 * float(jnp.finfo(dtype).max)
+            assert float(jax.grad(ours)(big)) == 0.0 and float(jax.grad(ours)(jnp.asarray(1.0, dtype))) == pytest.approx(np.e)
+        # an integer argument (a literal in a model): the function's own result dtype, capped as well
+        assert ours(jnp.asarray(2)).dtype == numpy_like(jnp.asarray(2)).dtype
+        assert float(ours(jnp.asarray(2))) == pytest.approx(float(numpy_like(2.0))) and np.isfinite(float(ours(jnp.asarray(1000))))
+    x = sp.Symbol("x")
+    generated = lambdify([x], [exprel(x)])
+    for value in (-3.0, 0.5, 20.0):
+        assert float(generated(jnp.asarray(value))[0]) == pytest.approx(np.expm1(value) / value, rel=1e-12)
+    value, grad = jax.value_and_grad(lambda v: generated(v)[0])(jnp.asarray(2000.0))
+    assert np.isfinite(float(value)) and np.isfinite(float(grad))
 
 
 @pytest.mark.parametrize("name, ic, step, adjoints", [("eif", 1.5, 1e-4, ("loop", "eventprop")), ("adex", 800.0, 1e-2, ("loop",))])

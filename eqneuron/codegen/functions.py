@@ -42,6 +42,15 @@ def _largest_exponent(dtype: jnp.dtype) -> float:
     return float(np.nextafter(np.log(np.finfo(dtype).max).astype(dtype), dtype.type(0)))
 
 
+def _capped(x: Array) -> Array:
+    """`x`, no larger than the largest exponent whose exp is finite in its dtype (an integer
+    literal first cast to exp's result dtype)."""
+    x = jnp.asarray(x)
+    if not jnp.issubdtype(x.dtype, jnp.floating):
+        x = x.astype(jnp.result_type(float))
+    return jnp.minimum(x, _largest_exponent(x.dtype))
+
+
 def saturating_exp(x: Array) -> Array:
     """`exp` that stops at the largest finite value of the dtype instead of overflowing to inf,
     equal to `jnp.exp` wherever that is finite.
@@ -51,14 +60,17 @@ def saturating_exp(x: Array) -> Array:
     mode multiplies that discarded value's zero cotangent by exp's derivative, which is the
     same inf: 0 * inf = NaN in every gradient (the EIF net of `benchmarks/vs_eventax.py`
     in float32, every sample).  Saturated, the derivative is finite (zero past the cap)."""
-    x = jnp.asarray(x)
-    if not jnp.issubdtype(x.dtype, jnp.floating):  # an integer literal: exp's result dtype
-        x = x.astype(jnp.result_type(float))
-    return jnp.exp(jnp.minimum(x, _largest_exponent(x.dtype)))
+    return jnp.exp(_capped(x))
+
+
+def saturating_expm1(x: Array) -> Array:
+    """`expm1` saturated as `saturating_exp` is (`exprel`'s generated code calls it too)."""
+    return jnp.expm1(_capped(x))
 
 
 _JAX_FUNCTIONS: dict[str, Callable[..., jax.Array]] = {
     "exp": saturating_exp,
+    "expm1": saturating_expm1,
     "sigmoid": jax.nn.sigmoid,
     "softplus": jax.nn.softplus,  # stable for large x
     "relu": jax.nn.relu,

@@ -10,7 +10,6 @@ import sys
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-import optax
 import pytest
 
 from eqneuron.cli import main
@@ -160,7 +159,7 @@ def write_run(directory, edit=None):
     params, _ = eqx.partition(net, trainable_filter(net))
     if edit is not None:
         params = edit(params)
-    opt_state = _optimizer(config, optax.cosine_decay_schedule(config.lr, 1)).init(params)
+    opt_state = _optimizer(config).init(params)
     directory.mkdir()
     sha = write_checkpoint(directory / "checkpoint.eqx", params, opt_state)
     (directory / "meta.json").write_text(json.dumps(make_meta(config, net, {"checkpoint.eqx": sha})))

@@ -101,7 +101,8 @@ def test_spike_count_and_state_losses():
 
 
 @pytest.mark.slow
-def test_short_yinyang_training_lowers_the_loss_and_checkpoints(tmp_path, capsys):
+def test_short_yinyang_training_lowers_the_loss_and_checkpoints(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("EQNEURON_CACHE_DIR", str(tmp_path / "cache"))  # this run's programs only
     config = TrainConfig(task="yinyang", model="lif", hidden=20, epochs=2, batch_size=16, lr=5e-3,
                          train_size=256, test_size=64, out=str(tmp_path / "run"))
     result = train(config)
@@ -127,9 +128,40 @@ def test_short_yinyang_training_lowers_the_loss_and_checkpoints(tmp_path, capsys
     assert result["best_epoch"] == int(np.argmin(history["loss"])) + 1
     _, best = load_checkpoint(tmp_path / "run", best=True)
     assert accuracy(predict, best, test, 16) == pytest.approx(history["test_acc"][result["best_epoch"] - 1])
-    # resume continues from the checkpoint
+    # resume continues from the checkpoint, with the traced training step of the first run: more
+    # epochs (another learning-rate schedule) are no other program
+    programs = sorted(p.name for p in (tmp_path / "cache" / "exported").glob("*.bin"))
+    assert [name.split("-")[0] for name in programs] == ["predict", "update"]
     more = train(TrainConfig(**{**config.__dict__, "epochs": 3}), resume=True, verbose=False)
     assert len(more["history"]["epoch"]) == 3
+    assert sorted(p.name for p in (tmp_path / "cache" / "exported").glob("*.bin")) == programs
+
+
+def test_the_optimizer_and_its_rate_per_step_are_adamw_on_the_cosine_schedule():
+    """`train` scales the update of `_optimizer` by `_schedule`'s rate of the step, an argument of the
+    compiled step: the same steps as Optax's AdamW built with the schedule inside."""
+    import optax
+
+    from eqneuron.train.training import _optimizer, _schedule
+
+    config = TrainConfig(epochs=3, lr=0.1, weight_decay=0.01, clip=0.5)
+    steps_per_epoch = 4
+    reference = optax.chain(
+        optax.clip_by_global_norm(0.5),
+        optax.adamw(optax.cosine_decay_schedule(0.1, decay_steps=12, alpha=0.05), weight_decay=0.01),
+    )
+    ours, schedule = _optimizer(config), _schedule(config, steps_per_epoch)
+    target = jnp.array([1.0, -2.0, 3.0])
+    grad = jax.grad(lambda x: jnp.sum((x - target) ** 2 * jnp.arange(1.0, 4.0)))
+    x_ref = x_ours = jnp.zeros(3)
+    state_ref, state_ours = reference.init(x_ref), ours.init(x_ours)
+    for step in range(12):
+        u, state_ref = reference.update(grad(x_ref), state_ref, x_ref)
+        x_ref = x_ref + u
+        u, state_ours = ours.update(grad(x_ours), state_ours, x_ours)
+        x_ours = x_ours + schedule(step) * u
+    np.testing.assert_allclose(np.asarray(x_ours), np.asarray(x_ref), rtol=1e-12, atol=1e-12)
+    assert float(jnp.max(jnp.abs(x_ref))) > 0.5  # the steps moved the point
 
 
 def test_shift_augmentation_translates_the_pixel_grid():

@@ -272,10 +272,22 @@ def _batch_spikes(
     return Spikes(jnp.asarray(times), jnp.asarray(data.channels[index]), values)
 
 
-def _optimizer(config: TrainConfig, schedule):
+def _optimizer(config: TrainConfig) -> optax.GradientTransformation:
+    """AdamW without its learning rate: the training step scales the update by the rate of its
+    step (`_schedule`), an argument of the compiled program rather than a constant in it, so that
+    a run resumed with more epochs (another schedule) compiles nothing new."""
     return optax.chain(
-        optax.clip_by_global_norm(config.clip), optax.adamw(schedule, weight_decay=config.weight_decay)
+        optax.clip_by_global_norm(config.clip),
+        optax.scale_by_adam(),
+        optax.add_decayed_weights(config.weight_decay),
+        optax.scale(-1.0),
     )
+
+
+def _schedule(config: TrainConfig, steps_per_epoch: int) -> optax.Schedule:
+    """The learning rate of each step: cosine decay over the whole run to 5 % of `lr`."""
+    assert config.lr is not None  # set by __post_init__
+    return optax.cosine_decay_schedule(config.lr, decay_steps=max(1, config.epochs * steps_per_epoch), alpha=0.05)
 
 
 def loss_kind(config: TrainConfig) -> str:
@@ -285,10 +297,14 @@ def loss_kind(config: TrainConfig) -> str:
     return kind
 
 
+_NOT_IN_PROGRAM = ("out", "epochs", "lr")
+
+
 def program_key(config: TrainConfig, t1: float, *extra: str) -> str:
     """What determines the programs `train` and `evaluate` trace: every option but the output
-    folder, the model's source, the data's duration (for `persistent_jit`)."""
-    options = {k: v for k, v in asdict(config).items() if k != "out"}
+    folder, the number of epochs and the learning rate (the step's rate is an argument), the
+    model's source, the data's duration (for `persistent_jit`)."""
+    options = {k: v for k, v in asdict(config).items() if k not in _NOT_IN_PROGRAM}
     model = compile_model(config.model)
     material = [json.dumps(options, sort_keys=True, default=str), model_source_hash(model), repr(float(t1)), *extra]
     return hashlib.sha256("\0".join(material).encode()).hexdigest()
@@ -448,8 +464,8 @@ def train(config: TrainConfig, resume: bool = False, verbose: bool = True) -> Tr
     k_net, k_shuffle = jax.random.split(key)
     net = build_network(config, train_data.n_channels, train_data.n_classes, k_net)
     steps_per_epoch = max(1, len(train_data) // config.batch_size)
-    schedule = optax.cosine_decay_schedule(config.lr, decay_steps=max(1, config.epochs * steps_per_epoch), alpha=0.05)
-    optimizer = _optimizer(config, schedule)
+    schedule = _schedule(config, steps_per_epoch)
+    optimizer = _optimizer(config)
     spec = trainable_filter(net)
     params, static = eqx.partition(net, spec)
     opt_state = optimizer.init(params)
@@ -466,7 +482,7 @@ def train(config: TrainConfig, resume: bool = False, verbose: bool = True) -> Tr
     t1 = train_data.duration
     value_and_grad, predict = make_functions(config, t1)
 
-    def update(params, opt_state, spikes, labels):
+    def update(params, opt_state, spikes, labels, rate):
         def loss_of(p, spikes, labels):
             return value_and_grad(eqx.combine(p, static), spikes, labels)
 
@@ -474,6 +490,7 @@ def train(config: TrainConfig, resume: bool = False, verbose: bool = True) -> Tr
         grads = eqx.filter(grads, spec)
         grads = jax.tree_util.tree_map(lambda g: jnp.where(jnp.isfinite(g), g, 0.0), grads)
         updates, opt_state = optimizer.update(grads, opt_state, params)
+        updates = jax.tree_util.tree_map(lambda u: rate.astype(u.dtype) * u, updates)
         return eqx.apply_updates(params, updates), opt_state, loss, acc, overflow
 
     # the training step's traced program is kept on disk: a second run of the same configuration
@@ -482,7 +499,7 @@ def train(config: TrainConfig, resume: bool = False, verbose: bool = True) -> Tr
         update,
         name="update",
         key=program_key(config, t1, f"{len(train_data)}"),
-        out_structure=lambda params, opt_state, spikes, labels: (params, opt_state, 0.0, 0.0, 0.0),
+        out_structure=lambda params, opt_state, spikes, labels, rate: (params, opt_state, 0.0, 0.0, 0.0),
     )
 
     rng = np.random.default_rng(config.seed)
@@ -498,7 +515,10 @@ def train(config: TrainConfig, resume: bool = False, verbose: bool = True) -> Tr
         )
         for step in bar:
             index = order[step * config.batch_size : (step + 1) * config.batch_size]
-            params, opt_state, loss, acc, overflow = update(params, opt_state, _batch_spikes(train_data, index, jitter, rng, shift), jnp.asarray(train_data.labels[index]))
+            rate = schedule(epoch * steps_per_epoch + step)
+            params, opt_state, loss, acc, overflow = update(
+                params, opt_state, _batch_spikes(train_data, index, jitter, rng, shift), jnp.asarray(train_data.labels[index]), rate
+            )
             losses_.append(float(loss))
             accs.append(float(acc))
             overflows.append(float(overflow))
@@ -732,7 +752,7 @@ def load_checkpoint(directory: str | Path, best: bool = False) -> tuple[TrainCon
     verify_meta(meta, directory, net, config, resuming=False)
     spec = trainable_filter(net)
     params, static = eqx.partition(net, spec)
-    optimizer = _optimizer(config, optax.cosine_decay_schedule(config.lr, 1))
+    optimizer = _optimizer(config)
     filename = "best.eqx" if best else "checkpoint.eqx"
     params, _ = _deserialise(directory, filename, meta, (params, optimizer.init(params)))
     net = eqx.combine(params, static)

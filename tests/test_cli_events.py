@@ -1,7 +1,5 @@
 """`eqneuron simulate` with a model that has internal events: printed, saved and plotted."""
 
-import subprocess
-import sys
 
 import jax.numpy as jnp
 import numpy as np
@@ -24,16 +22,15 @@ event halfway: v > 0.6
 """
 
 
-def test_simulate_saves_and_prints_internal_events(tmp_path):
+def test_simulate_saves_and_prints_internal_events(tmp_path, capsys):
+    from eqneuron.cli import main
+
     path = tmp_path / "adaptive.eq"
     path.write_text(ADAPTIVE)
     out_file = tmp_path / "run.npz"
-    done = subprocess.run(
-        [sys.executable, "-m", "eqneuron", "simulate", str(path), "--neurons", "2", "--current", "3",
-         "--duration", "50", "--save", str(out_file), "--plot", str(tmp_path / "run.png"), "--x64"],
-        capture_output=True, text=True,
-    )
-    assert done.returncode == 0, done.stderr
+    assert main(["simulate", str(path), "--neurons", "2", "--current", "3", "--duration", "50", "--save", str(out_file),
+                 "--plot", str(tmp_path / "run.png"), "--x64"]) == 0
+    printed = capsys.readouterr().out
     data = np.load(out_file)
     # the same run through the Python API
     pop = eqn.compile_model(ADAPTIVE).population(2, params={"ic": jnp.full((2,), 3.0)})
@@ -45,7 +42,7 @@ def test_simulate_saves_and_prints_internal_events(tmp_path):
     assert len(times) >= 4
     np.testing.assert_allclose(data["event_halfway_times"], times, atol=1e-9)
     np.testing.assert_array_equal(data["event_halfway_neurons"], neurons)
-    assert f"internal events: {len(times)} halfway" in done.stdout
+    assert f"internal events: {len(times)} halfway" in printed
     assert (tmp_path / "run.png").stat().st_size > 0
 
 

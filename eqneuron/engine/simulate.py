@@ -100,8 +100,10 @@ def simulate(
       `None` (default): in rounds when the run is not differentiated, and
       without them under reverse mode (whose derivative is the same), except
       with `adjoint="eventprop"`, whose loops are never differentiated;
-      `True`: in rounds also under reverse mode; `False`: never.  Rounds pay
-      when the outputs fire early.  `True` needs `stop_after_first_spike=True`,
+      `True`: in rounds also under reverse mode, where the rounds (not
+      differentiated) find when the last population is done, and the
+      differentiated loops run the earlier populations only to there;
+      `False`: never.  Rounds pay when the outputs fire early.  `True` needs `stop_after_first_spike=True`,
       no `save_at`, and a population before the last that takes solver steps.
     - `throw`: raise (also under `jit`) when a population's result code is not `ok`.
     - `max_window_spikes`: in a graph network run in windows (a cycle with delays), the most
@@ -344,8 +346,9 @@ def _run(net: Network, checked: SimulateArguments, settings: _Settings) -> Simul
             n_in = loops[-1].buffer
         return loops
 
-    def run_all(loops, feed, states, t_stop, r=None):
-        """Every population through `t_stop`, each driven by the spikes of the one before.
+    def run_all(loops, feed, states, t_stop, r=None, earlier_until=None):
+        """Every population through `t_stop` (the earlier ones through `earlier_until` where
+        given), each driven by the spikes of the one before.
 
         In round `r` of a run in rounds, each earlier population runs at most its round's
         iterations, and the next one only up to its horizon."""
@@ -353,7 +356,8 @@ def _run(net: Network, checked: SimulateArguments, settings: _Settings) -> Simul
         for k, (loop, state) in enumerate(zip(loops, states)):
             is_last = k == last
             cap = None if r is None or is_last else jnp.minimum(loop.round * 2 ** jnp.maximum(r + 1 - _SHORT_ROUNDS, 0), loop.budget)
-            state = loop.run(state, *inputs, t_stop, cap)
+            until = t_stop if is_last or earlier_until is None else earlier_until
+            state = loop.run(state, *inputs, until, cap)
             out.append(state)
             if not is_last:  # the last population's spikes drive nothing (sorted once below)
                 if r is not None:
@@ -376,8 +380,13 @@ def _run(net: Network, checked: SimulateArguments, settings: _Settings) -> Simul
     # event-based adjoint (it replays them instead), else only in a run that is not differentiated
     # (reverse mode runs the lean loops, `fast_forward`; docs/design.md)
     by_default = rounds is None and stop_after_first_spike and save is None and earlier_steps
-    in_rounds = (bool(rounds) and earlier_steps) or (by_default and eventprop)
+    in_rounds = (bool(rounds) and earlier_steps and eventprop) or (by_default and eventprop)
     rounds_when_fast = by_default and not eventprop
+    # `rounds=True` with the loops differentiated: reverse mode through the rounds' loop (loops in a
+    # loop) compiled two to three times longer than through the stack, so the rounds run undifferentiated,
+    # and the differentiated loops run the earlier populations only to where the rounds found the last
+    # one done (docs/design.md)
+    rounds_then_stack = bool(rounds) and earlier_steps and not eventprop
 
     def run_states(loops, feed, t1, in_rounds: bool):
         """The stack's states at the end of the run, and whether its rounds ran out first: in
@@ -410,12 +419,24 @@ def _run(net: Network, checked: SimulateArguments, settings: _Settings) -> Simul
             states, exhausted = run_states(loops, feed, t1, in_rounds)
             return [loop.finish(state) for loop, state in zip(loops, states)], exhausted
 
+        def stack_to_done(args):
+            """The rounds, undifferentiated, for where the last population is done; then the lean
+            loops, the earlier populations to there (all that the outcomes keep of them)."""
+            found, exhausted = run_stack(stop_gradients(args), in_rounds=True)
+            net, feed, t1, save = args
+            t_done = jnp.minimum(done_time(found[-1], net.populations[-1].n_neurons), t1)
+            loops = stack(net, t1, save, lean=True)
+            states = run_all(loops, feed, [loop.start() for loop in loops], t1, earlier_until=t_done)
+            return [loop.finish(state) for loop, state in zip(loops, states)], exhausted
+
         stack_args = (net, feed, t1_, save)
         # free steps (and rounds) speed up the forward run; reverse mode compiles each loop body
         # three times (forward, recomputed, transposed), so it runs the lean loops instead: the
         # same steps and values, a third of the body (docs/design.md)
         lean = functools.partial(run_stack, lean=True)
-        if rounds_when_fast:
+        if rounds_then_stack:
+            outcomes, rounds_exhausted = fast_forward(stack_args, Runs(functools.partial(run_stack, in_rounds=True), stack_to_done))
+        elif rounds_when_fast:
             # the same outcomes once cut where the last population is done (`cut_at`)
             outcomes, rounds_exhausted = fast_forward(stack_args, Runs(functools.partial(run_stack, in_rounds=True), lean))
         elif any(free_steps(pop) for pop in net.populations):

@@ -11,8 +11,9 @@ reference at tight tolerance (eqneuron exact/Tsit5 1e-11, run in a subprocess).
 
 With `--eventprop`: value_and_grad only, eventax with its `EventPropAdjoint`
 (the continuous adjoint solved backwards with Diffrax, Euler dt = 0.01 ms as
-its forward pass) against eqneuron with `adjoint="loop"` and
-`adjoint="eventprop"`, and each gradient's error against central finite
+its forward pass) against eqneuron with `adjoint="loop"`,
+`adjoint="eventprop"` and (where the hidden layer takes solver steps) the loop
+adjoint with `rounds=True`, and each gradient's error against central finite
 differences of a float64 reference (eqneuron at tolerance 1e-11, in a
 subprocess) along one random direction of the hidden and output weights.
 
@@ -181,14 +182,17 @@ def bench_eventprop(name, hidden, max_spikes, tol=None):
         return jnp.mean(jax.vmap(ttfs_loss)(first, labels))
 
     def eq_loss(net, times, labels, adjoint):
+        # "rounds": the loop adjoint with `rounds=True` (rounds under reverse mode too)
+        options = dict(adjoint="loop", rounds=True) if adjoint == "rounds" else dict(adjoint=adjoint)
         first = jax.vmap(
-            lambda t, c: eqn.simulate(net, eqn.Spikes(t, c), t1=T1, max_spikes=max_spikes, stop_after_first_spike=True, adjoint=adjoint, rtol=tol, atol=tol
+            lambda t, c: eqn.simulate(net, eqn.Spikes(t, c), t1=T1, max_spikes=max_spikes, stop_after_first_spike=True, rtol=tol, atol=tol, **options
             ).first_spikes[-1]
         )(times, channels)
         return jnp.mean(jax.vmap(ttfs_loss)(first, labels))
 
     ev_grad = eqx.filter_jit(eqx.filter_value_and_grad(ev_loss))
-    adjoints = ("loop", "eventprop")
+    # `rounds=True` where the hidden layer takes solver steps (refused for exact LIF)
+    adjoints = ("loop", "eventprop") if name == "lif" else ("loop", "eventprop", "rounds")
     eq_grads = {a: eqx.filter_jit(eqx.filter_value_and_grad(lambda net, t, y, a=a: eq_loss(net, t, y, a))) for a in adjoints}
     timings = timed_together([(ev_grad, (theirs, times, labels))] + [(eq_grads[a], (ours, times, labels)) for a in adjoints], 5)
     row = {"model": name, "hidden": hidden, "integrator": ours.populations[0].model.integrator, "tol": tol}
@@ -275,7 +279,13 @@ def print_eventprop_row(r):
         f"  eventprop {r['eq_eventprop']:.3f}s ({r['ev'] / r['eq_eventprop']:.1f}x)"
         f"  first call {r['ev_first']:.1f} / {r['eq_loop_first']:.1f} / {r['eq_eventprop_first']:.1f}s"
         f"  gradient error vs finite differences: eventax {e['eventax']:.1e}, loop {e['loop']:.1e}, eventprop {e['eventprop']:.1e}"
-        f" (fd {r['fd']:.4g})  rss {r['rss_mb']:.0f} MB",
+        f" (fd {r['fd']:.4g})  rss {r['rss_mb']:.0f} MB"
+        + (
+            f"\n{'':<11} loop with rounds=True: {r['eq_rounds']:.3f}s ({r['ev'] / r['eq_rounds']:.1f}x)  first call {r['eq_rounds_first']:.1f}s"
+            f"  gradient error {e['rounds']:.1e}"
+            if "eq_rounds" in r
+            else ""
+        ),
         flush=True,
     )
 

@@ -35,11 +35,15 @@ from ..ir import (
 from .waveforms import waveform_at
 
 
+# exp's cap lies this factor below the dtype's largest value: the cap itself times a model's
+# coefficients, summed over a Runge-Kutta step's stages and scaled by its size, must stay finite
+_HEADROOM = 2.0**24
+
+
 @functools.cache
 def _largest_exponent(dtype: jnp.dtype) -> float:
-    """The largest x whose exp is finite in `dtype` (one float below log of its largest value:
-    XLA's float32 exp of log(max) rounded to float32 is already inf)."""
-    return float(np.nextafter(np.log(np.finfo(dtype).max).astype(dtype), dtype.type(0)))
+    """The exponent of exp's cap in `dtype`: log of its largest value over `_HEADROOM`."""
+    return float(np.asarray(np.log(np.finfo(dtype).max / _HEADROOM), dtype))
 
 
 def _capped(x: Array) -> Array:

@@ -34,7 +34,6 @@ from ..ir import (
 )
 from .waveforms import waveform_at
 
-
 # exp's cap lies this factor below the dtype's largest value: the cap itself times a model's
 # coefficients, summed over a Runge-Kutta step's stages and scaled by its size, must stay finite
 _HEADROOM = 2.0**24

@@ -102,8 +102,8 @@ def simulate(
       with `adjoint="eventprop"`, whose loops are never differentiated;
       `True`: in rounds also under reverse mode, where the rounds (not
       differentiated) find when the last population is done, and the
-      differentiated loops run the network only to a little past then (by
-      1 % of `t1`); `False`: never.  Rounds pay when the outputs fire early.  `True` needs `stop_after_first_spike=True`,
+      differentiated loops run the earlier populations only to then;
+      `False`: never.  Rounds pay when the outputs fire early.  `True` needs `stop_after_first_spike=True`,
       no `save_at`, and a population before the last that takes solver steps.
     - `throw`: raise (also under `jit`) when a population's result code is not `ok`.
     - `max_window_spikes`: in a graph network run in windows (a cycle with delays), the most
@@ -346,8 +346,9 @@ def _run(net: Network, checked: SimulateArguments, settings: _Settings) -> Simul
             n_in = loops[-1].buffer
         return loops
 
-    def run_all(loops, feed, states, t_stop, r=None):
-        """Every population through `t_stop`, each driven by the spikes of the one before.
+    def run_all(loops, feed, states, t_stop, r=None, earlier_until=None):
+        """Every population through `t_stop` (the earlier ones through `earlier_until` where
+        given), each driven by the spikes of the one before.
 
         In round `r` of a run in rounds, each earlier population runs at most its round's
         iterations, and the next one only up to its horizon."""
@@ -355,7 +356,8 @@ def _run(net: Network, checked: SimulateArguments, settings: _Settings) -> Simul
         for k, (loop, state) in enumerate(zip(loops, states)):
             is_last = k == last
             cap = None if r is None or is_last else jnp.minimum(loop.round * 2 ** jnp.maximum(r + 1 - _SHORT_ROUNDS, 0), loop.budget)
-            state = loop.run(state, *inputs, t_stop, cap)
+            until = t_stop if is_last or earlier_until is None else earlier_until
+            state = loop.run(state, *inputs, until, cap)
             out.append(state)
             if not is_last:  # the last population's spikes drive nothing (sorted once below)
                 if r is not None:
@@ -382,8 +384,8 @@ def _run(net: Network, checked: SimulateArguments, settings: _Settings) -> Simul
     rounds_when_fast = by_default and not eventprop
     # `rounds=True` with the loops differentiated: reverse mode through the rounds' loop (loops in a
     # loop) compiled two to three times longer than through the stack, so the rounds run undifferentiated,
-    # and the differentiated loops only to a little past where the rounds found the last population
-    # done (docs/design.md)
+    # and the differentiated loops run the earlier populations only to where the rounds found the
+    # last one done (docs/design.md)
     rounds_then_stack = bool(rounds) and earlier_steps and not eventprop
 
     def run_states(loops, feed, t1, in_rounds: bool):
@@ -419,23 +421,13 @@ def _run(net: Network, checked: SimulateArguments, settings: _Settings) -> Simul
 
         def stack_to_done(args):
             """The rounds, undifferentiated, for when the last population is done; then the lean
-            loops to a little past that time (all that the outcomes keep of the earlier ones)."""
+            loops, the earlier populations only to that time (all that the outcomes keep of them)."""
             found, exhausted = run_stack(stop_gradients(args), in_rounds=True)
             net, feed, t1, save = args
-            n_last = net.populations[-1].n_neurons
-            t_done = done_time(found[-1], n_last)
-            # past it by 1 % of t1: the lean loops' first spikes agree with the rounds' to the solver's
-            # tolerance, not to the last bit, and must not fall past the end of the run.  (Run on to t1
-            # instead, the last population's crossing steps would no longer end at the next input
-            # beyond `t_done`; in float32 an EIF step that overshoots far enough overflows, and its
-            # discarded values turned the gradient to NaN.)
-            t_stop = jnp.minimum(t_done + 0.01 * t1, t1)
+            t_done = jnp.minimum(done_time(found[-1], net.populations[-1].n_neurons), t1)
             loops = stack(net, t1, save, lean=True)
-            states = run_all(loops, feed, [loop.start() for loop in loops], t_stop)
-            outcomes = [loop.finish(state) for loop, state in zip(loops, states)]
-            # a last population not done by then where the rounds found it done: reported, not cut
-            short = jnp.isfinite(t_done) & ~jnp.isfinite(done_time(outcomes[-1], n_last))
-            return outcomes, exhausted | short
+            states = run_all(loops, feed, [loop.start() for loop in loops], t1, earlier_until=t_done)
+            return [loop.finish(state) for loop, state in zip(loops, states)], exhausted
 
         stack_args = (net, feed, t1_, save)
         # free steps (and rounds) speed up the forward run; reverse mode compiles each loop body

@@ -103,8 +103,9 @@ def simulate(
       `True`: in rounds also under reverse mode, where the rounds (not
       differentiated) find when the last population is done, and the
       differentiated loops run the earlier populations only to then;
-      `False`: never.  Rounds pay when the outputs fire early.  `True` needs `stop_after_first_spike=True`,
-      no `save_at`, and a population before the last that takes solver steps.
+      `False`: never.  Rounds pay when the outputs fire early.  `True` needs
+      `stop_after_first_spike=True`, no `save_at`, and a population before the
+      last that takes solver steps.
     - `throw`: raise (also under `jit`) when a population's result code is not `ok`.
     - `max_window_spikes`: in a graph network run in windows (a cycle with delays), the most
       input spikes one population receives in one window (default 1024; a window reads 4 times
@@ -380,7 +381,7 @@ def _run(net: Network, checked: SimulateArguments, settings: _Settings) -> Simul
     # event-based adjoint (it replays them instead), else only in a run that is not differentiated
     # (reverse mode runs the lean loops, `fast_forward`; docs/design.md)
     by_default = rounds is None and stop_after_first_spike and save is None and earlier_steps
-    in_rounds = (bool(rounds) and earlier_steps and eventprop) or (by_default and eventprop)
+    in_rounds = eventprop and ((bool(rounds) and earlier_steps) or by_default)
     rounds_when_fast = by_default and not eventprop
     # `rounds=True` with the loops differentiated: reverse mode through the rounds' loop (loops in a
     # loop) compiled two to three times longer than through the stack, so the rounds run undifferentiated,

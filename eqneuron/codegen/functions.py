@@ -40,29 +40,30 @@ _HEADROOM = 2.0**24
 
 
 @functools.cache
-def _largest_exponent(dtype: jnp.dtype) -> float:
+def _cap_exponent(dtype: jnp.dtype) -> float:
     """The exponent of exp's cap in `dtype`: log of its largest value over `_HEADROOM`."""
     return float(np.asarray(np.log(np.finfo(dtype).max / _HEADROOM), dtype))
 
 
 def _capped(x: Array) -> Array:
-    """`x`, no larger than the largest exponent whose exp is finite in its dtype (an integer
-    literal first cast to exp's result dtype)."""
+    """`x`, no larger than the exponent of exp's cap in its dtype (an integer literal first cast
+    to exp's result dtype)."""
     x = jnp.asarray(x)
     if not jnp.issubdtype(x.dtype, jnp.floating):
         x = x.astype(jnp.result_type(float))
-    return jnp.minimum(x, _largest_exponent(x.dtype))
+    return jnp.minimum(x, _cap_exponent(x.dtype))
 
 
 def saturating_exp(x: Array) -> Array:
-    """`exp` that stops at the largest finite value of the dtype instead of overflowing to inf,
-    equal to `jnp.exp` wherever that is finite.
+    """`exp` that stops at a cap `_HEADROOM` below the dtype's largest value instead of
+    overflowing to inf, equal to `jnp.exp` up to the cap.
 
     A Runge–Kutta step of an exponential model (EIF, AdEx) that overshoots its threshold, or
     is rejected, evaluates exp far past the spike; the step's value is discarded, but reverse
     mode multiplies that discarded value's zero cotangent by exp's derivative, which is the
     same inf: 0 * inf = NaN in every gradient (the EIF net of `benchmarks/vs_eventax.py`
-    in float32, every sample).  Saturated, the derivative is finite (zero past the cap)."""
+    in float32, every sample).  Saturated, the derivative is finite (zero past the cap); below
+    the largest value by `_HEADROOM`, so are the step's sums of the capped value."""
     return jnp.exp(_capped(x))
 
 

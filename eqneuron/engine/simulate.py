@@ -380,15 +380,10 @@ def _run(net: Network, checked: SimulateArguments, settings: _Settings) -> Simul
     # the engine's choice (`rounds=None`): rounds for a first-spike run without save points where an
     # earlier population takes solver steps, when the loops are not differentiated: always with the
     # event-based adjoint (it replays them instead), else only in a run that is not differentiated
-    # (reverse mode runs the lean loops, `fast_forward`; docs/design.md)
+    # (reverse mode runs the lean loops, `fast_forward`; docs/design.md).  `rounds=True` implies an
+    # earlier population that takes steps (refused above otherwise)
     by_default = rounds is None and stop_after_first_spike and save is None and earlier_steps
-    in_rounds = eventprop and ((bool(rounds) and earlier_steps) or by_default)
-    rounds_when_fast = by_default and not eventprop
-    # `rounds=True` with the loops differentiated: reverse mode through the rounds' loop (loops in a
-    # loop) compiled two to three times longer than through the stack, so the rounds run undifferentiated,
-    # and the differentiated loops run the earlier populations only to a little past where the rounds
-    # found the last one done (docs/design.md)
-    rounds_then_stack = bool(rounds) and earlier_steps and not eventprop
+    in_rounds = eventprop and (bool(rounds) or by_default)
 
     def run_states(loops, feed, t1, in_rounds: bool):
         """The stack's states at the end of the run, and whether its rounds ran out first: in
@@ -441,11 +436,14 @@ def _run(net: Network, checked: SimulateArguments, settings: _Settings) -> Simul
         # three times (forward, recomputed, transposed), so it runs the lean loops instead: the
         # same steps and values, a third of the body (docs/design.md)
         lean = functools.partial(run_stack, lean=True)
-        if rounds_then_stack:
-            outcomes, rounds_exhausted = fast_forward(stack_args, Runs(functools.partial(run_stack, in_rounds=True), stack_to_done))
-        elif rounds_when_fast:
-            # the same outcomes once cut where the last population is done (`cut_at`)
-            outcomes, rounds_exhausted = fast_forward(stack_args, Runs(functools.partial(run_stack, in_rounds=True), lean))
+        if rounds or by_default:
+            # in rounds when not differentiated; under reverse mode the lean loops give the same
+            # outcomes once cut where the last population is done (`cut_at`): to t1 by default,
+            # with `rounds=True` only to about where the rounds found it done (`stack_to_done`:
+            # reverse mode through the rounds' loop of loops compiled two to three times longer
+            # than through the stack; docs/design.md)
+            under_reverse_mode = stack_to_done if rounds else lean
+            outcomes, rounds_exhausted = fast_forward(stack_args, Runs(functools.partial(run_stack, in_rounds=True), under_reverse_mode))
         elif any(free_steps(pop) for pop in net.populations):
             outcomes, rounds_exhausted = fast_forward(stack_args, Runs(run_stack, lean))
         else:

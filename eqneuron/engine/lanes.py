@@ -81,7 +81,7 @@ def traced_once(body: F) -> F:
     A loop body's Python runs on every trace of it: when the loop is built,
     and again whenever a transformation re-traces it (reverse mode through a
     checkpointed loop re-runs the body for its recomputation and for its VJP;
-    two free steps per iteration call the same step twice).  Under `jax.jit`
+    a Runge–Kutta step calls the vector field once per stage).  Under `jax.jit`
     the body becomes one call of a cached jaxpr, and JAX caches each
     transformation of that jaxpr (batching, JVP, partial evaluation,
     transposition) as well.  XLA inlines the call: the compiled program is

@@ -412,3 +412,34 @@ def test_internal_events_in_a_recurrent_population_match_finite_differences():
     assert all(r == eqn.RESULTS.ok for r in out.results)
     assert int(out.events[0].counts.sum()) >= 4 and int(out.counts[0].sum()) >= 3
     assert abs(along(grads["eventprop"], direction) - fd) <= 1e-6 * abs(fd)
+
+
+def test_the_closed_form_forward_run_passes_inputs_in_free_segments_and_keeps_every_spike(monkeypatch):
+    """The event-based adjoint's forward run is never differentiated, so its closed-form (LIF)
+    loops pass inputs in event-free segments (`ClosedFormIntegrator.free_step`, kept only where no
+    armed crossing lies before the input); the loop adjoint's run takes none.  On neurons that need
+    several inputs to fire, and fire several times, both runs give the same spikes."""
+    from eqneuron.engine.closed_form import ClosedFormIntegrator
+
+    traced = []
+    original = ClosedFormIntegrator.free_step
+
+    def counted(self, *args):
+        traced.append(True)
+        return original(self, *args)
+
+    monkeypatch.setattr(ClosedFormIntegrator, "free_step", counted)
+    model = eqn.compile_model("lif")
+    pop = model.population(4, 3, weights={"w": jnp.full((7, 4), 0.45).at[4:].set(jnp.array([[0.3, 0.5, 0.7, 0.9]] * 3))})
+    times = jnp.sort(jax.random.uniform(jax.random.key(11), (90,), minval=0.0, maxval=100.0))
+    inputs = eqn.Spikes(times, jax.random.randint(jax.random.key(12), (90,), 0, 3))
+    out = {}
+    for adjoint in ("loop", "eventprop"):
+        traced.clear()
+        out[adjoint] = jax.jit(lambda p, a=adjoint: eqn.simulate(p, inputs, t1=100.0, max_spikes=256, adjoint=a))(pop)
+        assert bool(traced) == (adjoint == "eventprop"), "free segments in the run that reverse mode never differentiates only"
+    loop, replayed = out["loop"], out["eventprop"]
+    counts = np.asarray(loop.counts[0])
+    assert counts.min() >= 2 and counts.sum() >= 12 and not bool(loop.overflow)
+    np.testing.assert_array_equal(np.asarray(replayed.spike_neurons), np.asarray(loop.spike_neurons))
+    np.testing.assert_allclose(np.asarray(replayed.spike_times), np.asarray(loop.spike_times), rtol=0, atol=1e-12)

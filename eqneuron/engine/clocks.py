@@ -48,8 +48,9 @@ class AbstractClock(eqx.Module):
         """The shape of time, input and save indices, and the loop's flags."""
 
     @abc.abstractmethod
-    def free_steps(self, integrator: AbstractIntegrator) -> int:
-        """Event-free integrator steps per loop iteration."""
+    def free_steps(self, integrator: AbstractIntegrator, differentiable: bool = True) -> int:
+        """Event-free integrator steps per loop iteration, in a run that reverse mode may
+        differentiate (`differentiable`) or in one that it never does."""
 
     @abc.abstractmethod
     def advance(self, integrator, t, y, G, armed, t_end, p, still, refractory, aux) -> Advance:
@@ -75,7 +76,9 @@ class OwnClocks(AbstractClock):
     def lanes(self, n_neurons):
         return (n_neurons,)
 
-    def free_steps(self, integrator):
+    def free_steps(self, integrator, differentiable=True):
+        if differentiable and not integrator.free_steps_when_differentiable:
+            return 0
         return integrator.free_steps
 
     def advance(self, integrator, t, y, G, armed, t_end, p, still, refractory, aux) -> Advance:
@@ -106,7 +109,7 @@ class SharedClock(AbstractClock):
     def lanes(self, n_neurons):
         return ()
 
-    def free_steps(self, integrator):
+    def free_steps(self, integrator, differentiable=True):
         return 0
 
     def advance(self, integrator, t, y, G, armed, t_end, p, still, refractory, aux) -> Advance:

@@ -25,7 +25,11 @@ class ClosedFormIntegrator(AbstractIntegrator):
     forms: ClosedFormFunctions = eqx.field(static=True)
     tolerances: Tolerances = eqx.field(static=True)
 
-    free_steps: ClassVar[int] = 0
+    # event-free segments (an input each) per iteration, only in a run that is never
+    # differentiated: swapping in the lean loops for reverse mode (`fast_forward`) would cost the
+    # default adjoint more time and memory than they save (docs/design.md)
+    free_steps: ClassVar[int] = 2
+    free_steps_when_differentiable: ClassVar[bool] = False
     takes_steps: ClassVar[bool] = False
 
     # --- the closed forms, with the degenerate regime selected safely
@@ -87,8 +91,9 @@ class ClosedFormIntegrator(AbstractIntegrator):
 
     # --- crossings
 
-    def crossing_times(self, y0, horizon, p, armed):
-        """Per neuron, the first h in (0, horizon] where g crosses zero upwards (inf if none).
+    def _bracket(self, y0, horizon, p, armed):
+        """Per neuron, whether g crosses zero upwards in (0, horizon], and the upper end of a
+        bracket of the first crossing (0 where none).
 
         g has at most one extremum: the crossing, if any, lies before the
         extremum when g peaks above zero there, else g ends above zero.
@@ -103,7 +108,11 @@ class ClosedFormIntegrator(AbstractIntegrator):
         peak_crosses = interior & (g_ext >= 0)
         upper = jnp.where(peak_crosses, h_ext, span)
         has = armed & (peak_crosses | (g_end >= 0))
-        hi = jnp.where(has, upper, 0.0)
+        return has, jnp.where(has, upper, 0.0)
+
+    def crossing_times(self, y0, horizon, p, armed):
+        """Per neuron, the first h in (0, horizon] where g crosses zero upwards (inf if none)."""
+        has, hi = self._bracket(y0, horizon, p, armed)
         # Newton starts from the upper end: g rises towards it, so the first step is informative
         x = locate_crossing(
             lambda h: self.condition(h, y0, p), jnp.zeros_like(hi), hi, hi, has, self.tolerances.root_tol
@@ -121,7 +130,16 @@ class ClosedFormIntegrator(AbstractIntegrator):
         return None
 
     def free_step(self, t0, y0, G0, t_end, p, armed, refractory, aux):
-        return t0, y0, G0, aux  # never called: free_steps = 0
+        """The free dynamics to `t_end` per neuron, where no armed condition crosses before it (a
+        neuron whose condition would cross waits for the iteration's located step): no root
+        find.  A neuron that receives many inputs before it fires passes several per iteration."""
+        horizon = jnp.where(t_end >= t0, t_end - t0, 0.0)
+        crosses, _ = self._bracket(y0, horizon, p, armed[0])
+        keep = ~crosses & (t_end > t0)
+        y = jnp.where(keep[None], self.propagate(horizon, y0, p, refractory), y0)
+        t = jnp.where(keep, t_end, t0)
+        G = jnp.where(keep[None], self.fn.spike_condition(t, y, p)[None], G0)
+        return t, y, G, aux
 
     def flow(self, t0, y0, t1, p, refractory, aux, to_spike=None):
         # exact: the crossing is where the forward run located it, nothing drifts

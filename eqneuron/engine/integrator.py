@@ -58,6 +58,11 @@ class AbstractIntegrator(eqx.Module):
     tolerances: eqx.AbstractVar[Tolerances]
     # event-free steps per loop iteration on neurons' own clocks (`free_step`)
     free_steps: eqx.AbstractClassVar[int]
+    # whether they are taken in a run that reverse mode may differentiate too (`simulate` then
+    # differentiates the lean loops in their place, `reverse_mode.fast_forward`), or only in a
+    # run that is never differentiated (the event-based adjoint's forward run, `fast_forward`'s
+    # own forward runs)
+    free_steps_when_differentiable: eqx.AbstractClassVar[bool]
     # whether the cost grows with the time simulated (steps), not only with events
     takes_steps: eqx.AbstractClassVar[bool]
 
@@ -77,7 +82,7 @@ class AbstractIntegrator(eqx.Module):
     def free_step(self, t0, y0, G0, t_end, p, armed, refractory, aux):
         """One step per neuron that is kept only where no armed condition crosses in it.
 
-        Returns `(t, y, G, aux)`.  Called `free_steps` times per iteration.
+        Returns `(t, y, G, aux)`.  Called `free_steps` times per iteration (`AbstractClock.free_steps`).
         """
 
     @abc.abstractmethod

@@ -80,6 +80,7 @@ class PopulationLoop(LoopInputs, LoopRecords, LoopCompaction):
         index: int = 0,
         record_spike_states: bool = False,
         lean: bool = False,
+        undifferentiated: bool = False,
         inputs: InputLayout | None = None,
     ):
         self.pop, self.clock, self.integrator = pop, clock, integrator
@@ -90,8 +91,9 @@ class PopulationLoop(LoopInputs, LoopRecords, LoopCompaction):
         # `lean`: no event-free steps before an iteration's located step.  The neurons take the
         # same accepted steps either way (a free step that would hold a crossing is not kept), so
         # the values are the same; the loop body holds one solver step instead of three, which
-        # is what reverse mode compiles three times over (`simulate` runs lean under it)
-        self.free_steps = 0 if lean else clock.free_steps(integrator)
+        # is what reverse mode compiles three times over (`simulate` runs lean under it).
+        # `undifferentiated`: a run that reverse mode never differentiates
+        self.free_steps = 0 if lean else clock.free_steps(integrator, differentiable=not undifferentiated)
         self.fn = pop.model.fn
         self.dtype = dtype
         self.meter, self.index = meter, index  # progress reports: the bar, and this population's place in it

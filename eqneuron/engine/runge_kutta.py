@@ -50,6 +50,7 @@ class RungeKuttaIntegrator(AbstractIntegrator):
     max_steps: int = eqx.field(static=True, default=16384)  # the most steps of one `flow`
 
     free_steps: ClassVar[int] = 2  # event-free steps per iteration on own clocks (docs/design.md)
+    free_steps_when_differentiable: ClassVar[bool] = True
     takes_steps: ClassVar[bool] = True
 
     # --- one step

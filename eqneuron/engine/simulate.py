@@ -259,7 +259,7 @@ def _run(net: Network, checked: SimulateArguments, settings: _Settings) -> Simul
 
     def make_loop(
         pop: Population, n_inputs: int, index: int, stop_after_first: bool = False, *, t1, save, lean: bool = False,
-        inputs: InputLayout | None = None,
+        undifferentiated: bool = False, inputs: InputLayout | None = None,
     ) -> PopulationLoop:
         clock = clock_for(pop)
         own_clocks = bool(clock.lanes(pop.n_neurons))
@@ -279,6 +279,7 @@ def _run(net: Network, checked: SimulateArguments, settings: _Settings) -> Simul
             index=index,
             record_spike_states=eventprop,
             lean=lean,
+            undifferentiated=undifferentiated,
             inputs=inputs,
         )
 
@@ -341,10 +342,11 @@ def _run(net: Network, checked: SimulateArguments, settings: _Settings) -> Simul
         )
     last = len(net.populations) - 1
 
-    def stack(net: Network, t1, save, lean: bool = False) -> list[PopulationLoop]:
+    def stack(net: Network, t1, save, lean: bool = False, undifferentiated: bool = False) -> list[PopulationLoop]:
         loops, n_in = [], times.shape[0]
         for k, pop in enumerate(net.populations):
-            loops.append(make_loop(pop, n_in, k, stop_after_first_spike and k == last, t1=t1, save=save, lean=lean))
+            loops.append(make_loop(pop, n_in, k, stop_after_first_spike and k == last, t1=t1, save=save, lean=lean,
+                                   undifferentiated=undifferentiated))
             n_in = loops[-1].buffer
         return loops
 
@@ -401,7 +403,7 @@ def _run(net: Network, checked: SimulateArguments, settings: _Settings) -> Simul
         return states, ~jnp.all(states[-1].done)
 
     if in_rounds or eventprop:
-        loops = stack(net, t1_, save)
+        loops = stack(net, t1_, save, undifferentiated=True)  # the replay differentiates
         states, rounds_exhausted = run_states(loops, feed, t1_, in_rounds)
         if eventprop:  # the loops ran undifferentiated: derivatives come from the replay
             leaves = [replay_leaves(pop) for pop in differentiable.populations]
@@ -410,9 +412,9 @@ def _run(net: Network, checked: SimulateArguments, settings: _Settings) -> Simul
         outcomes = [loop.finish(state) for loop, state in zip(loops, states)]
     else:
 
-        def run_stack(args, lean: bool = False, in_rounds: bool = False):
+        def run_stack(args, lean: bool = False, in_rounds: bool = False, undifferentiated: bool = False):
             net, feed, t1, save = args
-            loops = stack(net, t1, save, lean)
+            loops = stack(net, t1, save, lean, undifferentiated)
             states, exhausted = run_states(loops, feed, t1, in_rounds)
             return [loop.finish(state) for loop, state in zip(loops, states)], exhausted
 
@@ -420,7 +422,7 @@ def _run(net: Network, checked: SimulateArguments, settings: _Settings) -> Simul
             """The rounds, undifferentiated, for when the last population is done; then the lean
             loops, the earlier populations only to a little past that time (all that the outcomes
             keep of them), the last one until it is done."""
-            found, exhausted = run_stack(stop_gradients(args), in_rounds=True)
+            found, exhausted = run_stack(stop_gradients(args), in_rounds=True, undifferentiated=True)
             net, feed, t1, save = args
             t_done = done_time(found[-1], net.populations[-1].n_neurons)
             # past it by 1 % of t1: the lean loops' spikes agree with the rounds' to the solver's
@@ -443,9 +445,11 @@ def _run(net: Network, checked: SimulateArguments, settings: _Settings) -> Simul
             # reverse mode through the rounds' loop of loops compiled two to three times longer
             # than through the stack; docs/design.md)
             under_reverse_mode = stack_to_done if rounds else lean
-            outcomes, rounds_exhausted = fast_forward(stack_args, Runs(functools.partial(run_stack, in_rounds=True), under_reverse_mode))
+            fast = functools.partial(run_stack, in_rounds=True, undifferentiated=True)
+            outcomes, rounds_exhausted = fast_forward(stack_args, Runs(fast, under_reverse_mode))
         elif any(free_steps(pop) for pop in net.populations):
-            outcomes, rounds_exhausted = fast_forward(stack_args, Runs(run_stack, lean))
+            fast = functools.partial(run_stack, undifferentiated=True)
+            outcomes, rounds_exhausted = fast_forward(stack_args, Runs(fast, lean))
         else:
             outcomes, rounds_exhausted = run_stack(stack_args)
     if stop_after_first_spike and save is None and last > 0:

@@ -418,8 +418,11 @@ def test_the_closed_form_forward_run_passes_inputs_in_free_segments_and_keeps_ev
     """The event-based adjoint's forward run is never differentiated, so its closed-form (LIF)
     loops pass inputs in event-free segments (`ClosedFormIntegrator.free_step`, kept only where no
     armed crossing lies before the input); the loop adjoint's run takes none.  On neurons that need
-    several inputs to fire, and fire several times, both runs give the same spikes."""
+    several inputs to fire, and fire several times, both runs give the same spikes, those of scipy
+    (`solve_ivp` between the inputs, crossings located on its dense output)."""
     from eqneuron.engine.closed_form import ClosedFormIntegrator
+
+    from .scipy_reference import scipy_spike_trains
 
     traced = []
     original = ClosedFormIntegrator.free_step
@@ -443,3 +446,23 @@ def test_the_closed_form_forward_run_passes_inputs_in_free_segments_and_keeps_ev
     assert counts.min() >= 2 and counts.sum() >= 12 and not bool(loop.overflow)
     np.testing.assert_array_equal(np.asarray(replayed.spike_neurons), np.asarray(loop.spike_neurons))
     np.testing.assert_allclose(np.asarray(replayed.spike_times), np.asarray(loop.spike_times), rtol=0, atol=1e-12)
+
+    w_in = np.asarray(pop.weights["w"])[4:]
+
+    def on_input(channel):
+        def jump(y):
+            y[1] += w_in[channel]
+            return y
+        return jump
+
+    def on_spike(y, k):
+        y[0, k] -= 1.0
+        return y
+
+    reference = scipy_spike_trains(
+        lambda t, y: np.stack([(-y[0] + y[1]) / 10.0, -y[1] / 5.0]), np.zeros((2, 4)), 100.0, lambda y: y[0] - 1.0,
+        on_spike, [(float(t), on_input(int(c))) for t, c in zip(inputs.times, inputs.channels)],
+    )
+    ids, spike_times = np.asarray(replayed.spike_neurons), np.asarray(replayed.spike_times)
+    for k, train in enumerate(reference):
+        np.testing.assert_allclose(np.sort(spike_times[ids == k]), train, rtol=0, atol=1e-6)

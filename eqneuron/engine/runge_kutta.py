@@ -125,7 +125,12 @@ class RungeKuttaIntegrator(AbstractIntegrator):
         A condition that rises above zero and falls back within one step has
         the same sign at both ends; the dense output is also checked at three
         interior points, and the first one found above zero ends the bracket.
+        Not differentiated: the bracket only decides where the root finder
+        looks, and the crossing's derivative is the implicit function
+        theorem's at the root (`implicit_root`); its samples' derivatives
+        would otherwise be computed and transposed in every reverse-mode step.
         """
+        t0, dt, y0, c, p, g1 = jax.lax.stop_gradient((t0, dt, y0, c, p, g1))
         s_hi, g_hi = jnp.broadcast_to(dt, g1.shape), g1
         for theta in (0.75, 0.5, 0.25):  # the earliest positive sample wins: scan backwards
             _, g = self._conditions(t0 + theta * dt, self._dense(theta, y0, c), p, armed)

@@ -299,11 +299,13 @@ def _run(net: Network, checked: SimulateArguments, settings: _Settings) -> Simul
                 hint="drop them, or build the network as Network([a, b, ...])",
             )
 
-        def by_loops(args, lean: bool = False):
+        def by_loops(args, lean: bool = False, undifferentiated: bool = False):
             net, t1, (times, channels, values), save = args
             states, loops, bad_window, window_overflow = run_graph(
                 net,
-                lambda pop, n_inputs, k, layout: make_loop(pop, n_inputs, k, t1=t1, save=save, lean=lean, inputs=layout),
+                lambda pop, n_inputs, k, layout: make_loop(
+                    pop, n_inputs, k, t1=t1, save=save, lean=lean, undifferentiated=undifferentiated, inputs=layout
+                ),
                 times, channels, values, t1, max_spikes, max_window_spikes,
             )
             outcomes = [loop.finish(state) for loop, state in zip(loops, states)]
@@ -328,7 +330,8 @@ def _run(net: Network, checked: SimulateArguments, settings: _Settings) -> Simul
             outcomes, bad_window = fast_forward(args, Runs(by_events, functools.partial(by_loops, lean=True)))
         elif any(free_steps(pop) for pop in net.populations):
             # the loops with event-free steps, and without them under reverse mode (as a stack's)
-            outcomes, bad_window = fast_forward(args, Runs(by_loops, functools.partial(by_loops, lean=True)))
+            fast = functools.partial(by_loops, undifferentiated=True)
+            outcomes, bad_window = fast_forward(args, Runs(fast, functools.partial(by_loops, lean=True)))
         else:
             outcomes, bad_window = by_loops(args)
         invalid = bad_window if checked.invalid is None else checked.invalid | bad_window

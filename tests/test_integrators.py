@@ -9,7 +9,7 @@ import eqneuron as eqn
 from eqneuron.engine.closed_form import ClosedFormIntegrator
 from eqneuron.engine.config import SolverConfig
 from eqneuron.engine.runge_kutta import RungeKuttaIntegrator
-from eqneuron.engine.simulate import make_integrator
+from eqneuron.engine.strategies import make_integrator
 
 from .test_engine import izhikevich_reference
 

@@ -1,6 +1,6 @@
 """Stage 5: the event engine — simulate populations and networks, differentiable through spike times.
 
-`simulate` (simulate.py) builds one `PopulationLoop` (loop.py) per population,
+`simulate` (simulate.py; the run planned in run.py) builds one `PopulationLoop` (loop.py) per population,
 with a clock (clocks.py: own clocks / one shared clock) and an integrator
 (integrator.py: closed form, Runge–Kutta with a step-size controller), and
 collects a `SimulationResult` (result.py) with a `RESULTS` code per population.

@@ -7,14 +7,17 @@ import tempfile
 # (they compile ~10-25 % faster: the suite is mostly compilation, and they run the same operations),
 # skips its pass that hoists loop-invariant operations out of while loops (a fifth of the
 # compilation of a network's nested event loops under reverse mode; the loops compute the same
-# values in their bodies instead), and generates each program's machine code as one module
-# rather than several compiled on parallel threads: the two workers already keep both cores
-# busy, and the split cost 12 % more CPU time (docs/design.md).  The user's defaults are kept
+# values in their bodies instead), generates each program's machine code as one module
+# rather than several compiled on parallel threads (the two workers already keep both cores
+# busy, and the split cost 12 % more CPU time), and has LLVM leave the kernels' loops rolled
+# (unrolled, the small loops of a few neurons' lanes made most of the optimised code; the runs
+# are slower, the values the same: docs/design.md).  The user's defaults are kept
 # everywhere else, and `test_xla_defaults` runs them; a value already in XLA_FLAGS is kept
 for _flag, _value in (
     ("xla_cpu_use_fusion_emitters", "false"),
     ("xla_disable_hlo_passes", "while-loop-invariant-code-motion"),
     ("xla_cpu_parallel_codegen_split_count", "1"),
+    ("xla_backend_extra_options", "xla_cpu_disable_loop_unrolling"),
 ):
     if _flag not in os.environ.get("XLA_FLAGS", ""):
         os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} --{_flag}={_value}".strip()

@@ -414,15 +414,9 @@ def test_internal_events_in_a_recurrent_population_match_finite_differences():
     assert abs(along(grads["eventprop"], direction) - fd) <= 1e-6 * abs(fd)
 
 
-def test_the_closed_form_forward_run_passes_inputs_in_free_segments_and_keeps_every_spike(monkeypatch):
-    """The event-based adjoint's forward run is never differentiated, so its closed-form (LIF)
-    loops pass inputs in event-free segments (`ClosedFormIntegrator.free_step`, kept only where no
-    armed crossing lies before the input); the loop adjoint's run takes none.  On neurons that need
-    several inputs to fire, and fire several times, both runs give the same spikes, those of scipy
-    (`solve_ivp` between the inputs, crossings located on its dense output)."""
+def _count_free_segments(monkeypatch) -> list:
+    """A list that gets an entry each time a closed-form `free_step` is traced."""
     from eqneuron.engine.closed_form import ClosedFormIntegrator
-
-    from .scipy_reference import scipy_spike_trains
 
     traced = []
     original = ClosedFormIntegrator.free_step
@@ -432,22 +426,19 @@ def test_the_closed_form_forward_run_passes_inputs_in_free_segments_and_keeps_ev
         return original(self, *args)
 
     monkeypatch.setattr(ClosedFormIntegrator, "free_step", counted)
-    model = eqn.compile_model("lif")
-    pop = model.population(4, 3, weights={"w": jnp.full((7, 4), 0.45).at[4:].set(jnp.array([[0.3, 0.5, 0.7, 0.9]] * 3))})
+    return traced
+
+
+def _lif_under_90_inputs():
+    """Four LIF neurons that need several of 90 random inputs on 3 channels to fire, and fire
+    several times in 100 ms; with their spike trains by scipy (`solve_ivp` between the inputs,
+    crossings located on its dense output)."""
+    from .scipy_reference import scipy_spike_trains
+
+    w_in = np.array([[0.3, 0.5, 0.7, 0.9]] * 3)
+    pop = eqn.compile_model("lif").population(4, 3, weights={"w": jnp.full((7, 4), 0.45).at[4:].set(w_in)})
     times = jnp.sort(jax.random.uniform(jax.random.key(11), (90,), minval=0.0, maxval=100.0))
     inputs = eqn.Spikes(times, jax.random.randint(jax.random.key(12), (90,), 0, 3))
-    out = {}
-    for adjoint in ("loop", "eventprop"):
-        traced.clear()
-        out[adjoint] = jax.jit(lambda p, a=adjoint: eqn.simulate(p, inputs, t1=100.0, max_spikes=256, adjoint=a))(pop)
-        assert bool(traced) == (adjoint == "eventprop"), "free segments in the run that reverse mode never differentiates only"
-    loop, replayed = out["loop"], out["eventprop"]
-    counts = np.asarray(loop.counts[0])
-    assert counts.min() >= 2 and counts.sum() >= 12 and not bool(loop.overflow)
-    np.testing.assert_array_equal(np.asarray(replayed.spike_neurons), np.asarray(loop.spike_neurons))
-    np.testing.assert_allclose(np.asarray(replayed.spike_times), np.asarray(loop.spike_times), rtol=0, atol=1e-12)
-
-    w_in = np.asarray(pop.weights["w"])[4:]
 
     def on_input(channel):
         def jump(y):
@@ -463,6 +454,26 @@ def test_the_closed_form_forward_run_passes_inputs_in_free_segments_and_keeps_ev
         lambda t, y: np.stack([(-y[0] + y[1]) / 10.0, -y[1] / 5.0]), np.zeros((2, 4)), 100.0, lambda y: y[0] - 1.0,
         on_spike, [(float(t), on_input(int(c))) for t, c in zip(inputs.times, inputs.channels)],
     )
+    return pop, inputs, reference
+
+
+def test_the_closed_form_forward_run_passes_inputs_in_free_segments_and_keeps_every_spike(monkeypatch):
+    """The event-based adjoint's forward run is never differentiated, so its closed-form (LIF)
+    loops pass inputs in event-free segments (`ClosedFormIntegrator.free_step`, kept only where no
+    armed crossing lies before the input); the loop adjoint's run takes none.  On neurons that need
+    several inputs to fire, and fire several times, both runs give the same spikes, those of scipy."""
+    traced = _count_free_segments(monkeypatch)
+    pop, inputs, reference = _lif_under_90_inputs()
+    out = {}
+    for adjoint in ("loop", "eventprop"):
+        traced.clear()
+        out[adjoint] = jax.jit(lambda p, a=adjoint: eqn.simulate(p, inputs, t1=100.0, max_spikes=256, adjoint=a))(pop)
+        assert bool(traced) == (adjoint == "eventprop"), "free segments in the run that reverse mode never differentiates only"
+    loop, replayed = out["loop"], out["eventprop"]
+    counts = np.asarray(loop.counts[0])
+    assert counts.min() >= 2 and counts.sum() >= 12 and not bool(loop.overflow)
+    np.testing.assert_array_equal(np.asarray(replayed.spike_neurons), np.asarray(loop.spike_neurons))
+    np.testing.assert_allclose(np.asarray(replayed.spike_times), np.asarray(loop.spike_times), rtol=0, atol=1e-12)
     ids, spike_times = np.asarray(replayed.spike_neurons), np.asarray(replayed.spike_times)
     for k, train in enumerate(reference):
         np.testing.assert_allclose(np.sort(spike_times[ids == k]), train, rtol=0, atol=1e-6)
@@ -471,29 +482,17 @@ def test_the_closed_form_forward_run_passes_inputs_in_free_segments_and_keeps_ev
 def test_a_graphs_closed_form_population_passes_inputs_in_free_segments_in_its_forward_run(monkeypatch):
     """A graph network whose run `fast_forward` never differentiates builds its loops as a
     stack's are: its closed-form (LIF) population passes inputs in event-free segments there too.
-    A LIF population driving an Izhikevich one through a 1 ms delay (a graph run in windows): the
-    LIF spikes are scipy's, and both populations' spikes are those of the run without free
-    segments, bit for bit (a spike that a free segment skipped would move every later one)."""
+    The LIF neurons above driving two Izhikevich neurons through a 1 ms delay (a graph run in
+    windows): the LIF spikes are scipy's, and both populations' spikes are those of the run
+    without free segments, bit for bit (a spike that a free segment skipped would move every
+    later one)."""
     from eqneuron.engine.closed_form import ClosedFormIntegrator
 
-    from .scipy_reference import scipy_spike_trains
-
-    traced = []
-    original = ClosedFormIntegrator.free_step
-
-    def counted(self, *args):
-        traced.append(True)
-        return original(self, *args)
-
-    monkeypatch.setattr(ClosedFormIntegrator, "free_step", counted)
-    lif = eqn.compile_model("lif").population(
-        4, 3, weights={"w": jnp.full((7, 4), 0.45).at[4:].set(jnp.array([[0.3, 0.5, 0.7, 0.9]] * 3))}
-    )
+    traced = _count_free_segments(monkeypatch)
+    lif, inputs, reference = _lif_under_90_inputs()
     izh = eqn.compile_model("izhikevich").population(2, 0, key=jax.random.key(4))
     net = eqn.Network({"lif": lif, "izh": izh},
                       projections=[eqn.Projection("lif", "izh", weights={"w": 6.0}, delay=1.0)])
-    times = jnp.sort(jax.random.uniform(jax.random.key(11), (90,), minval=0.0, maxval=100.0))
-    inputs = eqn.Spikes(times, jax.random.randint(jax.random.key(12), (90,), 0, 3))
     out = {}
     for free in (2, 0):
         monkeypatch.setattr(ClosedFormIntegrator, "free_steps", free)
@@ -507,22 +506,5 @@ def test_a_graphs_closed_form_population_passes_inputs_in_free_segments_in_its_f
     assert [str(r) for r in out[2].results] == [str(eqn.RESULTS.ok)] * 2
     lif_times, lif_ids = (np.asarray(x) for x in out[2].spikes_of("lif"))
     assert np.sum(lif_ids >= 0) >= 12 and np.sum(np.asarray(out[2].spikes_of("izh")[1]) >= 0) >= 3
-
-    w_in = np.asarray(lif.weights["w"])[4:]
-
-    def on_input(channel):
-        def jump(y):
-            y[1] += w_in[channel]
-            return y
-        return jump
-
-    def on_spike(y, k):
-        y[0, k] -= 1.0
-        return y
-
-    reference = scipy_spike_trains(
-        lambda t, y: np.stack([(-y[0] + y[1]) / 10.0, -y[1] / 5.0]), np.zeros((2, 4)), 100.0, lambda y: y[0] - 1.0,
-        on_spike, [(float(t), on_input(int(c))) for t, c in zip(inputs.times, inputs.channels)],
-    )
     for k, train in enumerate(reference):
         np.testing.assert_allclose(np.sort(lif_times[lif_ids == k]), train, rtol=0, atol=1e-6)

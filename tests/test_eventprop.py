@@ -483,10 +483,12 @@ def test_a_graphs_closed_form_population_passes_inputs_in_free_segments_in_its_f
     """A graph network whose run `fast_forward` never differentiates builds its loops as a
     stack's are: its closed-form (LIF) population passes inputs in event-free segments there too.
     The LIF neurons above driving two Izhikevich neurons through a 1 ms delay (a graph run in
-    windows): the LIF spikes are scipy's, and both populations' spikes are those of the run
-    without free segments, bit for bit (a spike that a free segment skipped would move every
-    later one)."""
+    windows): both populations' spikes are scipy's (the Izhikevich neurons driven by scipy's LIF
+    spikes, 1 ms later), and those of the run without free segments, bit for bit (a spike that a
+    free segment skipped would move every later one)."""
     from eqneuron.engine.closed_form import ClosedFormIntegrator
+
+    from .scipy_reference import scipy_spike_trains
 
     traced = _count_free_segments(monkeypatch)
     lif, inputs, reference = _lif_under_90_inputs()
@@ -508,3 +510,24 @@ def test_a_graphs_closed_form_population_passes_inputs_in_free_segments_in_its_f
     assert np.sum(lif_ids >= 0) >= 12 and np.sum(np.asarray(out[2].spikes_of("izh")[1]) >= 0) >= 3
     for k, train in enumerate(reference):
         np.testing.assert_allclose(np.sort(lif_times[lif_ids == k]), train, rtol=0, atol=1e-6)
+
+    # izhikevich.eq's defaults; every LIF spike reaches both neurons 1 ms later as i += 6
+    a, b, c, d, v_th, tau_syn = 0.02, 0.2, -51.0, 2.0, 30.0, 5.0
+
+    def on_lif_spike(y):
+        y[2] += 6.0
+        return y
+
+    def on_izh_spike(y, k):
+        y[0, k] -= v_th - c
+        y[1, k] += d
+        return y
+
+    izh_reference = scipy_spike_trains(
+        lambda t, y: np.stack([0.04 * y[0] ** 2 + 5 * y[0] + 140 - y[1] + y[2], a * (b * y[0] - y[1]), -y[2] / tau_syn]),
+        np.array([[c, c], [b * c, b * c], [0.0, 0.0]]), 100.0, lambda y: y[0] - v_th, on_izh_spike,
+        [(float(t) + 1.0, on_lif_spike) for t in np.sort(np.concatenate(reference)) if t + 1.0 < 100.0],
+    )
+    izh_times, izh_ids = (np.asarray(x) for x in out[2].spikes_of("izh"))
+    for k, train in enumerate(izh_reference):
+        np.testing.assert_allclose(np.sort(izh_times[izh_ids == k]), train, rtol=0, atol=1e-5)

@@ -10,8 +10,8 @@ import tempfile
 # values in their bodies instead), generates each program's machine code as one module
 # rather than several compiled on parallel threads (the two workers already keep both cores
 # busy, and the split cost 12 % more CPU time), and has LLVM leave the kernels' loops rolled
-# (unrolled, the small loops of a few neurons' lanes made most of the optimised code; the runs
-# are slower, the values the same: docs/design.md).  The user's defaults are kept
+# (its passes nearly tripled a reverse-mode program's code, much of it by unrolling small loops;
+# the runs are slower, the values the same: docs/design.md).  The user's defaults are kept
 # everywhere else, and `test_xla_defaults` runs them; a value already in XLA_FLAGS is kept
 for _flag, _value in (
     ("xla_cpu_use_fusion_emitters", "false"),

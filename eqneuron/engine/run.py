@@ -40,7 +40,6 @@ from .validate import SimulateArguments
 _SHORT_ROUNDS = 3
 
 
-
 class Settings(NamedTuple):
     """`simulate`'s arguments that configure the run (Python values: static under `jit`)."""
 

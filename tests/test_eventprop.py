@@ -20,6 +20,7 @@ from eqneuron.train import losses
 
 from .helpers import feedforward, latency_inputs
 from .test_refractory_events import ADAPTIVE, REFRACTORY_LIF, lif_population
+from .test_zoo_reference import izhikevich_ref
 
 T1 = 60.0
 GRID = jnp.linspace(0.0, T1, 7)
@@ -492,7 +493,8 @@ def test_a_graphs_closed_form_population_passes_inputs_in_free_segments_in_its_f
 
     traced = _count_free_segments(monkeypatch)
     lif, inputs, reference = _lif_under_90_inputs()
-    izh = eqn.compile_model("izhikevich").population(2, 0, key=jax.random.key(4))
+    izhikevich = eqn.compile_model("izhikevich")
+    izh = izhikevich.population(2, 0, key=jax.random.key(4))
     net = eqn.Network({"lif": lif, "izh": izh},
                       projections=[eqn.Projection("lif", "izh", weights={"w": 6.0}, delay=1.0)])
     out = {}
@@ -511,21 +513,21 @@ def test_a_graphs_closed_form_population_passes_inputs_in_free_segments_in_its_f
     for k, train in enumerate(reference):
         np.testing.assert_allclose(np.sort(lif_times[lif_ids == k]), train, rtol=0, atol=1e-6)
 
-    # izhikevich.eq's defaults; every LIF spike reaches both neurons 1 ms later as i += 6
-    a, b, c, d, v_th, tau_syn = 0.02, 0.2, -51.0, 2.0, 30.0, 5.0
+    # the published equations (test_zoo_reference.izhikevich_ref) at izhikevich.eq's defaults;
+    # every LIF spike reaches both neurons 1 ms later as i += 6
+    p, no_weights = izhikevich.params, {"w": 0.0}
 
     def on_lif_spike(y):
         y[2] += 6.0
         return y
 
     def on_izh_spike(y, k):
-        y[0, k] -= v_th - c
-        y[1, k] += d
+        y[:, k] = izhikevich_ref(y[:, k], p, no_weights, 0.0)[2]
         return y
 
     izh_reference = scipy_spike_trains(
-        lambda t, y: np.stack([0.04 * y[0] ** 2 + 5 * y[0] + 140 - y[1] + y[2], a * (b * y[0] - y[1]), -y[2] / tau_syn]),
-        np.array([[c, c], [b * c, b * c], [0.0, 0.0]]), 100.0, lambda y: y[0] - v_th, on_izh_spike,
+        lambda t, y: np.stack(izhikevich_ref(y, p, no_weights, 0.0)[0]),
+        np.array([[p["c"]] * 2, [p["b"] * p["c"]] * 2, [0.0, 0.0]]), 100.0, lambda y: y[0] - p["v_th"], on_izh_spike,
         [(float(t) + 1.0, on_lif_spike) for t in np.sort(np.concatenate(reference)) if t + 1.0 < 100.0],
     )
     izh_times, izh_ids = (np.asarray(x) for x in out[2].spikes_of("izh"))

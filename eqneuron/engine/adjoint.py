@@ -57,22 +57,25 @@ from jaxtyping import Array, Float, Int
 from ..errors import EqError
 from ..network import Network, Population
 from .adjoint_sequence import (
+    CHUNK,
     EVENT,
     INPUT,
     KIND_BITS,
+    PAD,
     REFRACTORY_END,
     SAVE,
     SPIKE,
     by_neuron,
+    count_real,
     crossing_time,
     event_kinds,
+    replay_scan,
     sequence_positions,
     with_derivative,
 )
 from .adjoint_shared import replay_shared
 from .clocks import AbstractClock, OwnClocks, SharedClock
 from .graph import needs_graph
-from .lanes import traced_once
 from .loop import PopulationLoop
 from .state import LoopState
 
@@ -171,12 +174,22 @@ def replay(
     ports = jnp.asarray(pop.ports, jnp.int32) if pop.ports else None
     last_input, last_spike, last_save = max(n_in - 1, 0), per_neuron - 1, max(n_save - 1, 0)
 
-    def step(carry, code):
+    def gather_inputs(k_in, rows):
+        """The input spikes `k_in` (a neuron's index on each row of `rows`): times, values,
+        weight rows and ports."""
+        channel = in_channels[k_in]
+        w_rows = {name: w[channel, rows] for name, w in input_weights.items()} if pop.in_size else None
+        port = None if ports is None else ports[channel]
+        return in_times[k_in], in_values[k_in], w_rows, port
+
+    def step(carry, x):
         t, y, until, aux = carry  # `until`: None without a refractory period (nothing to keep)
+        code, gathered = x
         kind, k = code & (2**KIND_BITS - 1), code >> KIND_BITS
         is_input, is_spike, is_event = kind == INPUT, kind == SPIKE, kind == EVENT
         k_in, k_spike = jnp.minimum(k, last_input), jnp.minimum(k, last_spike)
-        t_event = jnp.where(is_input, in_times[k_in], spike_s[neurons, k_spike])
+        t_in, value_in, w_rows, port = gather_inputs(k_in, neurons) if gathered is None else gathered
+        t_event = jnp.where(is_input, t_in, spike_s[neurons, k_spike])
         if n_events:
             k_event = jnp.minimum(k, last_event)
             t_event = jnp.where(is_event, event_s[neurons, k_event], t_event)
@@ -186,7 +199,7 @@ def replay(
             t_event = jnp.where(kind == SAVE, save_times[jnp.minimum(k, last_save)], t_event)
         # list padding (no such event), or after the neuron's run ended (its first spike, when the
         # run stops there; the end of its last round): nothing happens
-        real = jnp.isfinite(sg(t_event)) & (sg(t_event) <= t_end)
+        real = jnp.isfinite(sg(t_event)) & (sg(t_event) <= t_end) & (kind != PAD)
         t_event = jnp.where(real, t_event, t)
         refractory = None if period is None else sg(t) < sg(until)
         spiking = is_spike & real
@@ -222,10 +235,7 @@ def replay(
 
         y_input = y_at
         if pop.in_size:  # a population without inputs has no input rows (its input list is padding)
-            channel = in_channels[k_in]
-            w_rows = {name: w[channel, neurons] for name, w in input_weights.items()}
-            port = None if ports is None else ports[channel]
-            y_input = y_at + fn.input_jump(t_event, y_at, p, in_values[k_in], w_rows, port)
+            y_input = y_at + fn.input_jump(t_event, y_at, p, value_in, w_rows, port)
 
         y_next = jnp.where(crossing[None], y_spike, jnp.where((is_input & real)[None], y_input, y_at))
         t_next = jnp.where(crossing, t_spike, t_event)
@@ -237,7 +247,14 @@ def replay(
     y0 = fn.initial_state(p, n, dtype)
     until0 = None if period is None else jnp.full((n,), -jnp.inf, dtype)
     carry = (t0, y0, until0, sg(integrator.init(t0, y0, p)))
-    _, (t_rec, y_rec) = jax.lax.scan(jax.checkpoint(traced_once(step), prevent_cse=False), carry, sequence.T)
+    # a long sequence runs in chunks (`replay_scan`), its inputs gathered beforehand
+    gathered = None
+    if length > 2 * CHUNK:
+        gathered = jax.tree_util.tree_map(
+            lambda x: x.T, gather_inputs(jnp.minimum(sequence >> KIND_BITS, last_input), neurons[:, None])
+        )
+    n_real = jnp.max(count_real(kinds, t_end))
+    _, (t_rec, y_rec) = replay_scan(step, carry, sequence.T, gathered, n_real, lambda c: (c[0], c[1]))
 
     t_spikes = t_rec[position_of[SPIKE], rows]  # (n, per_neuron)
     known = slots < loop.buffer

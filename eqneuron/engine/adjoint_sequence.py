@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+from jax.custom_batching import custom_vmap
 
-from .lanes import stable_order
+from .lanes import stable_order, traced_once
 
 # event kinds of the replay, in the order they take at equal times: an input spike (which may
 # lift the neuron over a threshold), the end of a refractory period, an internal event (whose
@@ -24,6 +25,10 @@ from .lanes import stable_order
 # point; a neuron's sequence is a table of codes `index * 8 + kind`
 INPUT, REFRACTORY_END, EVENT, SPIKE, SAVE = 0, 1, 2, 3, 4
 KIND_BITS = 3
+# a step past the end of a sequence padded to whole chunks (`replay_scan`): never real
+PAD = 2**KIND_BITS - 1
+# the replay's steps in chunks of this many, and chunks past every neuron's last real event skipped
+CHUNK = 32
 
 sg = jax.lax.stop_gradient
 
@@ -33,6 +38,10 @@ def by_neuron(times, ids, n: int, per_neuron: int, buffer: int):
     order written), in order, `(n, per_neuron)` (inf: none), and their slots in the list
     (`buffer`: none)."""
     owner = jnp.where(ids >= 0, ids, n)
+    if per_neuron == 1:  # each neuron's first: the least slot it wrote (a scatter, not a sort)
+        first = jnp.full((n + 1,), buffer, jnp.int32).at[owner].min(jnp.arange(buffer, dtype=jnp.int32))[:n]
+        out = jnp.where(first < buffer, times[jnp.minimum(first, buffer - 1)], jnp.inf)
+        return out[:, None].astype(times.dtype), first[:, None]
     order = stable_order(owner, n)  # by neuron, then in the order written (time order)
     sorted_owner = owner[order]
     start = jnp.searchsorted(sorted_owner, jnp.arange(n + 1))
@@ -95,3 +104,71 @@ def crossing_time(condition, at, y_at, f, crossing, t_event, t):
 def with_derivative(saved, replayed):
     """The forward run's saved states with the replay's derivative (unsaved slots, inf, kept)."""
     return jnp.where(jnp.isfinite(saved), saved + (replayed - sg(replayed)), saved)
+
+
+@custom_vmap
+def batch_max(x):
+    """`x`; under `vmap`, the largest over the batch, unbatched (so that a `lax.cond` on it stays
+    a conditional: on a batched predicate JAX runs both branches and selects)."""
+    return x
+
+
+@batch_max.def_vmap
+def _batch_max_vmap(axis_size, in_batched, x):
+    (batched,) = in_batched
+    return (jnp.max(x, axis=0) if batched else x), False
+
+
+def replay_scan(step, carry, codes, extra, n_real, skipped):
+    """`lax.scan` of the rematerialised `step` over a sequence's `(codes, extra)` (steps first;
+    `extra`: per-step values gathered beforehand, or None), skipping the steps from `n_real` on
+    (every neuron's events from there on are past the end of its run, where a step leaves the
+    carry as it is) in whole chunks of `CHUNK`.
+
+    A replay walks the longest sequence a population may have (its input list's length: every
+    input spike of a run to t1), but only the events up to where each neuron's run ended
+    matter: a first-spike run's outputs stop after their first spike.  `skipped(carry)` is a
+    step's output where nothing happens.  Under `vmap` the chunks run up to the batch's largest
+    `n_real` (`batch_max`), as a loop does for its busiest sample.  A chunk's derivative with
+    respect to an array that its steps gather from is that whole array's (added up chunk by
+    chunk): what the steps read of a long list comes gathered in `extra`, whose derivative is
+    per step.
+    """
+    body = jax.checkpoint(traced_once(step), prevent_cse=False)
+    length = codes.shape[0]
+    if length <= 2 * CHUNK:
+        return jax.lax.scan(body, carry, (codes, extra))
+    n_chunks = -(-length // CHUNK)
+
+    def blocks(x, fill):
+        pad = jnp.full((n_chunks * CHUNK - length,) + x.shape[1:], fill, x.dtype)
+        return jnp.concatenate([x, pad]).reshape((n_chunks, CHUNK) + x.shape[1:])
+
+    xs = (blocks(codes, PAD), jax.tree_util.tree_map(lambda x: blocks(x, 0), extra))
+    needed = batch_max(jax.lax.stop_gradient(n_real).astype(jnp.int32))
+
+    def chunk(carry, xs):
+        start, block = xs
+
+        def run(carry):
+            return jax.lax.scan(body, carry, block)
+
+        def skip(carry):
+            out = jax.tree_util.tree_map(lambda x: jnp.broadcast_to(x, (CHUNK,) + x.shape), skipped(carry))
+            return carry, out
+
+        return jax.lax.cond(start < needed, run, skip, carry)
+
+    carry, ys = jax.lax.scan(chunk, carry, (jnp.arange(n_chunks, dtype=jnp.int32) * CHUNK, xs))
+    return carry, jax.tree_util.tree_map(lambda y: y.reshape((n_chunks * CHUNK,) + y.shape[2:])[:length], ys)
+
+
+def count_real(kinds, t_end):
+    """How many events of each neuron's sequence happen by the end of its run (`t_end`: one per
+    neuron, or one for all): a sequence is in time order, so these come first."""
+    ends = t_end[..., None]
+    total = jnp.zeros(t_end.shape, jnp.int32)
+    for times, _ in kinds:
+        times = jax.lax.stop_gradient(times)
+        total = total + jnp.sum(jnp.isfinite(times) & (times <= ends), axis=-1, dtype=jnp.int32)
+    return total

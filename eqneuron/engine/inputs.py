@@ -213,10 +213,11 @@ def input_feed(inputs: Spikes | None, dtype):
     return inputs.times[order], inputs.channels[order], values[order]
 
 
-def spikes_as_inputs(loop: LoopRecords, state, pop: Population, params: dict | None = None):
+def spikes_as_inputs(loop: LoopRecords, state, pop: Population, params: dict | None = None, order=None):
     """The spikes of `pop` so far as the next population's inputs `(times, channels, values)`, in
-    time order, with the model's `delay:` added (from `params`, else `pop`'s parameter values)."""
-    spike_times, spike_ids = loop.spikes(state)
+    time order (`order`: `loop.time_order(state)`, found already), with the model's `delay:`
+    added (from `params`, else `pop`'s parameter values)."""
+    spike_times, spike_ids = loop.spikes(state, order)
     delay = model_delay(pop, params)
     if delay is not None:  # the model's `delay:`: spikes reach the next population later
         spike_times = jnp.where(spike_ids >= 0, spike_times + delay[jnp.maximum(spike_ids, 0)], jnp.inf)

@@ -23,42 +23,45 @@ from .inputs import input_feed, spikes_as_inputs
 from .loop import PopulationLoop
 
 
-def replay_stack(loops: list[PopulationLoop], states, pops: list[Population], leaves, inputs, save_times):
+def replay_stack(loops: list[PopulationLoop], states, pops: list[Population], leaves, inputs, save_times, orders):
     """The loops' states with differentiable spike times, event times and saved states (`adjoint.replay`),
-    each population replayed with the differentiable spikes of the one before."""
+    each population replayed with the differentiable spikes of the one before (`orders`: each
+    one's `time_order` in the forward run, whose spike times the replay's equal)."""
     in_times, in_channels, in_values = input_feed(inputs, states[0].t.dtype)
     out = []
-    for loop, state, pop, own, saves in zip(loops, states, pops, leaves, save_times):
+    for loop, state, pop, own, saves, order in zip(loops, states, pops, leaves, save_times, orders):
         state = replay(loop, state, pop, own, in_times, in_channels, in_values, saves)
         out.append(state)
-        in_times, in_channels, in_values = spikes_as_inputs(loop, state, pop, own[0])
+        in_times, in_channels, in_values = spikes_as_inputs(loop, state, pop, own[0], order)
     return out
 
 
 @eqx.filter_custom_vjp
-def replayed(differentiable, loops, states, pops, save_times):
+def replayed(differentiable, loops, states, pops, save_times, orders):
     """The spike times, event times and saved states of the forward run, whose reverse-mode derivative with
     respect to `differentiable = (each population's replay_leaves, input spikes)` is that of the
     replay: a run that is not differentiated never replays.
 
-    Every array the replay reads is an argument (`save_times`: each loop's save times), never
+    Every array the replay reads is an argument (`save_times`: each loop's save times;
+    `orders`: each one's `time_order` of its spikes, found by the forward run), never
     read from `loops` in the backward pass: a traced array held by a loop belongs to the
     forward trace, and a backward pass traced later (reverse mode of a `jit` that holds the
     run) would find it leaked."""
-    del differentiable, pops, save_times
+    del differentiable, pops, save_times, orders
     return [(c.spike_times, c.saved, c.event_times) for c in states]
 
 
 @replayed.def_fwd
-def _replayed_fwd(perturbed, differentiable, loops, states, pops, save_times):
-    return replayed.fn(differentiable, loops, states, pops, save_times), None
+def _replayed_fwd(perturbed, differentiable, loops, states, pops, save_times, orders):
+    return replayed.fn(differentiable, loops, states, pops, save_times, orders), None
 
 
 @replayed.def_bwd
-def _replayed_bwd(residuals, cotangents, perturbed, differentiable, loops, states, pops, save_times):
+def _replayed_bwd(residuals, cotangents, perturbed, differentiable, loops, states, pops, save_times, orders):
     def outputs(d):
         leaves, inputs = d
-        return [(c.spike_times, c.saved, c.event_times) for c in replay_stack(loops, states, pops, leaves, inputs, save_times)]
+        replays = replay_stack(loops, states, pops, leaves, inputs, save_times, orders)
+        return [(c.spike_times, c.saved, c.event_times) for c in replays]
 
     out, vjp = eqx.filter_vjp(outputs, differentiable)
     # outputs that nothing differentiated arrive as None

@@ -227,7 +227,11 @@ def run(net: Network, checked: SimulateArguments, settings: Settings) -> Simulat
         states, rounds_exhausted = run_states(loops, feed, t1_, in_rounds)
         if eventprop:  # the loops ran undifferentiated: derivatives come from the replay
             leaves = [replay_leaves(pop) for pop in differentiable.populations]
-            replays = replayed((leaves, checked.inputs), loops, states, net.populations, [loop.save_times for loop in loops])
+            # each earlier population's spikes in time order for the next one, as the forward run
+            # found them (the same sort: XLA computes it once)
+            orders = [loop.time_order(state) for loop, state in zip(loops[:-1], states[:-1])] + [None]
+            save_times = [loop.save_times for loop in loops]
+            replays = replayed((leaves, checked.inputs), loops, states, net.populations, save_times, orders)
             states = [eqx.tree_at(lambda c: (c.spike_times, c.saved, c.event_times), c, r) for c, r in zip(states, replays)]
         outcomes = [loop.finish(state) for loop, state in zip(loops, states)]
     else:

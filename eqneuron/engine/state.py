@@ -127,11 +127,16 @@ class LoopRecords:
         next spike comes no earlier than its own time."""
         return jnp.min(jnp.where(c.done, jnp.inf, c.t))
 
-    def spikes(self, c: LoopState):
-        """The spikes so far, in time order (equal times: in the order written)."""
-        if self.clock.spikes_in_time_order:
+    def time_order(self, c: LoopState):
+        """The order that puts the spike list in time order (equal times: in the order written);
+        None: it is in time order."""
+        return None if self.clock.spikes_in_time_order else earliest(c.spike_times, self.buffer)
+
+    def spikes(self, c: LoopState, order=None):
+        """The spikes so far, in time order (`order`: `time_order(c)`, found already)."""
+        order = self.time_order(c) if order is None else order
+        if order is None:
             return c.spike_times, c.spike_ids
-        order = earliest(c.spike_times, self.buffer)
         return c.spike_times[order], c.spike_ids[order]
 
     def finish(self, c: LoopState) -> PopulationOutcome:

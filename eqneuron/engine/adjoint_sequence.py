@@ -151,7 +151,9 @@ def replay_scan(step, carry, codes, extra, n_real, skipped):
         start, block = xs
 
         def run(carry):
-            return jax.lax.scan(body, carry, block)
+            # rematerialised as a whole: the backward pass keeps a chunk's first carry, and its
+            # steps' carries only while it pulls that chunk back
+            return jax.checkpoint(lambda c, b: jax.lax.scan(body, c, b), prevent_cse=False)(carry, block)
 
         def skip(carry):
             out = jax.tree_util.tree_map(lambda x: jnp.broadcast_to(x, (CHUNK,) + x.shape), skipped(carry))

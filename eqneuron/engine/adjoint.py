@@ -116,6 +116,39 @@ def replay_leaves(pop: Population) -> tuple[dict, dict]:
     return pop.parameter_values(), {name: w[n:] for name, w in pop.effective_weights().items()}
 
 
+def sequence_table(kinds, positions, n: int, length: int):
+    """Each neuron's sequence as one table `(n, length)` of codes `index * 8 + kind`, in the
+    narrowest integers that hold them (the table is kept for the backward pass, with a transposed
+    copy: at a few inputs per neuron it is the size of the replay's carries).
+
+    The longest list (the inputs) fills the places that the others (a neuron's spikes, refractory
+    ends, save points: usually few) leave, in order: each place is compared with the others'
+    places, without a scatter (under `vmap` a scatter's indices take three times the table's
+    size: the largest buffer of the jaxsnn net's `value_and_grad` at 480 hidden, batch 256).
+    """
+    sizes = [times.shape[-1] for times, _ in kinds]
+    top = max(sizes) * 2**KIND_BITS
+    narrow = jnp.int8 if top <= 2**7 else jnp.int16 if top <= 2**15 else jnp.int32
+    fill = max(range(len(kinds)), key=lambda a: sizes[a])
+    others = [a for a in range(len(kinds)) if a != fill]
+    places = [jnp.broadcast_to(positions[a], (n, sizes[a])).astype(jnp.int32) for a in range(len(kinds))]
+    codes = [jnp.arange(sizes[a], dtype=jnp.int32) * 2**KIND_BITS + kinds[a][1] for a in range(len(kinds))]
+    if sum(sizes[a] for a in others) > 64:  # many: one scatter
+        pos, code = jnp.concatenate(places, axis=1), jnp.concatenate([jnp.broadcast_to(c, (n, c.shape[0])) for c in codes], axis=1)
+        return jnp.zeros((n, length), narrow).at[jnp.arange(n)[:, None], pos].set(code.astype(narrow))
+    q = jnp.arange(length, dtype=jnp.int32)[None, :, None]
+    table = jnp.zeros((n, length), jnp.int32)
+    taken = jnp.zeros((n, length), bool)
+    before = jnp.zeros((n, length), jnp.int32)  # places the others take before each place
+    for a in others:
+        hit = places[a][:, None, :] == q  # (n, length, m)
+        table = table + jnp.sum(jnp.where(hit, codes[a], 0), axis=-1)
+        taken = taken | jnp.any(hit, axis=-1)
+        before = before + jnp.sum(places[a][:, None, :] < q, axis=-1, dtype=jnp.int32)
+    filler = (q[..., 0] - before) * 2**KIND_BITS + kinds[fill][1]
+    return jnp.where(taken, table, filler).astype(narrow)
+
+
 def replay(
     loop: PopulationLoop,
     state: LoopState,
@@ -160,15 +193,8 @@ def replay(
     positions = sequence_positions(kinds)
     position_of = {k: pos for pos, (_, k) in zip(positions, kinds)}
     length = sum(times.shape[-1] for times, _ in kinds)
-    # each neuron's sequence as one table of codes `index * 8 + kind`: one scatter, and one
-    # array kept for the backward pass, not two
     rows = neurons[:, None]
-    pos = jnp.concatenate([jnp.broadcast_to(pos, (n, times.shape[-1])) for pos, (times, _) in zip(positions, kinds)], axis=1)
-    codes = jnp.concatenate(
-        [jnp.broadcast_to(jnp.arange(times.shape[-1], dtype=jnp.int32) * 2**KIND_BITS + k, (n, times.shape[-1])) for times, k in kinds],
-        axis=1,
-    )
-    sequence = jnp.zeros((n, length), jnp.int32).at[rows, pos].set(codes)
+    sequence = sequence_table(kinds, positions, n, length)
 
     t_end = state.t  # where each neuron's run ended
     ports = jnp.asarray(pop.ports, jnp.int32) if pop.ports else None
@@ -185,6 +211,7 @@ def replay(
     def step(carry, x):
         t, y, until, aux = carry  # `until`: None without a refractory period (nothing to keep)
         code, gathered = x
+        code = code.astype(jnp.int32)
         kind, k = code & (2**KIND_BITS - 1), code >> KIND_BITS
         is_input, is_spike, is_event = kind == INPUT, kind == SPIKE, kind == EVENT
         k_in, k_spike = jnp.minimum(k, last_input), jnp.minimum(k, last_spike)
@@ -251,7 +278,7 @@ def replay(
     gathered = None
     if length > 2 * CHUNK:
         gathered = jax.tree_util.tree_map(
-            lambda x: x.T, gather_inputs(jnp.minimum(sequence >> KIND_BITS, last_input), neurons[:, None])
+            lambda x: x.T, gather_inputs(jnp.minimum(sequence.astype(jnp.int32) >> KIND_BITS, last_input), neurons[:, None])
         )
     n_real = jnp.max(count_real(kinds, t_end))
     _, (t_rec, y_rec) = replay_scan(step, carry, sequence.T, gathered, n_real, lambda c: (c[0], c[1]))

@@ -57,7 +57,6 @@ from jaxtyping import Array, Float, Int
 from ..errors import EqError
 from ..network import Network, Population
 from .adjoint_sequence import (
-    CHUNK,
     EVENT,
     INPUT,
     KIND_BITS,
@@ -66,6 +65,7 @@ from .adjoint_sequence import (
     SAVE,
     SPIKE,
     by_neuron,
+    chunks_pay,
     count_real,
     crossing_time,
     event_kinds,
@@ -133,7 +133,7 @@ def sequence_table(kinds, positions, n: int, length: int):
     others = [a for a in range(len(kinds)) if a != fill]
     places = [jnp.broadcast_to(positions[a], (n, sizes[a])).astype(jnp.int32) for a in range(len(kinds))]
     codes = [jnp.arange(sizes[a], dtype=jnp.int32) * 2**KIND_BITS + kinds[a][1] for a in range(len(kinds))]
-    if sum(sizes[a] for a in others) > 64:  # many: one scatter
+    if sum(sizes[a] for a in others) > 16:  # many (each place would be compared with each): one scatter
         pos, code = jnp.concatenate(places, axis=1), jnp.concatenate([jnp.broadcast_to(c, (n, c.shape[0])) for c in codes], axis=1)
         return jnp.zeros((n, length), narrow).at[jnp.arange(n)[:, None], pos].set(code.astype(narrow))
     q = jnp.arange(length, dtype=jnp.int32)[None, :, None]
@@ -274,14 +274,15 @@ def replay(
     y0 = fn.initial_state(p, n, dtype)
     until0 = None if period is None else jnp.full((n,), -jnp.inf, dtype)
     carry = (t0, y0, until0, sg(integrator.init(t0, y0, p)))
-    # a long sequence runs in chunks (`replay_scan`), its inputs gathered beforehand
+    # a long sequence of closed-form flows runs in chunks (`replay_scan`), its inputs gathered beforehand
     gathered = None
-    if length > 2 * CHUNK:
+    chunked = chunks_pay(length, integrator)
+    if chunked:
         gathered = jax.tree_util.tree_map(
             lambda x: x.T, gather_inputs(jnp.minimum(sequence.astype(jnp.int32) >> KIND_BITS, last_input), neurons[:, None])
         )
     n_real = jnp.max(count_real(kinds, t_end))
-    _, (t_rec, y_rec) = replay_scan(step, carry, sequence.T, gathered, n_real, lambda c: (c[0], c[1]))
+    _, (t_rec, y_rec) = replay_scan(step, carry, sequence.T, gathered, n_real, lambda c: (c[0], c[1]), chunked)
 
     t_spikes = t_rec[position_of[SPIKE], rows]  # (n, per_neuron)
     known = slots < loop.buffer

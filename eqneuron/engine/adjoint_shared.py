@@ -20,18 +20,15 @@ from .adjoint_sequence import (
     EVENT,
     INPUT,
     KIND_BITS,
-    PAD,
     REFRACTORY_END,
     SAVE,
     SPIKE,
-    count_real,
     crossing_time,
     event_kinds,
-    replay_scan,
     sequence_positions,
     with_derivative,
 )
-from .lanes import earliest, stable_order
+from .lanes import earliest, stable_order, traced_once
 from .loop import PopulationLoop
 from .state import LoopState
 
@@ -106,7 +103,7 @@ def replay_shared(
             t_event = jnp.where(kind == REFRACTORY_END, ends[k_spike] + (t_end_of - sg(t_end_of)), t_event)
         if n_save:
             t_event = jnp.where(kind == SAVE, save_times[jnp.minimum(k, last_save)], t_event)
-        real = jnp.isfinite(sg(t_event)) & (sg(t_event) <= t_end) & (kind != PAD)
+        real = jnp.isfinite(sg(t_event)) & (sg(t_event) <= t_end)
         t_event = jnp.where(real, t_event, t)
         refractory = None if period is None else sg(t) < sg(until)
         spiking = is_spike & real
@@ -153,8 +150,7 @@ def replay_shared(
     y0 = fn.initial_state(p, n, dtype)
     until0 = None if period is None else jnp.full((n,), -jnp.inf, dtype)
     carry = (t0, y0, until0, sg(integrator.init(jnp.zeros((n,), dtype), y0, p)))
-    n_real = count_real(kinds, t_end)
-    _, (t_rec, y_rec) = replay_scan(lambda c, x: step(c, x[0]), carry, sequence, None, n_real, lambda c: (c[0], c[1] if n_save else None))
+    _, (t_rec, y_rec) = jax.lax.scan(jax.checkpoint(traced_once(step), prevent_cse=False), carry, sequence)
 
     t_spikes = t_rec[position_of[SPIKE]]  # (buffer,), in the list's order
     spike_times = jnp.where(state.spike_ids >= 0, state.spike_times + (t_spikes - sg(t_spikes)), state.spike_times)

@@ -195,6 +195,8 @@ def replay(
     length = sum(times.shape[-1] for times, _ in kinds)
     rows = neurons[:, None]
     sequence = sequence_table(kinds, positions, n, length)
+    # a long sequence of closed-form flows runs in chunks (`replay_scan`), padded to whole chunks
+    chunked = chunks_pay(length, integrator)
 
     t_end = state.t  # where each neuron's run ended
     ports = jnp.asarray(pop.ports, jnp.int32) if pop.ports else None
@@ -226,7 +228,9 @@ def replay(
             t_event = jnp.where(kind == SAVE, save_times[jnp.minimum(k, last_save)], t_event)
         # list padding (no such event), or after the neuron's run ended (its first spike, when the
         # run stops there; the end of its last round): nothing happens
-        real = jnp.isfinite(sg(t_event)) & (sg(t_event) <= t_end) & (kind != PAD)
+        real = jnp.isfinite(sg(t_event)) & (sg(t_event) <= t_end)
+        if chunked:
+            real = real & (kind != PAD)
         t_event = jnp.where(real, t_event, t)
         refractory = None if period is None else sg(t) < sg(until)
         spiking = is_spike & real
@@ -274,14 +278,13 @@ def replay(
     y0 = fn.initial_state(p, n, dtype)
     until0 = None if period is None else jnp.full((n,), -jnp.inf, dtype)
     carry = (t0, y0, until0, sg(integrator.init(t0, y0, p)))
-    # a long sequence of closed-form flows runs in chunks (`replay_scan`), its inputs gathered beforehand
-    gathered = None
-    chunked = chunks_pay(length, integrator)
+    # in chunks, the steps' inputs gathered beforehand, and the chunks past every neuron's run skipped
+    gathered, n_real = None, None
     if chunked:
         gathered = jax.tree_util.tree_map(
             lambda x: x.T, gather_inputs(jnp.minimum(sequence.astype(jnp.int32) >> KIND_BITS, last_input), neurons[:, None])
         )
-    n_real = jnp.max(count_real(kinds, t_end))
+        n_real = jnp.max(count_real(kinds, t_end))
     _, (t_rec, y_rec) = replay_scan(step, carry, sequence.T, gathered, n_real, lambda c: (c[0], c[1]), chunked)
 
     t_spikes = t_rec[position_of[SPIKE], rows]  # (n, per_neuron)

@@ -41,7 +41,7 @@ def by_neuron(times, ids, n: int, per_neuron: int, buffer: int):
     if per_neuron == 1:  # each neuron's first: the least slot it wrote (a scatter, not a sort)
         first = jnp.full((n + 1,), buffer, jnp.int32).at[owner].min(jnp.arange(buffer, dtype=jnp.int32))[:n]
         out = jnp.where(first < buffer, times[jnp.minimum(first, buffer - 1)], jnp.inf)
-        return out[:, None].astype(times.dtype), first[:, None]
+        return out[:, None], first[:, None]
     order = stable_order(owner, n)  # by neuron, then in the order written (time order)
     sorted_owner = owner[order]
     start = jnp.searchsorted(sorted_owner, jnp.arange(n + 1))
@@ -177,8 +177,8 @@ def replay_scan(step, carry, codes, extra, n_real, skipped, chunked: bool):
 
 
 def count_real(kinds, t_end):
-    """How many events of each neuron's sequence happen by the end of its run (`t_end`: one per
-    neuron, or one for all): a sequence is in time order, so these come first."""
+    """How many events of each neuron's sequence happen by the end of its run (`t_end`, one per
+    neuron): a sequence is in time order, so these come first."""
     ends = t_end[..., None]
     total = jnp.zeros(t_end.shape, jnp.int32)
     for times, _ in kinds:

@@ -227,8 +227,9 @@ def run(net: Network, checked: SimulateArguments, settings: Settings) -> Simulat
         states, rounds_exhausted = run_states(loops, feed, t1_, in_rounds)
         if eventprop:  # the loops ran undifferentiated: derivatives come from the replay
             leaves = [replay_leaves(pop) for pop in differentiable.populations]
-            # each earlier population's spikes in time order for the next one, as the forward run
-            # found them (the same sort: XLA computes it once)
+            # each earlier population's spikes in time order for the next one, found once here for
+            # the backward pass (in a run to t1 the sort that fed the next population: XLA
+            # computes it once; in rounds, one more sort of the final list)
             orders = [loop.time_order(state) for loop, state in zip(loops[:-1], states[:-1])] + [None]
             save_times = [loop.save_times for loop in loops]
             replays = replayed((leaves, checked.inputs), loops, states, net.populations, save_times, orders)

@@ -196,6 +196,28 @@ def test_batched_and_silent_outputs_give_defined_gradients():
     assert abs(along(grads["eventprop"], direction) - fd) <= 1e-6 * abs(fd) and fd != 0.0
 
 
+def test_a_batch_of_first_spike_runs_replayed_in_chunks_matches_the_loop_and_finite_differences():
+    """The readout's sequence is the hidden layer's spike list (longer than two chunks, most of
+    it padding) and each readout neuron stops at its first spike: its replay runs in chunks and
+    skips those past the batch's last event before the end of a run.  Two samples that stop at
+    different times (one chunk count for the batch under `vmap`)."""
+    net = feedforward("lif", [5, 20, 3], jax.random.key(0))
+    batch = eqn.Spikes(jnp.stack([INPUTS.times, INPUTS.times + 3.0]), jnp.stack([INPUTS.channels] * 2))
+    out = jax.vmap(lambda s: eqn.simulate(net, s, t1=T1, max_spikes=128, stop_after_first_spike=True))(batch)
+    first = np.asarray(out.first_spikes[-1])
+    assert np.all(np.isfinite(first)) and not np.allclose(first[0], first[1])
+    # a hidden list of `max_spikes` slots: more than two chunks, and most of them never reached
+    assert int(np.asarray(out.counts[0]).sum(axis=1).max()) < 128 - 2 * 32
+
+    def loss(n, adjoint):
+        return jnp.mean(jax.vmap(lambda s: run_loss(n, s, adjoint, stop=True, save=False))(batch))
+
+    grads, fd, direction = gradients(net, loss, ("loop", "eventprop"))
+    for a, b in zip(jax.tree_util.tree_leaves(grads["loop"]), jax.tree_util.tree_leaves(grads["eventprop"])):
+        np.testing.assert_allclose(np.asarray(b), np.asarray(a), rtol=1e-9, atol=1e-11)
+    assert abs(along(grads["eventprop"], direction) - fd) <= 1e-6 * abs(fd) and fd != 0.0
+
+
 @pytest.mark.parametrize("case", ["graph", "name"])
 def test_what_the_replay_does_not_handle_is_refused(case):
     lif = eqn.compile_model("lif")

@@ -5,7 +5,7 @@ or the loops with event-free steps) and, under reverse mode, differentiates the
 same outcomes computed another way (the lean population loops).  `replayed`
 returns the spike times, event times and saved states of a stack run
 undifferentiated, with the derivative of the event-based adjoint's replay of
-every neuron's events (`replay_stack`, `adjoint.py`).  Either way a run that
+every neuron's events (`adjoint.replay`, one population at a time).  Either way a run that
 is not differentiated pays nothing for its derivative.
 """
 
@@ -17,23 +17,8 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
-from ..network import Population
-from .adjoint import replay
+from .adjoint import replay, stop_gradients
 from .inputs import input_feed, spikes_as_inputs
-from .loop import PopulationLoop
-
-
-def replay_stack(loops: list[PopulationLoop], states, pops: list[Population], leaves, inputs, save_times, orders):
-    """The loops' states with differentiable spike times, event times and saved states (`adjoint.replay`),
-    each population replayed with the differentiable spikes of the one before (`orders`: each
-    one's `time_order` in the forward run, whose spike times the replay's equal)."""
-    in_times, in_channels, in_values = input_feed(inputs, states[0].t.dtype)
-    out = []
-    for loop, state, pop, own, saves, order in zip(loops, states, pops, leaves, save_times, orders):
-        state = replay(loop, state, pop, own, in_times, in_channels, in_values, saves)
-        out.append(state)
-        in_times, in_channels, in_values = spikes_as_inputs(loop, state, pop, own[0], order)
-    return out
 
 
 @eqx.filter_custom_vjp
@@ -58,17 +43,45 @@ def _replayed_fwd(perturbed, differentiable, loops, states, pops, save_times, or
 
 @replayed.def_bwd
 def _replayed_bwd(residuals, cotangents, perturbed, differentiable, loops, states, pops, save_times, orders):
-    def outputs(d):
-        leaves, inputs = d
-        replays = replay_stack(loops, states, pops, leaves, inputs, save_times, orders)
-        return [(c.spike_times, c.saved, c.event_times) for c in replays]
+    """The replay's pullback one population at a time, from the last to the first.
 
-    out, vjp = eqx.filter_vjp(outputs, differentiable)
-    # outputs that nothing differentiated arrive as None
-    leaves, treedef = jax.tree_util.tree_flatten(out)
-    given = jax.tree_util.tree_leaves(cotangents, is_leaf=lambda x: x is None)
-    (grads,) = vjp(jax.tree_util.tree_unflatten(treedef, [jnp.zeros_like(o) if g is None else g for o, g in zip(leaves, given)]))
-    return grads
+    Each population is replayed with the spikes of the one before as the forward run
+    recorded them (the replay's spike times are those values), so its replay and pullback
+    run only once the populations after it are done: the replay's residuals (a carry per
+    event) are held for one population at a time, not for the whole stack at once."""
+    leaves, inputs = differentiable
+    dtype = states[0].t.dtype
+    feed, feed_vjp = eqx.filter_vjp(lambda i: input_feed(i, dtype), inputs)
+    feeds = [feed]
+    for loop, state, pop, own, order in zip(loops[:-1], states[:-1], pops[:-1], leaves[:-1], orders[:-1]):
+        feeds.append(spikes_as_inputs(loop, state, pop, stop_gradients(own[0]), order))
+
+    def zeros_for_none(out, given):  # outputs that nothing differentiated arrive as None
+        return jax.tree_util.tree_map(lambda o, g: jnp.zeros_like(o) if g is None else g, out, given)
+
+    grads: list = [None] * len(loops)
+    feed_cotangent: tuple = (None, None)
+    for k in reversed(range(len(loops))):
+        loop, state, pop, saves, order = loops[k], states[k], pops[k], save_times[k], orders[k]
+        channels = feeds[k][1]
+        is_last = k == len(loops) - 1
+
+        def population(own, floats, loop=loop, state=state, pop=pop, saves=saves, order=order, channels=channels,
+                       is_last=is_last):
+            in_times, in_values = floats
+            c = replay(loop, state, pop, own, in_times, channels, in_values, saves)
+            out = (c.spike_times, c.saved, c.event_times)
+            if is_last:
+                return out, None
+            next_times, _, next_values = spikes_as_inputs(loop, c, pop, own[0], order)
+            return out, (next_times, next_values)
+
+        (out, _), vjp = eqx.filter_vjp(population, leaves[k], (feeds[k][0], feeds[k][2]))
+        grads[k], (g_times, g_values) = vjp((zeros_for_none(out, cotangents[k]), None if is_last else feed_cotangent))
+        feed_cotangent = (g_times, g_values)
+    g_times, g_values = feed_cotangent
+    (g_inputs,) = feed_vjp((g_times, None, g_values))
+    return grads, g_inputs
 
 
 class Runs(eqx.Module):

@@ -6,14 +6,9 @@ import numpy as np
 from eqneuron.engine import roots
 
 
-def test_a_root_near_the_brackets_end_is_found_in_few_iterations(monkeypatch):
-    """g(x) = 1 - 2 exp(-x) (concave, rising; root ln 2) on brackets [lo, 5] whose lower end lies
-    1e-9, 1e-3 and ln 2 below the root, Newton started from the upper end.  A Newton step from
-    right of the root lands left of it, just below `lo` in the first lane: kept inside the bracket
-    rather than replaced by bisection, the bracket closes at once (bisection from a width of ~4.3
-    to the tolerance takes ~40 halvings; Newton with bisection as its only fallback, 20 iterations).
-    The answer is Newton's point in the final bracket: ln 2 to roundoff, not to the tolerance."""
-    iterations = []
+def count_iterations(monkeypatch) -> list[int]:
+    """The iterations of each root-finder loop run from here on, appended to the list returned."""
+    iterations: list[int] = []
     original = roots.converge
 
     def counted(body, state, max_iterations):
@@ -22,6 +17,17 @@ def test_a_root_near_the_brackets_end_is_found_in_few_iterations(monkeypatch):
         return out
 
     monkeypatch.setattr(roots, "converge", counted)
+    return iterations
+
+
+def test_a_root_near_the_brackets_end_is_found_in_few_iterations(monkeypatch):
+    """g(x) = 1 - 2 exp(-x) (concave, rising; root ln 2) on brackets [lo, 5] whose lower end lies
+    1e-9, 1e-3 and ln 2 below the root, Newton started from the upper end.  A Newton step from
+    right of the root lands left of it, just below `lo` in the first lane: kept inside the bracket
+    rather than replaced by bisection, the bracket closes at once (bisection from a width of ~4.3
+    to the tolerance takes ~40 halvings; Newton with bisection as its only fallback, 20 iterations).
+    The answer is Newton's point in the final bracket: ln 2 to roundoff, not to the tolerance."""
+    iterations = count_iterations(monkeypatch)
     root = np.log(2.0)
     lo = jnp.array([root - 1e-9, root - 1e-3, 0.0])
     hi = jnp.full(3, 5.0)
@@ -59,15 +65,7 @@ def test_a_crossing_before_the_peak_of_a_closed_form_starts_near_it(monkeypatch)
     from eqneuron.engine.config import SolverConfig
     from eqneuron.engine.strategies import make_integrator
 
-    iterations = []
-    original = roots.converge
-
-    def counted(body, state, max_iterations):
-        out = original(body, state, max_iterations)
-        iterations.append(int(out[0]))
-        return out
-
-    monkeypatch.setattr(roots, "converge", counted)
+    iterations = count_iterations(monkeypatch)
     model = eqn.compile_model("lif")
     pop = model.population(5, 1, key=jax.random.key(0))
     p = {k: jnp.asarray(v, jnp.float64) for k, v in pop.parameter_values().items()}

@@ -121,8 +121,7 @@ class ClosedFormIntegrator(AbstractIntegrator):
         Where g is convex at `hi` (g rises steeply to its end), Newton's steps from `hi` approach
         the root from the right without overshooting.
         """
-        g = self.condition(hi, y0, p)[0]
-        dg, d2g = jax.jvp(lambda h: self.condition(h, y0, p)[1], (hi,), (jnp.ones_like(hi),))
+        (g, dg), (_, d2g) = jax.jvp(lambda h: self.condition(h, y0, p), (hi,), (jnp.ones_like(hi),))
         # the root left of `hi` of g + dg·d + d2g·d²/2, written without cancellation (g >= 0 there)
         den = dg + jnp.sqrt(jnp.maximum(dg * dg - 2.0 * d2g * g, 0.0))
         q = hi - 2.0 * g / jnp.where(den > 0, den, 1.0)

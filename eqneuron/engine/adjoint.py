@@ -202,11 +202,11 @@ def replay(
     ports = jnp.asarray(pop.ports, jnp.int32) if pop.ports else None
     last_input, last_spike, last_save = max(n_in - 1, 0), per_neuron - 1, max(n_save - 1, 0)
 
-    def gather_inputs(k_in, rows):
-        """The input spikes `k_in` (a neuron's index on each row of `rows`): times, values,
+    def gather_inputs(k_in, targets):
+        """The input spikes `k_in` (for the neuron on each row of `targets`): times, values,
         weight rows and ports."""
         channel = in_channels[k_in]
-        w_rows = {name: w[channel, rows] for name, w in input_weights.items()} if pop.in_size else None
+        w_rows = {name: w[channel, targets] for name, w in input_weights.items()} if pop.in_size else None
         port = None if ports is None else ports[channel]
         return in_times[k_in], in_values[k_in], w_rows, port
 

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 import eqneuron as eqn
+from eqneuron.engine.adjoint_superposed import replay_superposed as adjoint_superposed
 from eqneuron.train import losses
 
 from .helpers import feedforward, latency_inputs
@@ -555,3 +556,46 @@ def test_a_graphs_closed_form_population_passes_inputs_in_free_segments_in_its_f
     izh_times, izh_ids = (np.asarray(x) for x in out[2].spikes_of("izh"))
     for k, train in enumerate(izh_reference):
         np.testing.assert_allclose(np.sort(izh_times[izh_ids == k]), train, rtol=0, atol=1e-5)
+
+
+DELTA_LIF = """
+parameters:
+    tmem = 10.0
+    ic = 0.5 (per_neuron, trainable)
+
+equations:
+    dv/dt = (-v + ic) / tmem
+
+threshold: v > 1
+reset:
+    v = 0
+
+weights:
+    w
+on_input:
+    v += w
+"""
+
+
+def test_a_linear_population_replayed_by_superposition_spikes_at_the_input_that_lifts_it(monkeypatch):
+    """A LIF whose inputs jump v (0.6 each, at 2, 4, 10 and 11 ms; drive 0.5): the inputs at 4
+    and 11 ms lift v over threshold, so the spikes are at those inputs' times — d t_k / d s = 1
+    for those inputs, 0 for the others, for the weight and for the drive.  A closed form with
+    constant input jumps is replayed by superposition (`adjoint_superposed.py`), which must
+    find the input that caused each spike among those summed in one pass."""
+    from eqneuron.engine import adjoint
+
+    replayed = []
+    monkeypatch.setattr(adjoint, "replay_superposed", lambda *a: replayed.append(a[2]) or adjoint_superposed(*a))
+    pop = eqn.compile_model(DELTA_LIF).population(1, 1, weights={"w": jnp.array([[0.0], [0.6]])})
+    times = jnp.array([2.0, 4.0, 10.0, 11.0])
+
+    def total(s, p):
+        out = eqn.simulate(p, eqn.Spikes(s, jnp.zeros((4,), jnp.int32)), t1=30.0, max_spikes=8, adjoint="eventprop")
+        return jnp.sum(jnp.where(jnp.isfinite(out.spike_times), out.spike_times, 0.0)), out.spike_times
+
+    (_, spikes), (g_times, g_pop) = jax.jit(jax.value_and_grad(total, argnums=(0, 1), has_aux=True))(times, pop)
+    assert len(replayed) == 1  # the one population, replayed by superposition
+    np.testing.assert_array_equal(np.sort(np.asarray(spikes))[:2], [4.0, 11.0])
+    np.testing.assert_allclose(np.asarray(g_times), [0.0, 1.0, 0.0, 1.0], atol=1e-12)
+    assert float(jnp.max(jnp.abs(g_pop.weights["w"]))) <= 1e-12 and float(jnp.max(jnp.abs(g_pop.params["ic"]))) <= 1e-12

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..ir import ModelIR
+import sympy as sp
+
+from ..ir import ModelIR, T, input_calls, symbol
 from . import cache
 from .closed_form import ClosedForm as ClosedForm
 from .closed_form import Form as Form
@@ -24,6 +26,9 @@ from .linear import linear_system as linear_system
 class Analysis:
     linear: LinearSystem | None
     closed_form: ClosedForm | NoClosedForm
+    # every input port's jump a constant increment (free of states, time and waveforms): the
+    # state is then a superposition of the inputs' responses (`engine/adjoint_superposed.py`)
+    additive_inputs: bool
 
     @property
     def integrator(self) -> IntegratorChoice:
@@ -38,6 +43,17 @@ def analyse(ir: ModelIR) -> Analysis:
         return cached
     linear = linear_system(ir)
     closed_form = derive_closed_form(ir, linear)
-    result = Analysis(linear, closed_form)
+    result = Analysis(linear, closed_form, additive_inputs(ir))
     cache.store(key, result)
     return result
+
+
+def additive_inputs(ir: ModelIR) -> bool:
+    """Whether every input port's jump is a constant increment: free of states, time and waveforms."""
+    varying = {symbol(name) for name in ir.states} | {T}
+    jumps = [ir.on_input, *ir.ports.values()]
+    return all(
+        not (sp.sympify(expr).free_symbols & varying) and not input_calls(expr)
+        for jump in jumps
+        for expr in jump.updates.values()
+    )

@@ -19,7 +19,7 @@ from typing import Any
 
 import sympy as sp
 
-_VERSION = "8"  # bump when the pickled analysis (or what it holds) changes
+_VERSION = "9"  # bump when the pickled analysis (or what it holds) changes
 
 
 def cache_dir() -> Path | None:

@@ -69,6 +69,39 @@ def sequence_positions(lists):
     return out
 
 
+def sequence_table(kinds, positions, n: int, length: int):
+    """Each neuron's sequence as one table `(n, length)` of codes `index * 8 + kind`, in the
+    narrowest integers that hold them (the table is kept for the backward pass, with a transposed
+    copy: at a few inputs per neuron it is the size of the replay's carries).
+
+    The longest list (the inputs) fills the places that the others (a neuron's spikes, refractory
+    ends, save points: usually few) leave, in order: each place is compared with the others'
+    places, without a scatter (under `vmap` a scatter's indices take three times the table's
+    size: the largest buffer of the jaxsnn net's `value_and_grad` at 480 hidden, batch 256).
+    """
+    sizes = [times.shape[-1] for times, _ in kinds]
+    top = max(sizes) * 2**KIND_BITS
+    narrow = jnp.int8 if top <= 2**7 else jnp.int16 if top <= 2**15 else jnp.int32
+    fill = max(range(len(kinds)), key=lambda a: sizes[a])
+    others = [a for a in range(len(kinds)) if a != fill]
+    places = [jnp.broadcast_to(positions[a], (n, sizes[a])).astype(jnp.int32) for a in range(len(kinds))]
+    codes = [jnp.arange(sizes[a], dtype=jnp.int32) * 2**KIND_BITS + kinds[a][1] for a in range(len(kinds))]
+    if sum(sizes[a] for a in others) > 16:  # many (each place would be compared with each): one scatter
+        pos, code = jnp.concatenate(places, axis=1), jnp.concatenate([jnp.broadcast_to(c, (n, c.shape[0])) for c in codes], axis=1)
+        return jnp.zeros((n, length), narrow).at[jnp.arange(n)[:, None], pos].set(code.astype(narrow))
+    q = jnp.arange(length, dtype=jnp.int32)[None, :, None]
+    table = jnp.zeros((n, length), jnp.int32)
+    taken = jnp.zeros((n, length), bool)
+    before = jnp.zeros((n, length), jnp.int32)  # places the others take before each place
+    for a in others:
+        hit = places[a][:, None, :] == q  # (n, length, m)
+        table = table + jnp.sum(jnp.where(hit, codes[a], 0), axis=-1)
+        taken = taken | jnp.any(hit, axis=-1)
+        before = before + jnp.sum(places[a][:, None, :] < q, axis=-1, dtype=jnp.int32)
+    filler = (q[..., 0] - before) * 2**KIND_BITS + kinds[fill][1]
+    return jnp.where(taken, table, filler).astype(narrow)
+
+
 def _count_before(sorted_times, times, side: str):
     """How many of `sorted_times` come before each of `times` (`side="right"`: also the equal ones);
     either may have a leading neuron axis."""

@@ -102,14 +102,15 @@ def replay_superposed(
     # comes before it): `(states, n, length)` sums
     if pop.in_size and n_in:
         s_in = sg(in_times)
-        boundary = jax.vmap(lambda b: jnp.searchsorted(b, s_in, side="left"))(sg(at))  # (n, inputs)
         # an input after the neuron's last boundary, or whose boundary never happened, adds to nothing
         arrived = jnp.isfinite(s_in)[None] & (s_in[None] <= t_end[:, None])
         if length <= _FEW:  # each input's boundary by comparison: no gather or scatter indices
+            boundary = jnp.sum(sg(at)[:, None, :] < s_in[None, :, None], axis=-1)  # (n, inputs)
             which = boundary[..., None] == jnp.arange(length)  # (n, inputs, length)
             arrived = arrived & jnp.any(which & real[:, None, :], axis=-1)
             end = jnp.sum(jnp.where(which, at[:, None, :], 0.0), axis=-1)
         else:
+            boundary = jax.vmap(lambda b: jnp.searchsorted(b, s_in, side="left"))(sg(at))
             arrived = arrived & (boundary < length)
             boundary = jnp.minimum(boundary, length - 1)
             arrived = arrived & real[rows, boundary]
@@ -122,9 +123,8 @@ def replay_superposed(
         value = jnp.where(jnp.isfinite(s_in), in_values, 0.0)[None, :]
         blank = jnp.zeros((len(fn.states), n, n_in), dtype)
         jump = fn.input_jump(s_in[None, :], blank, columns, value, weight_rows, port)
-        term = integrator.propagate(h, jump, columns)
-        if not _homogeneous(pop):  # the flow's constant part is not the input's
-            term = term - integrator.propagate(h, blank, columns)
+        # Φ(h) J: the flow's derivative along the jump (its constant part, if any, is not the input's)
+        _, term = jax.jvp(lambda y: integrator.propagate(h, y, columns), (blank,), (jump,))
         term = jnp.where(arrived[None], term, 0.0)
         if length <= _FEW:
             sums = jnp.sum(jnp.where(which[None], term[..., None], 0.0), axis=2)
@@ -175,9 +175,3 @@ def replay_superposed(
         saved = with_derivative(saved, jnp.transpose(y_rec[save_pos, :, rows], (1, 2, 0)))  # (saves, states, neurons)
     return eqx.tree_at(lambda c: (c.spike_times, c.saved), state, (spike_times, saved))
 
-
-def _homogeneous(pop: Population) -> bool:
-    """Whether the free dynamics have no constant part (`dy/dt = A y`): the flow of an input's
-    jump is then the flow of the state it adds to, less nothing."""
-    linear = pop.model.compiled.analysis.linear
-    return linear is not None and all(e == 0 for e in linear.b)

@@ -81,11 +81,15 @@ class LoopInputs:
 
     def __init__(self, pop: Population, clock: AbstractClock, inputs: InputLayout | None):
         n = pop.n_neurons
-        layout = InputLayout(pop.effective_weights(), None) if inputs is None else inputs
-        # the weights' rows: the neurons' own (a stack's population has them, zero without
-        # recurrence; a graph's only when recurrent), then a row per input channel
+        if inputs is None:  # a stack's population: the neurons' own rows only when it is recurrent
+            own = n if pop.recurrent else 0
+            # (without recurrence, (N+K, N) weights of which K rows are read: the rest is not kept)
+            layout = InputLayout({name: w[n - own:] for name, w in pop.effective_weights().items()}, None)
+        else:
+            layout = inputs
+        # the weights' rows: the neurons' own (a recurrent population's), then a row per input channel
         self.weights = layout.weights
-        self.row0 = n if inputs is None or pop.recurrent else 0
+        self.row0 = n if pop.recurrent else 0
         self.rows_in = pop.in_size  # the channels with a row of weights
         # which input channels reach which neurons (rows as the channels'; None: all).  On own
         # clocks a neuron then passes over the input spikes that do not reach it: they neither

@@ -99,7 +99,10 @@ def replay_superposed(
     real = jnp.isfinite(sg(at)) & (sg(at) <= t_end[:, None])
 
     # each input's term at the boundary that ends its segment (an input at a boundary's time
-    # comes before it): `(states, n, length)` sums
+    # comes before it), added up in the scan's step at that boundary (`terms`: the terms
+    # `(states, n, inputs)` and each one's boundary `(n, inputs)`) or, past a few boundaries,
+    # beforehand by a scatter (`sums`: `(states, n, length)`)
+    terms, sums = None, None
     if pop.in_size and n_in:
         s_in = sg(in_times)
         # an input after the neuron's last boundary, or whose boundary never happened, adds to nothing
@@ -108,14 +111,15 @@ def replay_superposed(
             boundary = jnp.sum(sg(at)[:, None, :] < s_in[None, :, None], axis=-1)  # (n, inputs)
             which = boundary[..., None] == jnp.arange(length)  # (n, inputs, length)
             arrived = arrived & jnp.any(which & real[:, None, :], axis=-1)
-            end = jnp.sum(jnp.where(which, at[:, None, :], 0.0), axis=-1)
+            end = jnp.sum(jnp.where(which, sg(at)[:, None, :], 0.0), axis=-1)
         else:
             boundary = jax.vmap(lambda b: jnp.searchsorted(b, s_in, side="left"))(sg(at))
             arrived = arrived & (boundary < length)
             boundary = jnp.minimum(boundary, length - 1)
             arrived = arrived & real[rows, boundary]
-            end = at[rows, boundary]
-        # lanes (n, inputs): per-neuron parameters as columns
+            end = sg(at)[rows, boundary]
+        # lanes (n, inputs): per-neuron parameters as columns (the save times, the boundaries'
+        # only differentiable times, are not among what the replay differentiates)
         h = jnp.where(arrived, end - in_times[None], 0.0)
         columns = {k: v[:, None] if jnp.ndim(v) == 1 and jnp.shape(v)[0] == n else v for k, v in p.items()}
         weight_rows = {name: w[in_channels].T for name, w in input_weights.items()}
@@ -126,20 +130,23 @@ def replay_superposed(
         # Φ(h) J: the flow's derivative along the jump (its constant part, if any, is not the input's)
         _, term = jax.jvp(lambda y: integrator.propagate(h, y, columns), (blank,), (jump,))
         term = jnp.where(arrived[None], term, 0.0)
-        if length <= _FEW:
-            sums = jnp.sum(jnp.where(which[None], term[..., None], 0.0), axis=2)
+        if length <= _FEW:  # (summed with a one-hot of the boundaries, whose pullback would
+            terms = (term, boundary)  # hold a select of `(states, n, inputs, length)`)
         else:
             sums = jnp.zeros((len(fn.states), n, length), dtype).at[:, rows, boundary].add(term)
-    else:
-        sums = jnp.zeros((len(fn.states), n, length), dtype)
 
     def step(carry, x):
         t, y = carry  # after the boundary before (its time differentiable: a spike's t*)
-        code_kind, k, t_at, real_at, sum_at = x
+        q, code_kind, k, t_at, real_at, sum_at = x
         spiking = (code_kind == SPIKE) & real_at
         t_at = jnp.where(real_at, t_at, t)  # no such boundary (inf), or after the run ended: nothing happens
         # the free dynamics from the boundary before, plus the inputs' terms since
-        y_at = integrator.propagate(t_at - t, y, p) + sum_at
+        y_at = integrator.propagate(t_at - t, y, p)
+        if terms is not None:
+            term, boundary = terms
+            y_at = y_at + jnp.sum(jnp.where(boundary[None] == q, term, 0.0), axis=-1)
+        elif sum_at is not None:
+            y_at = y_at + sum_at
         y_at = jnp.where(real_at[None], y_at, y)
         # the event before the spike (`crossing_time`): the latest of the boundary before and the
         # inputs since (their times are sorted, and an input at the boundary comes before it)
@@ -161,7 +168,7 @@ def replay_superposed(
         return (t_next, y_next), (t_spike, y_at)
 
     carry = (jnp.zeros((n,), dtype), fn.initial_state(p, n, dtype))
-    xs = (kind.T, index.T, at.T, real.T, jnp.transpose(sums, (2, 0, 1)))
+    xs = (jnp.arange(length), kind.T, index.T, at.T, real.T, None if sums is None else jnp.transpose(sums, (2, 0, 1)))
     _, (t_rec, y_rec) = jax.lax.scan(jax.checkpoint(traced_once(step), prevent_cse=False), carry, xs)
 
     t_spikes = t_rec[position_of[SPIKE], rows]  # (n, per_neuron)

@@ -39,6 +39,11 @@ step is rematerialised, so the memory kept for the backward pass is one
 carry (times and states of the neurons) per event of the busiest neuron, not
 per solver step.
 
+A population on its own clocks with a closed form and constant input jumps
+is replayed by superposition instead (`adjoint_superposed.py`): each input's
+response in one vectorised pass, and a scan over its spikes and save points
+only.
+
 Values come from the forward run (bit for bit); the replay supplies only
 their derivatives.  Each neuron's sequence of events and the implicit-function
 spike time are built in `adjoint_sequence.py`, shared by both replays.

@@ -91,11 +91,14 @@ def replay_superposed(
     positions = sequence_positions(kinds)
     position_of = {k: pos for pos, (_, k) in zip(positions, kinds)}
     length = per_neuron + n_save
-    table = sequence_table(kinds, positions, n, length).astype(jnp.int32)
-    kind, index = table & (2**KIND_BITS - 1), table >> KIND_BITS
-    at = spike_s[rows, jnp.minimum(index, per_neuron - 1)]  # (n, length): when each boundary is
     if n_save:
+        table = sequence_table(kinds, positions, n, length).astype(jnp.int32)
+        kind, index = table & (2**KIND_BITS - 1), table >> KIND_BITS
+        at = spike_s[rows, jnp.minimum(index, per_neuron - 1)]  # (n, length): when each boundary is
         at = jnp.where(kind == SAVE, save_times[jnp.minimum(index, n_save - 1)], at)
+    else:  # the spikes, in order (a gather would leave them in a layout that slows what reads them)
+        kind = jnp.full((n, length), SPIKE, jnp.int32)
+        index, at = jnp.broadcast_to(jnp.arange(length, dtype=jnp.int32), (n, length)), spike_s
     real = jnp.isfinite(sg(at)) & (sg(at) <= t_end[:, None])
 
     # each input's term at the boundary that ends its segment (an input at a boundary's time
@@ -107,7 +110,12 @@ def replay_superposed(
         s_in = sg(in_times)
         # an input after the neuron's last boundary, or whose boundary never happened, adds to nothing
         arrived = jnp.isfinite(s_in)[None] & (s_in[None] <= t_end[:, None])
-        if length <= _FEW:  # each input's boundary by comparison: no gather or scatter indices
+        if length == 1:  # one boundary (a first-spike run): no index at all (an axis of one
+            # left XLA's fused exponentials of the terms unvectorised, 8x slower)
+            boundary = jnp.zeros((n, n_in), jnp.int32)
+            arrived = arrived & (s_in[None] <= sg(at)) & real
+            end = jnp.broadcast_to(sg(at), (n, n_in))
+        elif length <= _FEW:  # each input's boundary by comparison: no gather or scatter indices
             boundary = jnp.sum(sg(at)[:, None, :] < s_in[None, :, None], axis=-1)  # (n, inputs)
             which = boundary[..., None] == jnp.arange(length)  # (n, inputs, length)
             arrived = arrived & jnp.any(which & real[:, None, :], axis=-1)
@@ -130,7 +138,9 @@ def replay_superposed(
         # Φ(h) J: the flow's derivative along the jump (its constant part, if any, is not the input's)
         _, term = jax.jvp(lambda y: integrator.propagate(h, y, columns), (blank,), (jump,))
         term = jnp.where(arrived[None], term, 0.0)
-        if length <= _FEW:  # (summed with a one-hot of the boundaries, whose pullback would
+        if length == 1:
+            sums = jnp.sum(term, axis=-1)[..., None]
+        elif length <= _FEW:  # (summed with a one-hot of the boundaries, whose pullback would
             terms = (term, boundary)  # hold a select of `(states, n, inputs, length)`)
         else:
             sums = jnp.zeros((len(fn.states), n, length), dtype).at[:, rows, boundary].add(term)

@@ -214,6 +214,19 @@ class Population(eqx.Module):
             out[name] = w
         return out
 
+    def input_weights(self) -> dict[str, Float[Array, "inputs neurons"]]:
+        """The input channels' rows of `effective_weights()` (`(K, N)`), sliced before anything else
+        is done to the weights: built as a `(N + K, N)` matrix around `(K, N)` input weights, the
+        slice is those weights, no matrix computed."""
+        n, out = self.n_neurons, {}
+        for name, w in self.weights.items():
+            if not w.shape[0]:
+                out[name] = jnp.zeros((self.in_size, n), w.dtype)
+                continue
+            rows = w[n:]
+            out[name] = rows if self.wmask is None else jnp.where(self.wmask[n:], rows, 0.0)
+        return out
+
     def parameter_values(self) -> dict[str, float | Array]:
         """Parameter values as used in simulation (only trainable ones carry gradients), and the
         samples of the input waveforms (`eqneuron.codegen.waveforms`)."""

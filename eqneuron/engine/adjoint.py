@@ -119,8 +119,9 @@ def replay_leaves(pop: Population) -> tuple[dict, dict]:
     The input rows only, unless the population is recurrent: under `vmap` a gradient is per
     sample, and one with respect to the whole weight matrix is a scatter into a matrix per sample.
     """
-    n = 0 if pop.recurrent else pop.n_neurons
-    return pop.parameter_values(), {name: w[n:] for name, w in pop.effective_weights().items()}
+    if pop.recurrent:
+        return pop.parameter_values(), pop.effective_weights()
+    return pop.parameter_values(), pop.input_weights()
 
 
 def replay(

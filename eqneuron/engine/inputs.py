@@ -82,9 +82,8 @@ class LoopInputs:
     def __init__(self, pop: Population, clock: AbstractClock, inputs: InputLayout | None):
         n = pop.n_neurons
         if inputs is None:  # a stack's population: the neurons' own rows only when it is recurrent
-            own = n if pop.recurrent else 0
             # (without recurrence, (N+K, N) weights of which K rows are read: the rest is not kept)
-            layout = InputLayout({name: w[n - own:] for name, w in pop.effective_weights().items()}, None)
+            layout = InputLayout(pop.effective_weights() if pop.recurrent else pop.input_weights(), None)
         else:
             layout = inputs
         # the weights' rows: the neurons' own (a recurrent population's), then a row per input channel

@@ -77,6 +77,7 @@ from .adjoint_sequence import (
     replay_scan,
     sequence_positions,
     sequence_table,
+    spikes_with_derivative,
     with_derivative,
 )
 from .adjoint_shared import replay_shared
@@ -265,10 +266,7 @@ def replay(
     _, (t_rec, y_rec) = replay_scan(step, carry, sequence.T, gathered, n_real, lambda c: (c[0], c[1]), chunked)
 
     t_spikes = t_rec[position_of[SPIKE], rows]  # (n, per_neuron)
-    known = slots < loop.buffer
-    forward = state.spike_times[jnp.minimum(slots, loop.buffer - 1)]
-    t_spikes = jnp.where(known, forward + (t_spikes - sg(t_spikes)), jnp.inf)
-    spike_times = state.spike_times.at[slots].set(t_spikes, mode="drop")
+    spike_times = spikes_with_derivative(state, slots, loop.buffer, t_spikes)
     event_times = state.event_times
     if n_events:
         t_events = t_rec[position_of[EVENT], rows]  # (n, per_event)

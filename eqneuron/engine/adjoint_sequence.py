@@ -134,6 +134,16 @@ def crossing_time(condition, at, y_at, f, crossing, t_event, t):
     return jnp.where(immediate, t, t_event - (g - sg(g)) / g_dot)
 
 
+def spikes_with_derivative(state, slots, buffer: int, replayed):
+    """The forward run's spike list (`state.spike_times`) with the replay's derivative: `replayed`
+    holds each neuron's spike times `(n, per_neuron)` as replayed, `slots` their places in the
+    list (`buffer`: none)."""
+    known = slots < buffer
+    forward = state.spike_times[jnp.minimum(slots, buffer - 1)]
+    t_spikes = jnp.where(known, forward + (replayed - sg(replayed)), jnp.inf)
+    return state.spike_times.at[slots].set(t_spikes, mode="drop")
+
+
 def with_derivative(saved, replayed):
     """The forward run's saved states with the replay's derivative (unsaved slots, inf, kept)."""
     return jnp.where(jnp.isfinite(saved), saved + (replayed - sg(replayed)), saved)

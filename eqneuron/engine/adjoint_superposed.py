@@ -36,6 +36,7 @@ from .adjoint_sequence import (
     crossing_time,
     sequence_positions,
     sequence_table,
+    spikes_with_derivative,
     with_derivative,
 )
 from .clocks import OwnClocks
@@ -182,10 +183,7 @@ def replay_superposed(
     _, (t_rec, y_rec) = jax.lax.scan(jax.checkpoint(traced_once(step), prevent_cse=False), carry, xs)
 
     t_spikes = t_rec[position_of[SPIKE], rows]  # (n, per_neuron)
-    known = slots < loop.buffer
-    forward = state.spike_times[jnp.minimum(slots, loop.buffer - 1)]
-    t_spikes = jnp.where(known, forward + (t_spikes - sg(t_spikes)), jnp.inf)
-    spike_times = state.spike_times.at[slots].set(t_spikes, mode="drop")
+    spike_times = spikes_with_derivative(state, slots, loop.buffer, t_spikes)
     saved = state.saved
     if n_save:
         save_pos = jnp.broadcast_to(position_of[SAVE], (n, n_save))

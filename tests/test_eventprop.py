@@ -599,3 +599,48 @@ def test_a_linear_population_replayed_by_superposition_spikes_at_the_input_that_
     np.testing.assert_array_equal(np.sort(np.asarray(spikes))[:2], [4.0, 11.0])
     np.testing.assert_allclose(np.asarray(g_times), [0.0, 1.0, 0.0, 1.0], atol=1e-12)
     assert float(jnp.max(jnp.abs(g_pop.weights["w"]))) <= 1e-12 and float(jnp.max(jnp.abs(g_pop.params["ic"]))) <= 1e-12
+
+
+TWO_PORT_LIF = """
+parameters:
+    tmem = 10.0
+    tsyn = 5.0
+equations:
+    dv/dt = (-v + i) / tmem
+    di/dt = -i / tsyn
+threshold: v > 1
+reset:
+    v = 0
+weights:
+    w = 1.0
+on_input exc:
+    i += w
+on_input inh:
+    i -= 2 * w * value
+"""
+
+
+def test_a_population_with_two_input_ports_replayed_by_superposition_matches_the_loop_and_finite_differences(monkeypatch):
+    """Two named ports (an excitatory jump of the current and an inhibitory one scaled by the
+    spike's value) into a closed-form LIF: each input's term carries its own port's jump."""
+    from eqneuron.engine import adjoint
+
+    replayed = []
+    monkeypatch.setattr(adjoint, "replay_superposed", lambda *a: replayed.append(a[2]) or adjoint_superposed(*a))
+    model = eqn.compile_model(TWO_PORT_LIF)
+    w = jnp.concatenate([jnp.zeros((4, 4)), jax.random.uniform(jax.random.key(5), (5, 4), minval=3.0, maxval=6.0)])
+    w = w.at[7:].multiply(0.3)  # the inhibitory rows
+    pop = model.population(4, 5, ports={"exc": [0, 1, 2], "inh": [3, 4]}, weights={"w": w})
+    inputs = eqn.Spikes(INPUTS.times, INPUTS.channels, jnp.linspace(0.5, 1.5, INPUTS.times.shape[0]))
+
+    def loss(p, adjoint):
+        out = eqn.simulate(p, inputs, t1=T1, max_spikes=64, adjoint=adjoint, save_at=GRID)
+        value = jnp.sum(jnp.where(jnp.isfinite(out.spike_times), out.spike_times, 0.0))
+        value = value + 1e-2 * sum(jnp.sum(jnp.where(jnp.isfinite(v), v, 0.0)) for v in out.states[0].values())
+        return value, out
+
+    grads, fd, direction, out = gradients(pop, loss, ("loop", "eventprop"), has_aux=True)
+    assert replayed and int(out.counts[0].sum()) > 6 and int(out.counts[0].min()) >= 1
+    np.testing.assert_allclose(np.asarray(grads["eventprop"].weights["w"]), np.asarray(grads["loop"].weights["w"]),
+                               rtol=1e-9, atol=1e-11)
+    assert abs(along(grads["eventprop"], direction) - fd) <= 1e-6 * abs(fd)

@@ -148,7 +148,7 @@ def replay_superposed(
 
     def step(carry, x):
         t, y = carry  # after the boundary before (its time differentiable: a spike's t*)
-        q, code_kind, k, t_at, real_at, sum_at = x
+        q, code_kind, k, t_at, real_at, last, sum_at = x
         spiking = (code_kind == SPIKE) & real_at
         t_at = jnp.where(real_at, t_at, t)  # no such boundary (inf), or after the run ended: nothing happens
         # the free dynamics from the boundary before, plus the inputs' terms since
@@ -162,7 +162,6 @@ def replay_superposed(
         # the event before the spike (`crossing_time`): the latest of the boundary before and the
         # inputs since (their times are sorted, and an input at the boundary comes before it)
         if n_in:
-            last = jnp.searchsorted(sg(in_times), sg(t_at), side="right") - 1
             latest = in_times[jnp.maximum(last, 0)]
             before = jnp.where((last >= 0) & (sg(latest) > sg(t)), latest, t)
         else:
@@ -175,11 +174,15 @@ def replay_superposed(
         y_located = located + (y_located - sg(y_located))
         y_spike = fn.apply_reset(t_spike, y_located, p, jnp.ones((n,), bool))
         y_next = jnp.where(spiking[None], y_spike, y_at)
-        t_next = jnp.where(spiking, t_spike, jnp.where(real_at, t_at, t))
+        t_next = jnp.where(spiking, t_spike, t_at)
         return (t_next, y_next), (t_spike, y_at)
 
+    # each boundary's latest input at or before it (the inputs are sorted), found once here
+    # rather than in every step of the scan and of its rematerialised pullback
+    last = jnp.searchsorted(sg(in_times), sg(at), side="right") - 1 if n_in else None
     carry = (jnp.zeros((n,), dtype), fn.initial_state(p, n, dtype))
-    xs = (jnp.arange(length), kind.T, index.T, at.T, real.T, None if sums is None else jnp.transpose(sums, (2, 0, 1)))
+    xs = (jnp.arange(length), kind.T, index.T, at.T, real.T, None if last is None else last.T,
+          None if sums is None else jnp.transpose(sums, (2, 0, 1)))
     _, (t_rec, y_rec) = jax.lax.scan(jax.checkpoint(traced_once(step), prevent_cse=False), carry, xs)
 
     t_spikes = t_rec[position_of[SPIKE], rows]  # (n, per_neuron)

@@ -199,33 +199,26 @@ class Population(eqx.Module):
         new_waveforms = population_waveforms(self.model, waveforms, self.n_neurons, default_dtype(), self.waveforms)
         return eqx.tree_at(lambda p: p.waveforms, new, new_waveforms)
 
+    def _masked_rows(self, w: Array, start: int) -> Array:
+        """Rows `start:` of a stored weight matrix with the mask applied (zeros where none are
+        stored: no inputs, no recurrence).  Sliced before the mask: built as a `(N + K, N)`
+        matrix around given `(K, N)` input weights, rows `N:` are those weights, no matrix computed."""
+        n = self.n_neurons
+        if not w.shape[0]:
+            return jnp.zeros((n + self.in_size - start, n), w.dtype)
+        rows = w[start:]
+        return rows if self.wmask is None else jnp.where(self.wmask[start:], rows, 0.0)
+
     def effective_weights(self) -> dict[str, Float[Array, "rows neurons"]]:
         """Weights with the mask (and, without recurrence, the own-neuron rows) zeroed."""
-        out = {}
-        for name, w in self.weights.items():
-            if not w.shape[0]:  # none stored (no inputs, no recurrence): zero rows for the neurons
-                out[name] = jnp.zeros((self.n_neurons + self.in_size, self.n_neurons), w.dtype)
-                continue
-            if self.wmask is not None:
-                w = jnp.where(self.wmask, w, 0.0)
-            if not self.recurrent:
-                own = jnp.arange(w.shape[0])[:, None] < self.n_neurons
-                w = jnp.where(own, 0.0, w)
-            out[name] = w
-        return out
+        if self.recurrent:
+            return {name: self._masked_rows(w, 0) for name, w in self.weights.items()}
+        n = self.n_neurons
+        return {name: jnp.concatenate([jnp.zeros((n, n), w.dtype), w]) for name, w in self.input_weights().items()}
 
     def input_weights(self) -> dict[str, Float[Array, "inputs neurons"]]:
-        """The input channels' rows of `effective_weights()` (`(K, N)`), sliced before anything else
-        is done to the weights: built as a `(N + K, N)` matrix around `(K, N)` input weights, the
-        slice is those weights, no matrix computed."""
-        n, out = self.n_neurons, {}
-        for name, w in self.weights.items():
-            if not w.shape[0]:
-                out[name] = jnp.zeros((self.in_size, n), w.dtype)
-                continue
-            rows = w[n:]
-            out[name] = rows if self.wmask is None else jnp.where(self.wmask[n:], rows, 0.0)
-        return out
+        """The input channels' rows of `effective_weights()`, `(K, N)`."""
+        return {name: self._masked_rows(w, self.n_neurons) for name, w in self.weights.items()}
 
     def parameter_values(self) -> dict[str, float | Array]:
         """Parameter values as used in simulation (only trainable ones carry gradients), and the
